@@ -1,0 +1,22 @@
+//! # redcluster
+//!
+//! A Redis Cluster (and Valkey cluster) client for async Rust, with a bundled in-process
+//! cluster server to test against.
+//!
+//! Layers, top to bottom (see `ARCHITECTURE.md`): the public client, the router, topology and
+//! pool, connections, and the RESP codec; command knowledge and slot hashing beside them; and
+//! the bundled cluster under the `server` feature.
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
+#![forbid(unsafe_code)]
+
+pub mod command;
+pub mod resp;
+pub mod slot;
+
+#[cfg(feature = "server")]
+pub mod server;

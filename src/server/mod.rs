@@ -1,0 +1,3 @@
+//! The bundled in-process Redis Cluster.
+
+pub(crate) mod db;
