@@ -1,0 +1,312 @@
+//! A real `redis-server` 7 cluster for conformance tests, started by the tests themselves.
+//!
+//! Each node runs under a small shell watchdog whose stdin is a pipe held by the test
+//! process: when the test process exits (even by panic or abort) the pipe closes and the
+//! watchdog kills its `redis-server`, so no server outlives the tests.
+//!
+//! `REDCLUSTER_REQUIRE_REAL=1` turns a missing `redis-server` into a failure instead of a skip.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One `redis-server` process of a [`RealCluster`].
+#[derive(Debug)]
+pub struct RealNode {
+    /// Client port on 127.0.0.1.
+    pub port: u16,
+    /// Cluster bus port on 127.0.0.1.
+    pub bus_port: u16,
+    watchdog: Option<Child>,
+    conf: PathBuf,
+}
+
+impl RealNode {
+    /// `127.0.0.1:port`.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    fn spawn(dir: &std::path::Path, extra: &[(&str, &str)]) -> RealNode {
+        let port = free_port();
+        let bus_port = free_port();
+        let conf = dir.join(format!("node-{port}.conf"));
+        let mut text = format!(
+            "port {port}\nbind 127.0.0.1\ncluster-enabled yes\ncluster-port {bus_port}\n\
+             cluster-config-file nodes-{port}.conf\ncluster-node-timeout 2000\n\
+             save \"\"\nappendonly no\ndir {}\nlogfile redis-{port}.log\nprotected-mode no\n",
+            dir.display()
+        );
+        for (k, v) in extra {
+            text.push_str(&format!("{k} {v}\n"));
+        }
+        std::fs::write(&conf, text).expect("write redis.conf");
+        let mut node = RealNode {
+            port,
+            bus_port,
+            watchdog: None,
+            conf,
+        };
+        node.start_process();
+        node
+    }
+
+    fn start_process(&mut self) {
+        let script = format!(
+            "redis-server {} & p=$!; read -r _; kill -9 $p 2>/dev/null; wait $p 2>/dev/null",
+            self.conf.display()
+        );
+        let child = Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server watchdog");
+        self.watchdog = Some(child);
+        wait_until(Duration::from_secs(10), || {
+            cli(self.port, &["PING"]).trim() == "PONG"
+        });
+    }
+
+    /// Kill the process at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.watchdog.take() {
+            if let Some(stdin) = child.stdin.as_mut() {
+                let _ = stdin.write_all(b"\n");
+            }
+            drop(child.stdin.take());
+            let _ = child.wait();
+        }
+    }
+
+    /// Start the process again with its saved cluster config (it rejoins the cluster).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.start_process();
+    }
+
+    /// Run `redis-cli` against this node and return its stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        cli(self.port, args)
+    }
+}
+
+impl Drop for RealNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A real Redis Cluster on free loopback ports, torn down on drop.
+#[derive(Debug)]
+pub struct RealCluster {
+    /// The nodes; the first `primaries` are the primaries as created.
+    pub nodes: Vec<RealNode>,
+    dir: PathBuf,
+}
+
+/// True when `redis-server` can be run here. Panics when it cannot and
+/// `REDCLUSTER_REQUIRE_REAL=1` is set, so CI never silently skips conformance tests.
+pub fn redis_available() -> bool {
+    let ok = Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+        && Command::new("redis-cli")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+    if !ok && std::env::var("REDCLUSTER_REQUIRE_REAL").as_deref() == Ok("1") {
+        panic!("REDCLUSTER_REQUIRE_REAL=1 but redis-server/redis-cli are not installed");
+    }
+    if !ok {
+        eprintln!("skipping: redis-server not installed (set REDCLUSTER_REQUIRE_REAL=1 to fail)");
+    }
+    ok
+}
+
+impl RealCluster {
+    /// Start `primaries` primaries with `replicas` replicas each, created with
+    /// `redis-cli --cluster create`, and wait until every node reports `cluster_state:ok`,
+    /// knows every other node, and every replica's link to its primary is up.
+    ///
+    /// Returns `None` (the test should return early) when `redis-server` is missing and
+    /// `REDCLUSTER_REQUIRE_REAL` is not `1`.
+    pub fn start(primaries: usize, replicas: usize) -> Option<RealCluster> {
+        Self::start_with(primaries, replicas, &[])
+    }
+
+    /// As [`RealCluster::start`], with extra `redis.conf` lines for every node
+    /// (for instance `("requirepass", "secret")`).
+    pub fn start_with(
+        primaries: usize,
+        replicas: usize,
+        extra: &[(&str, &str)],
+    ) -> Option<RealCluster> {
+        if !redis_available() {
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "redcluster-real-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        let total = primaries * (1 + replicas);
+        let nodes: Vec<RealNode> = (0..total).map(|_| RealNode::spawn(&dir, extra)).collect();
+        let cluster = RealCluster { nodes, dir };
+        let mut args: Vec<String> = vec!["--cluster".into(), "create".into()];
+        args.extend(
+            cluster
+                .nodes
+                .iter()
+                .map(|n| format!("127.0.0.1:{}", n.port)),
+        );
+        args.extend([
+            "--cluster-replicas".into(),
+            replicas.to_string(),
+            "--cluster-yes".into(),
+        ]);
+        let pass = extra
+            .iter()
+            .find(|(k, _)| *k == "requirepass")
+            .map(|(_, v)| *v);
+        let mut cmd = Command::new("redis-cli");
+        if let Some(p) = pass {
+            cmd.env("REDISCLI_AUTH", p);
+        }
+        let out = cmd
+            .args(&args)
+            .output()
+            .expect("run redis-cli --cluster create");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        cluster.wait_healthy(pass);
+        Some(cluster)
+    }
+
+    /// Block until every node says `cluster_state:ok` and knows every node, and every
+    /// replica's replication link is up.
+    pub fn wait_healthy(&self, pass: Option<&str>) {
+        let total = self.nodes.len();
+        wait_until(Duration::from_secs(60), || {
+            self.nodes.iter().all(|n| {
+                let info = cli_auth(n.port, pass, &["CLUSTER", "INFO"]);
+                let nodes = cli_auth(n.port, pass, &["CLUSTER", "NODES"]);
+                let repl = cli_auth(n.port, pass, &["INFO", "replication"]);
+                info.contains("cluster_state:ok")
+                    && nodes.lines().filter(|l| !l.trim().is_empty()).count() == total
+                    && !nodes.contains("handshake")
+                    && !nodes.contains("fail")
+                    && (repl.contains("role:master") || repl.contains("master_link_status:up"))
+            })
+        });
+    }
+
+    /// Seed addresses, `127.0.0.1:port` for every node.
+    pub fn seeds(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect()
+    }
+
+    /// The node whose `CLUSTER MYID` is `id`.
+    pub fn node_by_id(&self, id: &str) -> Option<&RealNode> {
+        self.nodes
+            .iter()
+            .find(|n| n.cli(&["CLUSTER", "MYID"]).trim() == id)
+    }
+
+    /// Index of the node currently serving `slot` as primary, asked of node 0.
+    pub fn primary_index_for_slot(&self, slot: u16) -> usize {
+        let slots = self.nodes[0].cli(&["CLUSTER", "NODES"]);
+        for line in slots.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 9 || !fields[2].contains("master") {
+                continue;
+            }
+            for range in &fields[8..] {
+                let (lo, hi) = match range.split_once('-') {
+                    Some((a, b)) => (a.parse::<u16>(), b.parse::<u16>()),
+                    None => (range.parse::<u16>(), range.parse::<u16>()),
+                };
+                if let (Ok(lo), Ok(hi)) = (lo, hi) {
+                    if (lo..=hi).contains(&slot) {
+                        let port: u16 = fields[1]
+                            .split(['@', ':'])
+                            .nth(1)
+                            .and_then(|p| p.parse().ok())
+                            .unwrap_or(0);
+                        return self
+                            .nodes
+                            .iter()
+                            .position(|n| n.port == port)
+                            .expect("owner is one of ours");
+                    }
+                }
+            }
+        }
+        panic!("slot {slot} not covered");
+    }
+}
+
+impl Drop for RealCluster {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            n.kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A port that was free on 127.0.0.1 a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+/// Run `redis-cli -p port args...` and return stdout (empty on failure).
+pub fn cli(port: u16, args: &[&str]) -> String {
+    cli_auth(port, None, args)
+}
+
+fn cli_auth(port: u16, pass: Option<&str>, args: &[&str]) -> String {
+    let mut cmd = Command::new("redis-cli");
+    if let Some(p) = pass {
+        cmd.env("REDISCLI_AUTH", p);
+    }
+    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .stderr(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// Poll `cond` every 50 ms; panic if it is still false after `limit`.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "condition not met within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
