@@ -6,7 +6,7 @@
 //! frozen, and parsed with bulk strings as zero-copy slices of it. The second phase trusts
 //! what the first one validated, so it re-reads headers without checking them again.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::{Limits, ProtocolError, Value};
 
@@ -23,11 +23,30 @@ pub fn decode(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Value>, Prot
     let Some(end) = check(buf, 0, 0, limits)? else {
         return Ok(None);
     };
+    // Frames without string payloads are read in place: no split, no freeze, no refcount.
+    if let Some(value) = scalar(&buf[..end]) {
+        buf.advance(end);
+        return Ok(Some(value));
+    }
     let frame = buf.split_to(end).freeze();
     let mut pos = 0;
     let value = parse(&frame, &mut pos);
     debug_assert_eq!(pos, end);
     Ok(Some(value))
+}
+
+/// A whole frame [`check`] accepted that holds no bytes to keep (numbers, booleans, nulls).
+fn scalar(frame: &[u8]) -> Option<Value> {
+    let line = frame.get(1..frame.len().saturating_sub(2))?;
+    Some(match frame.first()? {
+        b':' => Value::Integer(parse_int(line).ok()?),
+        b',' => Value::Double(parse_double(line).ok()?),
+        b'#' => Value::Boolean(line == b"t"),
+        b'_' => Value::Null,
+        _ if frame == b"$-1\r\n" => Value::Null,
+        _ if frame == b"*-1\r\n" => Value::NullArray,
+        _ => return None,
+    })
 }
 
 /// Find the end of the frame that starts at `buf[pos]`, without allocating.
