@@ -6,9 +6,15 @@
 
 use bytes::{Bytes, BytesMut};
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use redcluster::resp::{decode, decode_command, encode_command, encode_value, Limits, Protocol, Value};
-use redis_protocol::resp2::{decode as rp2_decode, encode as rp2_encode, types::BytesFrame as Rp2Frame};
-use redis_protocol::resp3::{decode::complete as rp3_decode, encode::complete as rp3_encode, types::BytesFrame as Rp3Frame};
+use redcluster::resp::{
+    decode, decode_command, encode_command, encode_value, Limits, Protocol, Value,
+};
+use redis_protocol::resp2::{
+    decode as rp2_decode, encode as rp2_encode, types::BytesFrame as Rp2Frame,
+};
+use redis_protocol::resp3::{
+    decode::complete as rp3_decode, encode::complete as rp3_encode, types::BytesFrame as Rp3Frame,
+};
 
 struct Frame {
     name: &'static str,
@@ -30,7 +36,10 @@ fn frames() -> Vec<Frame> {
                     Value::Map(vec![
                         (Value::simple("id"), Value::Integer(i)),
                         (Value::simple("score"), Value::Double(i as f64 + 0.5)),
-                        (Value::simple("tags"), Value::Array(vec![Value::bulk("a"), Value::bulk("bc")])),
+                        (
+                            Value::simple("tags"),
+                            Value::Array(vec![Value::bulk("a"), Value::bulk("bc")]),
+                        ),
                         (Value::simple("ok"), Value::Boolean(i % 2 == 0)),
                     ]),
                 )
@@ -40,17 +49,37 @@ fn frames() -> Vec<Frame> {
     vec![
         Frame {
             name: "command_set_64B",
-            value: Value::Array(vec![Value::bulk("SET"), Value::bulk("key:000001"), Value::BulkString(bulk64())]),
+            value: Value::Array(vec![
+                Value::bulk("SET"),
+                Value::bulk("key:000001"),
+                Value::BulkString(bulk64()),
+            ]),
             proto: Protocol::Resp2,
         },
-        Frame { name: "get_reply_64B", value: Value::BulkString(bulk64()), proto: Protocol::Resp2 },
+        Frame {
+            name: "get_reply_64B",
+            value: Value::BulkString(bulk64()),
+            proto: Protocol::Resp2,
+        },
         Frame {
             name: "array_1000_bulk",
-            value: Value::Array((0..1000).map(|i| Value::bulk(format!("value-{i:010}"))).collect()),
+            value: Value::Array(
+                (0..1000)
+                    .map(|i| Value::bulk(format!("value-{i:010}")))
+                    .collect(),
+            ),
             proto: Protocol::Resp2,
         },
-        Frame { name: "integer", value: Value::Integer(1_234_567), proto: Protocol::Resp2 },
-        Frame { name: "resp3_nested_map", value: map, proto: Protocol::Resp3 },
+        Frame {
+            name: "integer",
+            value: Value::Integer(1_234_567),
+            proto: Protocol::Resp2,
+        },
+        Frame {
+            name: "resp3_nested_map",
+            value: map,
+            proto: Protocol::Resp3,
+        },
     ]
 }
 
@@ -66,12 +95,30 @@ fn to_rp2(v: &Value) -> Rp2Frame {
 fn to_rp3(v: &Value) -> Rp3Frame {
     let attributes = None;
     match v {
-        Value::BulkString(b) => Rp3Frame::BlobString { data: b.clone(), attributes },
-        Value::SimpleString(b) => Rp3Frame::SimpleString { data: b.clone(), attributes },
-        Value::Integer(n) => Rp3Frame::Number { data: *n, attributes },
-        Value::Double(d) => Rp3Frame::Double { data: *d, attributes },
-        Value::Boolean(b) => Rp3Frame::Boolean { data: *b, attributes },
-        Value::Array(items) => Rp3Frame::Array { data: items.iter().map(to_rp3).collect(), attributes },
+        Value::BulkString(b) => Rp3Frame::BlobString {
+            data: b.clone(),
+            attributes,
+        },
+        Value::SimpleString(b) => Rp3Frame::SimpleString {
+            data: b.clone(),
+            attributes,
+        },
+        Value::Integer(n) => Rp3Frame::Number {
+            data: *n,
+            attributes,
+        },
+        Value::Double(d) => Rp3Frame::Double {
+            data: *d,
+            attributes,
+        },
+        Value::Boolean(b) => Rp3Frame::Boolean {
+            data: *b,
+            attributes,
+        },
+        Value::Array(items) => Rp3Frame::Array {
+            data: items.iter().map(to_rp3).collect(),
+            attributes,
+        },
         Value::Map(pairs) => Rp3Frame::Map {
             data: pairs.iter().map(|(k, v)| (to_rp3(k), to_rp3(v))).collect(),
             attributes,
@@ -90,7 +137,11 @@ fn bench_decode(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(wire.len() as u64));
         let input = || BytesMut::from(&wire[..]);
         g.bench_function("redcluster", |b| {
-            b.iter_batched_ref(input, |buf| black_box(decode(buf, &limits).unwrap().unwrap()), BatchSize::SmallInput)
+            b.iter_batched_ref(
+                input,
+                |buf| black_box(decode(buf, &limits).unwrap().unwrap()),
+                BatchSize::SmallInput,
+            )
         });
         if f.name.starts_with("command") {
             g.bench_function("redcluster_decode_command", |b| {

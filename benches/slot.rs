@@ -9,8 +9,14 @@ fn bench_slot(c: &mut Criterion) {
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("short_key", b"user:1000".to_vec()),
         ("hash_tagged", b"{user1000}.following".to_vec()),
-        ("1KiB_key", (0..1024).map(|i| b'a' + (i % 26) as u8).collect()),
-        ("1KiB_key_tag_at_end", [vec![b'a'; 1014], b"{tag}rest".to_vec()].concat()),
+        (
+            "1KiB_key",
+            (0..1024).map(|i| b'a' + (i % 26) as u8).collect(),
+        ),
+        (
+            "1KiB_key_tag_at_end",
+            [vec![b'a'; 1014], b"{tag}rest".to_vec()].concat(),
+        ),
     ];
     let mut g = c.benchmark_group("key_slot");
     for (name, key) in &cases {

@@ -13,7 +13,10 @@ fn err(wire: &[u8], limits: &Limits) -> String {
     let mut buf = BytesMut::from(wire);
     match decode(&mut buf, limits) {
         Err(e) => e.message().to_string(),
-        Ok(v) => panic!("{:?} decoded to {v:?}, expected an error", String::from_utf8_lossy(wire)),
+        Ok(v) => panic!(
+            "{:?} decoded to {v:?}, expected an error",
+            String::from_utf8_lossy(wire)
+        ),
     }
 }
 
@@ -21,7 +24,10 @@ fn cmd_err(wire: &[u8], limits: &Limits) -> String {
     let mut buf = BytesMut::from(wire);
     match decode_command(&mut buf, limits) {
         Err(e) => e.message().to_string(),
-        Ok(v) => panic!("{:?} decoded to {v:?}, expected an error", String::from_utf8_lossy(wire)),
+        Ok(v) => panic!(
+            "{:?} decoded to {v:?}, expected an error",
+            String::from_utf8_lossy(wire)
+        ),
     }
 }
 
@@ -33,7 +39,10 @@ fn b(s: &str) -> Bytes {
 fn samples() -> Vec<(&'static [u8], Value)> {
     vec![
         (b"+OK\r\n", Value::ok()),
-        (b"-ERR unknown command\r\n", Value::error("ERR unknown command")),
+        (
+            b"-ERR unknown command\r\n",
+            Value::error("ERR unknown command"),
+        ),
         (b":-42\r\n", Value::Integer(-42)),
         (b":+7\r\n", Value::Integer(7)),
         (b":9223372036854775807\r\n", Value::Integer(i64::MAX)),
@@ -47,9 +56,21 @@ fn samples() -> Vec<(&'static [u8], Value)> {
         (b",-inf\r\n", Value::Double(f64::NEG_INFINITY)),
         (b"#t\r\n", Value::Boolean(true)),
         (b"#f\r\n", Value::Boolean(false)),
-        (b"(-3492890328409238509324850943850943825024385\r\n", Value::BigNumber(b("-3492890328409238509324850943850943825024385"))),
-        (b"!21\r\nSYNTAX invalid syntax\r\n", Value::error("SYNTAX invalid syntax")),
-        (b"=15\r\ntxt:Some string\r\n", Value::Verbatim { format: b("txt"), text: b("Some string") }),
+        (
+            b"(-3492890328409238509324850943850943825024385\r\n",
+            Value::BigNumber(b("-3492890328409238509324850943850943825024385")),
+        ),
+        (
+            b"!21\r\nSYNTAX invalid syntax\r\n",
+            Value::error("SYNTAX invalid syntax"),
+        ),
+        (
+            b"=15\r\ntxt:Some string\r\n",
+            Value::Verbatim {
+                format: b("txt"),
+                text: b("Some string"),
+            },
+        ),
         (b"*0\r\n", Value::Array(vec![])),
         (
             b"*3\r\n:1\r\n$3\r\nfoo\r\n*2\r\n+a\r\n_\r\n",
@@ -63,12 +84,19 @@ fn samples() -> Vec<(&'static [u8], Value)> {
             b"%2\r\n+first\r\n:1\r\n$6\r\nsecond\r\n~1\r\n#t\r\n",
             Value::Map(vec![
                 (Value::simple("first"), Value::Integer(1)),
-                (Value::bulk("second"), Value::Set(vec![Value::Boolean(true)])),
+                (
+                    Value::bulk("second"),
+                    Value::Set(vec![Value::Boolean(true)]),
+                ),
             ]),
         ),
         (
             b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n",
-            Value::Push(vec![Value::bulk("message"), Value::bulk("ch"), Value::bulk("hi")]),
+            Value::Push(vec![
+                Value::bulk("message"),
+                Value::bulk("ch"),
+                Value::bulk("hi"),
+            ]),
         ),
         (
             b"|1\r\n+key-popularity\r\n%1\r\n$1\r\na\r\n,0.1923\r\n*1\r\n:2039123\r\n",
@@ -86,7 +114,12 @@ fn samples() -> Vec<(&'static [u8], Value)> {
 #[test]
 fn every_frame_type_decodes_to_its_value() {
     for (wire, want) in samples() {
-        assert_eq!(decode_all(wire).unwrap(), Some(want), "{:?}", String::from_utf8_lossy(wire));
+        assert_eq!(
+            decode_all(wire).unwrap(),
+            Some(want),
+            "{:?}",
+            String::from_utf8_lossy(wire)
+        );
     }
 }
 
@@ -96,7 +129,11 @@ fn a_frame_split_at_every_byte_is_incomplete_until_its_last_byte() {
     for (wire, want) in samples() {
         for split in 0..wire.len() {
             let mut buf = BytesMut::from(&wire[..split]);
-            assert_eq!(decode(&mut buf, &limits).unwrap(), None, "split {split} of {wire:?}");
+            assert_eq!(
+                decode(&mut buf, &limits).unwrap(),
+                None,
+                "split {split} of {wire:?}"
+            );
             assert_eq!(buf.len(), split, "an incomplete frame must consume nothing");
             buf.extend_from_slice(&wire[split..]);
             assert_eq!(decode(&mut buf, &limits).unwrap(), Some(want.clone()));
@@ -133,8 +170,14 @@ fn bulk_strings_are_slices_of_the_read_buffer() {
     let Some(Value::Array(items)) = decode(&mut buf, &Limits::default()).unwrap() else {
         panic!("expected an array");
     };
-    let Value::BulkString(foo) = &items[0] else { panic!() };
-    assert_eq!(foo.as_ptr() as usize, base + 8, "bulk strings must not be copied");
+    let Value::BulkString(foo) = &items[0] else {
+        panic!()
+    };
+    assert_eq!(
+        foo.as_ptr() as usize,
+        base + 8,
+        "bulk strings must not be copied"
+    );
 }
 
 #[test]
@@ -146,7 +189,10 @@ fn malformed_frames_are_protocol_errors_with_a_clear_message() {
         (b":12a\r\n", "invalid integer '12a'"),
         (b":\r\n", "invalid integer: no digits"),
         (b":-\r\n", "invalid integer: no digits"),
-        (b":99999999999999999999\r\n", "integer out of the 64-bit range"),
+        (
+            b":99999999999999999999\r\n",
+            "integer out of the 64-bit range",
+        ),
         (b",abc\r\n", "invalid double 'abc'"),
         (b"#x\r\n", "invalid boolean, expected #t or #f"),
         (b"_x\r\n", "invalid null, expected _ and CRLF"),
@@ -162,8 +208,14 @@ fn malformed_frames_are_protocol_errors_with_a_clear_message() {
         (b"*-2\r\n", "invalid aggregate length -2"),
         (b"%-1\r\n", "invalid aggregate length -1"),
         (b"*1\r\n*1\r\n?\r\n", "invalid frame type byte '?'"),
-        (b"=3\r\ntxt\r\n", "invalid verbatim string, expected a three-byte format and ':'"),
-        (b"=5\r\ntxtab\r\n", "invalid verbatim string, expected a three-byte format and ':'"),
+        (
+            b"=3\r\ntxt\r\n",
+            "invalid verbatim string, expected a three-byte format and ':'",
+        ),
+        (
+            b"=5\r\ntxtab\r\n",
+            "invalid verbatim string, expected a three-byte format and ':'",
+        ),
     ];
     for (wire, want) in table {
         assert_eq!(err(wire, &d), *want, "{:?}", String::from_utf8_lossy(wire));
@@ -179,10 +231,22 @@ fn limits_are_enforced_with_messages_naming_them() {
         .with_max_elements(2)
         .with_max_depth(2)
         .with_max_line_len(8);
-    assert_eq!(err(b"$5\r\nhello\r\n", &small), "bulk length 5 exceeds the limit of 4");
-    assert_eq!(err(b"*3\r\n", &small), "aggregate length 3 exceeds the limit of 2");
-    assert_eq!(err(b"%3\r\n", &small), "aggregate length 3 exceeds the limit of 2");
-    assert_eq!(err(b"*1\r\n*1\r\n*0\r\n", &small), "aggregates nested deeper than 2 levels");
+    assert_eq!(
+        err(b"$5\r\nhello\r\n", &small),
+        "bulk length 5 exceeds the limit of 4"
+    );
+    assert_eq!(
+        err(b"*3\r\n", &small),
+        "aggregate length 3 exceeds the limit of 2"
+    );
+    assert_eq!(
+        err(b"%3\r\n", &small),
+        "aggregate length 3 exceeds the limit of 2"
+    );
+    assert_eq!(
+        err(b"*1\r\n*1\r\n*0\r\n", &small),
+        "aggregates nested deeper than 2 levels"
+    );
     assert_eq!(err(b"+123456789\r\n", &small), "line longer than 8 bytes");
     assert_eq!(err(b"+123456789", &small), "line longer than 8 bytes");
     // At the limits exactly, all is well.
@@ -191,7 +255,10 @@ fn limits_are_enforced_with_messages_naming_them() {
     // The default depth is 128 aggregates.
     let nest = |n: usize| [b"*1\r\n".repeat(n), b":1\r\n".to_vec()].concat();
     assert!(decode_all(&nest(128)).unwrap().is_some());
-    assert_eq!(err(&nest(129), &Limits::default()), "aggregates nested deeper than 128 levels");
+    assert_eq!(
+        err(&nest(129), &Limits::default()),
+        "aggregates nested deeper than 128 levels"
+    );
     // A long chain of attributes is bounded too (no stack overflow).
     assert_eq!(
         err(&b"|0\r\n".repeat(100_000), &Limits::default()),
@@ -202,11 +269,24 @@ fn limits_are_enforced_with_messages_naming_them() {
 #[test]
 fn declared_huge_lengths_allocate_nothing() {
     let d = Limits::default();
-    assert_eq!(err(b"*4294967295\r\n", &d), "aggregate length 4294967295 exceeds the limit of 1073741824");
-    assert_eq!(err(b"$999999999\r\n", &d), "bulk length 999999999 exceeds the limit of 536870912");
-    assert_eq!(err(b"$99999999999999999999\r\n", &d), "invalid bulk length '99999999999999999999'");
+    assert_eq!(
+        err(b"*4294967295\r\n", &d),
+        "aggregate length 4294967295 exceeds the limit of 1073741824"
+    );
+    assert_eq!(
+        err(b"$999999999\r\n", &d),
+        "bulk length 999999999 exceeds the limit of 536870912"
+    );
+    assert_eq!(
+        err(b"$99999999999999999999\r\n", &d),
+        "invalid bulk length '99999999999999999999'"
+    );
     // Under the limits they are just incomplete; the buffer does not grow.
-    for wire in [&b"*1073741824\r\n$1\r\na\r\n"[..], b"$536870912\r\nabc", b"%100000000\r\n"] {
+    for wire in [
+        &b"*1073741824\r\n$1\r\na\r\n"[..],
+        b"$536870912\r\nabc",
+        b"%100000000\r\n",
+    ] {
         let mut buf = BytesMut::with_capacity(64);
         buf.extend_from_slice(wire);
         assert_eq!(decode(&mut buf, &d).unwrap(), None);
@@ -234,7 +314,10 @@ fn commands_decode_as_arrays_of_bulk_strings_sliced_from_the_buffer() {
         }
     }
     let mut buf = BytesMut::from(&wire[..]);
-    assert_eq!(decode_command(&mut buf, &d).unwrap(), Some(vec![b("SET"), b("k"), b("v\r\nv!")]));
+    assert_eq!(
+        decode_command(&mut buf, &d).unwrap(),
+        Some(vec![b("SET"), b("k"), b("v\r\nv!")])
+    );
     assert_eq!(decode_command(&mut buf, &d).unwrap(), Some(vec![b("PING")]));
     assert_eq!(decode_command(&mut buf, &d).unwrap(), None);
     // Redis skips `*0` and `*-1` as empty commands.
@@ -257,11 +340,25 @@ fn commands_with_anything_but_bulk_strings_get_redis_errors() {
         (b"*1\r\n$3\r\nfooXY", "bulk string not terminated by CRLF"),
     ];
     for (wire, want) in table {
-        assert_eq!(cmd_err(wire, &d), *want, "{:?}", String::from_utf8_lossy(wire));
+        assert_eq!(
+            cmd_err(wire, &d),
+            *want,
+            "{:?}",
+            String::from_utf8_lossy(wire)
+        );
     }
-    let tiny = Limits::default().with_max_line_len(16).with_max_bulk_len(3).with_max_elements(2);
-    assert_eq!(cmd_err(&[b"*".as_slice(), &[b'1'; 20]].concat(), &tiny), "too big mbulk count string");
-    assert_eq!(cmd_err(&[b"*1\r\n$".as_slice(), &[b'1'; 20]].concat(), &tiny), "too big bulk count string");
+    let tiny = Limits::default()
+        .with_max_line_len(16)
+        .with_max_bulk_len(3)
+        .with_max_elements(2);
+    assert_eq!(
+        cmd_err(&[b"*".as_slice(), &[b'1'; 20]].concat(), &tiny),
+        "too big mbulk count string"
+    );
+    assert_eq!(
+        cmd_err(&[b"*1\r\n$".as_slice(), &[b'1'; 20]].concat(), &tiny),
+        "too big bulk count string"
+    );
     assert_eq!(cmd_err(b"*1\r\n$4\r\n", &tiny), "invalid bulk length");
     assert_eq!(cmd_err(b"*3\r\n", &tiny), "invalid multibulk length");
 }
@@ -275,12 +372,20 @@ fn inline(wire: &[u8]) -> Result<Option<Vec<Bytes>>, ProtocolError> {
 fn inline_commands_split_like_redis() {
     let ok = |wire: &[u8], want: &[&[u8]]| {
         let want: Vec<Bytes> = want.iter().map(|a| Bytes::copy_from_slice(a)).collect();
-        assert_eq!(inline(wire).unwrap(), Some(want), "{:?}", String::from_utf8_lossy(wire));
+        assert_eq!(
+            inline(wire).unwrap(),
+            Some(want),
+            "{:?}",
+            String::from_utf8_lossy(wire)
+        );
     };
     ok(b"PING\r\n", &[b"PING"]);
     ok(b"PING\n", &[b"PING"]);
     ok(b"  SET  k\t v \r\n", &[b"SET", b"k", b"v"]);
-    ok(b"SET k \"hello world\"\r\n", &[b"SET", b"k", b"hello world"]);
+    ok(
+        b"SET k \"hello world\"\r\n",
+        &[b"SET", b"k", b"hello world"],
+    );
     ok(b"SET k 'it\\'s'\r\n", &[b"SET", b"k", b"it's"]);
     ok(b"SET k \"a\\x41\\n\\\"\"\r\n", &[b"SET", b"k", b"aA\n\""]);
     ok(b"SET k '\\n'\r\n", &[b"SET", b"k", b"\\n"]);
@@ -288,7 +393,12 @@ fn inline_commands_split_like_redis() {
     ok(b"ECHO \"\"\r\n", &[b"ECHO", b""]);
     ok(b"\r\n", &[]);
     ok(b"   \n", &[]);
-    for bad in [&b"SET k \"abc\r\n"[..], b"SET k \"abc\"def\r\n", b"SET k 'abc\r\n", b"GET \"a\\\"\r\n"] {
+    for bad in [
+        &b"SET k \"abc\r\n"[..],
+        b"SET k \"abc\"def\r\n",
+        b"SET k 'abc\r\n",
+        b"GET \"a\\\"\r\n",
+    ] {
         assert_eq!(
             inline(bad).unwrap_err().message(),
             "unbalanced quotes in request",
@@ -298,12 +408,23 @@ fn inline_commands_split_like_redis() {
     }
     assert_eq!(inline(b"PIN").unwrap(), None);
     let long = vec![b'a'; 64 * 1024 + 1];
-    assert_eq!(inline(&long).unwrap_err().message(), "too big inline request");
-    assert_eq!(inline(&[&long[..], b"\r\n"].concat()).unwrap_err().message(), "too big inline request");
+    assert_eq!(
+        inline(&long).unwrap_err().message(),
+        "too big inline request"
+    );
+    assert_eq!(
+        inline(&[&long[..], b"\r\n"].concat())
+            .unwrap_err()
+            .message(),
+        "too big inline request"
+    );
     // One line at a time, the rest left for the next call.
     let mut buf = BytesMut::from(&b"PING\r\nECHO hi\r\n*1\r\n$4\r\nPING\r\n"[..]);
     let d = Limits::default();
     assert_eq!(decode_command(&mut buf, &d).unwrap(), Some(vec![b("PING")]));
-    assert_eq!(decode_command(&mut buf, &d).unwrap(), Some(vec![b("ECHO"), b("hi")]));
+    assert_eq!(
+        decode_command(&mut buf, &d).unwrap(),
+        Some(vec![b("ECHO"), b("hi")])
+    );
     assert_eq!(decode_command(&mut buf, &d).unwrap(), Some(vec![b("PING")]));
 }

@@ -30,8 +30,13 @@ fn mutate(rng: &mut StdRng, input: &mut Vec<u8>) {
         let len = input.len();
         match rng.gen_range(0..6) {
             0 if len > 0 => input[rng.gen_range(0..len)] = rng.gen(),
-            1 if len > 0 => input[rng.gen_range(0..len)] = INTERESTING[rng.gen_range(0..INTERESTING.len())],
-            2 => input.insert(rng.gen_range(0..=len), INTERESTING[rng.gen_range(0..INTERESTING.len())]),
+            1 if len > 0 => {
+                input[rng.gen_range(0..len)] = INTERESTING[rng.gen_range(0..INTERESTING.len())]
+            }
+            2 => input.insert(
+                rng.gen_range(0..=len),
+                INTERESTING[rng.gen_range(0..INTERESTING.len())],
+            ),
             3 if len > 0 => input.truncate(rng.gen_range(0..len)),
             4 if len > 0 => {
                 let at = rng.gen_range(0..len);
@@ -59,7 +64,10 @@ fn exercise(input: &[u8], limits: &Limits) -> usize {
             let again = decode(&mut wire, &Limits::default()).unwrap().unwrap();
             let mut twice = BytesMut::new();
             encode_value(&mut twice, &again, proto);
-            assert_eq!(once, twice, "re-encoding {v:?} from {input:?} is not stable");
+            assert_eq!(
+                once, twice,
+                "re-encoding {v:?} from {input:?} is not stable"
+            );
         }
     }
     let mut buf = BytesMut::from(input);
@@ -68,7 +76,10 @@ fn exercise(input: &[u8], limits: &Limits) -> usize {
         let mut wire = BytesMut::new();
         encode_command(&mut wire, &args);
         if !args.is_empty() {
-            assert_eq!(decode_command(&mut wire, &Limits::default()).unwrap(), Some(args));
+            assert_eq!(
+                decode_command(&mut wire, &Limits::default()).unwrap(),
+                Some(args)
+            );
         }
     }
     decoded
@@ -88,7 +99,13 @@ fn random_and_mutated_input_never_panics() {
         if i % 4 == 0 {
             let len = rng.gen_range(0..24);
             input = (0..len)
-                .map(|_| if rng.gen_bool(0.5) { rng.gen() } else { INTERESTING[rng.gen_range(0..INTERESTING.len())] })
+                .map(|_| {
+                    if rng.gen_bool(0.5) {
+                        rng.gen()
+                    } else {
+                        INTERESTING[rng.gen_range(0..INTERESTING.len())]
+                    }
+                })
                 .collect();
         } else {
             if input.len() > 256 || rng.gen_bool(0.2) {

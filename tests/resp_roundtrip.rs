@@ -3,11 +3,16 @@
 
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
-use redcluster::resp::{decode, encode_command, encode_value, format_double, Limits, Protocol, Value};
+use redcluster::resp::{
+    decode, encode_command, encode_value, format_double, Limits, Protocol, Value,
+};
 
 fn line_bytes() -> impl Strategy<Value = Bytes> {
-    proptest::collection::vec(any::<u8>().prop_filter("no CR/LF", |b| *b != b'\r' && *b != b'\n'), 0..12)
-        .prop_map(Bytes::from)
+    proptest::collection::vec(
+        any::<u8>().prop_filter("no CR/LF", |b| *b != b'\r' && *b != b'\n'),
+        0..12,
+    )
+    .prop_map(Bytes::from)
 }
 
 fn any_bytes() -> impl Strategy<Value = Bytes> {
@@ -31,9 +36,11 @@ fn leaf() -> impl Strategy<Value = Value> {
         .prop_map(Value::Double),
         any::<bool>().prop_map(Value::Boolean),
         "-?[0-9]{1,40}".prop_map(|s| Value::BigNumber(Bytes::from(s))),
-        (proptest::collection::vec(any::<u8>(), 3), any_bytes()).prop_map(|(f, text)| Value::Verbatim {
-            format: Bytes::from(f),
-            text,
+        (proptest::collection::vec(any::<u8>(), 3), any_bytes()).prop_map(|(f, text)| {
+            Value::Verbatim {
+                format: Bytes::from(f),
+                text,
+            }
         }),
     ]
 }
@@ -56,7 +63,11 @@ fn value() -> impl Strategy<Value = Value> {
 
 /// What a RESP3 peer reads back: both nulls are `_` in RESP3.
 fn resp3_view(v: &Value) -> Value {
-    let pairs = |p: &[(Value, Value)]| p.iter().map(|(k, v)| (resp3_view(k), resp3_view(v))).collect();
+    let pairs = |p: &[(Value, Value)]| {
+        p.iter()
+            .map(|(k, v)| (resp3_view(k), resp3_view(v)))
+            .collect()
+    };
     let list = |l: &[Value]| l.iter().map(resp3_view).collect();
     match v {
         Value::NullArray => Value::Null,
@@ -79,8 +90,14 @@ fn resp2_view(v: &Value) -> Value {
         Value::Boolean(b) => Value::Integer(i64::from(*b)),
         Value::BigNumber(n) => Value::BulkString(n.clone()),
         Value::Verbatim { text, .. } => Value::BulkString(text.clone()),
-        Value::Array(l) | Value::Set(l) | Value::Push(l) => Value::Array(l.iter().map(resp2_view).collect()),
-        Value::Map(p) => Value::Array(p.iter().flat_map(|(k, v)| [resp2_view(k), resp2_view(v)]).collect()),
+        Value::Array(l) | Value::Set(l) | Value::Push(l) => {
+            Value::Array(l.iter().map(resp2_view).collect())
+        }
+        Value::Map(p) => Value::Array(
+            p.iter()
+                .flat_map(|(k, v)| [resp2_view(k), resp2_view(v)])
+                .collect(),
+        ),
         Value::Attribute { value, .. } => resp2_view(value),
         other => other.clone(),
     }

@@ -263,7 +263,13 @@ fn parse_int(line: &[u8]) -> Result<i64, ProtocolError> {
         let d = i64::from(d - b'0');
         n = n
             .checked_mul(10)
-            .and_then(|n| if neg { n.checked_sub(d) } else { n.checked_add(d) })
+            .and_then(|n| {
+                if neg {
+                    n.checked_sub(d)
+                } else {
+                    n.checked_add(d)
+                }
+            })
             .ok_or_else(|| ProtocolError::new("integer out of the 64-bit range"))?;
     }
     Ok(n)
