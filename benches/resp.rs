@@ -3,9 +3,13 @@
 //!
 //! Run with `cargo bench --bench resp`; each group has a `redcluster` and a `redis-protocol`
 //! line, so criterion's report compares them directly.
+//!
+//! On a shared, busy machine criterion's runs of one side then the other see different load;
+//! `RESP_AB=1 cargo bench --bench resp` instead interleaves the two decoders round by round
+//! and prints per-frame minimum and median times and their ratio.
 
 use bytes::{Bytes, BytesMut};
-use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{black_box, criterion_group, BatchSize, Criterion, Throughput};
 use redcluster::resp::{
     decode, decode_command, encode_command, encode_value, Limits, Protocol, Value,
 };
@@ -15,6 +19,7 @@ use redis_protocol::resp2::{
 use redis_protocol::resp3::{
     decode::complete as rp3_decode, encode::complete as rp3_encode, types::BytesFrame as Rp3Frame,
 };
+use std::time::Instant;
 
 struct Frame {
     name: &'static str,
@@ -216,5 +221,58 @@ fn bench_encode(c: &mut Criterion) {
     }
 }
 
+/// Mean nanoseconds per decode over `n` fresh copies of `wire` (copies made before timing).
+fn time_decodes(wire: &[u8], n: usize, mut decode_one: impl FnMut(&mut BytesMut)) -> f64 {
+    let mut inputs: Vec<BytesMut> = (0..n).map(|_| BytesMut::from(wire)).collect();
+    let start = Instant::now();
+    for buf in inputs.iter_mut() {
+        decode_one(buf);
+    }
+    start.elapsed().as_nanos() as f64 / n as f64
+}
+
+/// Decoders interleaved round by round, so both sides see the same machine load.
+fn interleaved_decode() {
+    let limits = Limits::default();
+    println!("frame                ours min / median ns    redis-protocol min / median ns   ratio (median)");
+    for f in frames() {
+        let mut wire = BytesMut::new();
+        encode_value(&mut wire, &f.value, f.proto);
+        let n = (2_000_000 / wire.len()).clamp(50, 20_000);
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for _ in 0..60 {
+            ours.push(time_decodes(&wire, n, |buf| {
+                black_box(decode(buf, &limits).unwrap());
+            }));
+            theirs.push(time_decodes(&wire, n, |buf| match f.proto {
+                Protocol::Resp2 => {
+                    black_box(rp2_decode::decode_bytes_mut(buf).unwrap());
+                }
+                Protocol::Resp3 => {
+                    black_box(rp3_decode::decode_bytes_mut(buf).unwrap());
+                }
+            }));
+        }
+        let stats = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            (v[0], v[v.len() / 2])
+        };
+        let ((omin, omed), (tmin, tmed)) = (stats(&mut ours), stats(&mut theirs));
+        println!(
+            "{:20} {omin:>10.1} / {omed:<10.1}    {tmin:>10.1} / {tmed:<10.1}           {:.2}x",
+            f.name,
+            tmed / omed
+        );
+    }
+}
+
 criterion_group!(benches, bench_decode, bench_encode);
-criterion_main!(benches);
+
+fn main() {
+    if std::env::var_os("RESP_AB").is_some() {
+        interleaved_decode();
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -28,6 +28,24 @@ pub fn decode(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Value>, Prot
         buf.advance(end);
         return Ok(Some(value));
     }
+    // A lone string (the commonest reply): split its payload off directly, so the frame's
+    // header and CRLF never become a `Bytes` of their own.
+    let (start, kind) = match buf[0] {
+        b'$' => (line_at(buf, 1).1, 0),
+        b'+' => (1, 1),
+        b'-' => (1, 2),
+        _ => (0, 3),
+    };
+    if kind < 3 {
+        buf.advance(start);
+        let data = buf.split_to(end - start - 2).freeze();
+        buf.advance(2);
+        return Ok(Some(match kind {
+            0 => Value::BulkString(data),
+            1 => Value::SimpleString(data),
+            _ => Value::Error(data),
+        }));
+    }
     let frame = buf.split_to(end).freeze();
     let mut pos = 0;
     let value = parse(&frame, &mut pos);
