@@ -372,10 +372,16 @@ pub(super) fn object(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
         );
     }
     let known = eq(sub, b"encoding") || eq(sub, b"refcount") || eq(sub, b"idletime");
-    if !(known || eq(sub, b"freq")) || a.len() != 3 {
+    if !(known || eq(sub, b"freq")) {
         return Value::error(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
+            "ERR unknown subcommand '{}'. Try OBJECT HELP.",
             String::from_utf8_lossy(sub)
+        ));
+    }
+    if a.len() != 3 {
+        return Value::error(format!(
+            "ERR wrong number of arguments for 'object|{}' command",
+            String::from_utf8_lossy(sub).to_ascii_lowercase()
         ));
     }
     let Some(e) = db.read(&a[2], c.now_ms) else {
@@ -409,7 +415,7 @@ pub(super) fn restore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
             absttl = true;
         } else if (eq(&a[i], b"idletime") || eq(&a[i], b"freq")) && i + 1 < a.len() {
             let n = tri!(int_arg(&a[i + 1]));
-            if n < 0 {
+            if n < 0 || (n > 255 && eq(&a[i], b"freq")) {
                 return if eq(&a[i], b"idletime") {
                     err("ERR Invalid IDLETIME value, must be >= 0")
                 } else {

@@ -322,9 +322,8 @@ pub(super) fn sscan(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     tri!(cursor_arg(&a[2]));
     let o = tri!(scan_opts(a, 3, false));
     let s = tri!(set_ref(db, &a[1], c.now_ms));
-    let out = s
+    let out = ordered(s.into_iter().flatten())
         .into_iter()
-        .flatten()
         .filter(|m| o.pattern.as_ref().map_or(true, |p| glob::matches(p, m)))
         .map(bulk)
         .collect();

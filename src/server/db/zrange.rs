@@ -226,7 +226,7 @@ fn range_reply(db: &mut Db, a: &[Bytes], c: &ExecCtx, kind: u8, o: RangeOpts) ->
     };
     let mut out = Vec::new();
     for (m, s) in select(z, &sel, o.rev, o.limit) {
-        push_scored(&mut out, m, s, o.withscores, c.resp3);
+        push_scored(&mut out, m, s, o.withscores, c.resp3, c.resp3);
     }
     Value::Array(out)
 }
@@ -245,9 +245,6 @@ pub(super) fn zrange(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
 
 fn legacy(db: &mut Db, a: &[Bytes], c: &ExecCtx, kind: u8, rev: bool) -> Value {
     let mut o = tri!(parse_opts(a, 4, false));
-    if kind == 2 && o.withscores {
-        return err(SYNTAX);
-    }
     o.rev = rev;
     range_reply(db, a, c, kind, o)
 }
@@ -262,9 +259,6 @@ pub(super) fn zrevrangebyscore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
 
 pub(super) fn zrevrange(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let o = tri!(parse_opts(a, 4, false));
-    if o.limit.is_some() {
-        return err(SYNTAX);
-    }
     let o = RangeOpts { rev: true, ..o };
     range_reply(db, a, c, 0, o)
 }
@@ -476,7 +470,7 @@ pub(super) fn zrandmember(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let mut out = Vec::new();
     for i in rand_indexes(items.len(), count, repeats) {
         if let Some((m, s)) = items.get(i) {
-            push_scored(&mut out, (*m).clone(), *s, withscores, c.resp3);
+            push_scored(&mut out, (*m).clone(), *s, withscores, c.resp3, c.resp3);
         }
     }
     if counted.is_none() {
@@ -493,9 +487,7 @@ pub(super) fn zscan(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     for (m, s) in z.into_iter().flat_map(|z| z.iter()) {
         if o.pattern.as_ref().map_or(true, |p| glob::matches(p, m)) {
             out.push(Value::BulkString(m.clone()));
-            out.push(Value::BulkString(Bytes::from(crate::resp::format_double(
-                s,
-            ))));
+            out.push(Value::BulkString(Bytes::from(super::util::fmt_g17(s))));
         }
     }
     scan_reply(0, out)

@@ -6,7 +6,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use bytes::Bytes;
 
-use super::util::{count_arg, eq, err, float_arg, len, own, tri, zset_mut, zset_ref, SYNTAX};
+use super::util::{
+    count_arg, eq, err, float_arg, len, own, score, tri, zset_mut, zset_ref, SYNTAX,
+};
 use super::{Data, Db, ExecCtx};
 use crate::resp::Value;
 
@@ -115,14 +117,21 @@ impl ZSet {
 }
 
 /// A `[member, score]` item of a reply: RESP3 pairs, RESP2 flat.
-pub(super) fn push_scored(out: &mut Vec<Value>, m: Bytes, s: f64, withscores: bool, resp3: bool) {
+pub(super) fn push_scored(
+    out: &mut Vec<Value>,
+    m: Bytes,
+    s: f64,
+    withscores: bool,
+    pairs: bool,
+    resp3: bool,
+) {
     if !withscores {
         out.push(Value::BulkString(m));
-    } else if resp3 {
-        out.push(Value::Array(vec![Value::BulkString(m), Value::Double(s)]));
+    } else if pairs {
+        out.push(Value::Array(vec![Value::BulkString(m), score(s, resp3)]));
     } else {
         out.push(Value::BulkString(m));
-        out.push(Value::Double(s));
+        out.push(score(s, resp3));
     }
 }
 
@@ -222,7 +231,7 @@ pub(super) fn zadd(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
         db.prop_args(a);
     }
     if incr {
-        incr_result.map_or(Value::Null, Value::Double)
+        incr_result.map_or(Value::Null, |v| score(v, c.resp3))
     } else {
         len(if ch { added + changed } else { added })
     }
@@ -238,7 +247,7 @@ pub(super) fn zincrby(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     }
     z.insert(own(&a[3]), new);
     db.prop_args(a);
-    Value::Double(new)
+    score(new, c.resp3)
 }
 
 pub(super) fn zrem(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
@@ -256,7 +265,7 @@ pub(super) fn zrem(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
 pub(super) fn zscore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     tri!(zset_ref(db, &a[1], c.now_ms))
         .and_then(|z| z.score(&a[2]))
-        .map_or(Value::Null, Value::Double)
+        .map_or(Value::Null, |v| score(v, c.resp3))
 }
 
 pub(super) fn zmscore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
@@ -314,7 +323,7 @@ fn pop_generic(db: &mut Db, a: &[Bytes], c: &ExecCtx, max: bool) -> Value {
         let Some((m, s)) = z.pop(max) else { break };
         popped += 1;
         // Without a count the reply is flat [member, score] even in RESP3.
-        push_scored(&mut out, m, s, true, c.resp3 && count.is_some());
+        push_scored(&mut out, m, s, true, c.resp3 && count.is_some(), c.resp3);
     }
     db.remove_if_empty(&a[1]);
     if popped > 0 {
