@@ -133,8 +133,12 @@ impl Inner {
         }
     }
 
+    /// A node may serve reads unless the cluster marked it failed or it recently failed to
+    /// connect or answered LOADING. CLUSTER SHARDS' own `loading` health is not trusted:
+    /// Redis 7.0 reports every replica whose replication offset is still 0 as loading (a
+    /// fresh cluster with no writes yet), so a LOADING reply is what marks a replica.
     fn usable(&self, node_health: NodeHealth, entry: &NodeEntry) -> bool {
-        matches!(node_health, NodeHealth::Online | NodeHealth::Unknown) && entry.is_healthy()
+        node_health != NodeHealth::Failed && entry.is_healthy()
     }
 
     /// Choose the node for a command in `shard`: (node, use a READONLY connection).
