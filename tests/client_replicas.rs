@@ -47,8 +47,15 @@ async fn replica_preferred_reads_hit_replicas_and_fall_back_when_they_are_gone()
     let primaries: u64 = (0..3).map(|i| get_calls(&c, i)).sum();
     let replicas: u64 = (3..6).map(|i| get_calls(&c, i)).sum();
     assert_eq!(primaries, 0, "no read reached a primary");
-    assert_eq!(replicas, keys.len() as u64, "every read was served by a replica");
-    assert!((3..6).all(|i| get_calls(&c, i) > 0), "reads spread over all replicas");
+    assert_eq!(
+        replicas,
+        keys.len() as u64,
+        "every read was served by a replica"
+    );
+    assert!(
+        (3..6).all(|i| get_calls(&c, i) > 0),
+        "reads spread over all replicas"
+    );
     let stats = client.stats();
     for i in 3..6 {
         assert!(stats.requests_to(&format!("127.0.0.1:{}", c.nodes[i].port)) > 0);
@@ -73,7 +80,10 @@ async fn replica_preferred_reads_hit_replicas_and_fall_back_when_they_are_gone()
         .build()
         .await
         .unwrap();
-    assert_eq!(c.nodes[owner].cli(&["CLIENT", "PAUSE", "1500"]).trim(), "OK");
+    assert_eq!(
+        c.nodes[owner].cli(&["CLIENT", "PAUSE", "1500"]).trim(),
+        "OK"
+    );
     let e = quick.get::<_, Option<String>>("rp:0").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
     assert!(e.is_retryable());
