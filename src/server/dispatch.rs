@@ -222,10 +222,7 @@ fn resolve(args: &[Bytes]) -> Result<(&'static CommandSpec, Handler), Value> {
         return Err(unknown_command(args));
     };
     let mut spec = entry.spec;
-    if !spec.subcommands.is_empty() {
-        let Some(sub) = args.get(1) else {
-            return Err(arity_error(spec));
-        };
+    if let (false, Some(sub)) = (spec.subcommands.is_empty(), args.get(1)) {
         match spec.subcommand(sub) {
             Some(s)
                 if entry
