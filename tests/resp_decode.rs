@@ -181,6 +181,22 @@ fn bulk_strings_are_slices_of_the_read_buffer() {
 }
 
 #[test]
+fn a_lone_bulk_reply_is_a_slice_of_the_read_buffer() {
+    let mut buf = BytesMut::from(&b"$3\r\nfoo\r\n+OK\r\n"[..]);
+    let base = buf.as_ptr() as usize;
+    let Some(Value::BulkString(foo)) = decode(&mut buf, &Limits::default()).unwrap() else {
+        panic!("expected a bulk string");
+    };
+    assert_eq!(foo, b("foo"));
+    assert_eq!(
+        foo.as_ptr() as usize,
+        base + 4,
+        "bulk strings must not be copied"
+    );
+    assert_eq!(&buf[..], b"+OK\r\n");
+}
+
+#[test]
 fn malformed_frames_are_protocol_errors_with_a_clear_message() {
     let d = Limits::default();
     let table: &[(&[u8], &str)] = &[
