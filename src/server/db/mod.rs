@@ -107,6 +107,9 @@ pub(crate) struct Db {
     expires: usize,
     next_version: u64,
     replica: bool,
+    /// True while a replica runs a write command (necessarily from its primary's stream):
+    /// expired keys stay visible to it, as Redis does for its master client.
+    from_primary: bool,
     propagate_on: bool,
     propagate: Vec<Vec<Bytes>>,
     /// Slot at which the next `active_expire` pass resumes.
@@ -128,6 +131,7 @@ impl Db {
             expires: 0,
             next_version: 1,
             replica: false,
+            from_primary: false,
             propagate_on: true,
             propagate: Vec::new(),
             expire_cursor: 0,
@@ -156,6 +160,13 @@ impl Db {
         let n = args.len() as i32;
         if (arity > 0 && n != arity) || (arity < 0 && n < -arity) {
             return util::wrong_args(name);
+        }
+        if self.replica {
+            self.from_primary =
+                crate::command::lookup(name).is_some_and(|spec| spec.flags.contains(&"write"));
+            let reply = handler(self, args, ctx);
+            self.from_primary = false;
+            return reply;
         }
         handler(self, args, ctx)
     }
@@ -308,7 +319,7 @@ impl Db {
 
     /// Whether `key` exists but is past its expiry at `now` (a replica keeps such keys hidden).
     pub(super) fn is_logically_expired(&self, key: &[u8], now: u64) -> bool {
-        self.expired(key, now)
+        !self.from_primary && self.expired(key, now)
     }
 
     /// Whether `key` exists but is past its expiry at `now` (primary deletes it, replica hides it).
@@ -319,9 +330,9 @@ impl Db {
     }
 
     /// Lazily expire `key` on a primary (deleting it and queueing `DEL`). Returns true when the
-    /// key is logically gone (expired), on a primary or a replica.
+    /// key is logically gone (expired): on a primary, or on a replica serving a client read.
     fn expire_if_needed(&mut self, key: &[u8], now: u64) -> bool {
-        if !self.expired(key, now) {
+        if self.from_primary || !self.expired(key, now) {
             return false;
         }
         if !self.replica {

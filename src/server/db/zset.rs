@@ -275,7 +275,7 @@ pub(super) fn zmscore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
             .iter()
             .map(|m| {
                 z.and_then(|z| z.score(m))
-                    .map_or(Value::Null, Value::Double)
+                    .map_or(Value::Null, |v| score(v, c.resp3))
             })
             .collect(),
     )
