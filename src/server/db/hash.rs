@@ -189,10 +189,14 @@ pub(super) fn hscan(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     scan_reply(0, out)
 }
 
+/// Most repeated picks one negative-count call may ask for. Redis has no such cap, but here a
+/// reply lives in this process's memory: a client must not be able to abort the server.
+const MAX_REPEATED_PICKS: u64 = 1 << 24;
+
 /// Parse the `count` of HRANDFIELD/SRANDMEMBER/ZRANDMEMBER: (count, allow repeats).
 pub(super) fn rand_count(arg: &[u8]) -> Result<(usize, bool), Value> {
     let n = int_arg(arg)?;
-    if n < -(i64::MAX / 2) {
+    if n < -(i64::MAX / 2) || (n < 0 && n.unsigned_abs() > MAX_REPEATED_PICKS) {
         return Err(err("ERR value is out of range"));
     }
     Ok((n.unsigned_abs() as usize, n < 0))

@@ -296,16 +296,24 @@ pub(super) fn flushall(db: &mut Db, a: &[Bytes], _c: &ExecCtx) -> Value {
 }
 
 pub(super) fn randomkey(db: &mut Db, _a: &[Bytes], c: &ExecCtx) -> Value {
-    let live: Vec<&Bytes> = db
+    let live = |e: &super::Entry| !e.expire_at.is_some_and(|t| t <= c.now_ms);
+    for _ in 0..100 {
+        match db.random_entry() {
+            None => return Value::Null,
+            Some((k, e)) if live(e) => return bulk(k),
+            Some(_) => {}
+        }
+    }
+    // Mostly expired keys: pick among the live ones.
+    let keys: Vec<&Bytes> = db
         .entries()
-        .filter(|(_, e)| !e.expire_at.is_some_and(|t| t <= c.now_ms))
+        .filter(|(_, e)| live(e))
         .map(|(k, _)| k)
         .collect();
-    if live.is_empty() {
+    if keys.is_empty() {
         return Value::Null;
     }
-    let i = rand::thread_rng().gen_range(0..live.len());
-    bulk(live[i])
+    bulk(keys[rand::thread_rng().gen_range(0..keys.len())])
 }
 
 /// The internal encoding Redis 7.0 would report for `d`.

@@ -27,7 +27,7 @@ mod zset;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 
 use bytes::Bytes;
 use indexmap::{IndexMap, IndexSet};
@@ -100,11 +100,13 @@ pub(crate) struct Entry {
 /// reference-counted `Bytes`, so cloning copies the maps but not the payloads).
 #[derive(Clone, Debug)]
 pub(crate) struct Db {
-    map: HashMap<Bytes, Entry>,
+    /// Key -> entry. An `IndexMap` so a lookup hashes once and later steps use the index, and
+    /// so `RANDOMKEY` is O(1).
+    map: IndexMap<Bytes, Entry>,
     /// Key names per hash slot; maintained on create and delete only.
     slots: Vec<HashSet<Bytes>>,
-    /// Keys with a TTL (for `INFO keyspace` and to skip active expiry when zero).
-    expires: usize,
+    /// Keys with a TTL ordered by expiry time: active expiry pops from the front.
+    ttls: BTreeSet<(u64, Bytes)>,
     next_version: u64,
     replica: bool,
     /// True while a replica runs a write command (necessarily from its primary's stream):
@@ -112,8 +114,6 @@ pub(crate) struct Db {
     from_primary: bool,
     propagate_on: bool,
     propagate: Vec<Vec<Bytes>>,
-    /// Slot at which the next `active_expire` pass resumes.
-    expire_cursor: u16,
 }
 
 impl Default for Db {
@@ -126,15 +126,14 @@ impl Db {
     /// An empty keyspace.
     pub(crate) fn new() -> Db {
         Db {
-            map: HashMap::new(),
+            map: IndexMap::new(),
             slots: vec![HashSet::new(); SLOT_COUNT as usize],
-            expires: 0,
+            ttls: BTreeSet::new(),
             next_version: 1,
             replica: false,
             from_primary: false,
             propagate_on: true,
             propagate: Vec::new(),
-            expire_cursor: 0,
         }
     }
 
@@ -199,51 +198,36 @@ impl Db {
     /// Delete up to `max_keys` expired keys (primary only), queueing a `DEL` for each.
     /// Returns how many were deleted.
     pub(crate) fn active_expire(&mut self, now_ms: u64, max_keys: usize) -> usize {
-        if self.replica || self.expires == 0 || max_keys == 0 {
+        if self.replica {
             return 0;
         }
-        let mut victims = Vec::new();
-        // Walk slots from where the last pass stopped; at most one full round per call.
-        for _ in 0..SLOT_COUNT {
-            let slot = self.expire_cursor as usize;
-            for k in &self.slots[slot] {
-                if let Some(e) = self.map.get(k) {
-                    if e.expire_at.is_some_and(|t| t <= now_ms) {
-                        victims.push(k.clone());
-                        if victims.len() >= max_keys {
-                            break;
-                        }
-                    }
-                }
-            }
-            if victims.len() >= max_keys {
+        let mut n = 0;
+        while n < max_keys {
+            let Some((t, k)) = self.ttls.first() else {
+                break;
+            };
+            if *t > now_ms {
                 break;
             }
-            self.expire_cursor = (self.expire_cursor + 1) % SLOT_COUNT;
+            let k = k.clone();
+            self.remove(&k);
+            self.push_prop(vec![Bytes::from_static(b"DEL"), k]);
+            n += 1;
         }
-        for k in &victims {
-            self.remove(k);
-            self.push_prop(vec![Bytes::from_static(b"DEL"), k.clone()]);
-        }
-        victims.len()
+        n
     }
 
     /// Number of live keys at `now_ms` (expired keys not yet reclaimed are not counted).
     pub(crate) fn dbsize(&self, now_ms: u64) -> usize {
-        if self.expires == 0 {
-            return self.map.len();
-        }
-        self.map
-            .values()
-            .filter(|e| !e.expire_at.is_some_and(|t| t <= now_ms))
-            .count()
+        let expired = self.ttls.iter().take_while(|(t, _)| *t <= now_ms).count();
+        self.map.len() - expired
     }
 
     /// Key and TTL counts for `INFO keyspace`.
     pub(crate) fn stats(&self) -> DbStats {
         DbStats {
             keys: self.map.len(),
-            expires: self.expires,
+            expires: self.ttls.len(),
         }
     }
 
@@ -255,7 +239,7 @@ impl Db {
                 *s = HashSet::new();
             }
         }
-        self.expires = 0;
+        self.ttls.clear();
     }
 
     /// Keys stored in `slot` (expired ones not yet reclaimed included, as in Redis).
@@ -279,9 +263,9 @@ impl Db {
         };
         let keys = std::mem::take(set);
         for k in &keys {
-            if let Some(e) = self.map.remove(k) {
-                if e.expire_at.is_some() {
-                    self.expires -= 1;
+            if let Some(e) = self.map.swap_remove(k) {
+                if let Some(t) = e.expire_at {
+                    self.ttls.remove(&(t, k.clone()));
                 }
             }
         }
@@ -317,55 +301,60 @@ impl Db {
         }
     }
 
-    /// Whether `key` exists but is past its expiry at `now` (a replica keeps such keys hidden).
+    /// Whether `key` exists but is past its expiry at `now` (a replica keeps such keys hidden
+    /// from clients).
     pub(super) fn is_logically_expired(&self, key: &[u8], now: u64) -> bool {
-        !self.from_primary && self.expired(key, now)
+        !self.from_primary
+            && self
+                .map
+                .get(key)
+                .is_some_and(|e| e.expire_at.is_some_and(|t| t <= now))
     }
 
-    /// Whether `key` exists but is past its expiry at `now` (primary deletes it, replica hides it).
-    fn expired(&self, key: &[u8], now: u64) -> bool {
-        self.map
-            .get(key)
-            .is_some_and(|e| e.expire_at.is_some_and(|t| t <= now))
-    }
-
-    /// Lazily expire `key` on a primary (deleting it and queueing `DEL`). Returns true when the
-    /// key is logically gone (expired): on a primary, or on a replica serving a client read.
-    fn expire_if_needed(&mut self, key: &[u8], now: u64) -> bool {
-        if self.from_primary || !self.expired(key, now) {
-            return false;
-        }
-        if !self.replica {
-            if let Some((k, _)) = self.remove_entry(key) {
-                self.push_prop(vec![Bytes::from_static(b"DEL"), k]);
+    /// Index of `key` if it is live for this access. An expired key is deleted (with a `DEL`
+    /// queued) on a primary, hidden on a replica serving a client, and visible to a replica
+    /// running its primary's stream.
+    fn live_index(&mut self, key: &[u8], now: u64) -> Option<usize> {
+        let (i, _, e) = self.map.get_full(key)?;
+        match e.expire_at {
+            Some(t) if t <= now && !self.from_primary => {
+                if !self.replica {
+                    if let Some((k, e)) = self.map.swap_remove_index(i) {
+                        self.unindex(&k, &e);
+                        self.push_prop(vec![Bytes::from_static(b"DEL"), k]);
+                    }
+                }
+                None
             }
+            _ => Some(i),
         }
-        true
     }
 
     /// The live entry at `key` for reading.
+    #[inline]
     pub(super) fn read(&mut self, key: &[u8], now: u64) -> Option<&Entry> {
-        if self.expire_if_needed(key, now) {
-            return None;
-        }
-        self.map.get(key)
+        let i = self.live_index(key, now)?;
+        self.map.get_index(i).map(|(_, e)| e)
     }
 
     /// The live entry at `key` for modification; bumps its version. On a replica (which only
-    /// runs its primary's stream) expiry is ignored, as Redis does for its master client.
+    /// writes what its primary streams) expiry is ignored, as Redis does for its master client.
+    #[inline]
     pub(super) fn write(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
-        if !self.replica {
-            self.expire_if_needed(key, now);
-        }
+        let i = if self.replica {
+            self.map.get_index_of(key)?
+        } else {
+            self.live_index(key, now)?
+        };
         let v = self.bump();
-        let e = self.map.get_mut(key)?;
+        let (_, e) = self.map.get_index_mut(i)?;
         e.version = v;
         Some(e)
     }
 
     /// Whether a live key exists (lazily expiring it).
     pub(super) fn exists(&mut self, key: &[u8], now: u64) -> bool {
-        self.read(key, now).is_some()
+        self.live_index(key, now).is_some()
     }
 
     /// Store `data` at `key`, replacing any value; `expire_at` is the new TTL (callers pass the
@@ -373,58 +362,64 @@ impl Db {
     /// is pinned by the keyspace.
     pub(super) fn insert(&mut self, key: &Bytes, data: Data, expire_at: Option<u64>) {
         let version = self.bump();
-        if expire_at.is_some() {
-            self.expires += 1;
-        }
-        if let Some(e) = self.map.get_mut(key.as_ref()) {
-            if e.expire_at.is_some() {
-                self.expires -= 1;
+        let new = Entry {
+            data,
+            expire_at,
+            version,
+        };
+        if let Some((_, k, e)) = self.map.get_full_mut(key.as_ref()) {
+            let old_ttl = e.expire_at;
+            *e = new;
+            if old_ttl != expire_at {
+                if let Some(t) = old_ttl {
+                    self.ttls.remove(&(t, k.clone()));
+                }
+                if let Some(t) = expire_at {
+                    self.ttls.insert((t, k.clone()));
+                }
             }
-            *e = Entry {
-                data,
-                expire_at,
-                version,
-            };
             return;
         }
         let owned = Bytes::copy_from_slice(key);
         self.slots[key_slot(key) as usize].insert(owned.clone());
-        self.map.insert(
-            owned,
-            Entry {
-                data,
-                expire_at,
-                version,
-            },
-        );
+        if let Some(t) = expire_at {
+            self.ttls.insert((t, owned.clone()));
+        }
+        self.map.insert(owned, new);
     }
 
     /// Change the TTL of an existing key (no-op when absent).
     pub(super) fn set_expire(&mut self, key: &[u8], expire_at: Option<u64>) {
         let v = self.bump();
-        if let Some(e) = self.map.get_mut(key) {
-            match (e.expire_at.is_some(), expire_at.is_some()) {
-                (false, true) => self.expires += 1,
-                (true, false) => self.expires -= 1,
-                _ => {}
-            }
-            e.expire_at = expire_at;
-            e.version = v;
+        let Some((_, k, e)) = self.map.get_full_mut(key) else {
+            return;
+        };
+        e.version = v;
+        if e.expire_at == expire_at {
+            return;
         }
+        if let Some(t) = e.expire_at {
+            self.ttls.remove(&(t, k.clone()));
+        }
+        if let Some(t) = expire_at {
+            self.ttls.insert((t, k.clone()));
+        }
+        e.expire_at = expire_at;
     }
 
     /// Delete `key` (whatever its expiry), returning the entry.
     pub(super) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        self.remove_entry(key).map(|(_, e)| e)
+        let (k, e) = self.map.swap_remove_entry(key)?;
+        self.unindex(&k, &e);
+        Some(e)
     }
 
-    fn remove_entry(&mut self, key: &[u8]) -> Option<(Bytes, Entry)> {
-        let (k, e) = self.map.remove_entry(key)?;
-        self.slots[key_slot(&k) as usize].remove(&k);
-        if e.expire_at.is_some() {
-            self.expires -= 1;
+    /// Drop a removed key from the slot and TTL indexes.
+    fn unindex(&mut self, k: &Bytes, e: &Entry) {
+        self.slots[key_slot(k) as usize].remove(k);
+        if let Some(t) = e.expire_at {
+            self.ttls.remove(&(t, k.clone()));
         }
-        Some((k, e))
     }
 
     /// Delete `key` if its aggregate value became empty (Redis never stores empty ones).
@@ -444,6 +439,15 @@ impl Db {
     /// All key names of `slot` (for SCAN).
     pub(super) fn slot_keys(&self, slot: usize) -> &HashSet<Bytes> {
         &self.slots[slot]
+    }
+
+    /// A random stored entry (expired ones included).
+    pub(super) fn random_entry(&self) -> Option<(&Bytes, &Entry)> {
+        if self.map.is_empty() {
+            return None;
+        }
+        let i = rand::Rng::gen_range(&mut rand::thread_rng(), 0..self.map.len());
+        self.map.get_index(i)
     }
 
     /// Every stored entry (for snapshots and KEYS).

@@ -272,3 +272,23 @@ fn zset_pop_store_random_scan() {
         Value::Array(vec![bulk("0"), arr(&["a", "1", "b", "2"])])
     );
 }
+
+#[test]
+fn huge_repeated_random_counts_are_refused_not_fatal() {
+    let mut t = T::new();
+    t.run("SADD s a");
+    t.run("HSET h f v");
+    t.run("ZADD z 1 a");
+    t.err(
+        "SRANDMEMBER s -4611686018427387904",
+        "ERR value is out of range",
+    );
+    t.err("SRANDMEMBER s -100000000000", "ERR value is out of range");
+    t.err("HRANDFIELD h -100000000000", "ERR value is out of range");
+    t.err("ZRANDMEMBER z -100000000000", "ERR value is out of range");
+    // Large positive counts are bounded by the set's size.
+    assert_eq!(
+        t.run("SRANDMEMBER s 9223372036854775807"),
+        super::arr(&["a"])
+    );
+}
