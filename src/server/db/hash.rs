@@ -157,6 +157,9 @@ pub(super) fn hincrby(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
 
 pub(super) fn hincrbyfloat(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let by = tri!(super::util::float_arg(&a[3]));
+    if by.is_infinite() {
+        return err("ERR value is NaN or Infinity");
+    }
     let cur = match tri!(hash_ref(db, &a[1], c.now_ms)).and_then(|h| h.get(a[2].as_ref())) {
         None => 0.0,
         Some(v) => match parse_f64(v) {

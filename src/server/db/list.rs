@@ -338,3 +338,29 @@ pub(super) fn lmove(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
 pub(super) fn rpoplpush(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     lmove_generic(db, a, c, false, true)
 }
+
+pub(super) fn lmpop(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+    let (keys, left, count) = tri!(super::util::mpop_args(a, (b"left", b"right")));
+    for k in &a[keys] {
+        let Some(l) = tri!(list_mut(db, k, c.now_ms)) else {
+            continue;
+        };
+        let mut out = Vec::with_capacity(count.min(l.len()));
+        while out.len() < count {
+            match if left { l.pop_front() } else { l.pop_back() } {
+                Some(v) => out.push(Value::BulkString(v)),
+                None => break,
+            }
+        }
+        let n = out.len();
+        db.remove_if_empty(k);
+        let name = if left { "LPOP" } else { "RPOP" };
+        db.push_prop(vec![
+            super::util::word(name),
+            k.clone(),
+            super::util::int_bytes(n as i64),
+        ]);
+        return Value::Array(vec![bulk(k), Value::Array(out)]);
+    }
+    Value::NullArray
+}

@@ -12,6 +12,7 @@
 
 #![allow(dead_code)]
 
+mod bits;
 mod glob;
 mod hash;
 mod keys;
@@ -23,6 +24,7 @@ mod table;
 mod util;
 mod zrange;
 mod zset;
+mod zstore;
 
 #[cfg(test)]
 mod tests;

@@ -54,6 +54,8 @@ pub(super) fn set(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let (mut nx, mut xx, mut get, mut keepttl) = (false, false, false, false);
     let mut exp: Option<u64> = None;
     let mut has_exp = false;
+    // Redis accepts the same expiry option twice (the last wins), not two different ones.
+    let mut exp_kind: Option<&Bytes> = None;
     let mut i = 3;
     while i < a.len() {
         let o = &a[i];
@@ -68,9 +70,10 @@ pub(super) fn set(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
             keepttl = true;
         } else if (eq(o, b"ex") || eq(o, b"px") || eq(o, b"exat") || eq(o, b"pxat"))
             && !keepttl
-            && !has_exp
+            && exp_kind.map_or(true, |k: &Bytes| eq(k, o))
             && next.is_some()
         {
+            exp_kind = Some(o);
             let unit = if eq(o, b"ex") || eq(o, b"exat") {
                 1000
             } else {

@@ -292,3 +292,78 @@ fn huge_repeated_random_counts_are_refused_not_fatal() {
         super::arr(&["a"])
     );
 }
+
+#[test]
+fn zset_algebra_read_forms_and_rangestore() {
+    let mut t = T::new();
+    t.run("ZADD a 1 x 2 y");
+    t.run("ZADD b 5 y 1 z");
+    assert_eq!(
+        t.run("ZUNION 2 a b WITHSCORES"),
+        arr(&["x", "1", "z", "1", "y", "7"])
+    );
+    assert_eq!(
+        t.run("ZINTER 2 a b WEIGHTS 2 1 AGGREGATE MAX WITHSCORES"),
+        arr(&["y", "5"])
+    );
+    assert_eq!(t.run("ZDIFF 2 a b WITHSCORES"), arr(&["x", "1"]));
+    t.err("ZDIFF 1 a WEIGHTS 1", "ERR syntax error");
+    t.err(
+        "ZUNION 0 a",
+        "ERR at least 1 input key is needed for 'zunion' command",
+    );
+    t.err(
+        "ZINTERCARD 0 a",
+        "ERR at least 1 input key is needed for 'zintercard' command",
+    );
+    t.err("ZINTERCARD 3 a b", "ERR syntax error");
+    assert_eq!(t.run("ZINTERCARD 2 a b"), int(1));
+    assert_eq!(t.run("ZDIFFSTORE d 2 a b"), int(1));
+    assert_eq!(t.run("ZDIFFSTORE d 2 a a"), int(0));
+    assert_eq!(t.run("EXISTS d"), int(0));
+    assert_eq!(t.run("ZRANGESTORE d a 0 (2 BYSCORE"), int(1));
+    assert_eq!(t.run("ZRANGE d 0 -1"), arr(&["x"]));
+    t.err("ZRANGESTORE d a 0 -1 WITHSCORES", "ERR syntax error");
+    assert_eq!(t.run("ZRANGESTORE d a 5 10"), int(0));
+    assert_eq!(t.run("EXISTS d"), int(0));
+    t.resp3 = true;
+    assert_eq!(
+        t.run("ZUNION 1 a WITHSCORES"),
+        Value::Array(vec![
+            Value::Array(vec![bulk("x"), Value::Double(1.0)]),
+            Value::Array(vec![bulk("y"), Value::Double(2.0)]),
+        ])
+    );
+}
+
+#[test]
+fn mpop_commands_and_their_propagation() {
+    let mut t = T::new();
+    t.run("RPUSH l 1 2 3");
+    t.run("ZADD z 1 a 2 b");
+    t.prop();
+    assert_eq!(
+        t.run("LMPOP 2 nope l LEFT COUNT 2"),
+        Value::Array(vec![bulk("l"), arr(&["1", "2"])])
+    );
+    assert_eq!(t.prop(), ["LPOP l 2"]);
+    assert_eq!(t.run("LMPOP 1 nope RIGHT"), Value::NullArray);
+    t.err("LMPOP 1 l middle", "ERR syntax error");
+    t.err(
+        "LMPOP 1 l LEFT COUNT 0",
+        "ERR count should be greater than 0",
+    );
+    t.err("LMPOP 0 l LEFT", "ERR numkeys should be greater than 0");
+    t.err("LMPOP 2 l LEFT", "ERR syntax error");
+    t.err("LMPOP 1 l LEFT COUNT 1 COUNT 2", "ERR syntax error");
+    assert_eq!(
+        t.run("ZMPOP 1 z MAX COUNT 5"),
+        Value::Array(vec![
+            bulk("z"),
+            Value::Array(vec![arr(&["b", "2"]), arr(&["a", "1"])])
+        ])
+    );
+    assert_eq!(t.prop(), ["ZPOPMAX z 2"]);
+    assert_eq!(t.run("EXISTS z"), int(0));
+    assert_eq!(t.run("ZMPOP 1 z MIN"), Value::NullArray);
+}

@@ -200,3 +200,57 @@ fn wrong_arity_and_unknown_commands_are_errors_not_panics() {
     assert!(!super::Db::supports(b"averyveryverylongcommandname"));
     assert_eq!(t.run("mget a"), Value::Array(vec![Value::Null]));
 }
+
+#[test]
+fn bit_commands() {
+    let mut t = T::new();
+    assert_eq!(t.run("SETBIT b 7 1"), int(0));
+    assert_eq!(t.run("SETBIT b 7 1"), int(1));
+    assert_eq!(t.run("SETBIT b 12 1"), int(0));
+    assert_eq!(t.run("GET b"), bulk("\x01\x08"));
+    t.err(
+        "SETBIT b -1 1",
+        "ERR bit offset is not an integer or out of range",
+    );
+    t.err(
+        "SETBIT b 4294967296 1",
+        "ERR bit offset is not an integer or out of range",
+    );
+    t.err("SETBIT b 1 2", "ERR bit is not an integer or out of range");
+    assert_eq!(t.run("GETBIT b 7"), int(1));
+    assert_eq!(t.run("GETBIT b 100"), int(0));
+    assert_eq!(t.run("GETBIT nope 0"), int(0));
+    assert_eq!(t.run("BITCOUNT b"), int(2));
+    assert_eq!(t.run("BITCOUNT b 1 1 BYTE"), int(1));
+    assert_eq!(t.run("BITCOUNT b 0 8 BIT"), int(1));
+    assert_eq!(t.run("BITCOUNT b -1 -1"), int(1));
+    assert_eq!(t.run("BITCOUNT nope"), int(0));
+    t.err("BITCOUNT b 0", "ERR syntax error");
+    t.err("BITCOUNT b 0 1 foo", "ERR syntax error");
+    assert_eq!(t.run("BITPOS b 1"), int(7));
+    assert_eq!(t.run("BITPOS b 1 1"), int(12));
+    assert_eq!(t.run("BITPOS b 1 2"), int(-1));
+    assert_eq!(t.run("BITPOS b 1 8 20 BIT"), int(12));
+    assert_eq!(t.run("BITPOS nope 0"), int(0));
+    assert_eq!(t.run("BITPOS nope 1"), int(-1));
+    t.err("BITPOS b 2", "ERR The bit argument must be 1 or 0.");
+    t.run("SET ones \u{7f}");
+    t.args(&[
+        bytes::Bytes::from("SET"),
+        bytes::Bytes::from("ff"),
+        bytes::Bytes::from(vec![0xffu8; 40]),
+    ]);
+    assert_eq!(
+        t.run("BITPOS ff 0"),
+        int(320),
+        "padding bit after the string"
+    );
+    assert_eq!(
+        t.run("BITPOS ff 0 0 -1"),
+        int(-1),
+        "explicit end: not found"
+    );
+    assert_eq!(t.run("BITCOUNT ff 3 321 BIT"), int(317));
+    t.run("LPUSH l a");
+    t.err("SETBIT l 1 1", "WRONGTYPE");
+}
