@@ -236,8 +236,9 @@ pub(super) fn hrandfield(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
         return match h {
             None => Value::Null,
             Some(h) => {
-                let i = rand_indexes(h.len(), 1, true)[0];
-                h.get_index(i).map_or(Value::Null, |(k, _)| bulk(k))
+                let i = rand_indexes(h.len(), 1, true).first().copied();
+                i.and_then(|i| h.get_index(i))
+                    .map_or(Value::Null, |(k, _)| bulk(k))
             }
         };
     };

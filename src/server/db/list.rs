@@ -120,13 +120,19 @@ fn index(i: i64, n: usize) -> Option<usize> {
 }
 
 pub(super) fn lindex(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+    let Some(l) = tri!(list_ref(db, &a[1], c.now_ms)) else {
+        return Value::Null;
+    };
     let i = tri!(int_arg(&a[2]));
-    let l = tri!(list_ref(db, &a[1], c.now_ms));
-    l.and_then(|l| index(i, l.len()).and_then(|i| l.get(i)))
+    index(i, l.len())
+        .and_then(|i| l.get(i))
         .map_or(Value::Null, bulk)
 }
 
 pub(super) fn lset(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+    if tri!(list_ref(db, &a[1], c.now_ms)).is_none() {
+        return err(NO_KEY);
+    }
     let i = tri!(int_arg(&a[2]));
     let Some(l) = tri!(list_mut(db, &a[1], c.now_ms)) else {
         return err(NO_KEY);

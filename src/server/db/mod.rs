@@ -466,4 +466,33 @@ impl Db {
     pub(super) fn len(&self) -> usize {
         self.map.len()
     }
+
+    /// Check the indexes agree with the map (tests only).
+    #[cfg(test)]
+    pub(super) fn check_invariants(&self) {
+        let in_slots: usize = self.slots.iter().map(HashSet::len).sum();
+        assert_eq!(in_slots, self.map.len(), "slot index size");
+        for (k, e) in &self.map {
+            assert!(
+                self.slots[key_slot(k) as usize].contains(k),
+                "slot index entry"
+            );
+            if let Some(t) = e.expire_at {
+                assert!(self.ttls.contains(&(t, k.clone())), "ttl index entry");
+            }
+            let empty = match &e.data {
+                Data::Str(_) => false,
+                Data::Hash(h) => h.is_empty(),
+                Data::List(l) => l.is_empty(),
+                Data::Set(s) => s.is_empty(),
+                Data::Zset(z) => z.is_empty(),
+            };
+            assert!(!empty, "empty aggregate stored");
+        }
+        assert_eq!(
+            self.ttls.len(),
+            self.map.values().filter(|e| e.expire_at.is_some()).count(),
+            "ttl index size"
+        );
+    }
 }

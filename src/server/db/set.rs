@@ -143,8 +143,8 @@ pub(super) fn srandmember(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
         (None, None) => Value::Null,
         (None, Some(_)) => Value::Array(vec![]),
         (Some(s), None) => {
-            let i = rand_indexes(s.len(), 1, true)[0];
-            s.get_index(i).map_or(Value::Null, bulk)
+            let i = rand_indexes(s.len(), 1, true).first().copied();
+            i.and_then(|i| s.get_index(i)).map_or(Value::Null, bulk)
         }
         (Some(s), Some((n, rep))) => Value::Array(
             rand_indexes(s.len(), n, rep)

@@ -3,6 +3,7 @@
 
 mod diff;
 mod expiry;
+mod fuzz;
 mod hash_list;
 mod keys;
 mod propagation;
