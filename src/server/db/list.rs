@@ -190,6 +190,7 @@ pub(super) fn ltrim(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let Some(l) = tri!(list_mut(db, &a[1], c.now_ms)) else {
         return Value::ok();
     };
+    let before = l.len();
     match norm_range(s, e, l.len()) {
         Some((s, e)) => {
             l.truncate(e + 1);
@@ -197,8 +198,11 @@ pub(super) fn ltrim(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
         }
         None => l.clear(),
     }
+    let changed = l.len() != before;
     db.remove_if_empty(&a[1]);
-    db.prop_args(a);
+    if changed {
+        db.prop_args(a);
+    }
     Value::ok()
 }
 

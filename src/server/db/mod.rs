@@ -424,6 +424,18 @@ impl Db {
         }
     }
 
+    /// Store the result of a *STORE command at `dst` (no TTL), or delete `dst` when the result
+    /// is empty. Returns whether anything changed (what decides propagation).
+    pub(super) fn store_result(&mut self, dst: &Bytes, data: Option<Data>, now: u64) -> bool {
+        match data {
+            Some(d) => {
+                self.insert(dst, d, None);
+                true
+            }
+            None => self.exists(dst, now) && self.remove(dst).is_some(),
+        }
+    }
+
     /// Delete `key` if its aggregate value became empty (Redis never stores empty ones).
     pub(super) fn remove_if_empty(&mut self, key: &[u8]) {
         let empty = match self.map.get(key).map(|e| &e.data) {

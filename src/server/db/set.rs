@@ -268,14 +268,9 @@ fn store_op(db: &mut Db, a: &[Bytes], c: &ExecCtx, op: Op) -> Value {
     let sets = tri!(load(db, &a[2..], c.now_ms));
     let r = compute(&sets, op);
     let n = r.len();
-    let dst = &a[1];
-    if n == 0 {
-        db.exists(dst, c.now_ms);
-        db.remove(dst);
-    } else {
-        db.insert(dst, Data::Set(r), None);
+    if db.store_result(&a[1], (n > 0).then_some(Data::Set(r)), c.now_ms) {
+        db.prop_args(a);
     }
-    db.prop_args(a);
     len(n)
 }
 

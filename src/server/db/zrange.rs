@@ -263,8 +263,9 @@ pub(super) fn zrangestore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     }
     let items = tri!(range_items(db, a, 2, c.now_ms, kind_of(&o), &o));
     let n = items.len();
-    super::zstore::store_items(db, &a[1], items, c.now_ms);
-    db.prop_args(a);
+    if super::zstore::store_items(db, &a[1], items, c.now_ms) {
+        db.prop_args(a);
+    }
     len(n)
 }
 

@@ -171,31 +171,26 @@ fn compute(db: &mut Db, a: &[Bytes], spec: &Spec, op: Op, now: u64) -> Result<ZS
 }
 
 /// Store `items` at `dst` as a sorted set, deleting `dst` when empty.
-pub(super) fn store_items(db: &mut Db, dst: &Bytes, items: Vec<(Bytes, f64)>, now: u64) {
-    db.exists(dst, now);
-    if items.is_empty() {
-        db.remove(dst);
-        return;
-    }
-    let mut z = ZSet::default();
-    for (m, s) in items {
-        z.insert(m, s);
-    }
-    db.insert(dst, Data::Zset(Box::new(z)), None);
+/// Returns whether anything changed.
+pub(super) fn store_items(db: &mut Db, dst: &Bytes, items: Vec<(Bytes, f64)>, now: u64) -> bool {
+    let data = (!items.is_empty()).then(|| {
+        let mut z = ZSet::default();
+        for (m, s) in items {
+            z.insert(m, s);
+        }
+        Data::Zset(Box::new(z))
+    });
+    db.store_result(dst, data, now)
 }
 
 fn store(db: &mut Db, a: &[Bytes], c: &ExecCtx, op: Op) -> Value {
     let spec = tri!(parse(a, 2, op, false));
     let z = tri!(compute(db, a, &spec, op, c.now_ms));
     let n = z.len();
-    let dst = &a[1];
-    db.exists(dst, c.now_ms);
-    if n == 0 {
-        db.remove(dst);
-    } else {
-        db.insert(dst, Data::Zset(Box::new(z)), None);
+    let data = (n > 0).then(|| Data::Zset(Box::new(z)));
+    if db.store_result(&a[1], data, c.now_ms) {
+        db.prop_args(a);
     }
-    db.prop_args(a);
     len(n)
 }
 

@@ -170,3 +170,29 @@ fn replaying_propagation_gives_an_identical_replica() {
     assert_eq!(r.db.stats(), p.db.stats());
     assert_eq!(r.run("GET f"), bulk("0.1"));
 }
+
+#[test]
+fn store_commands_propagate_only_real_changes() {
+    let mut t = T::new();
+    t.run("SADD a 1 2");
+    t.run("ZADD z 1 m");
+    t.run("RPUSH l x y");
+    t.prop();
+    for cmd in [
+        "SINTERSTORE d a nope",
+        "ZINTERSTORE d 2 z nope",
+        "ZRANGESTORE d z 5 10",
+        "ZDIFFSTORE d 2 z z",
+        "LTRIM l 0 -1",
+        "LTRIM nope 0 1",
+    ] {
+        t.run(cmd);
+        assert_eq!(t.prop(), Vec::<String>::new(), "{cmd}");
+    }
+    t.run("SUNIONSTORE d a");
+    assert_eq!(t.prop(), ["SUNIONSTORE d a"]);
+    t.run("SINTERSTORE d a nope");
+    assert_eq!(t.prop(), ["SINTERSTORE d a nope"], "deleting d is a change");
+    t.run("LTRIM l 0 0");
+    assert_eq!(t.prop(), ["LTRIM l 0 0"]);
+}
