@@ -49,8 +49,34 @@ pub(super) fn expire_at(
     Ok(abs as u64)
 }
 
+/// Replace a stored string's bytes, reusing its buffer when nobody else holds it and it is
+/// about the right size (the common `SET` overwrite then allocates nothing).
+fn overwrite(v: &mut Bytes, new: &[u8]) {
+    *v = match std::mem::take(v).try_into_mut() {
+        Ok(mut m) if m.capacity() >= new.len() && m.capacity() <= 2 * new.len() + 64 => {
+            m.clear();
+            m.extend_from_slice(new);
+            m.freeze()
+        }
+        _ => Bytes::copy_from_slice(new),
+    };
+}
+
 pub(super) fn set(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let now = c.now_ms;
+    if a.len() == 3 {
+        // Plain SET: overwrite a persistent string in place when there is one.
+        if let Some(e) = db.write(&a[1], now) {
+            if let (Data::Str(v), None) = (&mut e.data, e.expire_at) {
+                overwrite(v, &a[2]);
+                db.prop_args(a);
+                return Value::ok();
+            }
+        }
+        db.insert(&a[1], Data::Str(own(&a[2])), None);
+        db.prop_args(a);
+        return Value::ok();
+    }
     let (mut nx, mut xx, mut get, mut keepttl) = (false, false, false, false);
     let mut exp: Option<u64> = None;
     let mut has_exp = false;

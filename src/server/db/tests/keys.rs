@@ -312,3 +312,10 @@ fn version_changes_on_every_modification() {
     t.run("HSET h g v");
     assert_ne!(t.db.version_of(b"h", t.now), h1);
 }
+
+#[test]
+fn db_can_live_behind_a_mutex_shared_across_threads() {
+    fn assert_send<T: Send + 'static>() {}
+    assert_send::<crate::server::db::Db>();
+    assert_send::<crate::server::db::ExecCtx>();
+}
