@@ -116,6 +116,11 @@ pub(crate) struct Db {
     from_primary: bool,
     propagate_on: bool,
     propagate: Vec<Vec<Bytes>>,
+    /// Counts changes (every propagated command, recorded or not): a command that changed
+    /// nothing leaves it alone.
+    changes: u64,
+    /// Keys opened for writing by the running command, with their versions before.
+    touched: Vec<(Bytes, u64)>,
 }
 
 impl Default for Db {
@@ -136,6 +141,8 @@ impl Db {
             from_primary: false,
             propagate_on: true,
             propagate: Vec::new(),
+            changes: 0,
+            touched: Vec::new(),
         }
     }
 
@@ -165,11 +172,29 @@ impl Db {
         if self.replica {
             self.from_primary =
                 crate::command::lookup(name).is_some_and(|spec| spec.flags.contains(&"write"));
-            let reply = handler(self, args, ctx);
-            self.from_primary = false;
-            return reply;
         }
-        handler(self, args, ctx)
+        let changes_before = self.changes;
+        let reply = handler(self, args, ctx);
+        self.from_primary = false;
+        if !self.touched.is_empty() {
+            self.settle_versions(changes_before);
+        }
+        reply
+    }
+
+    /// After a command: a key it opened for writing but did not change (nothing was
+    /// propagated, e.g. `SREM` of an absent member, an `LSET` out of range) gets its old
+    /// version back, so `WATCH` only sees real modifications, as in Redis.
+    fn settle_versions(&mut self, changes_before: u64) {
+        let unchanged = self.changes == changes_before;
+        // Newest first, so a key opened twice ends with its version from before the command.
+        for (k, v) in std::mem::take(&mut self.touched).into_iter().rev() {
+            if unchanged {
+                if let Some(e) = self.map.get_mut(&k) {
+                    e.version = v;
+                }
+            }
+        }
     }
 
     /// The commands replicas must apply, in order, since the last call.
@@ -291,6 +316,7 @@ impl Db {
     }
 
     pub(super) fn push_prop(&mut self, cmd: Vec<Bytes>) {
+        self.changes += 1;
         if self.propagate_on {
             self.propagate.push(cmd);
         }
@@ -298,6 +324,7 @@ impl Db {
 
     /// Queue the command exactly as received.
     pub(super) fn prop_args(&mut self, args: &[Bytes]) {
+        self.changes += 1;
         if self.propagate_on {
             self.propagate.push(args.to_vec());
         }
@@ -349,7 +376,8 @@ impl Db {
             self.live_index(key, now)?
         };
         let v = self.bump();
-        let (_, e) = self.map.get_index_mut(i)?;
+        let (k, e) = self.map.get_index_mut(i)?;
+        self.touched.push((k.clone(), e.version));
         e.version = v;
         Some(e)
     }

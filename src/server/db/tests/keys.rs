@@ -319,3 +319,35 @@ fn db_can_live_behind_a_mutex_shared_across_threads() {
     assert_send::<crate::server::db::Db>();
     assert_send::<crate::server::db::ExecCtx>();
 }
+
+#[test]
+fn version_ignores_writes_that_changed_nothing() {
+    let mut t = T::new();
+    t.run("SADD s a");
+    t.run("ZADD z 1 m");
+    t.run("RPUSH l x");
+    t.run("HSET h f v");
+    let before: Vec<u64> = ["s", "z", "l", "h"]
+        .iter()
+        .map(|k| t.db.version_of(k.as_bytes(), t.now))
+        .collect();
+    for cmd in [
+        "SREM s nope",
+        "ZADD z 1 m",
+        "LSET l 99 y",
+        "LREM l 0 nope",
+        "HDEL h nope",
+        "LTRIM l 0 -1",
+    ] {
+        t.run(cmd);
+    }
+    let after: Vec<u64> = ["s", "z", "l", "h"]
+        .iter()
+        .map(|k| t.db.version_of(k.as_bytes(), t.now))
+        .collect();
+    assert_eq!(before, after);
+    t.run("SREM s a");
+    assert_eq!(t.db.version_of(b"s", t.now), 0);
+    t.run("ZADD z 2 m");
+    assert_ne!(t.db.version_of(b"z", t.now), before[1]);
+}
