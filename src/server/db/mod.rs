@@ -2,13 +2,28 @@
 //!
 //! The engine is pure: no sockets, no async. The network layer holds a [`Db`] under a
 //! `std::sync::Mutex` (nothing here waits) and calls [`Db::execute`] with the command's
-//! arguments. Replies are [`Value`]s shaped like Redis 7 shapes them for the client's protocol
-//! ([`ExecCtx::resp3`]); writes queue what replicas must replay ([`Db::take_propagation`]), with
-//! relative or random effects rewritten into deterministic commands the way Redis does.
+//! arguments. Replies are [`Value`]s shaped like Redis 7.0 shapes them for the client's
+//! protocol ([`ExecCtx::resp3`]); error replies carry Redis' exact text.
 //!
-//! Layout: one `HashMap` from key to [`Entry`] (value, absolute expiry, version) plus a
-//! per-slot index of key names, touched only when a key is created or deleted, so
-//! `CLUSTER COUNTKEYSINSLOT`/`GETKEYSINSLOT` and the slot-ordered `SCAN` cursor are cheap.
+//! - Layout: an `IndexMap` from key to [`Entry`] (value, absolute expiry, version), a per-slot
+//!   index of key names touched only when a key is created or deleted (so
+//!   `CLUSTER COUNTKEYSINSLOT`/`GETKEYSINSLOT` and the slot-ordered `SCAN` cursor are cheap),
+//!   and a TTL index ordered by expiry time (so active expiry is exact and cheap).
+//! - Expiry: lazy on access, plus [`Db::active_expire`]. A primary deletes expired keys and
+//!   queues a `DEL`; a replica never deletes on its own: client reads see expired keys as
+//!   missing, while the primary's stream (write commands on a replica) still sees them.
+//! - Propagation ([`Db::take_propagation`]): every change, in order, with relative or random
+//!   effects rewritten into deterministic commands as Redis does (`EX` -> `PXAT`, `EXPIRE` ->
+//!   `PEXPIREAT`, `INCRBYFLOAT` -> `SET .. KEEPTTL`, `SPOP` -> `SREM`, expiry -> `DEL`). A command
+//!   that changed nothing propagates nothing. Reads can propagate too (a lazily expired key's
+//!   `DEL`), so callers take the queue after every call.
+//! - `WATCH` support: [`Db::version_of`] changes on every real modification of a key.
+//! - SCAN cursor = next hash slot to scan: whole slots are returned until `COUNT` keys were
+//!   examined, so a key present for the whole scan is always returned exactly once.
+//!
+//! Files: `table` (name -> handler), `util` (argument parsing, shared errors), one file per
+//! type family (`strings`, `bits`, `keys`, `hash`, `list`, `set`, `zset`, `zrange`, `zstore`),
+//! `glob` (KEYS/MATCH patterns), `snapshot` (full-resync and DUMP encodings).
 
 #![allow(dead_code)]
 
