@@ -28,6 +28,7 @@
 #![allow(dead_code)]
 
 mod bits;
+mod blocking;
 mod glob;
 mod hash;
 mod keys;
@@ -52,6 +53,8 @@ use indexmap::{IndexMap, IndexSet};
 use crate::resp::Value;
 use crate::slot::{key_slot, SLOT_COUNT};
 
+#[allow(unused_imports)] // for the network layer's blocking-command support
+pub(crate) use blocking::BlockSpec;
 pub(crate) use zset::ZSet;
 
 /// Per-call facts a command needs from the connection that sent it.
@@ -133,9 +136,9 @@ pub(crate) struct Db {
     propagate: Vec<Vec<Bytes>>,
     /// Counts changes (every propagated command, recorded or not): a command that changed
     /// nothing leaves it alone.
-    changes: u64,
+    pub(super) changes: u64,
     /// Keys opened for writing by the running command, with their versions before.
-    touched: Vec<(Bytes, u64)>,
+    pub(super) touched: Vec<(Bytes, u64)>,
 }
 
 impl Default for Db {
@@ -200,7 +203,7 @@ impl Db {
     /// After a command: a key it opened for writing but did not change (nothing was
     /// propagated, e.g. `SREM` of an absent member, an `LSET` out of range) gets its old
     /// version back, so `WATCH` only sees real modifications, as in Redis.
-    fn settle_versions(&mut self, changes_before: u64) {
+    pub(super) fn settle_versions(&mut self, changes_before: u64) {
         let unchanged = self.changes == changes_before;
         // Newest first, so a key opened twice ends with its version from before the command.
         for (k, v) in std::mem::take(&mut self.touched).into_iter().rev() {

@@ -1,6 +1,7 @@
 //! Unit tests of the data engine (pure: no sockets). `T` runs commands written as one string
 //! (words split on spaces) against a [`Db`] at a controllable clock.
 
+mod blocking;
 mod diff;
 mod expiry;
 mod fuzz;
