@@ -123,21 +123,19 @@ fn count_bits(v: &[u8], s: usize, e: usize) -> usize {
 }
 
 pub(super) fn bitcount(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
-    let range = match a.len() {
-        2 => None,
+    // Like Redis: the key first (missing -> 0, wrong type -> error), then the range.
+    let Some(v) = tri!(str_ref(db, &a[1], c.now_ms)) else {
+        return Value::Integer(0);
+    };
+    let r = match a.len() {
+        2 => bit_range(0, None, false, v.len()),
         3 => return err(SYNTAX),
         _ => {
             let s = tri!(int_arg(&a[2]));
             let e = tri!(int_arg(&a[3]));
-            Some((s, e, tri!(unit(a, 4))))
+            let bits = tri!(unit(a, 4));
+            bit_range(s, Some(e), bits, v.len())
         }
-    };
-    let Some(v) = tri!(str_ref(db, &a[1], c.now_ms)) else {
-        return Value::Integer(0);
-    };
-    let r = match range {
-        None => bit_range(0, None, false, v.len()),
-        Some((s, e, bits)) => bit_range(s, Some(e), bits, v.len()),
     };
     len(r.map_or(0, |(s, e)| count_bits(v, s, e)))
 }
@@ -148,6 +146,10 @@ pub(super) fn bitpos(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
         1 => true,
         _ => return err("ERR The bit argument must be 1 or 0."),
     };
+    // The bit, then the key (missing: no 1 bits, all 0 bits), then the range.
+    let Some(v) = tri!(str_ref(db, &a[1], c.now_ms)) else {
+        return Value::Integer(if want { -1 } else { 0 });
+    };
     let start = match a.get(3) {
         Some(s) => tri!(int_arg(s)),
         None => 0,
@@ -157,9 +159,6 @@ pub(super) fn bitpos(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
         None => None,
     };
     let bits = tri!(unit(a, 5));
-    let Some(v) = tri!(str_ref(db, &a[1], c.now_ms)) else {
-        return Value::Integer(if want { -1 } else { 0 });
-    };
     let Some((s, e)) = bit_range(start, end, bits, v.len()) else {
         return Value::Integer(-1);
     };

@@ -131,7 +131,8 @@ pub(super) fn pttl(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
 }
 
 pub(super) fn expiretime(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
-    ttl_generic(db, a, c, |t, _| (t / 1000) as i64)
+    // Redis rounds the absolute time like a TTL: (ms + 500) / 1000.
+    ttl_generic(db, a, c, |t, _| (t.saturating_add(500) / 1000) as i64)
 }
 
 pub(super) fn pexpiretime(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {

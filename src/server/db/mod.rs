@@ -23,7 +23,8 @@
 //!
 //! Files: `table` (name -> handler), `util` (argument parsing, shared errors), one file per
 //! type family (`strings`, `bits`, `keys`, `hash`, `list`, `set`, `zset`, `zrange`, `zstore`),
-//! `glob` (KEYS/MATCH patterns), `snapshot` (full-resync and DUMP encodings).
+//! `glob` (KEYS/MATCH patterns), `snapshot` (full-resync and DUMP encodings), `blocking` (the
+//! data side of BLPOP & co: [`Db::block_spec`], [`Db::try_serve_blocking`]).
 
 #![allow(dead_code)]
 

@@ -249,11 +249,10 @@ pub(super) fn sintercard(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let mut i = 2 + n;
     while i < a.len() {
         if eq(&a[i], b"limit") && i + 1 < a.len() {
-            let l = tri!(int_arg(&a[i + 1]));
-            if l < 0 {
-                return err("ERR LIMIT can't be negative");
+            match super::util::parse_i64(&a[i + 1]) {
+                Some(l) if l >= 0 => limit = l as usize,
+                _ => return err("ERR LIMIT can't be negative"),
             }
-            limit = l as usize;
             i += 2;
         } else {
             return err(SYNTAX);

@@ -41,7 +41,14 @@ fn no_keys(name: &[u8]) -> Value {
 }
 
 /// Parse the numkeys at `a[at]` and the options after the keys.
-fn parse(a: &[Bytes], at: usize, op: Op, allow_withscores: bool) -> Result<Spec, Value> {
+fn parse(
+    db: &mut Db,
+    a: &[Bytes],
+    at: usize,
+    op: Op,
+    allow_withscores: bool,
+    now: u64,
+) -> Result<Spec, Value> {
     let n = int_arg(&a[at])?;
     if n == 0 {
         return Err(no_keys(&a[0]));
@@ -50,6 +57,14 @@ fn parse(a: &[Bytes], at: usize, op: Op, allow_withscores: bool) -> Result<Spec,
         return Err(err(SYNTAX));
     }
     let n = n as usize;
+    // Like Redis: the sources' types are checked before the options are parsed.
+    for k in &a[at + 1..at + 1 + n] {
+        if let Some(e) = db.read(k, now) {
+            if !matches!(e.data, Data::Zset(_) | Data::Set(_)) {
+                return Err(super::util::wrongtype());
+            }
+        }
+    }
     let mut spec = Spec {
         keys: at + 1..at + 1 + n,
         weights: vec![1.0; n],
@@ -184,7 +199,7 @@ pub(super) fn store_items(db: &mut Db, dst: &Bytes, items: Vec<(Bytes, f64)>, no
 }
 
 fn store(db: &mut Db, a: &[Bytes], c: &ExecCtx, op: Op) -> Value {
-    let spec = tri!(parse(a, 2, op, false));
+    let spec = tri!(parse(db, a, 2, op, false, c.now_ms));
     let z = tri!(compute(db, a, &spec, op, c.now_ms));
     let n = z.len();
     let data = (n > 0).then(|| Data::Zset(Box::new(z)));
@@ -195,7 +210,7 @@ fn store(db: &mut Db, a: &[Bytes], c: &ExecCtx, op: Op) -> Value {
 }
 
 fn read(db: &mut Db, a: &[Bytes], c: &ExecCtx, op: Op) -> Value {
-    let spec = tri!(parse(a, 1, op, true));
+    let spec = tri!(parse(db, a, 1, op, true, c.now_ms));
     let z = tri!(compute(db, a, &spec, op, c.now_ms));
     let mut out = Vec::with_capacity(z.len());
     for (m, s) in z.iter() {
@@ -237,15 +252,21 @@ pub(super) fn zintercard(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
         return err(SYNTAX);
     }
     let n = n as usize;
+    for k in &a[2..2 + n] {
+        if let Some(e) = db.read(k, c.now_ms) {
+            if !matches!(e.data, Data::Zset(_) | Data::Set(_)) {
+                return super::util::wrongtype();
+            }
+        }
+    }
     let mut limit = 0usize;
     let mut i = 2 + n;
     while i < a.len() {
         if eq(&a[i], b"limit") && i + 1 < a.len() {
-            let l = tri!(int_arg(&a[i + 1]));
-            if l < 0 {
-                return err("ERR LIMIT can't be negative");
+            match super::util::parse_i64(&a[i + 1]) {
+                Some(l) if l >= 0 => limit = l as usize,
+                _ => return err("ERR LIMIT can't be negative"),
             }
-            limit = l as usize;
             i += 2;
         } else {
             return err(SYNTAX);

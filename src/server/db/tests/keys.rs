@@ -90,6 +90,12 @@ fn expire_family_and_options() {
     assert_eq!(t.run(&format!("EXPIREAT k {at}")), int(1));
     assert_eq!(t.run("EXPIRETIME k"), int(at as i64));
     assert_eq!(t.run("PEXPIRETIME k"), int(at as i64 * 1000));
+    // EXPIRETIME rounds to the nearest second, as Redis does.
+    t.run("PEXPIREAT k 99999999999600");
+    assert_eq!(t.run("EXPIRETIME k"), int(100_000_000_000));
+    t.run("PEXPIREAT k 99999999999400");
+    assert_eq!(t.run("EXPIRETIME k"), int(99_999_999_999));
+    t.run(&format!("EXPIREAT k {at}"));
     assert_eq!(t.run(&format!("PEXPIREAT k {}", t.now + 10)), int(1));
     assert_eq!(t.run("PTTL k"), int(10));
     assert_eq!(t.run("PERSIST k"), int(1));
