@@ -134,6 +134,10 @@ pub(super) fn bitcount(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
             let s = tri!(int_arg(&a[2]));
             let e = tri!(int_arg(&a[3]));
             let bits = tri!(unit(a, 4));
+            // BITCOUNT (not BITPOS) treats two negative indexes out of order as empty.
+            if s < 0 && e < 0 && s > e {
+                return Value::Integer(0);
+            }
             bit_range(s, Some(e), bits, v.len())
         }
     };

@@ -225,6 +225,8 @@ fn bit_commands() {
     assert_eq!(t.run("BITCOUNT b 0 8 BIT"), int(1));
     assert_eq!(t.run("BITCOUNT b -1 -1"), int(1));
     assert_eq!(t.run("BITCOUNT nope"), int(0));
+    assert_eq!(t.run("BITCOUNT b -1 -3"), int(0));
+    assert_eq!(t.run("BITPOS b 1 -2 -100"), int(7));
     t.err("BITCOUNT b 0", "ERR syntax error");
     t.err("BITCOUNT b 0 1 foo", "ERR syntax error");
     assert_eq!(t.run("BITPOS b 1"), int(7));
