@@ -69,7 +69,7 @@ impl Refresher {
         // A refresh already running may finish first with an older answer; the trigger
         // above has queued another one, and a caller that still sees stale data retries.
         while let Ok(()) = rx.changed().await {
-            if *rx.borrow_and_update() >= start + 1 {
+            if *rx.borrow_and_update() > start {
                 break;
             }
         }
@@ -214,9 +214,12 @@ pub(crate) async fn discover(inner: &Arc<Inner>) -> Result<Topology, Error> {
     Ok(view)
 }
 
+/// What two views must share to count as the same.
+type Fingerprint = Vec<(u16, u16, String, Vec<String>)>;
+
 /// The view most agree on, with how many agreed; ties go to the higher epoch.
 fn choose(views: Vec<Topology>) -> (Topology, usize) {
-    let mut groups: Vec<(Vec<(u16, u16, String, Vec<String>)>, Topology, usize)> = Vec::new();
+    let mut groups: Vec<(Fingerprint, Topology, usize)> = Vec::new();
     for v in views {
         let fp = v.fingerprint();
         match groups.iter_mut().find(|g| g.0 == fp) {
