@@ -2,3 +2,4 @@
 #![allow(dead_code)]
 
 pub mod real_cluster;
+pub mod server_bin;

@@ -1,0 +1,263 @@
+//! The cluster bus, in process: nodes find each other through a process-wide registry keyed
+//! by client address, and every ~100 ms each node pings every node it knows with its state;
+//! the peer answers with its own (the pong). Receivers learn new nodes and adopt slot claims
+//! that carry a higher config epoch, Redis' rule.
+//!
+//! Per-peer ping/pong times are kept in the view (`Peer::ping_sent_ms`, `pong_recv_ms`) for
+//! failure detection; `Faults::bus_blocked` drops every message to and from a node.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use super::state::{NodeId, Peer};
+use crate::server::node::{now_ms, NodeShared, NodeState};
+
+fn registry() -> &'static Mutex<HashMap<SocketAddr, Weak<NodeShared>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<SocketAddr, Weak<NodeShared>>>> = OnceLock::new();
+    REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Make a node reachable by its client address.
+pub(crate) fn register(addr: SocketAddr, node: &Arc<NodeShared>) {
+    let mut map = registry().lock().unwrap_or_else(|e| e.into_inner());
+    map.retain(|_, w| w.strong_count() > 0);
+    map.insert(addr, Arc::downgrade(node));
+}
+
+/// Remove a stopped node.
+pub(crate) fn unregister(addr: SocketAddr) {
+    registry()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&addr);
+}
+
+/// The running node at `addr`, if any.
+pub(crate) fn lookup(addr: SocketAddr) -> Option<Arc<NodeShared>> {
+    let node = registry()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&addr)?
+        .upgrade()?;
+    (!node.is_shut_down()).then_some(node)
+}
+
+/// One bus message: the sender's state and the nodes it knows.
+#[derive(Clone, Debug)]
+pub(crate) struct Gossip {
+    /// Sender id.
+    pub(crate) from: NodeId,
+    /// Sender client address.
+    pub(crate) addr: SocketAddr,
+    /// True for a MEET: the receiver adds the sender even if unknown.
+    pub(crate) meet: bool,
+    /// The primary the sender replicates.
+    pub(crate) replica_of: Option<NodeId>,
+    /// The sender's config epoch.
+    pub(crate) config_epoch: u64,
+    /// The sender's current epoch.
+    pub(crate) current_epoch: u64,
+    /// Slot ranges the sender claims (primaries only).
+    pub(crate) slots: Vec<(u16, u16)>,
+    /// Replication offset.
+    pub(crate) repl_offset: u64,
+    /// For replicas: link to the primary is up.
+    pub(crate) repl_online: bool,
+    /// Other nodes the sender knows.
+    pub(crate) known: Vec<(NodeId, SocketAddr)>,
+}
+
+/// The message `st`'s node sends.
+pub(crate) fn snapshot(st: &NodeState, meet: bool) -> Gossip {
+    let cl = &st.cluster;
+    let me = cl.me();
+    let (repl_offset, repl_online) = match &st.repl.link {
+        Some(link) if !me.is_primary() => (link.offset, link.up),
+        _ => (st.repl.offset, true),
+    };
+    Gossip {
+        from: cl.myself,
+        addr: me.addr,
+        meet,
+        replica_of: me.replica_of,
+        config_epoch: me.config_epoch,
+        current_epoch: cl.current_epoch,
+        slots: if me.is_primary() {
+            cl.ranges_of(&cl.myself)
+        } else {
+            Vec::new()
+        },
+        repl_offset,
+        repl_online,
+        known: cl
+            .nodes
+            .values()
+            .filter(|p| p.id != cl.myself)
+            .map(|p| (p.id, p.addr))
+            .collect(),
+    }
+}
+
+/// Apply a message to `st`. Returns false when the sender is unknown and it was no MEET.
+pub(crate) fn receive(st: &mut NodeState, msg: &Gossip) -> bool {
+    let now = now_ms();
+    let cl = &mut st.cluster;
+    if msg.from == cl.myself {
+        return false;
+    }
+    cl.forgotten.retain(|_, until| *until > now);
+    if cl.forgotten.contains_key(&msg.from) {
+        return false;
+    }
+    if !cl.nodes.contains_key(&msg.from) {
+        if !msg.meet {
+            return false;
+        }
+        cl.nodes.insert(msg.from, Peer::new(msg.from, msg.addr));
+    }
+    cl.msgs_received += 1;
+    cl.current_epoch = cl.current_epoch.max(msg.current_epoch);
+    let became_replica;
+    {
+        let peer = cl.nodes.get_mut(&msg.from).expect("inserted above");
+        peer.addr = msg.addr;
+        peer.cport = msg.addr.port().wrapping_add(10000);
+        peer.pong_recv_ms = now;
+        peer.ping_sent_ms = 0;
+        peer.failed = false;
+        peer.repl_offset = msg.repl_offset;
+        peer.repl_online = msg.repl_online;
+        became_replica = msg.replica_of.is_some() && peer.replica_of != msg.replica_of;
+        peer.replica_of = msg.replica_of;
+        if msg.config_epoch > peer.config_epoch || msg.replica_of.is_some() {
+            peer.config_epoch = msg.config_epoch;
+        }
+    }
+    if became_replica {
+        for s in cl.slots.iter_mut() {
+            if *s == Some(msg.from) {
+                *s = None;
+            }
+        }
+    }
+    let mut lost = Vec::new();
+    if msg.replica_of.is_none() {
+        for &(start, end) in &msg.slots {
+            for slot in start..=end {
+                let i = usize::from(slot);
+                let owner = cl.slots[i];
+                if owner == Some(msg.from) || cl.importing.contains_key(&slot) {
+                    continue;
+                }
+                let adopt = match owner {
+                    None => true,
+                    Some(o) => cl.node_epoch(&o) < msg.config_epoch,
+                };
+                if adopt {
+                    if owner == Some(cl.myself) {
+                        lost.push(slot);
+                        cl.migrating.remove(&slot);
+                    }
+                    cl.slots[i] = Some(msg.from);
+                }
+            }
+        }
+    }
+    for (id, addr) in &msg.known {
+        if *id != cl.myself && !cl.nodes.contains_key(id) && !cl.forgotten.contains_key(id) {
+            cl.nodes.insert(*id, Peer::new(*id, *addr));
+        }
+    }
+    // Config epoch collision: the node with the smaller id takes a new epoch.
+    let me = cl.me();
+    if msg.replica_of.is_none()
+        && me.is_primary()
+        && msg.config_epoch == me.config_epoch
+        && msg.from > cl.myself
+    {
+        cl.current_epoch += 1;
+        let epoch = cl.current_epoch;
+        cl.me_mut().config_epoch = epoch;
+    }
+    cl.update_state();
+    for slot in lost {
+        st.db.delete_keys_in_slot(slot);
+    }
+    true
+}
+
+/// The bus task of one node.
+pub(crate) async fn run(shared: Arc<NodeShared>) {
+    let mut stop = shared.shutdown_rx();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = shared.bus_wakeup.notified() => {}
+            _ = crate::server::node::stopped(&mut stop) => return,
+        }
+        tick(&shared);
+    }
+}
+
+fn blocked(node: &NodeShared) -> bool {
+    node.faults.bus_blocked.load(Ordering::Relaxed)
+}
+
+/// One round: MEETs first, then a ping to every known node.
+fn tick(shared: &NodeShared) {
+    if blocked(shared) {
+        return;
+    }
+    let (meets, peers) = {
+        let mut st = shared.lock();
+        let meets = std::mem::take(&mut st.cluster.pending_meets);
+        let now = now_ms();
+        let peers: Vec<(NodeId, SocketAddr)> = st
+            .cluster
+            .nodes
+            .values_mut()
+            .filter(|p| p.id != shared.id)
+            .map(|p| {
+                if p.ping_sent_ms == 0 {
+                    p.ping_sent_ms = now;
+                }
+                (p.id, p.addr)
+            })
+            .collect();
+        (meets, peers)
+    };
+    for addr in meets {
+        exchange(shared, addr, None, true);
+    }
+    for (id, addr) in peers {
+        exchange(shared, addr, Some(id), false);
+    }
+}
+
+/// Ping the node at `addr` and take its pong. Locks one node at a time.
+fn exchange(shared: &NodeShared, addr: SocketAddr, expect: Option<NodeId>, meet: bool) {
+    let Some(peer) = lookup(addr) else {
+        return;
+    };
+    if blocked(&peer) || expect.is_some_and(|id| id != peer.id) || peer.id == shared.id {
+        return;
+    }
+    let ping = {
+        let mut st = shared.lock();
+        st.cluster.msgs_sent += 1;
+        snapshot(&st, meet)
+    };
+    let pong = {
+        let mut st = peer.lock();
+        if !receive(&mut st, &ping) {
+            return;
+        }
+        st.cluster.msgs_sent += 1;
+        snapshot(&st, meet)
+    };
+    let mut st = shared.lock();
+    receive(&mut st, &pong);
+}

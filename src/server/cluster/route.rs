@@ -1,0 +1,171 @@
+//! Which node serves a request: Redis 7's `getNodeByQuery`, answering MOVED, ASK, CROSSSLOT,
+//! TRYAGAIN or CLUSTERDOWN when this node must not run it.
+
+use bytes::Bytes;
+
+use crate::command::{self, CommandSpec};
+use crate::resp::Value;
+use crate::slot::key_slot;
+
+use super::state::NodeId;
+use crate::server::db::ExecCtx;
+use crate::server::node::{now_ms, NodeState};
+
+/// True when a command goes through routing (it can have keys).
+pub(crate) fn has_keys(spec: &CommandSpec) -> bool {
+    !spec.key_specs.is_empty() || spec.has_flag("movablekeys")
+}
+
+/// Call `f` with every key of `args`, without allocating for fixed-position commands.
+pub(crate) fn for_each_key<'a>(
+    spec: &CommandSpec,
+    args: &'a [Bytes],
+    mut f: impl FnMut(&'a Bytes),
+) {
+    if spec.has_flag("movablekeys") || spec.first_key <= 0 {
+        for i in command::key_indexes(spec, args) {
+            if let Some(k) = args.get(i) {
+                f(k);
+            }
+        }
+        return;
+    }
+    let argc = args.len() as i64;
+    let first = i64::from(spec.first_key);
+    let last = if spec.last_key < 0 {
+        argc + i64::from(spec.last_key)
+    } else {
+        i64::from(spec.last_key)
+    };
+    let step = i64::from(spec.step.max(1));
+    let mut i = first;
+    while i <= last && i < argc {
+        f(&args[i as usize]);
+        i += step;
+    }
+}
+
+/// Accumulates the keys of one request (or of a whole transaction).
+#[derive(Debug, Default)]
+pub(crate) struct Route {
+    slot: Option<u16>,
+    owner: Option<NodeId>,
+    multiple: bool,
+    migrating: bool,
+    importing: bool,
+    missing: usize,
+    error: Option<Value>,
+    write: bool,
+    asking_cmd: bool,
+}
+
+impl Route {
+    /// Add the keys of one command.
+    pub(crate) fn add(&mut self, st: &mut NodeState, spec: &CommandSpec, args: &[Bytes]) {
+        self.write |= spec.is_write();
+        self.asking_cmd |= spec.has_flag("asking");
+        for_each_key(spec, args, |key| self.key(st, key));
+    }
+
+    fn key(&mut self, st: &mut NodeState, key: &Bytes) {
+        if self.error.is_some() {
+            return;
+        }
+        let slot = key_slot(key);
+        match self.slot {
+            None => {
+                self.slot = Some(slot);
+                self.owner = st.cluster.slots[usize::from(slot)];
+                let Some(owner) = self.owner else {
+                    self.error = Some(Value::error("CLUSTERDOWN Hash slot not served"));
+                    return;
+                };
+                if owner == st.cluster.myself && st.cluster.migrating.contains_key(&slot) {
+                    self.migrating = true;
+                } else if st.cluster.importing.contains_key(&slot) {
+                    self.importing = true;
+                }
+            }
+            Some(s) if s != slot => {
+                self.error = Some(Value::error(
+                    "CROSSSLOT Keys in request don't hash to the same slot",
+                ));
+                return;
+            }
+            Some(_) => self.multiple = true,
+        }
+        if (self.migrating || self.importing) && !exists(&mut st.db, key) {
+            self.missing += 1;
+        }
+    }
+
+    /// Decide.
+    ///
+    /// # Errors
+    /// The redirect or refusal to send the client instead of running the request here.
+    pub(crate) fn finish(
+        self,
+        st: &NodeState,
+        readonly_conn: bool,
+        asking: bool,
+    ) -> Result<(), Value> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let (Some(slot), Some(owner)) = (self.slot, self.owner) else {
+            return Ok(());
+        };
+        let cl = &st.cluster;
+        if !cl.ok {
+            return Err(Value::error("CLUSTERDOWN The cluster is down"));
+        }
+        if self.migrating && self.missing > 0 {
+            if let Some(to) = cl.migrating.get(&slot).and_then(|id| cl.nodes.get(id)) {
+                return Err(Value::error(format!("ASK {slot} {}", to.addr)));
+            }
+        }
+        if self.importing && (asking || self.asking_cmd) {
+            if self.multiple && self.missing > 0 {
+                return Err(Value::error(
+                    "TRYAGAIN Multiple keys request during rehashing of slot",
+                ));
+            }
+            return Ok(());
+        }
+        if owner == cl.myself {
+            return Ok(());
+        }
+        if readonly_conn && !self.write && cl.me().replica_of == Some(owner) {
+            return Ok(());
+        }
+        match cl.nodes.get(&owner) {
+            Some(node) => Err(Value::error(format!("MOVED {slot} {}", node.addr))),
+            None => Err(Value::error("CLUSTERDOWN Hash slot not served")),
+        }
+    }
+}
+
+/// Route one command.
+///
+/// # Errors
+/// As [`Route::finish`].
+pub(crate) fn check_one(
+    st: &mut NodeState,
+    spec: &CommandSpec,
+    args: &[Bytes],
+    readonly_conn: bool,
+    asking: bool,
+) -> Result<(), Value> {
+    let mut route = Route::default();
+    route.add(st, spec, args);
+    route.finish(st, readonly_conn, asking)
+}
+
+fn exists(db: &mut crate::server::db::Db, key: &Bytes) -> bool {
+    let args = [Bytes::from_static(b"EXISTS"), key.clone()];
+    let ctx = ExecCtx {
+        now_ms: now_ms(),
+        resp3: false,
+    };
+    matches!(db.execute(&args, &ctx), Value::Integer(n) if n > 0)
+}

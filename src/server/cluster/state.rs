@@ -1,0 +1,376 @@
+//! One node's view of the cluster: known nodes, slot owners, epochs, open slots.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use crate::slot::SLOT_COUNT;
+
+/// A node id: 40 lower-case hex characters, stored inline so it is `Copy`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct NodeId(pub(crate) [u8; 40]);
+
+impl NodeId {
+    /// A fresh random id.
+    pub(crate) fn random() -> NodeId {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut id = [0u8; 40];
+        for b in id.iter_mut() {
+            *b = HEX[rand::random::<usize>() % 16];
+        }
+        NodeId(id)
+    }
+
+    /// Parse an id given by a peer; `None` unless it is 40 hex characters.
+    pub(crate) fn parse(text: &[u8]) -> Option<NodeId> {
+        if text.len() != 40 || !text.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        let mut id = [0u8; 40];
+        for (d, s) in id.iter_mut().zip(text) {
+            *d = s.to_ascii_lowercase();
+        }
+        Some(NodeId(id))
+    }
+
+    /// The id as text.
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+impl std::fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What this node knows about one node (itself included).
+#[derive(Clone, Debug)]
+pub(crate) struct Peer {
+    /// The node's id.
+    pub(crate) id: NodeId,
+    /// Client address.
+    pub(crate) addr: SocketAddr,
+    /// Nominal bus port shown in CLUSTER NODES (`port + 10000`, as Redis defaults).
+    pub(crate) cport: u16,
+    /// The primary it replicates, when it is a replica.
+    pub(crate) replica_of: Option<NodeId>,
+    /// The epoch its slot claims carry.
+    pub(crate) config_epoch: u64,
+    /// When we last sent it a ping (ms since the epoch; 0: none outstanding).
+    pub(crate) ping_sent_ms: u64,
+    /// When it last answered (ms since the epoch).
+    pub(crate) pong_recv_ms: u64,
+    /// Replication offset it last reported.
+    pub(crate) repl_offset: u64,
+    /// For replicas: whether its link to its primary is up (health in CLUSTER SHARDS).
+    pub(crate) repl_online: bool,
+    /// Marked failed (no failure detection yet; kept for the reply formats).
+    pub(crate) failed: bool,
+}
+
+impl Peer {
+    /// A peer known by id and address only.
+    pub(crate) fn new(id: NodeId, addr: SocketAddr) -> Peer {
+        Peer {
+            id,
+            addr,
+            cport: addr.port().wrapping_add(10000),
+            replica_of: None,
+            config_epoch: 0,
+            ping_sent_ms: 0,
+            pong_recv_ms: 0,
+            repl_offset: 0,
+            repl_online: false,
+            failed: false,
+        }
+    }
+
+    /// True for primaries.
+    pub(crate) fn is_primary(&self) -> bool {
+        self.replica_of.is_none()
+    }
+}
+
+/// One node's view of the whole cluster.
+#[derive(Debug)]
+pub(crate) struct ClusterState {
+    /// This node's id.
+    pub(crate) myself: NodeId,
+    /// The highest epoch seen anywhere.
+    pub(crate) current_epoch: u64,
+    /// Every known node, this one included.
+    pub(crate) nodes: BTreeMap<NodeId, Peer>,
+    /// Owner of each slot.
+    pub(crate) slots: Vec<Option<NodeId>>,
+    /// Slots this node is moving away (`SETSLOT MIGRATING`), by destination.
+    pub(crate) migrating: HashMap<u16, NodeId>,
+    /// Slots this node is receiving (`SETSLOT IMPORTING`), by source.
+    pub(crate) importing: HashMap<u16, NodeId>,
+    /// Nodes recently forgotten, kept out of gossip until the deadline (ms).
+    pub(crate) forgotten: HashMap<NodeId, u64>,
+    /// `cluster_state:ok`: every slot served.
+    pub(crate) ok: bool,
+    /// Addresses given to CLUSTER MEET, contacted by the next bus round.
+    pub(crate) pending_meets: Vec<SocketAddr>,
+    /// Bus messages sent, for CLUSTER INFO.
+    pub(crate) msgs_sent: u64,
+    /// Bus messages received, for CLUSTER INFO.
+    pub(crate) msgs_received: u64,
+}
+
+impl ClusterState {
+    /// A view that knows only this node, which owns no slots.
+    pub(crate) fn new(myself: NodeId, addr: SocketAddr) -> ClusterState {
+        let mut nodes = BTreeMap::new();
+        nodes.insert(myself, Peer::new(myself, addr));
+        ClusterState {
+            myself,
+            current_epoch: 0,
+            nodes,
+            slots: vec![None; usize::from(SLOT_COUNT)],
+            migrating: HashMap::new(),
+            importing: HashMap::new(),
+            forgotten: HashMap::new(),
+            ok: false,
+            pending_meets: Vec::new(),
+            msgs_sent: 0,
+            msgs_received: 0,
+        }
+    }
+
+    /// This node's entry.
+    pub(crate) fn me(&self) -> &Peer {
+        &self.nodes[&self.myself]
+    }
+
+    /// This node's entry, mutable.
+    pub(crate) fn me_mut(&mut self) -> &mut Peer {
+        self.nodes
+            .get_mut(&self.myself)
+            .expect("a cluster view always holds its own node")
+    }
+
+    /// The node whose data this node holds: itself, or its primary.
+    pub(crate) fn data_owner(&self) -> NodeId {
+        self.me().replica_of.unwrap_or(self.myself)
+    }
+
+    /// The epoch a node's claims carry: its own, or its primary's for a replica.
+    pub(crate) fn node_epoch(&self, id: &NodeId) -> u64 {
+        let Some(peer) = self.nodes.get(id) else {
+            return 0;
+        };
+        match peer.replica_of.and_then(|p| self.nodes.get(&p)) {
+            Some(primary) => primary.config_epoch,
+            None => peer.config_epoch,
+        }
+    }
+
+    /// Recompute `ok`: every slot assigned to a known, non-failed node.
+    pub(crate) fn update_state(&mut self) {
+        self.ok = self.slots.iter().all(|s| match s {
+            Some(id) => self.nodes.get(id).is_some_and(|p| !p.failed),
+            None => false,
+        });
+    }
+
+    /// Slot ranges (inclusive) owned by `id`, ascending.
+    pub(crate) fn ranges_of(&self, id: &NodeId) -> Vec<(u16, u16)> {
+        let mut out: Vec<(u16, u16)> = Vec::new();
+        for (slot, owner) in self.slots.iter().enumerate() {
+            if owner.as_ref() == Some(id) {
+                let slot = slot as u16;
+                match out.last_mut() {
+                    Some((_, end)) if *end + 1 == slot => *end = slot,
+                    _ => out.push((slot, slot)),
+                }
+            }
+        }
+        out
+    }
+
+    /// Number of slots `id` owns.
+    pub(crate) fn slot_count(&self, id: &NodeId) -> usize {
+        self.slots.iter().filter(|s| s.as_ref() == Some(id)).count()
+    }
+
+    /// Replicas of `primary` that are not failed, in id order.
+    pub(crate) fn replicas_of(&self, primary: &NodeId) -> Vec<&Peer> {
+        self.nodes
+            .values()
+            .filter(|p| p.replica_of.as_ref() == Some(primary))
+            .collect()
+    }
+
+    /// Make `id` a primary (or keep it one) owning nothing new.
+    pub(crate) fn assign_slot(&mut self, slot: u16, owner: Option<NodeId>) {
+        if let Some(s) = self.slots.get_mut(usize::from(slot)) {
+            *s = owner;
+        }
+    }
+
+    /// Bump the current epoch and give this node that epoch (BUMPEPOCH, SETSLOT NODE).
+    pub(crate) fn bump_epoch(&mut self) -> bool {
+        let mine = self.me().config_epoch;
+        let max = self
+            .nodes
+            .values()
+            .map(|p| p.config_epoch)
+            .max()
+            .unwrap_or(0);
+        if mine == 0 || mine != max {
+            self.current_epoch += 1;
+            let epoch = self.current_epoch;
+            self.me_mut().config_epoch = epoch;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The CLUSTER NODES text.
+    pub(crate) fn nodes_text(&self, now_ms: u64) -> String {
+        let mut out = String::new();
+        for peer in self.nodes.values() {
+            self.node_line(&mut out, peer, now_ms);
+        }
+        out
+    }
+
+    /// One CLUSTER NODES line (with its trailing newline).
+    pub(crate) fn node_line(&self, out: &mut String, peer: &Peer, now_ms: u64) {
+        let myself = peer.id == self.myself;
+        let mut flags = String::new();
+        if myself {
+            flags.push_str("myself,");
+        }
+        flags.push_str(if peer.is_primary() { "master" } else { "slave" });
+        if peer.failed {
+            flags.push_str(",fail");
+        }
+        let primary = peer
+            .replica_of
+            .map_or_else(|| "-".to_string(), |p| p.to_string());
+        let pong = if myself {
+            now_ms / 1000 * 1000
+        } else {
+            peer.pong_recv_ms
+        };
+        let _ = write!(
+            out,
+            "{} {}:{}@{} {} {} {} {} {} connected",
+            peer.id,
+            peer.addr.ip(),
+            peer.addr.port(),
+            peer.cport,
+            flags,
+            primary,
+            peer.ping_sent_ms,
+            pong,
+            self.node_epoch(&peer.id),
+        );
+        for (start, end) in self.ranges_of(&peer.id) {
+            if start == end {
+                let _ = write!(out, " {start}");
+            } else {
+                let _ = write!(out, " {start}-{end}");
+            }
+        }
+        if myself {
+            let mut open: Vec<_> = self.migrating.iter().collect();
+            open.sort();
+            for (slot, to) in open {
+                let _ = write!(out, " [{slot}->-{to}]");
+            }
+            let mut open: Vec<_> = self.importing.iter().collect();
+            open.sort();
+            for (slot, from) in open {
+                let _ = write!(out, " [{slot}-<-{from}]");
+            }
+        }
+        out.push('\n');
+    }
+
+    /// The CLUSTER INFO text.
+    pub(crate) fn info_text(&self) -> String {
+        let assigned = self.slots.iter().filter(|s| s.is_some()).count();
+        let failed = self
+            .slots
+            .iter()
+            .filter(|s| {
+                s.as_ref()
+                    .and_then(|id| self.nodes.get(id))
+                    .is_some_and(|p| p.failed)
+            })
+            .count();
+        let size = self
+            .nodes
+            .values()
+            .filter(|p| p.is_primary() && self.slots.iter().any(|s| s.as_ref() == Some(&p.id)))
+            .count();
+        format!(
+            "cluster_state:{}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{}\r\n\
+             cluster_slots_pfail:0\r\ncluster_slots_fail:{failed}\r\ncluster_known_nodes:{}\r\n\
+             cluster_size:{size}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{}\r\n\
+             cluster_stats_messages_ping_sent:{sent}\r\ncluster_stats_messages_sent:{sent}\r\n\
+             cluster_stats_messages_pong_received:{recv}\r\ncluster_stats_messages_received:{recv}\r\n\
+             total_cluster_links_buffer_limit_exceeded:0\r\n",
+            if self.ok { "ok" } else { "fail" },
+            assigned - failed,
+            self.nodes.len(),
+            self.current_epoch,
+            self.node_epoch(&self.myself),
+            sent = self.msgs_sent,
+            recv = self.msgs_received,
+        )
+    }
+}
+
+/// The layout `redis-cli --cluster create` gives `n` primaries: contiguous, nearly equal
+/// ranges (5461/5461/5462 for three).
+pub(crate) fn even_ranges(n: usize) -> Vec<(u16, u16)> {
+    let n = n.max(1);
+    let per = f64::from(SLOT_COUNT) / n as f64;
+    let mut out = Vec::with_capacity(n);
+    let mut first = 0u32;
+    let mut cursor = 0f64;
+    for i in 0..n {
+        let mut last = (cursor + per - 1.0).round() as u32;
+        if last > 16383 || i == n - 1 {
+            last = 16383;
+        }
+        out.push((first as u16, last as u16));
+        first = last + 1;
+        cursor += per;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn even_ranges_match_redis_cli() {
+        assert_eq!(
+            even_ranges(3),
+            vec![(0, 5460), (5461, 10922), (10923, 16383)]
+        );
+        assert_eq!(even_ranges(1), vec![(0, 16383)]);
+    }
+
+    #[test]
+    fn node_ids_parse_only_hex() {
+        let id = NodeId::random();
+        assert_eq!(NodeId::parse(id.as_str().as_bytes()), Some(id));
+        assert_eq!(NodeId::parse(b"xyz"), None);
+    }
+}

@@ -1,0 +1,248 @@
+//! COMMAND, COMMAND COUNT/INFO/DOCS/LIST/GETKEYS/GETKEYSANDFLAGS: Redis 7's replies, built
+//! from the shared command table and listing only what this server implements.
+
+use bytes::Bytes;
+
+use crate::command::{self, BeginSearch, CommandSpec, FindKeys, KeySpec};
+use crate::resp::Value;
+
+use super::conn::Conn;
+use super::dispatch::implemented;
+
+fn status_set(items: &[&str]) -> Value {
+    Value::Set(items.iter().map(|s| Value::simple_owned(s)).collect())
+}
+
+trait SimpleOwned {
+    fn simple_owned(s: &str) -> Value;
+}
+
+impl SimpleOwned for Value {
+    fn simple_owned(s: &str) -> Value {
+        Value::SimpleString(Bytes::copy_from_slice(s.as_bytes()))
+    }
+}
+
+fn map(pairs: Vec<(&str, Value)>) -> Value {
+    Value::Map(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (Value::bulk(k), v))
+            .collect(),
+    )
+}
+
+fn key_spec(ks: &KeySpec) -> Value {
+    let begin = match ks.begin {
+        BeginSearch::Index(i) => map(vec![
+            ("type", Value::bulk("index")),
+            ("spec", map(vec![("index", Value::Integer(i64::from(i)))])),
+        ]),
+        BeginSearch::Keyword {
+            keyword,
+            start_from,
+        } => map(vec![
+            ("type", Value::bulk("keyword")),
+            (
+                "spec",
+                map(vec![
+                    ("keyword", Value::bulk(keyword.to_ascii_uppercase())),
+                    ("startfrom", Value::Integer(i64::from(start_from))),
+                ]),
+            ),
+        ]),
+        BeginSearch::Unknown => map(vec![
+            ("type", Value::bulk("unknown")),
+            ("spec", Value::Map(Vec::new())),
+        ]),
+    };
+    let find = match ks.find {
+        FindKeys::Range {
+            last_key,
+            key_step,
+            limit,
+        } => map(vec![
+            ("type", Value::bulk("range")),
+            (
+                "spec",
+                map(vec![
+                    ("lastkey", Value::Integer(i64::from(last_key))),
+                    ("keystep", Value::Integer(i64::from(key_step))),
+                    ("limit", Value::Integer(i64::from(limit))),
+                ]),
+            ),
+        ]),
+        FindKeys::KeyNum {
+            key_num_idx,
+            first_key,
+            key_step,
+        } => map(vec![
+            ("type", Value::bulk("keynum")),
+            (
+                "spec",
+                map(vec![
+                    ("keynumidx", Value::Integer(i64::from(key_num_idx))),
+                    ("firstkey", Value::Integer(i64::from(first_key))),
+                    ("keystep", Value::Integer(i64::from(key_step))),
+                ]),
+            ),
+        ]),
+        FindKeys::Unknown => map(vec![
+            ("type", Value::bulk("unknown")),
+            ("spec", Value::Map(Vec::new())),
+        ]),
+    };
+    map(vec![
+        ("flags", status_set(ks.flags)),
+        ("begin_search", begin),
+        ("find_keys", find),
+    ])
+}
+
+/// One 10-element COMMAND entry.
+pub(crate) fn entry(spec: &CommandSpec) -> Value {
+    Value::Array(vec![
+        Value::bulk(spec.name),
+        Value::Integer(i64::from(spec.arity)),
+        status_set(spec.flags),
+        Value::Integer(i64::from(spec.first_key)),
+        Value::Integer(i64::from(spec.last_key)),
+        Value::Integer(i64::from(spec.step)),
+        status_set(spec.acl_categories),
+        Value::Set(spec.tips.iter().map(Value::bulk).collect()),
+        Value::Array(spec.key_specs.iter().map(key_spec).collect()),
+        Value::Array(
+            spec.subcommands
+                .iter()
+                .filter(|s| implemented(s))
+                .map(entry)
+                .collect(),
+        ),
+    ])
+}
+
+fn docs(spec: &CommandSpec) -> Value {
+    let group = spec
+        .acl_categories
+        .iter()
+        .find(|c| !matches!(**c, "@read" | "@write" | "@fast" | "@slow" | "@dangerous"))
+        .map_or("generic", |c| c.trim_start_matches('@'));
+    let mut pairs = vec![
+        ("summary", Value::bulk("")),
+        ("since", Value::bulk("1.0.0")),
+        ("group", Value::bulk(group)),
+    ];
+    let subs: Vec<(Value, Value)> = spec
+        .subcommands
+        .iter()
+        .filter(|s| implemented(s))
+        .map(|s| (Value::bulk(s.name), docs(s)))
+        .collect();
+    if !subs.is_empty() {
+        pairs.push(("subcommands", Value::Map(subs)));
+    }
+    map(pairs)
+}
+
+fn implemented_top() -> impl Iterator<Item = &'static CommandSpec> {
+    command::all().iter().filter(|s| implemented(s))
+}
+
+/// Run COMMAND or one of its subcommands.
+pub(crate) fn run(conn: &Conn, spec: &CommandSpec, args: &[Bytes]) -> Value {
+    let _ = conn;
+    match spec.name {
+        "command" => Value::Array(implemented_top().map(entry).collect()),
+        "command|count" => Value::Integer(implemented_top().count() as i64),
+        "command|list" => Value::Array(implemented_top().map(|s| Value::bulk(s.name)).collect()),
+        "command|info" => {
+            if args.len() == 2 {
+                return Value::Array(implemented_top().map(entry).collect());
+            }
+            Value::Array(
+                args[2..]
+                    .iter()
+                    .map(|name| match find_spec(name) {
+                        Some(s) => entry(s),
+                        None => Value::Null,
+                    })
+                    .collect(),
+            )
+        }
+        "command|docs" => {
+            let specs: Vec<&CommandSpec> = if args.len() == 2 {
+                implemented_top().collect()
+            } else {
+                args[2..].iter().filter_map(|n| find_spec(n)).collect()
+            };
+            Value::Map(
+                specs
+                    .into_iter()
+                    .map(|s| (Value::bulk(s.name), docs(s)))
+                    .collect(),
+            )
+        }
+        "command|getkeys" | "command|getkeysandflags" => {
+            let with_flags = spec.name == "command|getkeysandflags";
+            let target = &args[2..];
+            let Some(cmd) = command::lookup_args(target).filter(|s| implemented(s)) else {
+                return Value::error("ERR Invalid command specified");
+            };
+            if !cmd.arity_ok(target.len()) {
+                return Value::error("ERR Invalid number of arguments specified for command");
+            }
+            let keys = command::key_indexes(cmd, target);
+            if keys.is_empty() {
+                return Value::error("ERR The command has no key arguments");
+            }
+            Value::Array(
+                keys.into_iter()
+                    .map(|i| {
+                        let key = Value::BulkString(target[i].clone());
+                        if with_flags {
+                            let flags = cmd.key_specs.first().map_or(&[][..], |k| k.flags);
+                            Value::Array(vec![key, status_set(flags)])
+                        } else {
+                            key
+                        }
+                    })
+                    .collect(),
+            )
+        }
+        "command|help" => Value::Array(
+            [
+                "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "(no subcommand)",
+                "    Return details about all Redis commands.",
+                "COUNT",
+                "    Return the total number of commands in this Redis server.",
+                "LIST",
+                "    Return a list of all commands in this Redis server.",
+                "INFO [<command-name> ...]",
+                "    Return details about multiple Redis commands.",
+                "DOCS [<command-name> ...]",
+                "    Return documentation details about multiple Redis commands.",
+                "GETKEYS <full-command>",
+                "    Return the keys from a full Redis command.",
+                "GETKEYSANDFLAGS <full-command>",
+                "    Return the keys and the access flags from a full Redis command.",
+                "HELP",
+                "    Print this help.",
+            ]
+            .iter()
+            .map(|s| Value::simple(s))
+            .collect(),
+        ),
+        _ => Value::error("ERR unknown subcommand"),
+    }
+}
+
+/// A command or `parent|sub` name, if implemented.
+fn find_spec(name: &[u8]) -> Option<&'static CommandSpec> {
+    let text = String::from_utf8_lossy(name).to_ascii_lowercase();
+    let spec = match text.split_once('|') {
+        Some((top, sub)) => command::lookup(top.as_bytes())?.subcommand(sub.as_bytes())?,
+        None => command::lookup(text.as_bytes())?,
+    };
+    implemented(spec).then_some(spec)
+}

@@ -1,0 +1,204 @@
+//! CONFIG GET/SET/RESETSTAT/REWRITE for the settings clients and tools read.
+
+use bytes::Bytes;
+
+use crate::resp::Value;
+
+use super::conn::Conn;
+use super::node::{Locked, NodeShared};
+
+/// Redis-style glob match (`*`, `?`, `[abc]`, `[^a-z]`, `\x`), ASCII case-insensitive when
+/// `nocase`.
+pub(crate) fn glob_match(pattern: &[u8], text: &[u8], nocase: bool) -> bool {
+    let eq = |a: u8, b: u8| {
+        if nocase {
+            a.eq_ignore_ascii_case(&b)
+        } else {
+            a == b
+        }
+    };
+    let (mut p, mut t) = (0, 0);
+    let (mut star_p, mut star_t) = (None, 0);
+    while t < text.len() {
+        let mut matched = false;
+        let mut next_p = p;
+        if p < pattern.len() {
+            match pattern[p] {
+                b'*' => {
+                    star_p = Some(p);
+                    star_t = t;
+                    p += 1;
+                    continue;
+                }
+                b'?' => {
+                    matched = true;
+                    next_p = p + 1;
+                }
+                b'[' => {
+                    let mut i = p + 1;
+                    let negate = pattern.get(i) == Some(&b'^');
+                    if negate {
+                        i += 1;
+                    }
+                    let mut hit = false;
+                    while i < pattern.len() && pattern[i] != b']' {
+                        if pattern[i] == b'\\' && i + 1 < pattern.len() {
+                            hit |= eq(pattern[i + 1], text[t]);
+                            i += 2;
+                        } else if i + 2 < pattern.len()
+                            && pattern[i + 1] == b'-'
+                            && pattern[i + 2] != b']'
+                        {
+                            let (lo, hi) = (
+                                pattern[i].min(pattern[i + 2]),
+                                pattern[i].max(pattern[i + 2]),
+                            );
+                            hit |= (lo..=hi).contains(&text[t]);
+                            i += 3;
+                        } else {
+                            hit |= eq(pattern[i], text[t]);
+                            i += 1;
+                        }
+                    }
+                    matched = hit != negate;
+                    next_p = (i + 1).min(pattern.len());
+                }
+                b'\\' if p + 1 < pattern.len() => {
+                    matched = eq(pattern[p + 1], text[t]);
+                    next_p = p + 2;
+                }
+                c => {
+                    matched = eq(c, text[t]);
+                    next_p = p + 1;
+                }
+            }
+        }
+        if matched {
+            p = next_p;
+            t += 1;
+        } else if let Some(sp) = star_p {
+            p = sp + 1;
+            star_t += 1;
+            t = star_t;
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
+fn params(shared: &NodeShared, locked: &mut Locked<'_>) -> Vec<(String, String)> {
+    let timeout = shared.config.node_timeout.as_millis().to_string();
+    let port = shared.addr.port().to_string();
+    let mut out: Vec<(String, String)> = [
+        ("appendonly", "no"),
+        ("appendfsync", "everysec"),
+        ("bind", "127.0.0.1"),
+        ("cluster-allow-reads-when-down", "no"),
+        ("cluster-enabled", "yes"),
+        ("cluster-node-timeout", timeout.as_str()),
+        ("cluster-require-full-coverage", "yes"),
+        ("databases", "16"),
+        ("hz", "10"),
+        ("lazyfree-lazy-user-del", "no"),
+        ("maxclients", "10000"),
+        ("maxmemory", "0"),
+        ("maxmemory-policy", "noeviction"),
+        ("min-replicas-to-write", "0"),
+        ("notify-keyspace-events", ""),
+        ("port", port.as_str()),
+        ("proto-max-bulk-len", "536870912"),
+        ("replica-read-only", "yes"),
+        (
+            "requirepass",
+            if shared.config.requirepass.is_some() {
+                "********"
+            } else {
+                ""
+            },
+        ),
+        ("save", ""),
+        ("slave-read-only", "yes"),
+        ("tcp-keepalive", "300"),
+        ("timeout", "0"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in &locked.get().config_overrides {
+        match out.iter_mut().find(|(name, _)| name == k) {
+            Some(entry) => entry.1 = v.clone(),
+            None => out.push((k.clone(), v.clone())),
+        }
+    }
+    out
+}
+
+/// Run a CONFIG subcommand.
+pub(crate) fn run(
+    conn: &Conn,
+    sub: &str,
+    args: &[Bytes],
+    locked: &mut Locked<'_>,
+    shared: &NodeShared,
+) -> Value {
+    let _ = conn;
+    match sub {
+        "get" => {
+            let all = params(shared, locked);
+            let mut pairs = Vec::new();
+            for (k, v) in &all {
+                if args[2..].iter().any(|p| glob_match(p, k.as_bytes(), true)) {
+                    pairs.push((Value::bulk(k), Value::bulk(v)));
+                }
+            }
+            Value::Map(pairs)
+        }
+        "set" => {
+            if (args.len() - 2) % 2 != 0 {
+                return Value::error("ERR wrong number of arguments for 'config|set' command");
+            }
+            let known = params(shared, locked);
+            let mut updates = Vec::new();
+            for pair in args[2..].chunks(2) {
+                let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+                let immutable = matches!(
+                    name.as_str(),
+                    "cluster-enabled" | "port" | "bind" | "databases" | "requirepass"
+                );
+                if !known.iter().any(|(k, _)| *k == name) || immutable {
+                    return Value::error(format!(
+                        "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                    ));
+                }
+                updates.push((name, String::from_utf8_lossy(&pair[1]).into_owned()));
+            }
+            locked.get().config_overrides.extend(updates);
+            Value::ok()
+        }
+        "resetstat" => {
+            locked.get().cmdstats.reset();
+            Value::ok()
+        }
+        "rewrite" => Value::error("ERR The server is running without a config file"),
+        _ => Value::Array(vec![Value::simple(
+            "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are: GET, SET, RESETSTAT, REWRITE",
+        )]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn globs_like_redis() {
+        assert!(glob_match(b"*", b"save", false));
+        assert!(glob_match(b"cluster-*", b"cluster-node-timeout", false));
+        assert!(glob_match(b"h?llo", b"hello", false));
+        assert!(glob_match(b"h[ae]llo", b"hallo", false));
+        assert!(!glob_match(b"h[^e]llo", b"hello", false));
+        assert!(glob_match(b"SAVE", b"save", true));
+        assert!(!glob_match(b"save", b"saves", false));
+    }
+}

@@ -1,0 +1,236 @@
+//! INFO: the sections clients and tools parse, in Redis 7's format.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use crate::resp::Value;
+
+use super::conn::Conn;
+use super::node::{now_ms, Locked, NodeShared, NodeState};
+
+const DEFAULT: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+/// INFO [section ...].
+pub(crate) fn info(
+    conn: &Conn,
+    args: &[Bytes],
+    locked: &mut Locked<'_>,
+    shared: &NodeShared,
+) -> Value {
+    let _ = conn;
+    let mut wanted: Vec<String> = args[1..]
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+        .collect();
+    if wanted.is_empty() || wanted.iter().any(|w| w == "default") {
+        wanted.extend(DEFAULT.iter().map(|s| s.to_string()));
+    }
+    if wanted.iter().any(|w| w == "all" || w == "everything") {
+        wanted.extend(DEFAULT.iter().map(|s| s.to_string()));
+        wanted.push("commandstats".into());
+        wanted.push("latencystats".into());
+    }
+    let st = locked.get();
+    let mut out = String::new();
+    let order = [
+        "server",
+        "clients",
+        "memory",
+        "persistence",
+        "stats",
+        "replication",
+        "cpu",
+        "modules",
+        "errorstats",
+        "commandstats",
+        "latencystats",
+        "cluster",
+        "keyspace",
+    ];
+    for section in order {
+        if !wanted.iter().any(|w| w == section) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        write_section(&mut out, section, st, shared);
+    }
+    Value::Verbatim {
+        format: Bytes::from_static(b"txt"),
+        text: Bytes::from(out),
+    }
+}
+
+fn write_section(out: &mut String, section: &str, st: &NodeState, shared: &NodeShared) {
+    let uptime = shared.started.elapsed().as_secs();
+    match section {
+        "server" => {
+            let _ = write!(
+                out,
+                "# Server\r\nredis_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\n\
+                 redis_build_id:0\r\nredis_mode:cluster\r\nos:{} {}\r\narch_bits:64\r\n\
+                 multiplexing_api:tokio\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\n\
+                 tcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\n\
+                 uptime_in_days:{}\r\nhz:10\r\nconfigured_hz:10\r\nexecutable:redcluster\r\n\
+                 config_file:\r\nio_threads_active:0\r\n",
+                super::REDIS_VERSION,
+                std::env::consts::OS,
+                std::env::consts::ARCH,
+                std::process::id(),
+                shared.run_id,
+                shared.addr.port(),
+                now_ms() * 1000,
+                uptime / 86400,
+            );
+        }
+        "clients" => {
+            let _ = write!(
+                out,
+                "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:10000\r\n\
+                 client_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\n\
+                 blocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+                shared.connected_clients.load(Ordering::Relaxed)
+            );
+        }
+        "memory" => {
+            let keys = st.db.stats().keys;
+            let used = 1_000_000 + keys * 100;
+            let _ = write!(
+                out,
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{:.2}M\r\nused_memory_rss:{used}\r\n\
+                 used_memory_peak:{used}\r\nused_memory_dataset:{}\r\nmaxmemory:0\r\n\
+                 maxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:1.00\r\n\
+                 mem_allocator:rust\r\nlazyfree_pending_objects:0\r\n",
+                used as f64 / 1_048_576.0,
+                keys * 100,
+            );
+        }
+        "persistence" => {
+            let _ = write!(
+                out,
+                "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\n\
+                 rdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\n\
+                 aof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_bgrewrite_status:ok\r\n",
+                now_ms() / 1000
+            );
+        }
+        "stats" => {
+            let _ = write!(
+                out,
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
+                 instantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:0\r\ntotal_net_output_bytes:0\r\n\
+                 rejected_connections:0\r\nsync_full:{}\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\n\
+                 expired_keys:0\r\nevicted_keys:0\r\nkeyspace_hits:0\r\nkeyspace_misses:0\r\n\
+                 pubsub_channels:0\r\npubsub_patterns:0\r\ntotal_error_replies:{}\r\n",
+                shared.total_connections.load(Ordering::Relaxed),
+                st.cmdstats.total_commands,
+                st.repl.replicas.len(),
+                st.cmdstats.total_errors,
+            );
+        }
+        "replication" => replication(out, st),
+        "cpu" => out.push_str(
+            "# CPU\r\nused_cpu_sys:0.000000\r\nused_cpu_user:0.000000\r\n\
+             used_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\n",
+        ),
+        "modules" => out.push_str("# Modules\r\n"),
+        "errorstats" => out.push_str("# Errorstats\r\n"),
+        "latencystats" => out.push_str("# Latencystats\r\n"),
+        "commandstats" => {
+            out.push_str("# Commandstats\r\n");
+            st.cmdstats.info_lines(out);
+        }
+        "cluster" => out.push_str("# Cluster\r\ncluster_enabled:1\r\n"),
+        "keyspace" => {
+            out.push_str("# Keyspace\r\n");
+            let stats = st.db.stats();
+            if stats.keys > 0 {
+                let _ = write!(
+                    out,
+                    "db0:keys={},expires={},avg_ttl=0\r\n",
+                    stats.keys, stats.expires
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
+fn replication(out: &mut String, st: &NodeState) {
+    let repl = &st.repl;
+    out.push_str("# Replication\r\n");
+    match (&repl.link, st.cluster.me().is_primary()) {
+        (Some(link), false) => {
+            let _ = write!(
+                out,
+                "role:slave\r\nmaster_host:{}\r\nmaster_port:{}\r\nmaster_link_status:{}\r\n\
+                 master_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\n\
+                 slave_read_repl_offset:{off}\r\nslave_repl_offset:{off}\r\nslave_priority:100\r\n\
+                 slave_read_only:1\r\nreplica_announced:1\r\nconnected_slaves:0\r\n\
+                 master_failover_state:no-failover\r\nmaster_replid:{}\r\n\
+                 master_replid2:0000000000000000000000000000000000000000\r\n\
+                 master_repl_offset:{off}\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:1\r\n\
+                 repl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:1\r\n\
+                 repl_backlog_histlen:{off}\r\n",
+                link.addr.ip(),
+                link.addr.port(),
+                if link.up { "up" } else { "down" },
+                if link.up {
+                    link.last_io.elapsed().as_secs() as i64
+                } else {
+                    -1
+                },
+                u8::from(!link.up),
+                if link.replid.is_empty() {
+                    "0000000000000000000000000000000000000000"
+                } else {
+                    &link.replid
+                },
+                off = link.offset,
+            );
+        }
+        _ => {
+            let _ = write!(
+                out,
+                "role:master\r\nconnected_slaves:{}\r\n",
+                repl.replicas.len()
+            );
+            for (i, r) in repl.replicas.iter().enumerate() {
+                let _ = write!(
+                    out,
+                    "slave{i}:ip={},port={},state={},offset={},lag={}\r\n",
+                    r.ip,
+                    r.port,
+                    if r.online { "online" } else { "wait_bgsave" },
+                    r.ack_offset,
+                    r.last_ack.elapsed().as_secs()
+                );
+            }
+            let _ = write!(
+                out,
+                "master_failover_state:no-failover\r\nmaster_replid:{}\r\n\
+                 master_replid2:0000000000000000000000000000000000000000\r\n\
+                 master_repl_offset:{off}\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:1\r\n\
+                 repl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:1\r\n\
+                 repl_backlog_histlen:{off}\r\n",
+                repl.replid,
+                off = repl.offset,
+            );
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! From a decoded request to a reply: lookup, arity, auth, transactions, cluster routing,
+//! execution, and counters, in the order Redis 7 applies them.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::command::{self, CommandSpec};
+use crate::resp::{Protocol, Value};
+
+use super::cluster::route;
+use super::conn::{Conn, Multi};
+use super::db::{Db, ExecCtx};
+use super::node::{now_ms, Locked, NodeShared};
+
+/// What the connection loop does with a command's result.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Send this reply.
+    Reply(Value),
+    /// Send nothing (REPLCONF ACK).
+    NoReply,
+    /// Send this reply, then close (QUIT).
+    Quit(Value),
+    /// WAIT: block, then reply with the number of replicas that acknowledged.
+    Wait {
+        /// Replicas to wait for.
+        numreplicas: usize,
+        /// Milliseconds; 0 waits for ever.
+        timeout_ms: u64,
+    },
+    /// PSYNC/SYNC: turn the connection into a replication link.
+    Sync,
+}
+
+/// Who executes a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Handler {
+    /// The keyspace engine.
+    Db,
+    /// The server (connection, cluster, replication commands).
+    Server,
+}
+
+/// Commands the server itself implements, with the subcommands it implements.
+const SERVER_COMMANDS: &[(&str, &[&str])] = &[
+    ("asking", &[]),
+    ("auth", &[]),
+    ("bgsave", &[]),
+    (
+        "client",
+        &[
+            "getname", "help", "id", "info", "kill", "list", "no-evict", "no-touch", "pause",
+            "reply", "setinfo", "setname", "unpause",
+        ],
+    ),
+    (
+        "cluster",
+        &[
+            "addslots",
+            "addslotsrange",
+            "bumpepoch",
+            "count-failure-reports",
+            "countkeysinslot",
+            "delslots",
+            "delslotsrange",
+            "flushslots",
+            "forget",
+            "getkeysinslot",
+            "help",
+            "info",
+            "keyslot",
+            "links",
+            "meet",
+            "myid",
+            "myshardid",
+            "nodes",
+            "replicas",
+            "replicate",
+            "reset",
+            "saveconfig",
+            "set-config-epoch",
+            "setslot",
+            "shards",
+            "slaves",
+            "slots",
+        ],
+    ),
+    (
+        "command",
+        &[
+            "count",
+            "docs",
+            "getkeys",
+            "getkeysandflags",
+            "help",
+            "info",
+            "list",
+        ],
+    ),
+    ("config", &["get", "help", "resetstat", "rewrite", "set"]),
+    ("dbsize", &[]),
+    ("discard", &[]),
+    ("echo", &[]),
+    ("exec", &[]),
+    ("flushall", &[]),
+    ("flushdb", &[]),
+    ("hello", &[]),
+    ("info", &[]),
+    ("lastsave", &[]),
+    ("multi", &[]),
+    ("ping", &[]),
+    ("psync", &[]),
+    ("quit", &[]),
+    ("readonly", &[]),
+    ("readwrite", &[]),
+    ("replconf", &[]),
+    ("reset", &[]),
+    ("role", &[]),
+    ("save", &[]),
+    ("select", &[]),
+    ("sync", &[]),
+    ("time", &[]),
+    ("unwatch", &[]),
+    ("wait", &[]),
+    ("watch", &[]),
+];
+
+struct Entry {
+    spec: &'static CommandSpec,
+    handler: Handler,
+    subcommands: &'static [&'static str],
+}
+
+fn table() -> &'static HashMap<&'static [u8], Entry> {
+    static TABLE: OnceLock<HashMap<&'static [u8], Entry>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut map = HashMap::new();
+        for spec in command::all() {
+            let server = SERVER_COMMANDS.iter().find(|(n, _)| *n == spec.name);
+            // The engine wins for data commands it implements (DBSIZE, FLUSHALL ...).
+            let entry = if Db::supports(spec.name.as_bytes()) && spec.subcommands.is_empty() {
+                Entry {
+                    spec,
+                    handler: Handler::Db,
+                    subcommands: &[],
+                }
+            } else if let Some((_, subs)) = server {
+                Entry {
+                    spec,
+                    handler: Handler::Server,
+                    subcommands: subs,
+                }
+            } else {
+                continue;
+            };
+            map.insert(spec.name.as_bytes(), entry);
+        }
+        map
+    })
+}
+
+/// True when this server implements `spec` (for COMMAND listings).
+pub(crate) fn implemented(spec: &CommandSpec) -> bool {
+    let (top, sub) = match spec.name.split_once('|') {
+        Some((t, s)) => (t, Some(s)),
+        None => (spec.name, None),
+    };
+    match table().get(top.as_bytes()) {
+        None => false,
+        Some(e) => match sub {
+            None => true,
+            Some(s) => e.subcommands.contains(&s),
+        },
+    }
+}
+
+fn find(name: &[u8]) -> Option<&'static Entry> {
+    let mut buf = [0u8; 32];
+    if name.len() > buf.len() {
+        return None;
+    }
+    for (d, s) in buf.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    table().get(&buf[..name.len()])
+}
+
+/// `ERR unknown command 'x', with args beginning with: 'a' 'b' `, as Redis words it.
+fn unknown_command(args: &[Bytes]) -> Value {
+    let mut list = String::new();
+    for a in &args[1..] {
+        if list.len() >= 128 {
+            break;
+        }
+        let room = 128 - list.len();
+        let text = String::from_utf8_lossy(a);
+        let cut: String = text.chars().take(room).collect();
+        list.push('\'');
+        list.push_str(&cut);
+        list.push_str("' ");
+    }
+    let name = String::from_utf8_lossy(&args[0]);
+    let name: String = name.chars().take(128).collect();
+    Value::error(format!(
+        "ERR unknown command '{name}', with args beginning with: {list}"
+    ))
+}
+
+/// The error for a wrong argument count.
+pub(crate) fn arity_error(spec: &CommandSpec) -> Value {
+    Value::error(format!(
+        "ERR wrong number of arguments for '{}' command",
+        spec.name
+    ))
+}
+
+fn resolve(args: &[Bytes]) -> Result<(&'static CommandSpec, Handler), Value> {
+    let Some(entry) = find(&args[0]) else {
+        return Err(unknown_command(args));
+    };
+    let mut spec = entry.spec;
+    if let (false, Some(sub)) = (spec.subcommands.is_empty(), args.get(1)) {
+        match spec.subcommand(sub) {
+            Some(s)
+                if entry
+                    .subcommands
+                    .contains(&s.name.split_once('|').map_or("", |(_, b)| b)) =>
+            {
+                spec = s
+            }
+            _ => {
+                return Err(Value::error(format!(
+                    "ERR unknown subcommand '{}'. Try {} HELP.",
+                    String::from_utf8_lossy(&sub[..sub.len().min(128)]),
+                    String::from_utf8_lossy(&args[0]).to_ascii_uppercase()
+                )))
+            }
+        }
+    }
+    if !spec.arity_ok(args.len()) {
+        return Err(arity_error(spec));
+    }
+    Ok((spec, entry.handler))
+}
+
+fn is(spec: &CommandSpec, name: &str) -> bool {
+    spec.name == name
+}
+
+/// Handle one request.
+pub(crate) fn process(
+    conn: &mut Conn,
+    args: Vec<Bytes>,
+    locked: &mut Locked<'_>,
+    shared: &NodeShared,
+) -> Outcome {
+    let (spec, handler) = match resolve(&args) {
+        Ok(found) => found,
+        Err(e) => {
+            if let Some(m) = conn.multi.as_mut() {
+                m.aborted = true;
+            }
+            if let Some(entry) = find(&args[0]) {
+                locked.get().cmdstats.rejected(entry.spec.name);
+            }
+            return Outcome::Reply(e);
+        }
+    };
+    if !conn.authed && !spec.has_flag("no_auth") {
+        if let Some(m) = conn.multi.as_mut() {
+            m.aborted = true;
+        }
+        locked.get().cmdstats.rejected(spec.name);
+        return Outcome::Reply(Value::error("NOAUTH Authentication required."));
+    }
+    let in_multi_control = matches!(
+        spec.name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    );
+    // Cluster routing: commands with keys (and EXEC, for what it queued).
+    if route::has_keys(spec) && !is(spec, "exec") {
+        let st = locked.get();
+        let asking = std::mem::take(&mut conn.asking);
+        if let Err(e) = route::check_one(st, spec, &args, conn.readonly, asking) {
+            if let Some(m) = conn.multi.as_mut() {
+                m.aborted = true;
+            }
+            st.cmdstats.rejected(spec.name);
+            return Outcome::Reply(e);
+        }
+    } else if !is(spec, "asking") {
+        conn.asking = false;
+    }
+    // A replica refuses writes that reach it (keyless ones, or READONLY slipping a write).
+    if spec.is_write() && handler == Handler::Db {
+        let st = locked.get();
+        if !st.cluster.me().is_primary() {
+            st.cmdstats.rejected(spec.name);
+            if let Some(m) = conn.multi.as_mut() {
+                m.aborted = true;
+            }
+            return Outcome::Reply(Value::error(
+                "READONLY You can't write against a read only replica.",
+            ));
+        }
+    }
+    if let Some(m) = conn.multi.as_mut() {
+        if !in_multi_control {
+            m.queued.push((spec, args));
+            return Outcome::Reply(Value::simple("QUEUED"));
+        }
+    }
+    run(conn, spec, handler, &args, locked, shared)
+}
+
+/// Execute a command that passed every check, counting it.
+fn run(
+    conn: &mut Conn,
+    spec: &'static CommandSpec,
+    handler: Handler,
+    args: &[Bytes],
+    locked: &mut Locked<'_>,
+    shared: &NodeShared,
+) -> Outcome {
+    let start = Instant::now();
+    conn.last_cmd = spec.name;
+    let outcome = match handler {
+        Handler::Db => Outcome::Reply(run_db(conn, args, locked)),
+        Handler::Server => super::cmd_server::run(conn, spec, args, locked, shared),
+    };
+    let failed = matches!(&outcome, Outcome::Reply(v) if v.is_error());
+    let usec = start.elapsed().as_micros() as u64;
+    locked.get().cmdstats.executed(spec.name, usec, failed);
+    outcome
+}
+
+fn run_db(conn: &Conn, args: &[Bytes], locked: &mut Locked<'_>) -> Value {
+    let st = locked.get();
+    let ctx = ExecCtx {
+        now_ms: now_ms(),
+        resp3: conn.proto == Protocol::Resp3,
+    };
+    let reply = st.db.execute(args, &ctx);
+    let props = st.db.take_propagation();
+    if !props.is_empty() {
+        st.repl.feed(props);
+    }
+    reply
+}
+
+/// Run the commands a transaction queued (EXEC), in order; the replies as one array.
+pub(crate) fn run_queued(
+    conn: &mut Conn,
+    multi: Multi,
+    locked: &mut Locked<'_>,
+    shared: &NodeShared,
+) -> Value {
+    let mut replies = Vec::with_capacity(multi.queued.len());
+    for (spec, args) in multi.queued {
+        let handler = find(spec.name.split('|').next().unwrap_or("").as_bytes())
+            .map_or(Handler::Server, |e| e.handler);
+        let reply = match run(conn, spec, handler, &args, locked, shared) {
+            Outcome::Reply(v) | Outcome::Quit(v) => v,
+            Outcome::NoReply => Value::ok(),
+            Outcome::Wait { numreplicas, .. } => {
+                let st = locked.get();
+                let offset = st.repl.offset;
+                Value::Integer(st.repl.acked(offset).min(numreplicas.max(usize::MAX)) as i64)
+            }
+            Outcome::Sync => Value::error("ERR PSYNC not allowed in a transaction"),
+        };
+        replies.push(reply);
+    }
+    Value::Array(replies)
+}

@@ -1,0 +1,250 @@
+//! One node: its listener, its state behind one lock, and the tasks that serve it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+
+use super::cluster::bus;
+use super::cluster::state::{ClusterState, NodeId};
+use super::db::Db;
+use super::replication::ReplState;
+use super::stats::CmdStats;
+
+/// Settings a node starts with (shared by every node of a cluster).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct NodeConfig {
+    /// Password of the `default` user; `None`: no password needed.
+    pub(crate) requirepass: Option<String>,
+    /// Named users and their passwords.
+    pub(crate) users: Vec<(String, String)>,
+    /// `cluster-node-timeout`.
+    pub(crate) node_timeout: Duration,
+}
+
+impl NodeConfig {
+    /// True when connections must authenticate before running commands.
+    pub(crate) fn auth_required(&self) -> bool {
+        self.requirepass.is_some()
+    }
+}
+
+/// Switches tests flip to inject faults (used by later fault-injection work).
+#[derive(Debug, Default)]
+pub(crate) struct Faults {
+    /// Drop every bus message to and from this node.
+    pub(crate) bus_blocked: AtomicBool,
+    /// Delay, in ms, a replica waits before applying replication data it received.
+    pub(crate) repl_delay_ms: AtomicU64,
+}
+
+/// Everything about a node that changes, behind one lock.
+///
+/// This is a std `Mutex`, not a Tokio one: nothing awaits while holding it, and the hot path
+/// takes it once per batch of pipelined commands.
+#[derive(Debug)]
+pub(crate) struct NodeState {
+    /// The keyspace.
+    pub(crate) db: Db,
+    /// This node's view of the cluster.
+    pub(crate) cluster: ClusterState,
+    /// Per-command counters for INFO commandstats.
+    pub(crate) cmdstats: CmdStats,
+    /// Replication, both as a primary and as a replica.
+    pub(crate) repl: ReplState,
+    /// Values set by CONFIG SET.
+    pub(crate) config_overrides: HashMap<String, String>,
+}
+
+/// A node shared by its tasks.
+#[derive(Debug)]
+pub(crate) struct NodeShared {
+    /// The node id (fixed for the life of the node).
+    pub(crate) id: NodeId,
+    /// The client address it listens on.
+    pub(crate) addr: SocketAddr,
+    /// Start-up settings.
+    pub(crate) config: NodeConfig,
+    /// Mutable state.
+    pub(crate) state: Mutex<NodeState>,
+    /// Source of CLIENT ID values.
+    pub(crate) next_client_id: AtomicU64,
+    /// Open client connections.
+    pub(crate) connected_clients: AtomicU64,
+    /// Connections accepted since start.
+    pub(crate) total_connections: AtomicU64,
+    /// Set to true to stop every task of the node.
+    pub(crate) shutdown: watch::Sender<bool>,
+    /// Start time, for uptime.
+    pub(crate) started: Instant,
+    /// Wakes the bus task early (after MEET).
+    pub(crate) bus_wakeup: Notify,
+    /// Signalled whenever a replica acknowledges an offset (WAIT).
+    pub(crate) acks: Notify,
+    /// Fault switches.
+    pub(crate) faults: Faults,
+    /// The INFO run_id.
+    pub(crate) run_id: NodeId,
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl NodeShared {
+    /// Lock the state. A poisoned lock (a panic elsewhere) still yields the state: the node
+    /// keeps serving rather than cascading the panic into every connection.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, NodeState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A receiver that sees `true` once the node is shutting down.
+    pub(crate) fn shutdown_rx(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// True once the node has been stopped.
+    pub(crate) fn is_shut_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Stop the node: listener, connections, bus and replication tasks.
+    pub(crate) fn stop(&self) {
+        self.shutdown.send_replace(true);
+        bus::unregister(self.addr);
+    }
+}
+
+/// A lazily taken lock on the node state, released (and replication data flushed to the
+/// replicas) when dropped. Commands of one pipelined batch share one acquisition.
+pub(crate) struct Locked<'a> {
+    shared: &'a NodeShared,
+    guard: Option<MutexGuard<'a, NodeState>>,
+}
+
+impl std::fmt::Debug for Locked<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Locked")
+            .field("held", &self.guard.is_some())
+            .finish()
+    }
+}
+
+impl<'a> Locked<'a> {
+    /// Not yet locked.
+    pub(crate) fn new(shared: &'a NodeShared) -> Self {
+        Locked {
+            shared,
+            guard: None,
+        }
+    }
+
+    /// The state, locking it on first use.
+    pub(crate) fn get(&mut self) -> &mut NodeState {
+        let shared = self.shared;
+        self.guard.get_or_insert_with(|| shared.lock())
+    }
+
+    /// Release the lock now (before an await).
+    pub(crate) fn release(&mut self) {
+        if let Some(mut g) = self.guard.take() {
+            g.repl.flush();
+        }
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// Bind `bind` and start serving a new node with an empty keyspace and no slots.
+///
+/// # Errors
+/// When the address cannot be bound.
+pub(crate) async fn start(
+    bind: SocketAddr,
+    config: NodeConfig,
+) -> std::io::Result<Arc<NodeShared>> {
+    let listener = TcpListener::bind(bind).await?;
+    let addr = listener.local_addr()?;
+    let id = NodeId::random();
+    let (shutdown, _) = watch::channel(false);
+    let shared = Arc::new(NodeShared {
+        id,
+        addr,
+        state: Mutex::new(NodeState {
+            db: Db::new(),
+            cluster: ClusterState::new(id, addr),
+            cmdstats: CmdStats::default(),
+            repl: ReplState::new(),
+            config_overrides: HashMap::new(),
+        }),
+        config,
+        next_client_id: AtomicU64::new(1),
+        connected_clients: AtomicU64::new(0),
+        total_connections: AtomicU64::new(0),
+        shutdown,
+        started: Instant::now(),
+        bus_wakeup: Notify::new(),
+        acks: Notify::new(),
+        faults: Faults::default(),
+        run_id: NodeId::random(),
+    });
+    bus::register(addr, &shared);
+    tokio::spawn(accept_loop(listener, shared.clone()));
+    tokio::spawn(bus::run(shared.clone()));
+    tokio::spawn(cron(shared.clone()));
+    Ok(shared)
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<NodeShared>) {
+    let mut stop = shared.shutdown_rx();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    shared.total_connections.fetch_add(1, Ordering::Relaxed);
+                    tokio::spawn(super::conn::serve(stream, peer, shared.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            _ = crate::server::node::stopped(&mut stop) => return,
+        }
+    }
+}
+
+/// Periodic housekeeping: active expiry on primaries.
+async fn cron(shared: Arc<NodeShared>) {
+    let mut stop = shared.shutdown_rx();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = crate::server::node::stopped(&mut stop) => return,
+        }
+        let mut st = Locked::new(&shared);
+        let state = st.get();
+        if state.cluster.me().is_primary() {
+            state.db.active_expire(now_ms(), 200);
+            let props = state.db.take_propagation();
+            state.repl.feed(props);
+        }
+    }
+}
+
+/// Resolves once the node behind `rx` is shutting down (or gone).
+pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}

@@ -1,0 +1,115 @@
+//! Replication: a primary ships a snapshot, the writes buffered meanwhile, then a stream of
+//! every write; a replica applies them and acknowledges offsets.
+//!
+//! The stream is RESP commands; offsets on both sides count its bytes, as in Redis.
+
+pub(crate) mod primary;
+pub(crate) mod replica;
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc;
+
+use super::cluster::state::NodeId;
+
+/// One replica attached to this primary.
+#[derive(Debug)]
+pub(crate) struct ReplicaHandle {
+    /// The client id of its replication connection.
+    pub(crate) conn_id: u64,
+    /// Its address as seen by us.
+    pub(crate) ip: std::net::IpAddr,
+    /// The port it listens on (REPLCONF listening-port).
+    pub(crate) port: u16,
+    /// Stream data waiting to be written to it (buffered while its snapshot is prepared).
+    pub(crate) tx: mpsc::UnboundedSender<Bytes>,
+    /// Offset it last acknowledged.
+    pub(crate) ack_offset: u64,
+    /// When it last acknowledged.
+    pub(crate) last_ack: Instant,
+    /// True once the snapshot is sent and it receives the live stream.
+    pub(crate) online: bool,
+}
+
+/// This node's replica-side link, when it replicates a primary.
+#[derive(Debug)]
+#[allow(dead_code)] // `primary` is read by failover work to come.
+pub(crate) struct ReplicaLink {
+    /// The primary's id.
+    pub(crate) primary: NodeId,
+    /// The primary's client address.
+    pub(crate) addr: SocketAddr,
+    /// True once synced and streaming.
+    pub(crate) up: bool,
+    /// Offset of the last byte applied.
+    pub(crate) offset: u64,
+    /// Replication id the primary announced.
+    pub(crate) replid: String,
+    /// When the link last carried data (INFO master_last_io_seconds_ago).
+    pub(crate) last_io: Instant,
+    /// Bumped on every change of primary, so an old replica task knows to stop.
+    pub(crate) generation: u64,
+}
+
+/// Replication state of a node.
+#[derive(Debug)]
+pub(crate) struct ReplState {
+    /// Replication id (40 hex).
+    pub(crate) replid: NodeId,
+    /// Bytes of stream produced so far (master_repl_offset).
+    pub(crate) offset: u64,
+    /// Stream bytes produced by the current lock holder, sent to replicas on unlock.
+    pending: BytesMut,
+    /// Attached replicas.
+    pub(crate) replicas: Vec<ReplicaHandle>,
+    /// Set when this node is a replica.
+    pub(crate) link: Option<ReplicaLink>,
+    /// Source of link generations.
+    pub(crate) next_generation: u64,
+}
+
+impl ReplState {
+    /// A primary with no replicas and an empty stream.
+    pub(crate) fn new() -> ReplState {
+        ReplState {
+            replid: NodeId::random(),
+            offset: 0,
+            pending: BytesMut::new(),
+            replicas: Vec::new(),
+            link: None,
+            next_generation: 1,
+        }
+    }
+
+    /// Append commands to the stream.
+    pub(crate) fn feed(&mut self, cmds: Vec<Vec<Bytes>>) {
+        for cmd in cmds {
+            let before = self.pending.len();
+            crate::resp::encode_command(&mut self.pending, cmd.iter());
+            self.offset += (self.pending.len() - before) as u64;
+        }
+    }
+
+    /// Hand what was fed to every replica (called when the state lock is released).
+    pub(crate) fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if self.replicas.is_empty() {
+            self.pending.clear();
+            return;
+        }
+        let data = self.pending.split().freeze();
+        self.replicas.retain(|r| r.tx.send(data.clone()).is_ok());
+    }
+
+    /// Number of replicas that acknowledged at least `offset`.
+    pub(crate) fn acked(&self, offset: u64) -> usize {
+        self.replicas
+            .iter()
+            .filter(|r| r.online && r.ack_offset >= offset)
+            .count()
+    }
+}

@@ -1,0 +1,136 @@
+//! The primary's side of one replica: snapshot, buffered writes, then the live stream; and
+//! the replica's REPLCONF ACKs coming back.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{BufMut, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use super::ReplicaHandle;
+use crate::resp::decode_command;
+use crate::server::cmd_server::parse_i64;
+use crate::server::conn::{server_limits, Conn};
+use crate::server::node::NodeShared;
+
+/// Serve PSYNC on `stream`: full resync, then stream until the replica goes away.
+///
+/// # Errors
+/// I/O errors on the link (the replica is then dropped).
+pub(crate) async fn serve_replica(
+    mut stream: TcpStream,
+    mut rbuf: BytesMut,
+    conn: Conn,
+    shared: Arc<NodeShared>,
+) -> std::io::Result<()> {
+    // The point-in-time snapshot: cloned under the lock, together with the stream offset it
+    // corresponds to and the registration of the buffer that collects every later write.
+    let (snapshot, offset, replid, mut rx) = {
+        let mut st = shared.lock();
+        st.repl.flush();
+        let snapshot = st.db.clone();
+        let (tx, rx) = mpsc::unbounded_channel();
+        st.repl.replicas.push(ReplicaHandle {
+            conn_id: conn.id,
+            ip: conn.peer.ip(),
+            port: conn.repl_port.unwrap_or(conn.peer.port()),
+            tx,
+            ack_offset: 0,
+            last_ack: Instant::now(),
+            online: false,
+        });
+        (snapshot, st.repl.offset, st.repl.replid, rx)
+    };
+    let result = stream_to(
+        &mut stream,
+        &mut rbuf,
+        &conn,
+        &shared,
+        snapshot,
+        offset,
+        replid.as_str(),
+        &mut rx,
+    )
+    .await;
+    shared.lock().repl.replicas.retain(|r| r.conn_id != conn.id);
+    shared.acks.notify_waiters();
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn stream_to(
+    stream: &mut TcpStream,
+    rbuf: &mut BytesMut,
+    conn: &Conn,
+    shared: &NodeShared,
+    snapshot: crate::server::db::Db,
+    offset: u64,
+    replid: &str,
+    rx: &mut mpsc::UnboundedReceiver<bytes::Bytes>,
+) -> std::io::Result<()> {
+    stream
+        .write_all(format!("+FULLRESYNC {replid} {offset}\r\n").as_bytes())
+        .await?;
+    // Encoding may take a while for a big keyspace: off the async threads, while writes keep
+    // flowing into `rx`.
+    let payload = tokio::task::spawn_blocking(move || snapshot.encode_snapshot())
+        .await
+        .map_err(std::io::Error::other)?;
+    let mut out = BytesMut::with_capacity(payload.len() + 32);
+    out.put_slice(format!("${}\r\n", payload.len()).as_bytes());
+    out.put_slice(&payload);
+    drop(payload);
+    stream.write_all(&out).await?;
+    out.clear();
+    {
+        let mut st = shared.lock();
+        if let Some(r) = st.repl.replicas.iter_mut().find(|r| r.conn_id == conn.id) {
+            r.online = true;
+            r.ack_offset = offset;
+            r.last_ack = Instant::now();
+        }
+    }
+    shared.acks.notify_waiters();
+    let mut stop = shared.shutdown_rx();
+    let limits = server_limits();
+    loop {
+        tokio::select! {
+            data = rx.recv() => {
+                let Some(data) = data else { return Ok(()) };
+                out.put_slice(&data);
+                while let Ok(more) = rx.try_recv() {
+                    out.put_slice(&more);
+                    if out.len() > 1 << 20 {
+                        break;
+                    }
+                }
+                stream.write_all(&out).await?;
+                out.clear();
+            }
+            n = stream.read_buf(rbuf) => {
+                if n? == 0 {
+                    return Ok(());
+                }
+                while let Ok(Some(args)) = decode_command(rbuf, &limits) {
+                    if args.len() == 3
+                        && args[0].eq_ignore_ascii_case(b"replconf")
+                        && args[1].eq_ignore_ascii_case(b"ack")
+                    {
+                        if let Some(acked) = parse_i64(&args[2]) {
+                            let mut st = shared.lock();
+                            if let Some(r) = st.repl.replicas.iter_mut().find(|r| r.conn_id == conn.id) {
+                                r.ack_offset = r.ack_offset.max(acked.max(0) as u64);
+                                r.last_ack = Instant::now();
+                            }
+                            drop(st);
+                            shared.acks.notify_waiters();
+                        }
+                    }
+                }
+            }
+            _ = crate::server::node::stopped(&mut stop) => return Ok(()),
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! The replica's side: connect to the primary, full sync, then apply the stream, counting
+//! offsets and acknowledging them every second and on GETACK.
+//!
+//! `Faults::repl_delay_ms` delays applying received data (an injectable replication lag).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::ReplicaLink;
+use crate::resp::{decode_command, encode_command};
+use crate::server::cluster::bus;
+use crate::server::cluster::state::NodeId;
+use crate::server::conn::server_limits;
+use crate::server::db::{Db, ExecCtx};
+use crate::server::node::{now_ms, NodeShared, NodeState};
+
+/// Make this node a replica of `primary` and start syncing from it.
+pub(crate) fn become_replica(
+    st: &mut NodeState,
+    shared: &NodeShared,
+    primary: NodeId,
+    addr: SocketAddr,
+) {
+    let me = st.cluster.myself;
+    st.cluster.me_mut().replica_of = Some(primary);
+    for s in st.cluster.slots.iter_mut() {
+        if *s == Some(me) {
+            *s = None;
+        }
+    }
+    st.cluster.migrating.clear();
+    st.cluster.importing.clear();
+    st.cluster.update_state();
+    st.db.set_replica(true);
+    st.repl.replicas.clear();
+    let generation = st.repl.next_generation;
+    st.repl.next_generation += 1;
+    st.repl.link = Some(ReplicaLink {
+        primary,
+        addr,
+        up: false,
+        offset: 0,
+        replid: String::new(),
+        last_io: std::time::Instant::now(),
+        generation,
+    });
+    if let Some(node) = bus::lookup(shared.addr) {
+        tokio::spawn(run(node, generation));
+    }
+}
+
+fn current(shared: &NodeShared, generation: u64) -> Option<SocketAddr> {
+    let st = shared.lock();
+    st.repl
+        .link
+        .as_ref()
+        .filter(|l| l.generation == generation)
+        .map(|l| l.addr)
+}
+
+/// The replication task of one link generation; ends when the link changes or the node
+/// stops.
+pub(crate) async fn run(shared: Arc<NodeShared>, generation: u64) {
+    let mut stop = shared.shutdown_rx();
+    loop {
+        if shared.is_shut_down() {
+            return;
+        }
+        let Some(addr) = current(&shared, generation) else {
+            return;
+        };
+        let result = tokio::select! {
+            r = sync_once(&shared, generation, addr) => r,
+            _ = crate::server::node::stopped(&mut stop) => return,
+        };
+        if let Err(e) = result {
+            tracing::debug!(error = %e, %addr, "replication link down");
+        }
+        {
+            let mut st = shared.lock();
+            if let Some(link) = st.repl.link.as_mut().filter(|l| l.generation == generation) {
+                link.up = false;
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = crate::server::node::stopped(&mut stop) => return,
+        }
+    }
+}
+
+fn io_err(msg: impl Into<String>) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, msg.into())
+}
+
+async fn read_line(stream: &mut TcpStream, buf: &mut BytesMut) -> std::io::Result<String> {
+    loop {
+        if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
+            let line = buf.split_to(i + 2);
+            return Ok(String::from_utf8_lossy(&line[..i]).into_owned());
+        }
+        if buf.len() > 64 * 1024 {
+            return Err(io_err("line too long from primary"));
+        }
+        if tokio::time::timeout(Duration::from_secs(5), stream.read_buf(buf)).await?? == 0 {
+            return Err(io_err("primary closed the link"));
+        }
+    }
+}
+
+async fn command(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    args: &[&[u8]],
+) -> std::io::Result<String> {
+    let mut out = BytesMut::new();
+    encode_command(&mut out, args.iter());
+    stream.write_all(&out).await?;
+    read_line(stream, buf).await
+}
+
+async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> std::io::Result<()> {
+    let mut stream =
+        tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr)).await??;
+    let _ = stream.set_nodelay(true);
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    if let Some(pass) = &shared.config.requirepass {
+        let reply = command(&mut stream, &mut buf, &[b"AUTH", pass.as_bytes()]).await?;
+        if reply != "+OK" {
+            return Err(io_err("primary refused AUTH"));
+        }
+    }
+    let port = shared.addr.port().to_string();
+    command(
+        &mut stream,
+        &mut buf,
+        &[b"REPLCONF", b"listening-port", port.as_bytes()],
+    )
+    .await?;
+    command(
+        &mut stream,
+        &mut buf,
+        &[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"],
+    )
+    .await?;
+    let reply = command(&mut stream, &mut buf, &[b"PSYNC", b"?", b"-1"]).await?;
+    let mut parts = reply.split(' ');
+    let (Some("+FULLRESYNC"), Some(replid), Some(offset)) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(io_err(format!("unexpected PSYNC reply {reply:?}")));
+    };
+    let replid = replid.to_string();
+    let mut offset: u64 = offset.parse().map_err(|_| io_err("bad offset"))?;
+    // The snapshot: `$<len>\r\n<bytes>` with no trailing CRLF. Keep-alive newlines may come
+    // first.
+    let header = loop {
+        let line = read_line(&mut stream, &mut buf).await?;
+        if !line.is_empty() {
+            break line;
+        }
+    };
+    let len: usize = header
+        .strip_prefix('$')
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| io_err("bad snapshot header"))?;
+    while buf.len() < len {
+        buf.reserve(len - buf.len());
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Err(io_err("primary closed during the snapshot"));
+        }
+    }
+    let payload = buf.split_to(len);
+    let mut db = Db::decode_snapshot(&payload).map_err(io_err)?;
+    drop(payload);
+    db.set_replica(true);
+    {
+        let mut st = shared.lock();
+        let Some(link) = st.repl.link.as_mut().filter(|l| l.generation == generation) else {
+            return Ok(());
+        };
+        link.up = true;
+        link.offset = offset;
+        link.replid = replid;
+        link.last_io = std::time::Instant::now();
+        st.db = db;
+    }
+    let (mut reader, mut writer) = stream.into_split();
+    let limits = server_limits();
+    let mut pending: VecDeque<(Instant, Bytes)> = VecDeque::new();
+    if !buf.is_empty() {
+        pending.push_back((Instant::now(), buf.split().freeze()));
+    }
+    let mut applied = BytesMut::new();
+    let mut ack_tick = tokio::time::interval(Duration::from_secs(1));
+    let mut chunk = BytesMut::with_capacity(64 * 1024);
+    loop {
+        let delay = Duration::from_millis(shared.faults.repl_delay_ms.load(Ordering::Relaxed));
+        let due = pending.front().map(|(t, _)| *t + delay);
+        let sleep = async {
+            match due {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            n = reader.read_buf(&mut chunk) => {
+                if n? == 0 {
+                    return Err(io_err("primary closed the link"));
+                }
+                pending.push_back((Instant::now(), chunk.split().freeze()));
+            }
+            _ = ack_tick.tick() => {
+                let mut out = BytesMut::new();
+                let off = offset.to_string();
+                encode_command(&mut out, [&b"REPLCONF"[..], b"ACK", off.as_bytes()]);
+                writer.write_all(&out).await?;
+            }
+            _ = sleep => {}
+        }
+        let now = Instant::now();
+        while let Some((t, _)) = pending.front() {
+            if *t + delay > now {
+                break;
+            }
+            if let Some((_, data)) = pending.pop_front() {
+                applied.extend_from_slice(&data);
+            }
+        }
+        if applied.is_empty() {
+            continue;
+        }
+        let acks = apply(shared, generation, &mut applied, &mut offset, &limits)?;
+        for ack in acks {
+            let mut out = BytesMut::new();
+            let off = ack.to_string();
+            encode_command(&mut out, [&b"REPLCONF"[..], b"ACK", off.as_bytes()]);
+            writer.write_all(&out).await?;
+        }
+    }
+}
+
+/// Apply every complete command in `data`; the offsets to acknowledge (one per GETACK).
+fn apply(
+    shared: &NodeShared,
+    generation: u64,
+    data: &mut BytesMut,
+    offset: &mut u64,
+    limits: &crate::resp::Limits,
+) -> std::io::Result<Vec<u64>> {
+    let mut acks = Vec::new();
+    let mut st = shared.lock();
+    if st.repl.link.as_ref().map(|l| l.generation) != Some(generation) {
+        return Err(io_err("replication link replaced"));
+    }
+    let ctx = ExecCtx {
+        now_ms: now_ms(),
+        resp3: false,
+    };
+    loop {
+        let before = data.len();
+        let args = match decode_command(data, limits) {
+            Ok(Some(args)) => args,
+            Ok(None) => break,
+            Err(e) => return Err(io_err(e.to_string())),
+        };
+        let consumed = (before - data.len()) as u64;
+        if args.len() >= 2
+            && args[0].eq_ignore_ascii_case(b"replconf")
+            && args[1].eq_ignore_ascii_case(b"getack")
+        {
+            acks.push(*offset);
+        } else if !args.is_empty() && !args[0].eq_ignore_ascii_case(b"ping") {
+            let start = std::time::Instant::now();
+            let reply = st.db.execute(&args, &ctx);
+            let _ = st.db.take_propagation();
+            if let Some(spec) = crate::command::lookup(&args[0]) {
+                st.cmdstats.executed(
+                    spec.name,
+                    start.elapsed().as_micros() as u64,
+                    reply.is_error(),
+                );
+            }
+        }
+        *offset += consumed;
+    }
+    if let Some(link) = st.repl.link.as_mut() {
+        link.offset = *offset;
+        link.last_io = std::time::Instant::now();
+    }
+    Ok(acks)
+}

@@ -1,0 +1,70 @@
+//! Per-command counters behind INFO commandstats and INFO stats.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+/// Counters of one command.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CmdStat {
+    /// Executions (errors included, as Redis counts them).
+    pub(crate) calls: u64,
+    /// Total microseconds spent executing.
+    pub(crate) usec: u64,
+    /// Refused before execution (arity, NOAUTH, MOVED ...).
+    pub(crate) rejected: u64,
+    /// Executed but answered with an error.
+    pub(crate) failed: u64,
+}
+
+/// Counters by full command name (`get`, `cluster|info`).
+#[derive(Debug, Default)]
+pub(crate) struct CmdStats {
+    by_name: HashMap<&'static str, CmdStat>,
+    /// Commands executed in total.
+    pub(crate) total_commands: u64,
+    /// Replies that were errors.
+    pub(crate) total_errors: u64,
+}
+
+impl CmdStats {
+    /// Count one execution.
+    pub(crate) fn executed(&mut self, name: &'static str, usec: u64, failed: bool) {
+        let stat = self.by_name.entry(name).or_default();
+        stat.calls += 1;
+        stat.usec += usec;
+        self.total_commands += 1;
+        if failed {
+            stat.failed += 1;
+            self.total_errors += 1;
+        }
+    }
+
+    /// Count one refusal.
+    pub(crate) fn rejected(&mut self, name: &'static str) {
+        self.by_name.entry(name).or_default().rejected += 1;
+        self.total_errors += 1;
+    }
+
+    /// CONFIG RESETSTAT.
+    pub(crate) fn reset(&mut self) {
+        *self = CmdStats::default();
+    }
+
+    /// The lines of INFO commandstats.
+    pub(crate) fn info_lines(&self, out: &mut String) {
+        let mut names: Vec<_> = self.by_name.iter().collect();
+        names.sort_by_key(|(n, _)| **n);
+        for (name, s) in names {
+            let per = if s.calls > 0 {
+                s.usec as f64 / s.calls as f64
+            } else {
+                0.0
+            };
+            let _ = write!(
+                out,
+                "cmdstat_{name}:calls={},usec={},usec_per_call={per:.2},rejected_calls={},failed_calls={}\r\n",
+                s.calls, s.usec, s.rejected, s.failed
+            );
+        }
+    }
+}

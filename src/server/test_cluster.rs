@@ -1,0 +1,237 @@
+//! `TestCluster`: start a whole cluster in this process, on real loopback TCP ports.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::cluster::state::{even_ranges, Peer};
+use super::node::{self, NodeConfig, NodeShared};
+use super::replication::replica;
+
+/// A node's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Role {
+    /// Owns slots and takes writes.
+    Primary,
+    /// Holds a copy of a primary's data.
+    Replica,
+}
+
+/// One node of a [`TestCluster`], as it sees itself now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NodeInfo {
+    /// Client address, to connect to.
+    pub addr: SocketAddr,
+    /// The 40-hex node id CLUSTER NODES shows.
+    pub id: String,
+    /// Primary or replica.
+    pub role: Role,
+    /// For replicas: the id of the primary.
+    pub primary_id: Option<String>,
+}
+
+/// Configures a [`TestCluster`]; start it with [`TestClusterBuilder::start`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct TestClusterBuilder {
+    primaries: usize,
+    replicas_per_primary: usize,
+    unconfigured: Option<usize>,
+    base_port: Option<u16>,
+    config: NodeConfig,
+}
+
+impl Default for TestClusterBuilder {
+    fn default() -> Self {
+        TestClusterBuilder {
+            primaries: 3,
+            replicas_per_primary: 0,
+            unconfigured: None,
+            base_port: None,
+            config: NodeConfig {
+                node_timeout: Duration::from_millis(15_000),
+                ..NodeConfig::default()
+            },
+        }
+    }
+}
+
+impl TestClusterBuilder {
+    /// Number of primaries (default 3); slots are spread evenly between them.
+    pub fn primaries(mut self, n: usize) -> Self {
+        self.primaries = n.max(1);
+        self
+    }
+
+    /// Replicas of each primary (default 0).
+    pub fn replicas_per_primary(mut self, n: usize) -> Self {
+        self.replicas_per_primary = n;
+        self
+    }
+
+    /// Start `n` cluster-enabled nodes that know nothing of each other and own no slots, as
+    /// `redis-server --cluster-enabled yes` would: for `redis-cli --cluster create`.
+    pub fn unconfigured_nodes(mut self, n: usize) -> Self {
+        self.unconfigured = Some(n.max(1));
+        self
+    }
+
+    /// Listen on consecutive ports from `port` instead of ephemeral ones.
+    pub fn base_port(mut self, port: u16) -> Self {
+        self.base_port = Some(port);
+        self
+    }
+
+    /// Require this password for the `default` user (like `requirepass`).
+    pub fn requirepass(mut self, password: impl Into<String>) -> Self {
+        self.config.requirepass = Some(password.into());
+        self
+    }
+
+    /// Add a named user with a password (AUTH user pass).
+    pub fn user(mut self, name: impl Into<String>, password: impl Into<String>) -> Self {
+        self.config.users.push((name.into(), password.into()));
+        self
+    }
+
+    /// `cluster-node-timeout` (default 15 s).
+    pub fn node_timeout(mut self, timeout: Duration) -> Self {
+        self.config.node_timeout = timeout;
+        self
+    }
+
+    /// Start every node; returns when primaries serve their slots and replicas finished
+    /// their first sync (or after 10 s).
+    ///
+    /// # Errors
+    /// When a port cannot be bound.
+    pub async fn start(self) -> std::io::Result<TestCluster> {
+        let total = self
+            .unconfigured
+            .unwrap_or(self.primaries * (1 + self.replicas_per_primary));
+        let mut nodes = Vec::with_capacity(total);
+        let mut cluster = TestCluster { nodes: Vec::new() };
+        for i in 0..total {
+            let port = self.base_port.map_or(0, |p| p.saturating_add(i as u16));
+            let bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+            let node = node::start(bind, self.config.clone()).await?;
+            cluster.nodes.push(node.clone());
+            nodes.push(node);
+        }
+        if self.unconfigured.is_some() {
+            return Ok(cluster);
+        }
+        let p = self.primaries;
+        let ranges = even_ranges(p);
+        let primary_of = |i: usize| if i < p { None } else { Some((i - p) % p) };
+        let mut peers = Vec::with_capacity(total);
+        for (i, node) in nodes.iter().enumerate() {
+            let mut peer = Peer::new(node.id, node.addr);
+            peer.replica_of = primary_of(i).map(|j| nodes[j].id);
+            peer.config_epoch = i as u64 + 1;
+            peer.pong_recv_ms = node::now_ms();
+            peers.push(peer);
+        }
+        for node in &nodes {
+            let mut st = node.lock();
+            for peer in &peers {
+                st.cluster.nodes.insert(peer.id, peer.clone());
+            }
+            for (j, &(a, b)) in ranges.iter().enumerate() {
+                for slot in a..=b {
+                    st.cluster.assign_slot(slot, Some(nodes[j].id));
+                }
+            }
+            st.cluster.current_epoch = total as u64;
+            st.cluster.update_state();
+        }
+        for (i, node) in nodes.iter().enumerate() {
+            if let Some(j) = primary_of(i) {
+                let mut st = node.lock();
+                replica::become_replica(&mut st, node, nodes[j].id, nodes[j].addr);
+            }
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while tokio::time::Instant::now() < deadline {
+            let synced = nodes.iter().all(|n| {
+                let st = n.lock();
+                st.repl.link.as_ref().map_or(true, |l| l.up)
+            });
+            if synced {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(cluster)
+    }
+}
+
+/// A Redis Cluster running inside this process: each node has its own TCP listener on
+/// 127.0.0.1, keyspace, cluster view and role. Nodes stop when this is dropped.
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// let cluster = redcluster::server::TestCluster::builder()
+///     .primaries(3)
+///     .replicas_per_primary(1)
+///     .start()
+///     .await?;
+/// println!("connect to {:?}", cluster.seeds());
+/// cluster.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct TestCluster {
+    nodes: Vec<Arc<NodeShared>>,
+}
+
+impl TestCluster {
+    /// A builder with 3 primaries and no replicas.
+    pub fn builder() -> TestClusterBuilder {
+        TestClusterBuilder::default()
+    }
+
+    /// Addresses to give a client: every node, primaries first.
+    pub fn seeds(&self) -> Vec<SocketAddr> {
+        self.nodes.iter().map(|n| n.addr).collect()
+    }
+
+    /// Every node as it sees itself now.
+    pub fn nodes(&self) -> Vec<NodeInfo> {
+        self.nodes
+            .iter()
+            .map(|n| {
+                let st = n.lock();
+                let me = st.cluster.me();
+                NodeInfo {
+                    addr: n.addr,
+                    id: n.id.to_string(),
+                    role: if me.is_primary() {
+                        Role::Primary
+                    } else {
+                        Role::Replica
+                    },
+                    primary_id: me.replica_of.map(|p| p.to_string()),
+                }
+            })
+            .collect()
+    }
+
+    /// Stop every node and close its connections.
+    pub async fn shutdown(self) {
+        for n in &self.nodes {
+            n.stop();
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for n in &self.nodes {
+            n.stop();
+        }
+    }
+}
