@@ -48,7 +48,6 @@ pub(crate) struct NodeEntry {
     connect_lock: tokio::sync::Mutex<()>,
     backoff: Mutex<Backoff>,
     unhealthy_until: Mutex<Option<Instant>>,
-    connected_once: std::sync::atomic::AtomicBool,
     /// Requests sent to this node (stats).
     requests: AtomicU64,
     /// Connections re-opened after one broke (stats).
@@ -178,7 +177,6 @@ impl Pool {
                     connect_lock: tokio::sync::Mutex::new(()),
                     backoff: Mutex::new(Backoff::default()),
                     unhealthy_until: Mutex::new(None),
-                    connected_once: Default::default(),
                     requests: AtomicU64::new(0),
                     reconnects: AtomicU64::new(0),
                     latency_us: AtomicU64::new(0),
@@ -247,9 +245,10 @@ impl Pool {
             &entry.plain
         };
         let _guard = entry.connect_lock.lock().await;
-        if let Some(c) = set.get(index).and_then(|s| s.load_full()) {
+        let previous = set.get(index).and_then(|s| s.load_full());
+        if let Some(c) = &previous {
             if !c.is_closed() {
-                return Ok(c);
+                return Ok(c.clone());
             }
         }
         {
@@ -276,7 +275,7 @@ impl Pool {
                 }
                 *entry.backoff.lock().unwrap_or_else(|p| p.into_inner()) = Backoff::default();
                 entry.loading_strikes.store(0, Ordering::Relaxed);
-                if entry.connected_once.swap(true, Ordering::Relaxed) {
+                if previous.is_some() {
                     entry.reconnects.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(addr = %entry.addr, readonly, "reconnected");
                 } else {
