@@ -6,7 +6,7 @@
 //! request reads the table without taking any lock, and a snapshot a caller holds stays
 //! consistent.
 //!
-//! Parsing `CLUSTER SHARDS`, `CLUSTER SLOTS` and `CLUSTER NODES` replies lives in [`parse`]
+//! Parsing `CLUSTER SHARDS`, `CLUSTER SLOTS` and `CLUSTER NODES` replies lives in `parse`
 //! as pure functions.
 //!
 //! ## Config epochs
