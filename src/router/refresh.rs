@@ -1,6 +1,7 @@
 //! Topology discovery and background refresh.
 //!
-//! Discovery asks up to three nodes (known nodes in random order, then the seeds) for
+//! Discovery asks up to three nodes (known primaries, then replicas, each in random order,
+//! then the seeds) for
 //! `CLUSTER SHARDS` (falling back to `CLUSTER SLOTS` on servers without it) and `CLUSTER
 //! NODES` (for config epochs), in one round trip each, and keeps the view most of them agree
 //! on (ties go to the higher epoch). A view with a lower epoch than the current one replaces
@@ -166,8 +167,21 @@ async fn fetch_view(inner: &Arc<Inner>, addr: &str) -> Result<Topology, Error> {
 /// [`ErrorKind::Config`] listing each node's failure when none answered.
 pub(crate) async fn discover(inner: &Arc<Inner>) -> Result<Topology, Error> {
     let current = inner.topology.load();
-    let mut candidates = current.addrs();
+    // Primaries first: they are the authority on their own slots, and replicas learn of a
+    // change (a slot handed over, a failover) only after them.
+    let mut candidates: Vec<String> = current
+        .shards()
+        .iter()
+        .map(|s| s.primary.addr.clone())
+        .collect();
     candidates.shuffle(&mut rand::thread_rng());
+    let mut replicas: Vec<String> = current
+        .shards()
+        .iter()
+        .flat_map(|s| s.replicas.iter().map(|r| r.addr.clone()))
+        .collect();
+    replicas.shuffle(&mut rand::thread_rng());
+    candidates.extend(replicas);
     let mut seeds = inner.config.seeds.clone();
     seeds.shuffle(&mut rand::thread_rng());
     for s in seeds {
