@@ -391,6 +391,9 @@ impl Router {
         });
         let t = refresh::discover(&inner).await?;
         inner.install(t);
+        if inner.config.read_from == ReadFrom::Nearest {
+            refresh::measure_latency(&inner).await;
+        }
         let weak: Weak<Inner> = Arc::downgrade(&inner);
         let (refresher, _) = Refresher::spawn(weak, inner.config.refresh_interval);
         let _ = inner.refresher.set(refresher);

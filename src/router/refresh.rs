@@ -109,9 +109,35 @@ async fn refresh_loop(
             Ok(t) => inner.install(t),
             Err(e) => tracing::warn!(error = %e, "topology refresh failed"),
         }
+        if inner.config.read_from == super::ReadFrom::Nearest {
+            measure_latency(&inner).await;
+        }
         drop(inner);
         generation.send_modify(|g| *g += 1);
     }
+}
+
+/// PING every node once and fold the round trip into its latency average, so `Nearest`
+/// keeps comparing fresh figures even for nodes it has not chosen lately.
+pub(crate) async fn measure_latency(inner: &Arc<Inner>) {
+    let topo = inner.topology.load();
+    let pings = topo.shards().iter().flat_map(|s| {
+        std::iter::once((&s.primary, false)).chain(s.replicas.iter().map(|r| (r, true)))
+    });
+    join_all(pings.map(|(node, readonly)| async move {
+        let entry = inner.pool.entry(&node.addr);
+        let started = Instant::now();
+        let ping = async {
+            let conn = inner.pool.conn(&entry, readonly).await?;
+            conn.request(&["PING"]).await
+        };
+        if let Ok(Ok(Value::SimpleString(_))) =
+            tokio::time::timeout(inner.config.request_timeout, ping).await
+        {
+            entry.record_latency(started.elapsed());
+        }
+    }))
+    .await;
 }
 
 /// One node's view.
