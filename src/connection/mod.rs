@@ -230,9 +230,10 @@ impl Connection {
             if let Some(err) = &st.closed {
                 return Err(err.clone());
             }
-            // Idle connection (writer asleep, nothing queued): write from this task at once,
-            // saving the hop through the writer task. Busy connections batch in the writer.
-            let idle = !st.writer_scheduled && st.buf.is_empty();
+            // Idle connection (writer asleep, nothing queued or awaiting a reply): write from
+            // this task at once, saving the hop through the writer task. Busy connections
+            // batch in the writer, so concurrent callers share one syscall.
+            let idle = !st.writer_scheduled && st.buf.is_empty() && st.in_flight.is_empty();
             encode(&mut st.buf);
             if discard_first {
                 st.queued.push(Pending { tx: None });
@@ -287,6 +288,9 @@ async fn write_loop(shared: Arc<Shared>) {
     let mut spare = BytesMut::with_capacity(16 * 1024);
     loop {
         shared.wake_writer.notified().await;
+        // Let callers woken by the same batch of replies queue their commands first, so
+        // they share this write.
+        tokio::task::yield_now().await;
         loop {
             {
                 let mut st = shared.lock();
