@@ -101,6 +101,9 @@ fn answer(script: &Script, port: u16, cmd: &[bytes::Bytes]) -> Reply {
             if key.starts_with("down") && n == 1 {
                 return Reply::Value(Value::error("CLUSTERDOWN The cluster is down"));
             }
+            if key.starts_with("alwaysdown") {
+                return Reply::Value(Value::error("CLUSTERDOWN The cluster is down"));
+            }
             if key.starts_with("silent") {
                 return Reply::Silence;
             }
@@ -218,4 +221,21 @@ async fn a_node_that_never_answers_hits_the_deadline() {
     let e = client.get::<_, Option<String>>("after").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout);
     assert_eq!(client.stats().timeouts, 2);
+}
+
+#[tokio::test]
+async fn a_cluster_down_until_the_deadline_is_reported_as_cluster_down() {
+    let (addr, _script) = fake_node().await;
+    let client = Client::builder([addr.as_str()])
+        .request_timeout(Duration::from_millis(300))
+        .build()
+        .await
+        .unwrap();
+    let e = client
+        .get::<_, Option<String>>("alwaysdown:1")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ClusterDown, "{e}");
+    assert!(e.to_string().contains("CLUSTERDOWN"), "{e}");
+    assert!(e.is_retryable());
 }

@@ -431,8 +431,14 @@ impl Router {
             Ok(r) => r,
             Err(_) => {
                 self.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                // A cluster that said CLUSTERDOWN (or served no node for the slot) all along
+                // is reported as such, not as a slow request.
+                let kind = match &last_error {
+                    Some(e) if e.kind() == ErrorKind::ClusterDown => ErrorKind::ClusterDown,
+                    _ => ErrorKind::Timeout,
+                };
                 Err(Error::new(
-                    ErrorKind::Timeout,
+                    kind,
                     match last_error {
                         Some(e) => format!("request timed out after {timeout:?} (last error: {e})"),
                         None => format!("request timed out after {timeout:?}"),
