@@ -38,16 +38,27 @@ pub fn write_header(out: &mut BytesMut, kind: u8, n: i64) {
     out.put_slice(b"\r\n");
 }
 
-/// Format a double the way replies carry it: shortest round-trip text, `inf`, `-inf`, `nan`.
+/// Format a double the way replies carry it: `inf`, `-inf`, `nan`, or the shortest text that
+/// parses back to the same number, laid out like C's `%.17g` (as Redis 7.2 does: `3`, `1.5`,
+/// `1e+300`, `1e-05`). Redis 7.0 printed all 17 significant digits (`1.1000000000000001`);
+/// both parse back to the same `f64`.
 pub fn format_double(d: f64) -> String {
     if d.is_nan() {
-        "nan".to_string()
-    } else if d.is_infinite() {
-        if d > 0.0 { "inf" } else { "-inf" }.to_string()
-    } else {
-        // `{}` on f64 prints the shortest text that parses back to the same number, and
-        // whole numbers without a fraction (`3`, not `3.0`), as Redis does.
+        return "nan".to_string();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "inf" } else { "-inf" }.to_string();
+    }
+    // `{:e}` gives the shortest round-trip digits with an exponent: `1.5e0`, `1e300`.
+    let sci = format!("{d:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if (-4..17).contains(&exp) {
+        // `{}` never uses an exponent and drops a zero fraction (`3`, not `3.0`).
         format!("{d}")
+    } else {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exp.unsigned_abs())
     }
 }
 
@@ -95,6 +106,8 @@ pub fn encode_value(out: &mut BytesMut, value: &Value, proto: Protocol) {
         }
         Value::Verbatim { format, text } => {
             if resp3 {
+                // The format is three bytes on the wire; anything else would break framing.
+                let format: &[u8] = if format.len() == 3 { format } else { b"txt" };
                 write_header(out, b'=', (text.len() + 4) as i64);
                 out.put_slice(format);
                 out.put_u8(b':');

@@ -18,11 +18,13 @@
 //! assert_eq!(decode(&mut wire, &Limits::default()).unwrap(), None); // ":4" is incomplete
 //! ```
 
+mod command;
 mod decode;
 mod encode;
 mod value;
 
-pub use decode::{check, decode, decode_command};
+pub use command::decode_command;
+pub use decode::{check, decode};
 pub use encode::{encode_bulk, encode_command, encode_value, format_double, write_header};
 pub use value::Value;
 
@@ -46,7 +48,8 @@ pub struct Limits {
     pub max_bulk_len: usize,
     /// Most elements in one aggregate (arrays, sets, pushes; pairs for maps).
     pub max_elements: usize,
-    /// Deepest nesting of aggregates.
+    /// Most aggregates nested inside one another (a flat array is one level). Bounds the
+    /// decoder's recursion, so hostile input cannot overflow the stack.
     pub max_depth: usize,
     /// Longest line (simple string, error, number, inline command) in bytes; Redis caps inline
     /// requests at 64 KiB.
@@ -80,6 +83,12 @@ impl Limits {
     /// Set [`Limits::max_depth`].
     pub fn with_max_depth(mut self, n: usize) -> Self {
         self.max_depth = n;
+        self
+    }
+
+    /// Set [`Limits::max_line_len`].
+    pub fn with_max_line_len(mut self, n: usize) -> Self {
+        self.max_line_len = n;
         self
     }
 }

@@ -157,6 +157,9 @@ pub(super) fn hincrby(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
 
 pub(super) fn hincrbyfloat(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let by = tri!(super::util::float_arg(&a[3]));
+    if by.is_infinite() {
+        return err("ERR value is NaN or Infinity");
+    }
     let cur = match tri!(hash_ref(db, &a[1], c.now_ms)).and_then(|h| h.get(a[2].as_ref())) {
         None => 0.0,
         Some(v) => match parse_f64(v) {
@@ -189,10 +192,14 @@ pub(super) fn hscan(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     scan_reply(0, out)
 }
 
+/// Most repeated picks one negative-count call may ask for. Redis has no such cap, but here a
+/// reply lives in this process's memory: a client must not be able to abort the server.
+const MAX_REPEATED_PICKS: u64 = 1 << 24;
+
 /// Parse the `count` of HRANDFIELD/SRANDMEMBER/ZRANDMEMBER: (count, allow repeats).
 pub(super) fn rand_count(arg: &[u8]) -> Result<(usize, bool), Value> {
     let n = int_arg(arg)?;
-    if n < -(i64::MAX / 2) {
+    if n < -(i64::MAX / 2) || (n < 0 && n.unsigned_abs() > MAX_REPEATED_PICKS) {
         return Err(err("ERR value is out of range"));
     }
     Ok((n.unsigned_abs() as usize, n < 0))
@@ -229,8 +236,9 @@ pub(super) fn hrandfield(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
         return match h {
             None => Value::Null,
             Some(h) => {
-                let i = rand_indexes(h.len(), 1, true)[0];
-                h.get_index(i).map_or(Value::Null, |(k, _)| bulk(k))
+                let i = rand_indexes(h.len(), 1, true).first().copied();
+                i.and_then(|i| h.get_index(i))
+                    .map_or(Value::Null, |(k, _)| bulk(k))
             }
         };
     };

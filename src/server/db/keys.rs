@@ -131,7 +131,8 @@ pub(super) fn pttl(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
 }
 
 pub(super) fn expiretime(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
-    ttl_generic(db, a, c, |t, _| (t / 1000) as i64)
+    // Redis rounds the absolute time like a TTL: (ms + 500) / 1000.
+    ttl_generic(db, a, c, |t, _| (t.saturating_add(500) / 1000) as i64)
 }
 
 pub(super) fn pexpiretime(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
@@ -296,16 +297,24 @@ pub(super) fn flushall(db: &mut Db, a: &[Bytes], _c: &ExecCtx) -> Value {
 }
 
 pub(super) fn randomkey(db: &mut Db, _a: &[Bytes], c: &ExecCtx) -> Value {
-    let live: Vec<&Bytes> = db
+    let live = |e: &super::Entry| !e.expire_at.is_some_and(|t| t <= c.now_ms);
+    for _ in 0..100 {
+        match db.random_entry() {
+            None => return Value::Null,
+            Some((k, e)) if live(e) => return bulk(k),
+            Some(_) => {}
+        }
+    }
+    // Mostly expired keys: pick among the live ones.
+    let keys: Vec<&Bytes> = db
         .entries()
-        .filter(|(_, e)| !e.expire_at.is_some_and(|t| t <= c.now_ms))
+        .filter(|(_, e)| live(e))
         .map(|(k, _)| k)
         .collect();
-    if live.is_empty() {
+    if keys.is_empty() {
         return Value::Null;
     }
-    let i = rand::thread_rng().gen_range(0..live.len());
-    bulk(live[i])
+    bulk(keys[rand::thread_rng().gen_range(0..keys.len())])
 }
 
 /// The internal encoding Redis 7.0 would report for `d`.

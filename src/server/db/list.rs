@@ -120,13 +120,19 @@ fn index(i: i64, n: usize) -> Option<usize> {
 }
 
 pub(super) fn lindex(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+    let Some(l) = tri!(list_ref(db, &a[1], c.now_ms)) else {
+        return Value::Null;
+    };
     let i = tri!(int_arg(&a[2]));
-    let l = tri!(list_ref(db, &a[1], c.now_ms));
-    l.and_then(|l| index(i, l.len()).and_then(|i| l.get(i)))
+    index(i, l.len())
+        .and_then(|i| l.get(i))
         .map_or(Value::Null, bulk)
 }
 
 pub(super) fn lset(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+    if tri!(list_ref(db, &a[1], c.now_ms)).is_none() {
+        return err(NO_KEY);
+    }
     let i = tri!(int_arg(&a[2]));
     let Some(l) = tri!(list_mut(db, &a[1], c.now_ms)) else {
         return err(NO_KEY);
@@ -184,6 +190,7 @@ pub(super) fn ltrim(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let Some(l) = tri!(list_mut(db, &a[1], c.now_ms)) else {
         return Value::ok();
     };
+    let before = l.len();
     match norm_range(s, e, l.len()) {
         Some((s, e)) => {
             l.truncate(e + 1);
@@ -191,8 +198,11 @@ pub(super) fn ltrim(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
         }
         None => l.clear(),
     }
+    let changed = l.len() != before;
     db.remove_if_empty(&a[1]);
-    db.prop_args(a);
+    if changed {
+        db.prop_args(a);
+    }
     Value::ok()
 }
 
@@ -337,4 +347,30 @@ pub(super) fn lmove(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
 
 pub(super) fn rpoplpush(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     lmove_generic(db, a, c, false, true)
+}
+
+pub(super) fn lmpop(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+    let (keys, left, count) = tri!(super::util::mpop_args(a, (b"left", b"right")));
+    for k in &a[keys] {
+        let Some(l) = tri!(list_mut(db, k, c.now_ms)) else {
+            continue;
+        };
+        let mut out = Vec::with_capacity(count.min(l.len()));
+        while out.len() < count {
+            match if left { l.pop_front() } else { l.pop_back() } {
+                Some(v) => out.push(Value::BulkString(v)),
+                None => break,
+            }
+        }
+        let n = out.len();
+        db.remove_if_empty(k);
+        let name = if left { "LPOP" } else { "RPOP" };
+        db.push_prop(vec![
+            super::util::word(name),
+            k.clone(),
+            super::util::int_bytes(n as i64),
+        ]);
+        return Value::Array(vec![bulk(k), Value::Array(out)]);
+    }
+    Value::NullArray
 }

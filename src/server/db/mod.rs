@@ -2,16 +2,34 @@
 //!
 //! The engine is pure: no sockets, no async. The network layer holds a [`Db`] under a
 //! `std::sync::Mutex` (nothing here waits) and calls [`Db::execute`] with the command's
-//! arguments. Replies are [`Value`]s shaped like Redis 7 shapes them for the client's protocol
-//! ([`ExecCtx::resp3`]); writes queue what replicas must replay ([`Db::take_propagation`]), with
-//! relative or random effects rewritten into deterministic commands the way Redis does.
+//! arguments. Replies are [`Value`]s shaped like Redis 7.0 shapes them for the client's
+//! protocol ([`ExecCtx::resp3`]); error replies carry Redis' exact text.
 //!
-//! Layout: one `HashMap` from key to [`Entry`] (value, absolute expiry, version) plus a
-//! per-slot index of key names, touched only when a key is created or deleted, so
-//! `CLUSTER COUNTKEYSINSLOT`/`GETKEYSINSLOT` and the slot-ordered `SCAN` cursor are cheap.
+//! - Layout: an `IndexMap` from key to [`Entry`] (value, absolute expiry, version), a per-slot
+//!   index of key names touched only when a key is created or deleted (so
+//!   `CLUSTER COUNTKEYSINSLOT`/`GETKEYSINSLOT` and the slot-ordered `SCAN` cursor are cheap),
+//!   and a TTL index ordered by expiry time (so active expiry is exact and cheap).
+//! - Expiry: lazy on access, plus [`Db::active_expire`]. A primary deletes expired keys and
+//!   queues a `DEL`; a replica never deletes on its own: client reads see expired keys as
+//!   missing, while the primary's stream (write commands on a replica) still sees them.
+//! - Propagation ([`Db::take_propagation`]): every change, in order, with relative or random
+//!   effects rewritten into deterministic commands as Redis does (`EX` -> `PXAT`, `EXPIRE` ->
+//!   `PEXPIREAT`, `INCRBYFLOAT` -> `SET .. KEEPTTL`, `SPOP` -> `SREM`, expiry -> `DEL`). A command
+//!   that changed nothing propagates nothing. Reads can propagate too (a lazily expired key's
+//!   `DEL`), so callers take the queue after every call.
+//! - `WATCH` support: [`Db::version_of`] changes on every real modification of a key.
+//! - SCAN cursor = next hash slot to scan: whole slots are returned until `COUNT` keys were
+//!   examined, so a key present for the whole scan is always returned exactly once.
+//!
+//! Files: `table` (name -> handler), `util` (argument parsing, shared errors), one file per
+//! type family (`strings`, `bits`, `keys`, `hash`, `list`, `set`, `zset`, `zrange`, `zstore`),
+//! `glob` (KEYS/MATCH patterns), `snapshot` (full-resync and DUMP encodings), `blocking` (the
+//! data side of BLPOP & co: [`Db::block_spec`], [`Db::try_serve_blocking`]).
 
 #![allow(dead_code)]
 
+mod bits;
+mod blocking;
 mod glob;
 mod hash;
 mod keys;
@@ -23,11 +41,12 @@ mod table;
 mod util;
 mod zrange;
 mod zset;
+mod zstore;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 
 use bytes::Bytes;
 use indexmap::{IndexMap, IndexSet};
@@ -35,6 +54,8 @@ use indexmap::{IndexMap, IndexSet};
 use crate::resp::Value;
 use crate::slot::{key_slot, SLOT_COUNT};
 
+#[allow(unused_imports)] // for the network layer's blocking-command support
+pub(crate) use blocking::BlockSpec;
 pub(crate) use zset::ZSet;
 
 /// Per-call facts a command needs from the connection that sent it.
@@ -100,17 +121,25 @@ pub(crate) struct Entry {
 /// reference-counted `Bytes`, so cloning copies the maps but not the payloads).
 #[derive(Clone, Debug)]
 pub(crate) struct Db {
-    map: HashMap<Bytes, Entry>,
+    /// Key -> entry. An `IndexMap` so a lookup hashes once and later steps use the index, and
+    /// so `RANDOMKEY` is O(1).
+    map: IndexMap<Bytes, Entry>,
     /// Key names per hash slot; maintained on create and delete only.
     slots: Vec<HashSet<Bytes>>,
-    /// Keys with a TTL (for `INFO keyspace` and to skip active expiry when zero).
-    expires: usize,
+    /// Keys with a TTL ordered by expiry time: active expiry pops from the front.
+    ttls: BTreeSet<(u64, Bytes)>,
     next_version: u64,
     replica: bool,
+    /// True while a replica runs a write command (necessarily from its primary's stream):
+    /// expired keys stay visible to it, as Redis does for its master client.
+    from_primary: bool,
     propagate_on: bool,
     propagate: Vec<Vec<Bytes>>,
-    /// Slot at which the next `active_expire` pass resumes.
-    expire_cursor: u16,
+    /// Counts changes (every propagated command, recorded or not): a command that changed
+    /// nothing leaves it alone.
+    pub(super) changes: u64,
+    /// Keys opened for writing by the running command, with their versions before.
+    pub(super) touched: Vec<(Bytes, u64)>,
 }
 
 impl Default for Db {
@@ -123,14 +152,16 @@ impl Db {
     /// An empty keyspace.
     pub(crate) fn new() -> Db {
         Db {
-            map: HashMap::new(),
+            map: IndexMap::new(),
             slots: vec![HashSet::new(); SLOT_COUNT as usize],
-            expires: 0,
+            ttls: BTreeSet::new(),
             next_version: 1,
             replica: false,
+            from_primary: false,
             propagate_on: true,
             propagate: Vec::new(),
-            expire_cursor: 0,
+            changes: 0,
+            touched: Vec::new(),
         }
     }
 
@@ -157,7 +188,32 @@ impl Db {
         if (arity > 0 && n != arity) || (arity < 0 && n < -arity) {
             return util::wrong_args(name);
         }
-        handler(self, args, ctx)
+        if self.replica {
+            self.from_primary =
+                crate::command::lookup(name).is_some_and(|spec| spec.flags.contains(&"write"));
+        }
+        let changes_before = self.changes;
+        let reply = handler(self, args, ctx);
+        self.from_primary = false;
+        if !self.touched.is_empty() {
+            self.settle_versions(changes_before);
+        }
+        reply
+    }
+
+    /// After a command: a key it opened for writing but did not change (nothing was
+    /// propagated, e.g. `SREM` of an absent member, an `LSET` out of range) gets its old
+    /// version back, so `WATCH` only sees real modifications, as in Redis.
+    pub(super) fn settle_versions(&mut self, changes_before: u64) {
+        let unchanged = self.changes == changes_before;
+        // Newest first, so a key opened twice ends with its version from before the command.
+        for (k, v) in std::mem::take(&mut self.touched).into_iter().rev() {
+            if unchanged {
+                if let Some(e) = self.map.get_mut(&k) {
+                    e.version = v;
+                }
+            }
+        }
     }
 
     /// The commands replicas must apply, in order, since the last call.
@@ -188,51 +244,36 @@ impl Db {
     /// Delete up to `max_keys` expired keys (primary only), queueing a `DEL` for each.
     /// Returns how many were deleted.
     pub(crate) fn active_expire(&mut self, now_ms: u64, max_keys: usize) -> usize {
-        if self.replica || self.expires == 0 || max_keys == 0 {
+        if self.replica {
             return 0;
         }
-        let mut victims = Vec::new();
-        // Walk slots from where the last pass stopped; at most one full round per call.
-        for _ in 0..SLOT_COUNT {
-            let slot = self.expire_cursor as usize;
-            for k in &self.slots[slot] {
-                if let Some(e) = self.map.get(k) {
-                    if e.expire_at.is_some_and(|t| t <= now_ms) {
-                        victims.push(k.clone());
-                        if victims.len() >= max_keys {
-                            break;
-                        }
-                    }
-                }
-            }
-            if victims.len() >= max_keys {
+        let mut n = 0;
+        while n < max_keys {
+            let Some((t, k)) = self.ttls.first() else {
+                break;
+            };
+            if *t > now_ms {
                 break;
             }
-            self.expire_cursor = (self.expire_cursor + 1) % SLOT_COUNT;
+            let k = k.clone();
+            self.remove(&k);
+            self.push_prop(vec![Bytes::from_static(b"DEL"), k]);
+            n += 1;
         }
-        for k in &victims {
-            self.remove(k);
-            self.push_prop(vec![Bytes::from_static(b"DEL"), k.clone()]);
-        }
-        victims.len()
+        n
     }
 
     /// Number of live keys at `now_ms` (expired keys not yet reclaimed are not counted).
     pub(crate) fn dbsize(&self, now_ms: u64) -> usize {
-        if self.expires == 0 {
-            return self.map.len();
-        }
-        self.map
-            .values()
-            .filter(|e| !e.expire_at.is_some_and(|t| t <= now_ms))
-            .count()
+        let expired = self.ttls.iter().take_while(|(t, _)| *t <= now_ms).count();
+        self.map.len() - expired
     }
 
     /// Key and TTL counts for `INFO keyspace`.
     pub(crate) fn stats(&self) -> DbStats {
         DbStats {
             keys: self.map.len(),
-            expires: self.expires,
+            expires: self.ttls.len(),
         }
     }
 
@@ -244,7 +285,7 @@ impl Db {
                 *s = HashSet::new();
             }
         }
-        self.expires = 0;
+        self.ttls.clear();
     }
 
     /// Keys stored in `slot` (expired ones not yet reclaimed included, as in Redis).
@@ -268,9 +309,9 @@ impl Db {
         };
         let keys = std::mem::take(set);
         for k in &keys {
-            if let Some(e) = self.map.remove(k) {
-                if e.expire_at.is_some() {
-                    self.expires -= 1;
+            if let Some(e) = self.map.swap_remove(k) {
+                if let Some(t) = e.expire_at {
+                    self.ttls.remove(&(t, k.clone()));
                 }
             }
         }
@@ -294,6 +335,7 @@ impl Db {
     }
 
     pub(super) fn push_prop(&mut self, cmd: Vec<Bytes>) {
+        self.changes += 1;
         if self.propagate_on {
             self.propagate.push(cmd);
         }
@@ -301,60 +343,67 @@ impl Db {
 
     /// Queue the command exactly as received.
     pub(super) fn prop_args(&mut self, args: &[Bytes]) {
+        self.changes += 1;
         if self.propagate_on {
             self.propagate.push(args.to_vec());
         }
     }
 
-    /// Whether `key` exists but is past its expiry at `now` (a replica keeps such keys hidden).
+    /// Whether `key` exists but is past its expiry at `now` (a replica keeps such keys hidden
+    /// from clients).
     pub(super) fn is_logically_expired(&self, key: &[u8], now: u64) -> bool {
-        self.expired(key, now)
+        !self.from_primary
+            && self
+                .map
+                .get(key)
+                .is_some_and(|e| e.expire_at.is_some_and(|t| t <= now))
     }
 
-    /// Whether `key` exists but is past its expiry at `now` (primary deletes it, replica hides it).
-    fn expired(&self, key: &[u8], now: u64) -> bool {
-        self.map
-            .get(key)
-            .is_some_and(|e| e.expire_at.is_some_and(|t| t <= now))
-    }
-
-    /// Lazily expire `key` on a primary (deleting it and queueing `DEL`). Returns true when the
-    /// key is logically gone (expired), on a primary or a replica.
-    fn expire_if_needed(&mut self, key: &[u8], now: u64) -> bool {
-        if !self.expired(key, now) {
-            return false;
-        }
-        if !self.replica {
-            if let Some((k, _)) = self.remove_entry(key) {
-                self.push_prop(vec![Bytes::from_static(b"DEL"), k]);
+    /// Index of `key` if it is live for this access. An expired key is deleted (with a `DEL`
+    /// queued) on a primary, hidden on a replica serving a client, and visible to a replica
+    /// running its primary's stream.
+    fn live_index(&mut self, key: &[u8], now: u64) -> Option<usize> {
+        let (i, _, e) = self.map.get_full(key)?;
+        match e.expire_at {
+            Some(t) if t <= now && !self.from_primary => {
+                if !self.replica {
+                    if let Some((k, e)) = self.map.swap_remove_index(i) {
+                        self.unindex(&k, &e);
+                        self.push_prop(vec![Bytes::from_static(b"DEL"), k]);
+                    }
+                }
+                None
             }
+            _ => Some(i),
         }
-        true
     }
 
     /// The live entry at `key` for reading.
+    #[inline]
     pub(super) fn read(&mut self, key: &[u8], now: u64) -> Option<&Entry> {
-        if self.expire_if_needed(key, now) {
-            return None;
-        }
-        self.map.get(key)
+        let i = self.live_index(key, now)?;
+        self.map.get_index(i).map(|(_, e)| e)
     }
 
     /// The live entry at `key` for modification; bumps its version. On a replica (which only
-    /// runs its primary's stream) expiry is ignored, as Redis does for its master client.
+    /// writes what its primary streams) expiry is ignored, as Redis does for its master client.
+    #[inline]
     pub(super) fn write(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
-        if !self.replica {
-            self.expire_if_needed(key, now);
-        }
+        let i = if self.replica {
+            self.map.get_index_of(key)?
+        } else {
+            self.live_index(key, now)?
+        };
         let v = self.bump();
-        let e = self.map.get_mut(key)?;
+        let (k, e) = self.map.get_index_mut(i)?;
+        self.touched.push((k.clone(), e.version));
         e.version = v;
         Some(e)
     }
 
     /// Whether a live key exists (lazily expiring it).
     pub(super) fn exists(&mut self, key: &[u8], now: u64) -> bool {
-        self.read(key, now).is_some()
+        self.live_index(key, now).is_some()
     }
 
     /// Store `data` at `key`, replacing any value; `expire_at` is the new TTL (callers pass the
@@ -362,58 +411,76 @@ impl Db {
     /// is pinned by the keyspace.
     pub(super) fn insert(&mut self, key: &Bytes, data: Data, expire_at: Option<u64>) {
         let version = self.bump();
-        if expire_at.is_some() {
-            self.expires += 1;
-        }
-        if let Some(e) = self.map.get_mut(key.as_ref()) {
-            if e.expire_at.is_some() {
-                self.expires -= 1;
+        let new = Entry {
+            data,
+            expire_at,
+            version,
+        };
+        if let Some((_, k, e)) = self.map.get_full_mut(key.as_ref()) {
+            let old_ttl = e.expire_at;
+            *e = new;
+            if old_ttl != expire_at {
+                if let Some(t) = old_ttl {
+                    self.ttls.remove(&(t, k.clone()));
+                }
+                if let Some(t) = expire_at {
+                    self.ttls.insert((t, k.clone()));
+                }
             }
-            *e = Entry {
-                data,
-                expire_at,
-                version,
-            };
             return;
         }
         let owned = Bytes::copy_from_slice(key);
         self.slots[key_slot(key) as usize].insert(owned.clone());
-        self.map.insert(
-            owned,
-            Entry {
-                data,
-                expire_at,
-                version,
-            },
-        );
+        if let Some(t) = expire_at {
+            self.ttls.insert((t, owned.clone()));
+        }
+        self.map.insert(owned, new);
     }
 
     /// Change the TTL of an existing key (no-op when absent).
     pub(super) fn set_expire(&mut self, key: &[u8], expire_at: Option<u64>) {
         let v = self.bump();
-        if let Some(e) = self.map.get_mut(key) {
-            match (e.expire_at.is_some(), expire_at.is_some()) {
-                (false, true) => self.expires += 1,
-                (true, false) => self.expires -= 1,
-                _ => {}
-            }
-            e.expire_at = expire_at;
-            e.version = v;
+        let Some((_, k, e)) = self.map.get_full_mut(key) else {
+            return;
+        };
+        e.version = v;
+        if e.expire_at == expire_at {
+            return;
         }
+        if let Some(t) = e.expire_at {
+            self.ttls.remove(&(t, k.clone()));
+        }
+        if let Some(t) = expire_at {
+            self.ttls.insert((t, k.clone()));
+        }
+        e.expire_at = expire_at;
     }
 
     /// Delete `key` (whatever its expiry), returning the entry.
     pub(super) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        self.remove_entry(key).map(|(_, e)| e)
+        let (k, e) = self.map.swap_remove_entry(key)?;
+        self.unindex(&k, &e);
+        Some(e)
     }
 
-    fn remove_entry(&mut self, key: &[u8]) -> Option<(Bytes, Entry)> {
-        let (k, e) = self.map.remove_entry(key)?;
-        self.slots[key_slot(&k) as usize].remove(&k);
-        if e.expire_at.is_some() {
-            self.expires -= 1;
+    /// Drop a removed key from the slot and TTL indexes.
+    fn unindex(&mut self, k: &Bytes, e: &Entry) {
+        self.slots[key_slot(k) as usize].remove(k);
+        if let Some(t) = e.expire_at {
+            self.ttls.remove(&(t, k.clone()));
         }
-        Some((k, e))
+    }
+
+    /// Store the result of a *STORE command at `dst` (no TTL), or delete `dst` when the result
+    /// is empty. Returns whether anything changed (what decides propagation).
+    pub(super) fn store_result(&mut self, dst: &Bytes, data: Option<Data>, now: u64) -> bool {
+        match data {
+            Some(d) => {
+                self.insert(dst, d, None);
+                true
+            }
+            None => self.exists(dst, now) && self.remove(dst).is_some(),
+        }
     }
 
     /// Delete `key` if its aggregate value became empty (Redis never stores empty ones).
@@ -435,6 +502,15 @@ impl Db {
         &self.slots[slot]
     }
 
+    /// A random stored entry (expired ones included).
+    pub(super) fn random_entry(&self) -> Option<(&Bytes, &Entry)> {
+        if self.map.is_empty() {
+            return None;
+        }
+        let i = rand::Rng::gen_range(&mut rand::thread_rng(), 0..self.map.len());
+        self.map.get_index(i)
+    }
+
     /// Every stored entry (for snapshots and KEYS).
     pub(super) fn entries(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
         self.map.iter()
@@ -448,5 +524,34 @@ impl Db {
     /// Number of stored entries (expired included).
     pub(super) fn len(&self) -> usize {
         self.map.len()
+    }
+
+    /// Check the indexes agree with the map (tests only).
+    #[cfg(test)]
+    pub(super) fn check_invariants(&self) {
+        let in_slots: usize = self.slots.iter().map(HashSet::len).sum();
+        assert_eq!(in_slots, self.map.len(), "slot index size");
+        for (k, e) in &self.map {
+            assert!(
+                self.slots[key_slot(k) as usize].contains(k),
+                "slot index entry"
+            );
+            if let Some(t) = e.expire_at {
+                assert!(self.ttls.contains(&(t, k.clone())), "ttl index entry");
+            }
+            let empty = match &e.data {
+                Data::Str(_) => false,
+                Data::Hash(h) => h.is_empty(),
+                Data::List(l) => l.is_empty(),
+                Data::Set(s) => s.is_empty(),
+                Data::Zset(z) => z.is_empty(),
+            };
+            assert!(!empty, "empty aggregate stored");
+        }
+        assert_eq!(
+            self.ttls.len(),
+            self.map.values().filter(|e| e.expire_at.is_some()).count(),
+            "ttl index size"
+        );
     }
 }

@@ -143,8 +143,8 @@ pub(super) fn srandmember(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
         (None, None) => Value::Null,
         (None, Some(_)) => Value::Array(vec![]),
         (Some(s), None) => {
-            let i = rand_indexes(s.len(), 1, true)[0];
-            s.get_index(i).map_or(Value::Null, bulk)
+            let i = rand_indexes(s.len(), 1, true).first().copied();
+            i.and_then(|i| s.get_index(i)).map_or(Value::Null, bulk)
         }
         (Some(s), Some((n, rep))) => Value::Array(
             rand_indexes(s.len(), n, rep)
@@ -249,11 +249,10 @@ pub(super) fn sintercard(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let mut i = 2 + n;
     while i < a.len() {
         if eq(&a[i], b"limit") && i + 1 < a.len() {
-            let l = tri!(int_arg(&a[i + 1]));
-            if l < 0 {
-                return err("ERR LIMIT can't be negative");
+            match super::util::parse_i64(&a[i + 1]) {
+                Some(l) if l >= 0 => limit = l as usize,
+                _ => return err("ERR LIMIT can't be negative"),
             }
-            limit = l as usize;
             i += 2;
         } else {
             return err(SYNTAX);
@@ -268,14 +267,9 @@ fn store_op(db: &mut Db, a: &[Bytes], c: &ExecCtx, op: Op) -> Value {
     let sets = tri!(load(db, &a[2..], c.now_ms));
     let r = compute(&sets, op);
     let n = r.len();
-    let dst = &a[1];
-    if n == 0 {
-        db.exists(dst, c.now_ms);
-        db.remove(dst);
-    } else {
-        db.insert(dst, Data::Set(r), None);
+    if db.store_result(&a[1], (n > 0).then_some(Data::Set(r)), c.now_ms) {
+        db.prop_args(a);
     }
-    db.prop_args(a);
     len(n)
 }
 

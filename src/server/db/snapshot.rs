@@ -166,6 +166,21 @@ fn decode_data(r: &mut Reader<'_>) -> Result<Data, ()> {
         }
         _ => return Err(()),
     })
+    .and_then(|d| {
+        // Redis never stores an empty aggregate; a payload holding one is corrupt.
+        let empty = match &d {
+            Data::Str(_) => false,
+            Data::List(l) => l.is_empty(),
+            Data::Set(s) => s.is_empty(),
+            Data::Hash(h) => h.is_empty(),
+            Data::Zset(z) => z.is_empty(),
+        };
+        if empty {
+            Err(())
+        } else {
+            Ok(d)
+        }
+    })
 }
 
 /// Encode one value as a DUMP payload.
@@ -196,16 +211,6 @@ pub(super) fn decode_payload(p: &[u8]) -> Result<Data, ()> {
     let mut r = Reader { buf: data, pos: 0 };
     let d = decode_data(&mut r)?;
     if r.pos != data.len() {
-        return Err(());
-    }
-    let empty = match &d {
-        Data::Str(_) => false,
-        Data::List(l) => l.is_empty(),
-        Data::Set(s) => s.is_empty(),
-        Data::Hash(h) => h.is_empty(),
-        Data::Zset(z) => z.is_empty(),
-    };
-    if empty {
         return Err(());
     }
     Ok(d)

@@ -49,11 +49,39 @@ pub(super) fn expire_at(
     Ok(abs as u64)
 }
 
+/// Replace a stored string's bytes, reusing its buffer when nobody else holds it and it is
+/// about the right size (the common `SET` overwrite then allocates nothing).
+fn overwrite(v: &mut Bytes, new: &[u8]) {
+    *v = match std::mem::take(v).try_into_mut() {
+        Ok(mut m) if m.capacity() >= new.len() && m.capacity() <= 2 * new.len() + 64 => {
+            m.clear();
+            m.extend_from_slice(new);
+            m.freeze()
+        }
+        _ => Bytes::copy_from_slice(new),
+    };
+}
+
 pub(super) fn set(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let now = c.now_ms;
+    if a.len() == 3 {
+        // Plain SET: overwrite a persistent string in place when there is one.
+        if let Some(e) = db.write(&a[1], now) {
+            if let (Data::Str(v), None) = (&mut e.data, e.expire_at) {
+                overwrite(v, &a[2]);
+                db.prop_args(a);
+                return Value::ok();
+            }
+        }
+        db.insert(&a[1], Data::Str(own(&a[2])), None);
+        db.prop_args(a);
+        return Value::ok();
+    }
     let (mut nx, mut xx, mut get, mut keepttl) = (false, false, false, false);
     let mut exp: Option<u64> = None;
     let mut has_exp = false;
+    // Redis accepts the same expiry option twice (the last wins), not two different ones.
+    let mut exp_kind: Option<&Bytes> = None;
     let mut i = 3;
     while i < a.len() {
         let o = &a[i];
@@ -68,9 +96,10 @@ pub(super) fn set(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
             keepttl = true;
         } else if (eq(o, b"ex") || eq(o, b"px") || eq(o, b"exat") || eq(o, b"pxat"))
             && !keepttl
-            && !has_exp
+            && exp_kind.map_or(true, |k: &Bytes| eq(k, o))
             && next.is_some()
         {
+            exp_kind = Some(o);
             let unit = if eq(o, b"ex") || eq(o, b"exat") {
                 1000
             } else {

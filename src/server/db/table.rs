@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::{hash, keys, list, set, strings, zrange, zset, Db, ExecCtx};
+use super::{bits, hash, keys, list, set, strings, zrange, zset, zstore, Db, ExecCtx};
 use crate::resp::Value;
 
 /// A command implementation.
@@ -41,6 +41,10 @@ pub(super) fn lookup(name: &[u8]) -> Option<(Handler, i32)> {
         b"substr" => (strings::getrange, 4),
         b"setrange" => (strings::setrange, 4),
         b"getset" => (strings::getset, 3),
+        b"setbit" => (bits::setbit, 4),
+        b"getbit" => (bits::getbit, 3),
+        b"bitcount" => (bits::bitcount, -2),
+        b"bitpos" => (bits::bitpos, -3),
         // keys
         b"del" => (keys::del, -2),
         b"unlink" => (keys::del, -2),
@@ -102,6 +106,7 @@ pub(super) fn lookup(name: &[u8]) -> Option<(Handler, i32)> {
         b"lpos" => (list::lpos, -3),
         b"lmove" => (list::lmove, 5),
         b"rpoplpush" => (list::rpoplpush, 3),
+        b"lmpop" => (list::lmpop, -4),
         // sets
         b"sadd" => (set::sadd, -3),
         b"srem" => (set::srem, -3),
@@ -142,8 +147,15 @@ pub(super) fn lookup(name: &[u8]) -> Option<(Handler, i32)> {
         b"zremrangebyscore" => (zrange::zremrangebyscore, 4),
         b"zremrangebyrank" => (zrange::zremrangebyrank, 4),
         b"zremrangebylex" => (zrange::zremrangebylex, 4),
-        b"zunionstore" => (zrange::zunionstore, -4),
-        b"zinterstore" => (zrange::zinterstore, -4),
+        b"zunionstore" => (zstore::zunionstore, -4),
+        b"zinterstore" => (zstore::zinterstore, -4),
+        b"zdiffstore" => (zstore::zdiffstore, -4),
+        b"zunion" => (zstore::zunion, -3),
+        b"zinter" => (zstore::zinter, -3),
+        b"zdiff" => (zstore::zdiff, -3),
+        b"zintercard" => (zstore::zintercard, -3),
+        b"zrangestore" => (zrange::zrangestore, -5),
+        b"zmpop" => (zset::zmpop, -4),
         b"zrandmember" => (zrange::zrandmember, -2),
         b"zscan" => (zrange::zscan, -3),
         _ => return None,

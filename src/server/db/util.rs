@@ -340,3 +340,35 @@ pub(super) fn score(v: f64, resp3: bool) -> Value {
         Value::BulkString(Bytes::from(fmt_g17(v)))
     }
 }
+
+/// Parse `numkeys key... WHERE [COUNT n]` of LMPOP/ZMPOP: the key index range, whether the
+/// first of `words` was given, and the count.
+pub(super) fn mpop_args(
+    a: &[Bytes],
+    words: (&[u8], &[u8]),
+) -> Result<(std::ops::Range<usize>, bool, usize), Value> {
+    let n = parse_i64(&a[1])
+        .filter(|n| *n > 0)
+        .ok_or_else(|| err("ERR numkeys should be greater than 0"))? as usize;
+    if n > a.len().saturating_sub(3) {
+        return Err(err(SYNTAX));
+    }
+    let w = &a[2 + n];
+    let first = if eq(w, words.0) {
+        true
+    } else if eq(w, words.1) {
+        false
+    } else {
+        return Err(err(SYNTAX));
+    };
+    let rest = &a[3 + n..];
+    let count = match rest {
+        [] => 1,
+        [c, v] if eq(c, b"count") => parse_i64(v)
+            .filter(|n| *n > 0)
+            .ok_or_else(|| err("ERR count should be greater than 0"))?
+            as usize,
+        _ => return Err(err(SYNTAX)),
+    };
+    Ok((2..2 + n, first, count))
+}

@@ -3,13 +3,12 @@
 use bytes::Bytes;
 
 use super::hash::{rand_count, rand_indexes};
-use super::set::numkeys;
 use super::util::{
     cursor_arg, eq, err, int_arg, len, norm_range, parse_f64, scan_opts, scan_reply, tri, zset_mut,
     zset_ref, SYNTAX,
 };
 use super::zset::{push_scored, ZSet};
-use super::{glob, Data, Db, ExecCtx};
+use super::{glob, Db, ExecCtx};
 use crate::resp::Value;
 
 /// A score bound: value and whether it is exclusive.
@@ -198,49 +197,81 @@ fn parse_opts(a: &[Bytes], from: usize, zrange: bool) -> Result<RangeOpts, Value
     Ok(o)
 }
 
-/// The shared body of every ZRANGE form. `kind`: 0 rank, 1 score, 2 lex; `(lo, hi)` as given.
-fn range_reply(db: &mut Db, a: &[Bytes], c: &ExecCtx, kind: u8, o: RangeOpts) -> Value {
+/// Select what a ZRANGE form asks for from the sorted set at `a[at]` (range arguments at
+/// `a[at + 1]`, `a[at + 2]`). `kind`: 0 rank, 1 score, 2 lex.
+fn range_items(
+    db: &mut Db,
+    a: &[Bytes],
+    at: usize,
+    now: u64,
+    kind: u8,
+    o: &RangeOpts,
+) -> Result<Vec<(Bytes, f64)>, Value> {
     if o.by_score && o.by_lex {
-        return err(SYNTAX);
+        return Err(err(SYNTAX));
     }
     if kind == 0 && o.limit.is_some() {
-        return err(
+        return Err(err(
             "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
-        );
+        ));
     }
     if kind == 2 && o.withscores {
-        return err("ERR syntax error, WITHSCORES not supported in combination with BYLEX");
+        return Err(err(
+            "ERR syntax error, WITHSCORES not supported in combination with BYLEX",
+        ));
     }
     let (lo, hi) = if o.rev && kind != 0 {
-        (&a[3], &a[2])
+        (&a[at + 2], &a[at + 1])
     } else {
-        (&a[2], &a[3])
+        (&a[at + 1], &a[at + 2])
     };
     let sel = match kind {
-        0 => Sel::Rank(tri!(int_arg(lo)), tri!(int_arg(hi))),
-        1 => Sel::Score(tri!(ScoreRange::parse(lo, hi))),
-        _ => Sel::Lex(tri!(LexRange::parse(lo, hi))),
+        0 => Sel::Rank(int_arg(lo)?, int_arg(hi)?),
+        1 => Sel::Score(ScoreRange::parse(lo, hi)?),
+        _ => Sel::Lex(LexRange::parse(lo, hi)?),
     };
-    let Some(z) = tri!(zset_ref(db, &a[1], c.now_ms)) else {
-        return Value::Array(vec![]);
-    };
-    let mut out = Vec::new();
-    for (m, s) in select(z, &sel, o.rev, o.limit) {
+    Ok(match zset_ref(db, &a[at], now)? {
+        Some(z) => select(z, &sel, o.rev, o.limit),
+        None => Vec::new(),
+    })
+}
+
+/// The reply of every ZRANGE form.
+fn range_reply(db: &mut Db, a: &[Bytes], c: &ExecCtx, kind: u8, o: RangeOpts) -> Value {
+    let items = tri!(range_items(db, a, 1, c.now_ms, kind, &o));
+    let mut out = Vec::with_capacity(items.len());
+    for (m, s) in items {
         push_scored(&mut out, m, s, o.withscores, c.resp3, c.resp3);
     }
     Value::Array(out)
 }
 
-pub(super) fn zrange(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
-    let o = tri!(parse_opts(a, 4, true));
-    let kind = if o.by_score {
+fn kind_of(o: &RangeOpts) -> u8 {
+    if o.by_score {
         1
     } else if o.by_lex {
         2
     } else {
         0
-    };
-    range_reply(db, a, c, kind, o)
+    }
+}
+
+pub(super) fn zrangestore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+    let o = tri!(parse_opts(a, 5, true));
+    if o.withscores {
+        return err(SYNTAX);
+    }
+    let items = tri!(range_items(db, a, 2, c.now_ms, kind_of(&o), &o));
+    let n = items.len();
+    if super::zstore::store_items(db, &a[1], items, c.now_ms) {
+        db.prop_args(a);
+    }
+    len(n)
+}
+
+pub(super) fn zrange(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+    let o = tri!(parse_opts(a, 4, true));
+    range_reply(db, a, c, kind_of(&o), o)
 }
 
 fn legacy(db: &mut Db, a: &[Bytes], c: &ExecCtx, kind: u8, rev: bool) -> Value {
@@ -312,138 +343,6 @@ pub(super) fn zremrangebyrank(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
 pub(super) fn zremrangebylex(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let r = tri!(LexRange::parse(&a[2], &a[3]));
     remrange(db, a, c, Sel::Lex(r))
-}
-
-/// Members and scores of a ZUNIONSTORE/ZINTERSTORE source: a sorted set, or a set (score 1).
-fn source(db: &mut Db, key: &[u8], now: u64) -> Result<Option<Vec<(Bytes, f64)>>, Value> {
-    match db.read(key, now).map(|e| &e.data) {
-        None => Ok(None),
-        Some(Data::Zset(z)) => Ok(Some(z.iter().map(|(m, s)| (m.clone(), s)).collect())),
-        Some(Data::Set(s)) => Ok(Some(s.iter().map(|m| (m.clone(), 1.0)).collect())),
-        Some(_) => Err(super::util::wrongtype()),
-    }
-}
-
-fn store(db: &mut Db, a: &[Bytes], c: &ExecCtx, inter: bool) -> Value {
-    let n = match int_arg(&a[2]) {
-        Ok(0) => {
-            return Value::error(format!(
-                "ERR at least 1 input key is needed for '{}' command",
-                String::from_utf8_lossy(&a[0]).to_ascii_lowercase()
-            ))
-        }
-        Ok(n) if n < 0 || n as usize > a.len() - 3 => return err(SYNTAX),
-        Ok(_) => tri!(numkeys(a, 2)),
-        Err(e) => return e,
-    };
-    let mut weights = vec![1.0; n];
-    let mut agg = 0u8; // 0 sum, 1 min, 2 max
-    let mut i = 3 + n;
-    while i < a.len() {
-        if eq(&a[i], b"weights") && i + n < a.len() {
-            for (j, w) in weights.iter_mut().enumerate() {
-                match parse_f64(&a[i + 1 + j]) {
-                    Some(v) => *w = v,
-                    None => return err("ERR weight value is not a float"),
-                }
-            }
-            i += n + 1;
-        } else if eq(&a[i], b"aggregate") && i + 1 < a.len() {
-            let x = &a[i + 1];
-            agg = if eq(x, b"sum") {
-                0
-            } else if eq(x, b"min") {
-                1
-            } else if eq(x, b"max") {
-                2
-            } else {
-                return err(SYNTAX);
-            };
-            i += 2;
-        } else {
-            return err(SYNTAX);
-        }
-    }
-    let mut srcs = Vec::with_capacity(n);
-    for k in &a[3..3 + n] {
-        srcs.push(tri!(source(db, k, c.now_ms)));
-    }
-    let combine = |x: f64, y: f64| -> f64 {
-        let r = match agg {
-            0 => x + y,
-            1 => x.min(y),
-            _ => x.max(y),
-        };
-        if r.is_nan() {
-            0.0
-        } else {
-            r
-        }
-    };
-    let weigh = |s: f64, w: f64| -> f64 {
-        let r = s * w;
-        if r.is_nan() {
-            0.0
-        } else {
-            r
-        }
-    };
-    let mut acc: indexmap::IndexMap<Bytes, f64> = indexmap::IndexMap::new();
-    if inter {
-        if srcs.iter().all(Option::is_some) {
-            let sets: Vec<std::collections::HashMap<&Bytes, f64>> = srcs
-                .iter()
-                .flatten()
-                .map(|v| v.iter().map(|(m, s)| (m, *s)).collect())
-                .collect();
-            if let Some(first) = srcs[0].as_ref() {
-                'outer: for (m, s) in first {
-                    let mut v = weigh(*s, weights[0]);
-                    for (j, set) in sets.iter().enumerate().skip(1) {
-                        match set.get(m) {
-                            Some(s2) => v = combine(v, weigh(*s2, weights[j])),
-                            None => continue 'outer,
-                        }
-                    }
-                    acc.insert(m.clone(), v);
-                }
-            }
-        }
-    } else {
-        for (j, src) in srcs.iter().enumerate() {
-            for (m, s) in src.iter().flatten() {
-                let w = weigh(*s, weights[j]);
-                match acc.get_mut(m) {
-                    Some(v) => *v = combine(*v, w),
-                    None => {
-                        acc.insert(m.clone(), w);
-                    }
-                }
-            }
-        }
-    }
-    let count = acc.len();
-    let dst = &a[1];
-    db.exists(dst, c.now_ms);
-    if count == 0 {
-        db.remove(dst);
-    } else {
-        let mut z = ZSet::default();
-        for (m, s) in acc {
-            z.insert(m, s);
-        }
-        db.insert(dst, Data::Zset(Box::new(z)), None);
-    }
-    db.prop_args(a);
-    len(count)
-}
-
-pub(super) fn zunionstore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
-    store(db, a, c, false)
-}
-
-pub(super) fn zinterstore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
-    store(db, a, c, true)
 }
 
 pub(super) fn zrandmember(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {

@@ -275,7 +275,7 @@ pub(super) fn zmscore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
             .iter()
             .map(|m| {
                 z.and_then(|z| z.score(m))
-                    .map_or(Value::Null, Value::Double)
+                    .map_or(Value::Null, |v| score(v, c.resp3))
             })
             .collect(),
     )
@@ -338,4 +338,28 @@ pub(super) fn zpopmin(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
 
 pub(super) fn zpopmax(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     pop_generic(db, a, c, true)
+}
+
+pub(super) fn zmpop(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+    let (keys, min, count) = tri!(super::util::mpop_args(a, (b"min", b"max")));
+    for k in &a[keys] {
+        let Some(z) = tri!(zset_mut(db, k, c.now_ms)) else {
+            continue;
+        };
+        let mut out = Vec::new();
+        while out.len() < count {
+            let Some((m, s)) = z.pop(!min) else { break };
+            push_scored(&mut out, m, s, true, true, c.resp3);
+        }
+        let n = out.len();
+        db.remove_if_empty(k);
+        let name = if min { "ZPOPMIN" } else { "ZPOPMAX" };
+        db.push_prop(vec![
+            super::util::word(name),
+            k.clone(),
+            super::util::int_bytes(n as i64),
+        ]);
+        return Value::Array(vec![Value::BulkString(k.clone()), Value::Array(out)]);
+    }
+    Value::NullArray
 }

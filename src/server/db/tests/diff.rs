@@ -44,3 +44,46 @@ fn diff_against_file() {
     }
     std::fs::write(output, out).unwrap();
 }
+
+/// Developer tool: engine cost per GET/SET/INCR without the network, e.g.
+/// `NKEYS=1 cargo test --release --lib hot_path_speed -- --ignored --nocapture`.
+/// Prints numbers only; nothing is asserted about time.
+#[test]
+#[ignore]
+fn hot_path_speed() {
+    let mut db = Db::new();
+    db.set_propagation(false);
+    let ctx = ExecCtx {
+        now_ms: 1,
+        resp3: false,
+    };
+    let nkeys: usize = std::env::var("NKEYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let keys: Vec<Bytes> = (0..nkeys)
+        .map(|i| Bytes::from(format!("key:{i:012}")))
+        .collect();
+    let val = Bytes::from(vec![b'x'; 3]);
+    let (set, get, incr) = (Bytes::from("SET"), Bytes::from("GET"), Bytes::from("INCR"));
+    let n = 1_000_000;
+    let t = std::time::Instant::now();
+    for i in 0..n {
+        db.execute(
+            &[set.clone(), keys[i % keys.len()].clone(), val.clone()],
+            &ctx,
+        );
+    }
+    eprintln!("SET {:?}/op", t.elapsed() / n as u32);
+    let t = std::time::Instant::now();
+    for i in 0..n {
+        db.execute(&[get.clone(), keys[i % keys.len()].clone()], &ctx);
+    }
+    eprintln!("GET {:?}/op", t.elapsed() / n as u32);
+    db.execute(&[Bytes::from("FLUSHALL")], &ctx);
+    let t = std::time::Instant::now();
+    for i in 0..n {
+        db.execute(&[incr.clone(), keys[i % keys.len()].clone()], &ctx);
+    }
+    eprintln!("INCR {:?}/op", t.elapsed() / n as u32);
+}
