@@ -187,3 +187,20 @@ async fn auth_with_a_named_user() {
     let e = Client::builder(cluster.seeds()).build().await.unwrap_err();
     assert!(e.to_string().contains("NOAUTH"), "{e}");
 }
+
+#[tokio::test]
+async fn cluster_wide_commands_fan_out_and_merge() {
+    let cluster = cluster().await;
+    let client = Client::builder(cluster.seeds()).build().await.unwrap();
+    for i in 0..50 {
+        client.set(format!("fan:{i}"), i).await.unwrap();
+    }
+    let n: i64 = client.cmd("DBSIZE").query().await.unwrap();
+    assert_eq!(n, 50, "DBSIZE sums every primary");
+    let keys: Vec<String> = client.cmd("KEYS").arg("fan:*").query().await.unwrap();
+    assert_eq!(keys.len(), 50, "KEYS gathers every primary's keys");
+    client.cmd("FLUSHALL").query::<()>().await.unwrap();
+    let n: i64 = client.cmd("DBSIZE").query().await.unwrap();
+    assert_eq!(n, 0, "FLUSHALL reached every primary");
+    assert_eq!(client.ping().await.unwrap(), "PONG");
+}
