@@ -19,6 +19,8 @@ struct Script {
     seen: Mutex<HashMap<String, usize>>,
     data: Mutex<HashMap<Vec<u8>, Vec<u8>>>,
     hangups: AtomicUsize,
+    /// Client connections currently open.
+    open: AtomicUsize,
 }
 
 enum Reply {
@@ -124,7 +126,15 @@ async fn fake_node() -> (String, Arc<Script>) {
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = l.accept().await {
             let script = s.clone();
+            script.open.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
+                struct Closed(Arc<Script>);
+                impl Drop for Closed {
+                    fn drop(&mut self) {
+                        self.0.open.fetch_sub(1, Ordering::SeqCst);
+                    }
+                }
+                let _closed = Closed(script.clone());
                 let mut buf = BytesMut::new();
                 loop {
                     match sock.read_buf(&mut buf).await {
@@ -238,4 +248,37 @@ async fn a_cluster_down_until_the_deadline_is_reported_as_cluster_down() {
     assert_eq!(e.kind(), ErrorKind::ClusterDown, "{e}");
     assert!(e.to_string().contains("CLUSTERDOWN"), "{e}");
     assert!(e.is_retryable());
+}
+
+#[tokio::test]
+async fn dropping_the_last_clone_closes_every_connection() {
+    let (addr, script) = fake_node().await;
+    let client = Client::builder([addr.as_str()])
+        .refresh_interval(Some(Duration::from_millis(50)))
+        .build()
+        .await
+        .unwrap();
+    let clone = client.clone();
+    clone.set("k", "v").await.unwrap();
+    assert!(script.open.load(Ordering::SeqCst) >= 1);
+    drop(client);
+    // A clone keeps everything alive.
+    assert_eq!(
+        clone
+            .get::<_, Option<String>>("k")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("v")
+    );
+    drop(clone);
+    let mut closed = false;
+    for _ in 0..100 {
+        if script.open.load(Ordering::SeqCst) == 0 {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(closed, "connections left open after the client was dropped");
 }
