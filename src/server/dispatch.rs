@@ -217,13 +217,34 @@ pub(crate) fn arity_error(spec: &CommandSpec) -> Value {
     ))
 }
 
+/// CLIENT SETINFO arrived in Redis 7.2, after the 7.0 table; clients send it on connect.
+static CLIENT_SETINFO: CommandSpec = CommandSpec {
+    name: "client|setinfo",
+    arity: 4,
+    flags: &["noscript", "loading", "stale"],
+    first_key: 0,
+    last_key: 0,
+    step: 0,
+    acl_categories: &["@slow", "@connection"],
+    tips: &[],
+    key_specs: &[],
+    subcommands: &[],
+};
+
+fn subcommand(spec: &'static CommandSpec, sub: &[u8]) -> Option<&'static CommandSpec> {
+    if spec.name == "client" && sub.eq_ignore_ascii_case(b"setinfo") {
+        return Some(&CLIENT_SETINFO);
+    }
+    spec.subcommand(sub)
+}
+
 fn resolve(args: &[Bytes]) -> Result<(&'static CommandSpec, Handler), Value> {
     let Some(entry) = find(&args[0]) else {
         return Err(unknown_command(args));
     };
     let mut spec = entry.spec;
     if let (false, Some(sub)) = (spec.subcommands.is_empty(), args.get(1)) {
-        match spec.subcommand(sub) {
+        match subcommand(spec, sub) {
             Some(s)
                 if entry
                     .subcommands
