@@ -44,8 +44,16 @@ async fn layout_matches_redis_cli_create() {
     }
     let mut c = Client::connect(nodes[4].addr).await;
     let info = c.text(&["CLUSTER", "INFO"]).await;
-    assert!(info.starts_with("cluster_state:ok\r\ncluster_slots_assigned:16384\r\ncluster_slots_ok:16384\r\n"), "{info}");
-    assert!(info.contains("cluster_known_nodes:6\r\ncluster_size:3\r\n"), "{info}");
+    assert!(
+        info.starts_with(
+            "cluster_state:ok\r\ncluster_slots_assigned:16384\r\ncluster_slots_ok:16384\r\n"
+        ),
+        "{info}"
+    );
+    assert!(
+        info.contains("cluster_known_nodes:6\r\ncluster_size:3\r\n"),
+        "{info}"
+    );
     assert_eq!(c.text(&["CLUSTER", "MYID"]).await, nodes[4].id);
 
     // CLUSTER SLOTS: ranges 0-5460, 5461-10922, 10923-16383, primary then replica.
@@ -55,7 +63,9 @@ async fn layout_matches_redis_cli_create() {
     let expect = [(0, 5460), (5461, 10922), (10923, 16383)];
     assert_eq!(slots.len(), 3);
     for (i, entry) in slots.iter().enumerate() {
-        let Value::Array(e) = entry else { panic!("entry") };
+        let Value::Array(e) = entry else {
+            panic!("entry")
+        };
         assert_eq!(e[0], Value::Integer(expect[i].0));
         assert_eq!(e[1], Value::Integer(expect[i].1));
         for (node, idx) in [(&e[2], i), (&e[3], i + 3)] {
@@ -97,17 +107,36 @@ async fn layout_matches_redis_cli_create() {
     };
     assert_eq!(shards.len(), 3);
     for shard in &shards {
-        let Value::Array(kv) = shard else { panic!("RESP2 map is a flat array") };
+        let Value::Array(kv) = shard else {
+            panic!("RESP2 map is a flat array")
+        };
         assert_eq!(kv[0], Value::bulk("slots"));
         assert_eq!(kv[2], Value::bulk("nodes"));
-        let Value::Array(members) = &kv[3] else { panic!("nodes") };
+        let Value::Array(members) = &kv[3] else {
+            panic!("nodes")
+        };
         assert_eq!(members.len(), 2);
-        let Value::Array(first) = &members[0] else { panic!("node") };
+        let Value::Array(first) = &members[0] else {
+            panic!("node")
+        };
         let keys: Vec<String> = first.iter().step_by(2).map(text).collect();
-        assert_eq!(keys, ["id", "port", "ip", "endpoint", "role", "replication-offset", "health"]);
+        assert_eq!(
+            keys,
+            [
+                "id",
+                "port",
+                "ip",
+                "endpoint",
+                "role",
+                "replication-offset",
+                "health"
+            ]
+        );
     }
     let replicas = c.cmd(&["CLUSTER", "REPLICAS", &nodes[0].id]).await;
-    let Value::Array(r) = replicas else { panic!("array") };
+    let Value::Array(r) = replicas else {
+        panic!("array")
+    };
     assert_eq!(r.len(), 1);
     assert!(text(&r[0]).starts_with(&nodes[3].id));
 }
@@ -132,9 +161,14 @@ async fn moved_crossslot_readonly_and_keyless_commands() {
     let mut right = Client::connect(nodes[owner].addr).await;
     assert_eq!(right.text(&["SET", "foo", "bar"]).await, "OK");
     assert_eq!(right.text(&["CLUSTER", "KEYSLOT", "foo"]).await, "12182");
-    assert_eq!(right.text(&["CLUSTER", "COUNTKEYSINSLOT", "12182"]).await, "1");
     assert_eq!(
-        right.cmd(&["CLUSTER", "GETKEYSINSLOT", "12182", "10"]).await,
+        right.text(&["CLUSTER", "COUNTKEYSINSLOT", "12182"]).await,
+        "1"
+    );
+    assert_eq!(
+        right
+            .cmd(&["CLUSTER", "GETKEYSINSLOT", "12182", "10"])
+            .await,
         Value::Array(vec![Value::bulk("foo")])
     );
 
@@ -179,10 +213,24 @@ async fn ask_redirects_during_slot_migration() {
     let mut a = Client::connect(nodes[src].addr).await;
     let mut b = Client::connect(nodes[dst].addr).await;
     let s = slot.to_string();
-    assert_eq!(b.text(&["CLUSTER", "SETSLOT", &s, "IMPORTING", &nodes[src].id]).await, "OK");
-    assert_eq!(a.text(&["CLUSTER", "SETSLOT", &s, "MIGRATING", &nodes[dst].id]).await, "OK");
-    assert!(a.text(&["CLUSTER", "NODES"]).await.contains(&format!("[{slot}->-{}]", nodes[dst].id)));
-    assert!(b.text(&["CLUSTER", "NODES"]).await.contains(&format!("[{slot}-<-{}]", nodes[src].id)));
+    assert_eq!(
+        b.text(&["CLUSTER", "SETSLOT", &s, "IMPORTING", &nodes[src].id])
+            .await,
+        "OK"
+    );
+    assert_eq!(
+        a.text(&["CLUSTER", "SETSLOT", &s, "MIGRATING", &nodes[dst].id])
+            .await,
+        "OK"
+    );
+    assert!(a
+        .text(&["CLUSTER", "NODES"])
+        .await
+        .contains(&format!("[{slot}->-{}]", nodes[dst].id)));
+    assert!(b
+        .text(&["CLUSTER", "NODES"])
+        .await
+        .contains(&format!("[{slot}-<-{}]", nodes[src].id)));
     // A missing key in a migrating slot: ASK the destination.
     assert_eq!(
         a.text(&["GET", "foo"]).await,
@@ -200,8 +248,16 @@ async fn ask_redirects_during_slot_migration() {
         format!("MOVED {slot} {}", nodes[src].addr)
     );
     // Finish: both sides assign the slot to the destination.
-    assert_eq!(b.text(&["CLUSTER", "SETSLOT", &s, "NODE", &nodes[dst].id]).await, "OK");
-    assert_eq!(a.text(&["CLUSTER", "SETSLOT", &s, "NODE", &nodes[dst].id]).await, "OK");
+    assert_eq!(
+        b.text(&["CLUSTER", "SETSLOT", &s, "NODE", &nodes[dst].id])
+            .await,
+        "OK"
+    );
+    assert_eq!(
+        a.text(&["CLUSTER", "SETSLOT", &s, "NODE", &nodes[dst].id])
+            .await,
+        "OK"
+    );
     assert_eq!(b.text(&["GET", "foo"]).await, "moved");
     assert_eq!(
         a.text(&["GET", "foo"]).await,
@@ -219,7 +275,11 @@ async fn ask_redirects_during_slot_migration() {
 
 #[tokio::test]
 async fn forming_a_cluster_by_hand_like_redis_cli() {
-    let cluster = TestCluster::builder().unconfigured_nodes(4).start().await.unwrap();
+    let cluster = TestCluster::builder()
+        .unconfigured_nodes(4)
+        .start()
+        .await
+        .unwrap();
     let nodes = cluster.nodes();
     let mut c0 = Client::connect(nodes[0].addr).await;
     assert_eq!(
@@ -227,7 +287,9 @@ async fn forming_a_cluster_by_hand_like_redis_cli() {
         "CLUSTERDOWN Hash slot not served"
     );
     let info = c0.text(&["CLUSTER", "INFO"]).await;
-    assert!(info.starts_with("cluster_state:fail\r\n") && info.contains("cluster_known_nodes:1\r\n"));
+    assert!(
+        info.starts_with("cluster_state:fail\r\n") && info.contains("cluster_known_nodes:1\r\n")
+    );
     let ranges = [("0", "5460"), ("5461", "10922"), ("10923", "16383")];
     for (i, (a, b)) in ranges.iter().enumerate() {
         let mut c = Client::connect(nodes[i].addr).await;
@@ -235,21 +297,32 @@ async fn forming_a_cluster_by_hand_like_redis_cli() {
         let epoch = (i + 1).to_string();
         assert_eq!(c.text(&["CLUSTER", "SET-CONFIG-EPOCH", &epoch]).await, "OK");
     }
-    assert_eq!(c0.text(&["CLUSTER", "ADDSLOTS", "0"]).await, "ERR Slot 0 is already busy");
+    assert_eq!(
+        c0.text(&["CLUSTER", "ADDSLOTS", "0"]).await,
+        "ERR Slot 0 is already busy"
+    );
     assert_eq!(
         c0.text(&["CLUSTER", "ADDSLOTS", "16384"]).await,
         "ERR Invalid or out of range slot"
     );
     for n in &nodes[1..] {
         let port = n.addr.port().to_string();
-        assert_eq!(c0.text(&["CLUSTER", "MEET", "127.0.0.1", &port]).await, "OK");
+        assert_eq!(
+            c0.text(&["CLUSTER", "MEET", "127.0.0.1", &port]).await,
+            "OK"
+        );
     }
     eventually("every node agrees", || {
         let nodes = nodes.clone();
         async move {
             for n in &nodes {
-                let info = Client::connect(n.addr).await.text(&["CLUSTER", "INFO"]).await;
-                if !info.starts_with("cluster_state:ok") || !info.contains("cluster_known_nodes:4\r\n") {
+                let info = Client::connect(n.addr)
+                    .await
+                    .text(&["CLUSTER", "INFO"])
+                    .await;
+                if !info.starts_with("cluster_state:ok")
+                    || !info.contains("cluster_known_nodes:4\r\n")
+                {
                     return false;
                 }
             }

@@ -52,7 +52,9 @@ async fn pipelined_requests_are_answered_in_order() {
     let (_cluster, mut c) = one_node().await;
     let mut batch = Vec::new();
     for i in 0..200 {
-        batch.extend_from_slice(format!("*2\r\n$4\r\nECHO\r\n${}\r\n{i}\r\n", i.to_string().len()).as_bytes());
+        batch.extend_from_slice(
+            format!("*2\r\n$4\r\nECHO\r\n${}\r\n{i}\r\n", i.to_string().len()).as_bytes(),
+        );
     }
     batch.extend_from_slice(b"PING\r\n");
     c.send_raw(&batch).await;
@@ -67,9 +69,18 @@ async fn malformed_frames_get_a_protocol_error_then_close() {
     let (cluster, _c) = one_node().await;
     let cases: &[(&[u8], &str)] = &[
         (b"*a\r\n", "ERR Protocol error: invalid multibulk length"),
-        (b"*2\r\n$3\r\nget\r\n$99999999999\r\n", "ERR Protocol error: invalid bulk length"),
-        (b"PING \"a\r\n", "ERR Protocol error: unbalanced quotes in request"),
-        (b"*1\r\n:3\r\n", "ERR Protocol error: expected '$', got something else"),
+        (
+            b"*2\r\n$3\r\nget\r\n$99999999999\r\n",
+            "ERR Protocol error: invalid bulk length",
+        ),
+        (
+            b"PING \"a\r\n",
+            "ERR Protocol error: unbalanced quotes in request",
+        ),
+        (
+            b"*1\r\n:3\r\n",
+            "ERR Protocol error: expected '$', got something else",
+        ),
     ];
     for (bytes, error) in cases {
         let mut c = Client::connect(cluster.seeds()[0]).await;
@@ -91,16 +102,24 @@ async fn hello_switches_protocol_and_returns_the_redis_7_map() {
         "{text}"
     );
     assert!(
-        text.ends_with("$4\r\nmode\r\n$7\r\ncluster\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"),
+        text.ends_with(
+            "$4\r\nmode\r\n$7\r\ncluster\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"
+        ),
         "{text}"
     );
     // RESP3 now: a missing key is `_`, CONFIG GET a map.
     assert_eq!(c.cmd_raw(&["GET", "nokey"]).await, b"_\r\n");
-    assert_eq!(c.cmd_raw(&["CONFIG", "GET", "appendonly"]).await, b"%1\r\n$10\r\nappendonly\r\n$2\r\nno\r\n");
+    assert_eq!(
+        c.cmd_raw(&["CONFIG", "GET", "appendonly"]).await,
+        b"%1\r\n$10\r\nappendonly\r\n$2\r\nno\r\n"
+    );
     let raw = c.cmd_raw(&["HELLO", "2", "SETNAME", "me"]).await;
     assert!(raw.starts_with(b"*14\r\n"));
     assert_eq!(c.text(&["CLIENT", "GETNAME"]).await, "me");
-    assert_eq!(c.text(&["HELLO", "4"]).await, "NOPROTO unsupported protocol version");
+    assert_eq!(
+        c.text(&["HELLO", "4"]).await,
+        "NOPROTO unsupported protocol version"
+    );
     assert_eq!(
         c.text(&["HELLO", "3", "BOGUS"]).await,
         "ERR Syntax error in HELLO option 'BOGUS'"
@@ -118,7 +137,10 @@ async fn auth_with_requirepass_and_named_users() {
         .unwrap();
     let addr = cluster.seeds()[0];
     let mut c = Client::connect(addr).await;
-    assert_eq!(c.text(&["GET", "k"]).await, "NOAUTH Authentication required.");
+    assert_eq!(
+        c.text(&["GET", "k"]).await,
+        "NOAUTH Authentication required."
+    );
     assert_eq!(
         c.text(&["FOO"]).await,
         "ERR unknown command 'FOO', with args beginning with: "
@@ -144,7 +166,8 @@ async fn auth_with_requirepass_and_named_users() {
 
     let mut c = Client::connect(addr).await;
     assert!(matches!(
-        c.cmd(&["HELLO", "3", "AUTH", "default", "secret", "SETNAME", "x"]).await,
+        c.cmd(&["HELLO", "3", "AUTH", "default", "secret", "SETNAME", "x"])
+            .await,
         Value::Map(_)
     ));
     assert_eq!(c.text(&["CLIENT", "GETNAME"]).await, "x");
@@ -167,10 +190,20 @@ async fn client_subcommands() {
     let (_cluster, mut c) = one_node().await;
     assert!(matches!(c.cmd(&["CLIENT", "ID"]).await, Value::Integer(n) if n > 0));
     assert_eq!(c.cmd(&["CLIENT", "GETNAME"]).await, Value::Null);
-    assert_eq!(c.text(&["CLIENT", "SETNAME", "a b"]).await, "ERR Client names cannot contain spaces, newlines or special characters.");
+    assert_eq!(
+        c.text(&["CLIENT", "SETNAME", "a b"]).await,
+        "ERR Client names cannot contain spaces, newlines or special characters."
+    );
     assert_eq!(c.text(&["CLIENT", "SETNAME", "web1"]).await, "OK");
-    assert_eq!(c.text(&["CLIENT", "SETINFO", "LIB-NAME", "redcluster"]).await, "OK");
-    assert_eq!(c.text(&["CLIENT", "SETINFO", "LIB-VER", "0.1.0"]).await, "OK");
+    assert_eq!(
+        c.text(&["CLIENT", "SETINFO", "LIB-NAME", "redcluster"])
+            .await,
+        "OK"
+    );
+    assert_eq!(
+        c.text(&["CLIENT", "SETINFO", "LIB-VER", "0.1.0"]).await,
+        "OK"
+    );
     assert_eq!(c.text(&["CLIENT", "NO-EVICT", "on"]).await, "OK");
     let info = c.text(&["CLIENT", "INFO"]).await;
     assert!(info.contains(" name=web1 "), "{info}");
@@ -185,7 +218,16 @@ async fn info_sections_and_commandstats_count_executions() {
     }
     c.cmd(&["GET", "k", "extra"]).await;
     let info = c.text(&["INFO"]).await;
-    for section in ["# Server", "# Clients", "# Memory", "# Persistence", "# Stats", "# Replication", "# Cluster", "# Keyspace"] {
+    for section in [
+        "# Server",
+        "# Clients",
+        "# Memory",
+        "# Persistence",
+        "# Stats",
+        "# Replication",
+        "# Cluster",
+        "# Keyspace",
+    ] {
         assert!(info.contains(section), "{section} missing");
     }
     assert!(info.contains("redis_version:7.0.15\r\n"));
@@ -208,7 +250,9 @@ async fn config_get_and_set() {
         c.cmd(&["CONFIG", "GET", "save"]).await,
         Value::Array(vec![Value::bulk("save"), Value::bulk("")])
     );
-    let v = c.cmd(&["CONFIG", "GET", "cluster-node-timeout", "maxmemory"]).await;
+    let v = c
+        .cmd(&["CONFIG", "GET", "cluster-node-timeout", "maxmemory"])
+        .await;
     assert_eq!(
         v,
         Value::Array(vec![
@@ -237,7 +281,10 @@ async fn command_replies_match_redis_7() {
         c.cmd_raw(&["COMMAND", "INFO", "get"]).await,
         b"*1\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n*3\r\n+@read\r\n+@string\r\n+@fast\r\n*0\r\n*1\r\n*6\r\n$5\r\nflags\r\n*2\r\n+RO\r\n+access\r\n$12\r\nbegin_search\r\n*4\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n*2\r\n$5\r\nindex\r\n:1\r\n$9\r\nfind_keys\r\n*4\r\n$4\r\ntype\r\n$5\r\nrange\r\n$4\r\nspec\r\n*6\r\n$7\r\nlastkey\r\n:0\r\n$7\r\nkeystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n*0\r\n"
     );
-    assert_eq!(c.cmd(&["COMMAND", "INFO", "nosuchcmd"]).await, Value::Array(vec![Value::Null]));
+    assert_eq!(
+        c.cmd(&["COMMAND", "INFO", "nosuchcmd"]).await,
+        Value::Array(vec![Value::Null])
+    );
     let Value::Integer(count) = c.cmd(&["COMMAND", "COUNT"]).await else {
         panic!("COMMAND COUNT is an integer")
     };
@@ -245,7 +292,9 @@ async fn command_replies_match_redis_7() {
         panic!("COMMAND is an array")
     };
     assert_eq!(all.len() as i64, count);
-    assert!(all.iter().all(|e| matches!(e, Value::Array(f) if f.len() == 10)));
+    assert!(all
+        .iter()
+        .all(|e| matches!(e, Value::Array(f) if f.len() == 10)));
     assert_eq!(
         c.cmd(&["COMMAND", "GETKEYS", "SET", "k", "v"]).await,
         Value::Array(vec![Value::bulk("k")])
@@ -287,7 +336,10 @@ async fn multi_exec_discard_and_watch() {
     assert_eq!(c.text(&["EXEC"]).await, "ERR EXEC without MULTI");
     assert_eq!(c.text(&["DISCARD"]).await, "ERR DISCARD without MULTI");
     c.cmd(&["MULTI"]).await;
-    assert_eq!(c.text(&["MULTI"]).await, "ERR MULTI calls can not be nested");
+    assert_eq!(
+        c.text(&["MULTI"]).await,
+        "ERR MULTI calls can not be nested"
+    );
     assert_eq!(c.text(&["DISCARD"]).await, "OK");
 
     // WATCH: a change by another client makes EXEC return a null array.

@@ -386,10 +386,11 @@ pub(crate) fn run_queued(
         let reply = match run(conn, spec, handler, &args, locked, shared) {
             Outcome::Reply(v) | Outcome::Quit(v) => v,
             Outcome::NoReply => Value::ok(),
-            Outcome::Wait { numreplicas, .. } => {
+            Outcome::Wait { .. } => {
+                // Inside a transaction WAIT cannot block: it reports what is acknowledged now.
                 let st = locked.get();
                 let offset = st.repl.offset;
-                Value::Integer(st.repl.acked(offset).min(numreplicas.max(usize::MAX)) as i64)
+                Value::Integer(st.repl.acked(offset) as i64)
             }
             Outcome::Sync => Value::error("ERR PSYNC not allowed in a transaction"),
         };

@@ -112,11 +112,11 @@ pub(crate) fn receive(st: &mut NodeState, msg: &Gossip) -> bool {
     if cl.forgotten.contains_key(&msg.from) {
         return false;
     }
-    if !cl.nodes.contains_key(&msg.from) {
+    if let std::collections::btree_map::Entry::Vacant(slot) = cl.nodes.entry(msg.from) {
         if !msg.meet {
             return false;
         }
-        cl.nodes.insert(msg.from, Peer::new(msg.from, msg.addr));
+        slot.insert(Peer::new(msg.from, msg.addr));
     }
     cl.msgs_received += 1;
     cl.current_epoch = cl.current_epoch.max(msg.current_epoch);
