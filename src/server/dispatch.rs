@@ -10,7 +10,7 @@ use bytes::Bytes;
 use crate::command::{self, CommandSpec};
 use crate::resp::{Protocol, Value};
 
-use super::cluster::route;
+use super::cluster::route::{self, Traits};
 use super::conn::{Conn, Multi};
 use super::db::{Db, ExecCtx};
 use super::node::{now_ms, Locked, NodeShared};
@@ -130,6 +130,7 @@ const SERVER_COMMANDS: &[(&str, &[&str])] = &[
 
 struct Entry {
     spec: &'static CommandSpec,
+    traits: Traits,
     handler: Handler,
     subcommands: &'static [&'static str],
 }
@@ -144,12 +145,14 @@ fn table() -> &'static HashMap<&'static [u8], Entry> {
             let entry = if Db::supports(spec.name.as_bytes()) && spec.subcommands.is_empty() {
                 Entry {
                     spec,
+                    traits: Traits::of(spec),
                     handler: Handler::Db,
                     subcommands: &[],
                 }
             } else if let Some((_, subs)) = server {
                 Entry {
                     spec,
+                    traits: Traits::of(spec),
                     handler: Handler::Server,
                     subcommands: subs,
                 }
@@ -238,11 +241,12 @@ fn subcommand(spec: &'static CommandSpec, sub: &[u8]) -> Option<&'static Command
     spec.subcommand(sub)
 }
 
-fn resolve(args: &[Bytes]) -> Result<(&'static CommandSpec, Handler), Value> {
+fn resolve(args: &[Bytes]) -> Result<(&'static CommandSpec, Traits, Handler), Value> {
     let Some(entry) = find(&args[0]) else {
         return Err(unknown_command(args));
     };
     let mut spec = entry.spec;
+    let mut traits = entry.traits;
     if let (false, Some(sub)) = (spec.subcommands.is_empty(), args.get(1)) {
         match subcommand(spec, sub) {
             Some(s)
@@ -250,7 +254,8 @@ fn resolve(args: &[Bytes]) -> Result<(&'static CommandSpec, Handler), Value> {
                     .subcommands
                     .contains(&s.name.split_once('|').map_or("", |(_, b)| b)) =>
             {
-                spec = s
+                spec = s;
+                traits = Traits::of(s);
             }
             _ => {
                 return Err(Value::error(format!(
@@ -264,7 +269,7 @@ fn resolve(args: &[Bytes]) -> Result<(&'static CommandSpec, Handler), Value> {
     if !spec.arity_ok(args.len()) {
         return Err(arity_error(spec));
     }
-    Ok((spec, entry.handler))
+    Ok((spec, traits, entry.handler))
 }
 
 fn is(spec: &CommandSpec, name: &str) -> bool {
@@ -278,7 +283,7 @@ pub(crate) fn process(
     locked: &mut Locked<'_>,
     shared: &NodeShared,
 ) -> Outcome {
-    let (spec, handler) = match resolve(&args) {
+    let (spec, traits, handler) = match resolve(&args) {
         Ok(found) => found,
         Err(e) => {
             if let Some(m) = conn.multi.as_mut() {
@@ -290,33 +295,29 @@ pub(crate) fn process(
             return Outcome::Reply(e);
         }
     };
-    if !conn.authed && !spec.has_flag("no_auth") {
+    if !conn.authed && !traits.no_auth {
         if let Some(m) = conn.multi.as_mut() {
             m.aborted = true;
         }
         locked.get().cmdstats.rejected(spec.name);
         return Outcome::Reply(Value::error("NOAUTH Authentication required."));
     }
-    let in_multi_control = matches!(
-        spec.name,
-        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
-    );
-    // Cluster routing: commands with keys (and EXEC, for what it queued).
-    if route::has_keys(spec) && !is(spec, "exec") {
+    // Cluster routing of commands with keys (EXEC routes what it queued itself).
+    if traits.has_keys {
         let st = locked.get();
         let asking = std::mem::take(&mut conn.asking);
-        if let Err(e) = route::check_one(st, spec, &args, conn.readonly, asking) {
+        if let Err(e) = route::check_one(st, spec, traits, &args, conn.readonly, asking) {
             if let Some(m) = conn.multi.as_mut() {
                 m.aborted = true;
             }
             st.cmdstats.rejected(spec.name);
             return Outcome::Reply(e);
         }
-    } else if !is(spec, "asking") {
+    } else if !is(spec, "asking") && !is(spec, "exec") {
         conn.asking = false;
     }
     // A replica refuses writes that reach it (keyless ones, or READONLY slipping a write).
-    if spec.is_write() && handler == Handler::Db {
+    if traits.write && handler == Handler::Db {
         let st = locked.get();
         if !st.cluster.me().is_primary() {
             st.cmdstats.rejected(spec.name);
@@ -329,7 +330,11 @@ pub(crate) fn process(
         }
     }
     if let Some(m) = conn.multi.as_mut() {
-        if !in_multi_control {
+        let control = matches!(
+            spec.name,
+            "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+        );
+        if !control {
             m.queued.push((spec, args));
             return Outcome::Reply(Value::simple("QUEUED"));
         }

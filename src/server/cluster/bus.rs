@@ -232,27 +232,35 @@ fn tick(shared: &NodeShared) {
     for addr in meets {
         exchange(shared, addr, None, true);
     }
+    if peers.is_empty() {
+        return;
+    }
+    // One ping serves every peer this round.
+    let ping = snapshot(&shared.lock(), false);
     for (id, addr) in peers {
-        exchange(shared, addr, Some(id), false);
+        exchange_with(shared, addr, Some(id), &ping);
     }
 }
 
 /// Ping the node at `addr` and take its pong. Locks one node at a time.
 fn exchange(shared: &NodeShared, addr: SocketAddr, expect: Option<NodeId>, meet: bool) {
+    let ping = snapshot(&shared.lock(), meet);
+    exchange_with(shared, addr, expect, &ping);
+}
+
+/// Deliver `ping` to the node at `addr` and apply its pong.
+fn exchange_with(shared: &NodeShared, addr: SocketAddr, expect: Option<NodeId>, ping: &Gossip) {
+    let meet = ping.meet;
     let Some(peer) = lookup(addr) else {
         return;
     };
     if blocked(&peer) || expect.is_some_and(|id| id != peer.id) || peer.id == shared.id {
         return;
     }
-    let ping = {
-        let mut st = shared.lock();
-        st.cluster.msgs_sent += 1;
-        snapshot(&st, meet)
-    };
+    shared.lock().cluster.msgs_sent += 1;
     let pong = {
         let mut st = peer.lock();
-        if !receive(&mut st, &ping) {
+        if !receive(&mut st, ping) {
             return;
         }
         st.cluster.msgs_sent += 1;

@@ -176,10 +176,25 @@ impl ClusterState {
 
     /// Recompute `ok`: every slot assigned to a known, non-failed node.
     pub(crate) fn update_state(&mut self) {
-        self.ok = self.slots.iter().all(|s| match s {
-            Some(id) => self.nodes.get(id).is_some_and(|p| !p.failed),
-            None => false,
-        });
+        let mut last: Option<NodeId> = None;
+        let mut ok = true;
+        for s in &self.slots {
+            match s {
+                None => {
+                    ok = false;
+                    break;
+                }
+                Some(id) if last == Some(*id) => {}
+                Some(id) => {
+                    if !self.nodes.get(id).is_some_and(|p| !p.failed) {
+                        ok = false;
+                        break;
+                    }
+                    last = Some(*id);
+                }
+            }
+        }
+        self.ok = ok;
     }
 
     /// Slot ranges (inclusive) owned by `id`, ascending.
@@ -238,15 +253,37 @@ impl ClusterState {
 
     /// The CLUSTER NODES text.
     pub(crate) fn nodes_text(&self, now_ms: u64) -> String {
+        // Slot ranges of every node in one pass over the slots.
+        let mut ranges: HashMap<NodeId, Vec<(u16, u16)>> = HashMap::new();
+        let mut prev: Option<(NodeId, u16)> = None;
+        for (slot, owner) in self.slots.iter().enumerate() {
+            let slot = slot as u16;
+            if let Some(id) = owner {
+                let list = ranges.entry(*id).or_default();
+                match (prev, list.last_mut()) {
+                    (Some((p, end)), Some(last)) if p == *id && end + 1 == slot => last.1 = slot,
+                    _ => list.push((slot, slot)),
+                }
+                prev = Some((*id, slot));
+            } else {
+                prev = None;
+            }
+        }
         let mut out = String::new();
         for peer in self.nodes.values() {
-            self.node_line(&mut out, peer, now_ms);
+            let mine = ranges.get(&peer.id).map_or(&[][..], Vec::as_slice);
+            self.node_line_with(&mut out, peer, now_ms, mine);
         }
         out
     }
 
     /// One CLUSTER NODES line (with its trailing newline).
     pub(crate) fn node_line(&self, out: &mut String, peer: &Peer, now_ms: u64) {
+        let ranges = self.ranges_of(&peer.id);
+        self.node_line_with(out, peer, now_ms, &ranges);
+    }
+
+    fn node_line_with(&self, out: &mut String, peer: &Peer, now_ms: u64, ranges: &[(u16, u16)]) {
         let myself = peer.id == self.myself;
         let mut flags = String::new();
         if myself {
@@ -277,7 +314,7 @@ impl ClusterState {
             pong,
             self.node_epoch(&peer.id),
         );
-        for (start, end) in self.ranges_of(&peer.id) {
+        for &(start, end) in ranges {
             if start == end {
                 let _ = write!(out, " {start}");
             } else {

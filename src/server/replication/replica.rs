@@ -173,7 +173,8 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| io_err("bad snapshot header"))?;
     while buf.len() < len {
-        buf.reserve(len - buf.len());
+        // Grow with what arrives, not with what the primary declares.
+        buf.reserve((len - buf.len()).min(16 << 20));
         if stream.read_buf(&mut buf).await? == 0 {
             return Err(io_err("primary closed during the snapshot"));
         }
