@@ -71,7 +71,12 @@ pub(crate) struct Gossip {
 }
 
 /// The message `st`'s node sends.
-pub(crate) fn snapshot(st: &NodeState, meet: bool) -> Gossip {
+pub(crate) fn snapshot(st: &mut NodeState, meet: bool) -> Gossip {
+    let slots = if st.cluster.me().is_primary() {
+        st.cluster.my_ranges()
+    } else {
+        Vec::new()
+    };
     let cl = &st.cluster;
     let me = cl.me();
     let (repl_offset, repl_online) = match &st.repl.link {
@@ -85,11 +90,7 @@ pub(crate) fn snapshot(st: &NodeState, meet: bool) -> Gossip {
         replica_of: me.replica_of,
         config_epoch: me.config_epoch,
         current_epoch: cl.current_epoch,
-        slots: if me.is_primary() {
-            cl.ranges_of(&cl.myself)
-        } else {
-            Vec::new()
-        },
+        slots,
         repl_offset,
         repl_online,
         known: cl
@@ -137,14 +138,17 @@ pub(crate) fn receive(st: &mut NodeState, msg: &Gossip) -> bool {
         }
     }
     if became_replica {
-        for s in cl.slots.iter_mut() {
-            if *s == Some(msg.from) {
-                *s = None;
-            }
-        }
+        cl.unassign_all(msg.from);
     }
+    let version_before = cl.slots_version;
+    let already = cl.nodes[&msg.from]
+        .applied_claims
+        .as_ref()
+        .is_some_and(|(claims, epoch, v)| {
+            *claims == msg.slots && *epoch == msg.config_epoch && *v == cl.slots_version
+        });
     let mut lost = Vec::new();
-    if msg.replica_of.is_none() {
+    if msg.replica_of.is_none() && !already {
         for &(start, end) in &msg.slots {
             for slot in start..=end {
                 let i = usize::from(slot);
@@ -161,9 +165,13 @@ pub(crate) fn receive(st: &mut NodeState, msg: &Gossip) -> bool {
                         lost.push(slot);
                         cl.migrating.remove(&slot);
                     }
-                    cl.slots[i] = Some(msg.from);
+                    cl.assign_slot(slot, Some(msg.from));
                 }
             }
+        }
+        let version = cl.slots_version;
+        if let Some(peer) = cl.nodes.get_mut(&msg.from) {
+            peer.applied_claims = Some((msg.slots.clone(), msg.config_epoch, version));
         }
     }
     for (id, addr) in &msg.known {
@@ -182,7 +190,9 @@ pub(crate) fn receive(st: &mut NodeState, msg: &Gossip) -> bool {
         let epoch = cl.current_epoch;
         cl.me_mut().config_epoch = epoch;
     }
-    cl.update_state();
+    if cl.slots_version != version_before || became_replica || !cl.ok {
+        cl.update_state();
+    }
     for slot in lost {
         st.db.delete_keys_in_slot(slot);
     }
@@ -236,7 +246,7 @@ fn tick(shared: &NodeShared) {
         return;
     }
     // One ping serves every peer this round.
-    let ping = snapshot(&shared.lock(), false);
+    let ping = snapshot(&mut shared.lock(), false);
     for (id, addr) in peers {
         exchange_with(shared, addr, Some(id), &ping);
     }
@@ -244,7 +254,7 @@ fn tick(shared: &NodeShared) {
 
 /// Ping the node at `addr` and take its pong. Locks one node at a time.
 fn exchange(shared: &NodeShared, addr: SocketAddr, expect: Option<NodeId>, meet: bool) {
-    let ping = snapshot(&shared.lock(), meet);
+    let ping = snapshot(&mut shared.lock(), meet);
     exchange_with(shared, addr, expect, &ping);
 }
 
@@ -264,7 +274,7 @@ fn exchange_with(shared: &NodeShared, addr: SocketAddr, expect: Option<NodeId>, 
             return;
         }
         st.cluster.msgs_sent += 1;
-        snapshot(&st, meet)
+        snapshot(&mut st, meet)
     };
     let mut st = shared.lock();
     receive(&mut st, &pong);

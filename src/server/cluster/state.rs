@@ -51,6 +51,9 @@ impl std::fmt::Display for NodeId {
     }
 }
 
+/// Inclusive slot ranges, ascending.
+pub(crate) type SlotRanges = Vec<(u16, u16)>;
+
 /// What this node knows about one node (itself included).
 #[derive(Clone, Debug)]
 pub(crate) struct Peer {
@@ -72,6 +75,9 @@ pub(crate) struct Peer {
     pub(crate) repl_offset: u64,
     /// For replicas: whether its link to its primary is up (health in CLUSTER SHARDS).
     pub(crate) repl_online: bool,
+    /// The slot claims last applied from this node: (claims, config epoch, the view's
+    /// `slots_version` afterwards). Identical claims on an unchanged view are skipped.
+    pub(crate) applied_claims: Option<(SlotRanges, u64, u64)>,
     /// Marked failed (no failure detection yet; kept for the reply formats).
     pub(crate) failed: bool,
 }
@@ -89,6 +95,7 @@ impl Peer {
             pong_recv_ms: 0,
             repl_offset: 0,
             repl_online: false,
+            applied_claims: None,
             failed: false,
         }
     }
@@ -108,8 +115,13 @@ pub(crate) struct ClusterState {
     pub(crate) current_epoch: u64,
     /// Every known node, this one included.
     pub(crate) nodes: BTreeMap<NodeId, Peer>,
-    /// Owner of each slot.
+    /// Owner of each slot. Change it only through [`ClusterState::assign_slot`] and
+    /// [`ClusterState::unassign_all`], which keep `slots_version` current.
     pub(crate) slots: Vec<Option<NodeId>>,
+    /// Bumped on every change of `slots` (lets the bus skip unchanged claims).
+    pub(crate) slots_version: u64,
+    /// This node's own ranges and the `slots_version` they were computed at.
+    my_ranges: (u64, Vec<(u16, u16)>),
     /// Slots this node is moving away (`SETSLOT MIGRATING`), by destination.
     pub(crate) migrating: HashMap<u16, NodeId>,
     /// Slots this node is receiving (`SETSLOT IMPORTING`), by source.
@@ -136,6 +148,8 @@ impl ClusterState {
             current_epoch: 0,
             nodes,
             slots: vec![None; usize::from(SLOT_COUNT)],
+            slots_version: 1,
+            my_ranges: (0, Vec::new()),
             migrating: HashMap::new(),
             importing: HashMap::new(),
             forgotten: HashMap::new(),
@@ -228,8 +242,34 @@ impl ClusterState {
     /// Make `id` a primary (or keep it one) owning nothing new.
     pub(crate) fn assign_slot(&mut self, slot: u16, owner: Option<NodeId>) {
         if let Some(s) = self.slots.get_mut(usize::from(slot)) {
-            *s = owner;
+            if *s != owner {
+                *s = owner;
+                self.slots_version += 1;
+            }
         }
+    }
+
+    /// Unassign every slot `id` owns.
+    pub(crate) fn unassign_all(&mut self, id: NodeId) {
+        let mut changed = false;
+        for s in self.slots.iter_mut() {
+            if *s == Some(id) {
+                *s = None;
+                changed = true;
+            }
+        }
+        if changed {
+            self.slots_version += 1;
+        }
+    }
+
+    /// This node's slot ranges, recomputed only after a change.
+    pub(crate) fn my_ranges(&mut self) -> Vec<(u16, u16)> {
+        if self.my_ranges.0 != self.slots_version {
+            let ranges = self.ranges_of(&self.myself);
+            self.my_ranges = (self.slots_version, ranges);
+        }
+        self.my_ranges.1.clone()
     }
 
     /// Bump the current epoch and give this node that epoch (BUMPEPOCH, SETSLOT NODE).

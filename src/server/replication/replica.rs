@@ -31,11 +31,7 @@ pub(crate) fn become_replica(
 ) {
     let me = st.cluster.myself;
     st.cluster.me_mut().replica_of = Some(primary);
-    for s in st.cluster.slots.iter_mut() {
-        if *s == Some(me) {
-            *s = None;
-        }
-    }
+    st.cluster.unassign_all(me);
     st.cluster.migrating.clear();
     st.cluster.importing.clear();
     st.cluster.update_state();
