@@ -346,3 +346,52 @@ async fn forming_a_cluster_by_hand_like_redis_cli() {
     );
     assert_eq!(c0.text(&["CLUSTER", "BUMPEPOCH"]).await, "BUMPED 4");
 }
+
+#[tokio::test]
+async fn gossip_spreads_nodes_met_through_others() {
+    let cluster = TestCluster::builder()
+        .unconfigured_nodes(3)
+        .start()
+        .await
+        .unwrap();
+    let nodes = cluster.nodes();
+    let port = |i: usize| nodes[i].addr.port().to_string();
+    let mut c0 = Client::connect(nodes[0].addr).await;
+    let mut c1 = Client::connect(nodes[1].addr).await;
+    assert_eq!(
+        c0.text(&["CLUSTER", "MEET", "127.0.0.1", &port(1)]).await,
+        "OK"
+    );
+    assert_eq!(
+        c1.text(&["CLUSTER", "MEET", "127.0.0.1", &port(2), "40000"])
+            .await,
+        "OK"
+    );
+    assert_eq!(
+        c0.text(&["CLUSTER", "MEET", "127.0.0.1", "notaport"]).await,
+        "ERR Invalid TCP base port specified: notaport"
+    );
+    let addr2 = nodes[2].addr;
+    eventually("node 2 learns node 0 through node 1", || async move {
+        let nodes = Client::connect(addr2)
+            .await
+            .text(&["CLUSTER", "NODES"])
+            .await;
+        nodes.lines().count() == 3
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_listeners_and_connections() {
+    let cluster = TestCluster::builder().primaries(3).start().await.unwrap();
+    let addr = cluster.seeds()[0];
+    let mut c = Client::connect(addr).await;
+    assert_eq!(c.text(&["PING"]).await, "PONG");
+    cluster.shutdown().await;
+    assert_eq!(c.read().await, None, "open connections are closed");
+    eventually("the listener is gone", || async move {
+        tokio::net::TcpStream::connect(addr).await.is_err()
+    })
+    .await;
+}
