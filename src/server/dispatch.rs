@@ -135,6 +135,14 @@ struct Entry {
     subcommands: &'static [&'static str],
 }
 
+impl Entry {
+    /// True when subcommand `sub` (lower case) is implemented. The engine answers every
+    /// subcommand of the commands it claims (OBJECT ENCODING ...).
+    fn has_sub(&self, sub: &str) -> bool {
+        self.handler == Handler::Db || self.subcommands.contains(&sub)
+    }
+}
+
 fn table() -> &'static HashMap<&'static [u8], Entry> {
     static TABLE: OnceLock<HashMap<&'static [u8], Entry>> = OnceLock::new();
     TABLE.get_or_init(|| {
@@ -142,7 +150,7 @@ fn table() -> &'static HashMap<&'static [u8], Entry> {
         for spec in command::all() {
             let server = SERVER_COMMANDS.iter().find(|(n, _)| *n == spec.name);
             // The engine wins for data commands it implements (DBSIZE, FLUSHALL ...).
-            let entry = if Db::supports(spec.name.as_bytes()) && spec.subcommands.is_empty() {
+            let entry = if Db::supports(spec.name.as_bytes()) {
                 Entry {
                     spec,
                     traits: Traits::of(spec),
@@ -175,7 +183,7 @@ pub(crate) fn implemented(spec: &CommandSpec) -> bool {
         None => false,
         Some(e) => match sub {
             None => true,
-            Some(s) => e.subcommands.contains(&s),
+            Some(s) => e.has_sub(s),
         },
     }
 }
@@ -249,11 +257,7 @@ fn resolve(args: &[Bytes]) -> Result<(&'static CommandSpec, Traits, Handler), Va
     let mut traits = entry.traits;
     if let (false, Some(sub)) = (spec.subcommands.is_empty(), args.get(1)) {
         match subcommand(spec, sub) {
-            Some(s)
-                if entry
-                    .subcommands
-                    .contains(&s.name.split_once('|').map_or("", |(_, b)| b)) =>
-            {
+            Some(s) if entry.has_sub(s.name.split_once('|').map_or("", |(_, b)| b)) => {
                 spec = s;
                 traits = Traits::of(s);
             }
