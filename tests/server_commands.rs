@@ -363,3 +363,20 @@ async fn quit_replies_then_closes() {
     assert_eq!(c.text(&["QUIT"]).await, "OK");
     assert_eq!(c.read().await, None);
 }
+
+#[tokio::test]
+async fn big_values_and_inline_limits() {
+    let (_cluster, mut c) = one_node().await;
+    let big = "x".repeat(8 * 1024 * 1024);
+    assert_eq!(c.text(&["SET", "big", &big]).await, "OK");
+    assert_eq!(c.text(&["GET", "big"]).await.len(), big.len());
+    // An inline request longer than 64 KiB is refused, then the connection closes.
+    let mut line = vec![b'a'; 70 * 1024];
+    line.extend_from_slice(b"\r\n");
+    c.send_raw(&line).await;
+    assert_eq!(
+        text(&c.read().await.unwrap()),
+        "ERR Protocol error: too big inline request"
+    );
+    assert_eq!(c.read().await, None);
+}

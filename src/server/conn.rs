@@ -121,9 +121,10 @@ impl Conn {
     }
 }
 
-/// The limits a server applies to requests (as Redis: 512 MiB bulk, 1M-element multibulk).
+/// The limits a server applies to requests, as Redis: 512 MiB bulk strings, multibulk
+/// counts up to `INT_MAX` (memory still grows only with bytes received).
 pub(crate) fn server_limits() -> Limits {
-    Limits::default().with_max_elements(1024 * 1024)
+    Limits::default().with_max_elements(i32::MAX as usize)
 }
 
 /// Serve one accepted connection until it closes or the node stops.
