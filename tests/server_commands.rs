@@ -380,3 +380,30 @@ async fn big_values_and_inline_limits() {
     );
     assert_eq!(c.read().await, None);
 }
+
+#[tokio::test]
+async fn client_list_and_kill() {
+    let (cluster, mut c) = one_node().await;
+    let mut other = Client::connect(cluster.seeds()[0]).await;
+    assert_eq!(other.text(&["CLIENT", "SETNAME", "victim"]).await, "OK");
+    let Value::Integer(victim) = other.cmd(&["CLIENT", "ID"]).await else {
+        panic!("id")
+    };
+    let list = c.text(&["CLIENT", "LIST"]).await;
+    assert_eq!(list.lines().count(), 2, "{list}");
+    assert!(list.contains(&format!("id={victim} ")) && list.contains(" name=victim "));
+    assert_eq!(
+        c.cmd(&["CLIENT", "KILL", "ID", &victim.to_string()]).await,
+        Value::Integer(1)
+    );
+    assert_eq!(
+        other.read().await,
+        None,
+        "the killed client is disconnected"
+    );
+    assert_eq!(
+        c.text(&["CLIENT", "KILL", "127.0.0.1:1"]).await,
+        "ERR No such client"
+    );
+    assert_eq!(c.text(&["PING"]).await, "PONG");
+}

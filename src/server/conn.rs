@@ -219,17 +219,36 @@ async fn run(
     let local = stream.local_addr()?;
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
     let mut conn = Conn::new(id, peer, local, !shared.config.auth_required());
+    let kill = shared.clients.register(id, peer, local);
+    let result = serve_conn(&mut stream, &mut conn, shared, &kill).await;
+    shared.clients.unregister(id);
+    match result {
+        Ok(Some(rbuf)) => {
+            super::replication::primary::serve_replica(stream, rbuf, conn, shared.clone()).await
+        }
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The request loop. `Ok(Some(buffered))` when the connection became a replication link.
+async fn serve_conn(
+    stream: &mut TcpStream,
+    conn: &mut Conn,
+    shared: &Arc<NodeShared>,
+    kill: &tokio::sync::Notify,
+) -> std::io::Result<Option<BytesMut>> {
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::with_capacity(16 * 1024);
     let mut stop = shared.shutdown_rx();
     let limits = server_limits();
     loop {
-        let end = process_batch(&mut conn, &mut rbuf, &mut out, shared, &limits);
+        let end = process_batch(conn, &mut rbuf, &mut out, shared, &limits);
         match end {
             BatchEnd::NeedMore => {}
             BatchEnd::Close => {
                 stream.write_all(&out).await?;
-                return Ok(());
+                return Ok(None);
             }
             BatchEnd::Wait {
                 numreplicas,
@@ -241,13 +260,7 @@ async fn run(
             }
             BatchEnd::Sync => {
                 stream.write_all(&out).await?;
-                return super::replication::primary::serve_replica(
-                    stream,
-                    rbuf,
-                    conn,
-                    shared.clone(),
-                )
-                .await;
+                return Ok(Some(rbuf));
             }
         }
         if !out.is_empty() {
@@ -263,10 +276,11 @@ async fn run(
         }
         let n = tokio::select! {
             r = stream.read_buf(&mut rbuf) => r?,
-            _ = crate::server::node::stopped(&mut stop) => return Ok(()),
+            _ = crate::server::node::stopped(&mut stop) => return Ok(None),
+            _ = kill.notified() => return Ok(None),
         };
         if n == 0 {
-            return Ok(());
+            return Ok(None);
         }
     }
 }
