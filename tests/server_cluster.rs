@@ -55,6 +55,12 @@ async fn layout_matches_redis_cli_create() {
         "{info}"
     );
     assert_eq!(c.text(&["CLUSTER", "MYID"]).await, nodes[4].id);
+    // A replica is in its primary's shard.
+    let mut p1 = Client::connect(nodes[1].addr).await;
+    assert_eq!(
+        c.text(&["CLUSTER", "MYSHARDID"]).await,
+        p1.text(&["CLUSTER", "MYSHARDID"]).await
+    );
 
     // CLUSTER SLOTS: ranges 0-5460, 5461-10922, 10923-16383, primary then replica.
     let Value::Array(slots) = c.cmd(&["CLUSTER", "SLOTS"]).await else {

@@ -205,6 +205,7 @@ async fn client_subcommands() {
         "OK"
     );
     assert_eq!(c.text(&["CLIENT", "NO-EVICT", "on"]).await, "OK");
+    assert_eq!(c.text(&["CLIENT", "NO-TOUCH", "on"]).await, "OK");
     let info = c.text(&["CLIENT", "INFO"]).await;
     assert!(info.contains(" name=web1 "), "{info}");
     assert!(info.contains("lib-name=redcluster lib-ver=0.1.0"), "{info}");

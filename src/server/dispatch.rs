@@ -228,25 +228,41 @@ pub(crate) fn arity_error(spec: &CommandSpec) -> Value {
     ))
 }
 
-/// CLIENT SETINFO arrived in Redis 7.2, after the 7.0 table; clients send it on connect.
-static CLIENT_SETINFO: CommandSpec = CommandSpec {
-    name: "client|setinfo",
-    arity: 4,
-    flags: &["noscript", "loading", "stale"],
-    first_key: 0,
-    last_key: 0,
-    step: 0,
-    acl_categories: &["@slow", "@connection"],
-    tips: &[],
-    key_specs: &[],
-    subcommands: &[],
-};
+/// A subcommand added after Redis 7.0 (so missing from the generated table) that clients
+/// send anyway: CLIENT SETINFO and NO-TOUCH on connect, CLUSTER MYSHARDID.
+const fn later_subcommand(
+    name: &'static str,
+    arity: i32,
+    flags: &'static [&'static str],
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl_categories: &["@slow", "@connection"],
+        tips: &[],
+        key_specs: &[],
+        subcommands: &[],
+    }
+}
+
+static LATER_SUBCOMMANDS: &[CommandSpec] = &[
+    later_subcommand("client|no-touch", 3, &["noscript", "loading", "stale"]),
+    later_subcommand("client|setinfo", 4, &["noscript", "loading", "stale"]),
+    later_subcommand("cluster|myshardid", 2, &["loading", "stale"]),
+];
 
 fn subcommand(spec: &'static CommandSpec, sub: &[u8]) -> Option<&'static CommandSpec> {
-    if spec.name == "client" && sub.eq_ignore_ascii_case(b"setinfo") {
-        return Some(&CLIENT_SETINFO);
-    }
-    spec.subcommand(sub)
+    spec.subcommand(sub).or_else(|| {
+        LATER_SUBCOMMANDS.iter().find(|s| {
+            s.name.split_once('|').is_some_and(|(top, name)| {
+                top == spec.name && name.as_bytes().eq_ignore_ascii_case(sub)
+            })
+        })
+    })
 }
 
 fn resolve(args: &[Bytes]) -> Result<(&'static CommandSpec, Traits, Handler), Value> {
