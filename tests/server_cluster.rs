@@ -401,3 +401,27 @@ async fn shutdown_closes_listeners_and_connections() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn resp3_replies_use_verbatim_strings_and_maps() {
+    let cluster = TestCluster::builder().primaries(3).start().await.unwrap();
+    let mut c = Client::connect(cluster.seeds()[0]).await;
+    c.cmd(&["HELLO", "3"]).await;
+    let info = c.cmd_raw(&["CLUSTER", "INFO"]).await;
+    assert!(info.starts_with(b"=") && info[1..].windows(4).any(|w| w == b"txt:"));
+    let nodes = c.cmd_raw(&["CLUSTER", "NODES"]).await;
+    assert!(nodes.starts_with(b"="));
+    let slots = c.cmd_raw(&["CLUSTER", "SLOTS"]).await;
+    assert!(slots.windows(5).any(|w| w == b"%0\r\n*") || slots.ends_with(b"%0\r\n"));
+    let shards = c.cmd(&["CLUSTER", "SHARDS"]).await;
+    let Value::Array(shards) = shards else {
+        panic!("array")
+    };
+    assert!(shards
+        .iter()
+        .all(|s| matches!(s, Value::Map(kv) if kv.len() == 2)));
+    assert!(matches!(
+        c.cmd(&["INFO", "server"]).await,
+        Value::Verbatim { .. }
+    ));
+}
