@@ -199,6 +199,18 @@ fn find(name: &[u8]) -> Option<&'static Entry> {
     table().get(&buf[..name.len()])
 }
 
+/// The full name stats count a replicated command under (`set`, `object|encoding`), or
+/// `None` for commands this server does not know.
+pub(crate) fn stat_name(args: &[Bytes]) -> Option<&'static str> {
+    let entry = find(args.first()?)?;
+    match args.get(1) {
+        Some(sub) if !entry.spec.subcommands.is_empty() => {
+            subcommand(entry.spec, sub).map(|s| s.name)
+        }
+        _ => Some(entry.spec.name),
+    }
+}
+
 /// `ERR unknown command 'x', with args beginning with: 'a' 'b' `, as Redis words it.
 fn unknown_command(args: &[Bytes]) -> Value {
     let mut list = String::new();

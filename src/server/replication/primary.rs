@@ -59,6 +59,13 @@ pub(crate) async fn serve_replica(
     result
 }
 
+async fn read_more(stream: &mut TcpStream, rbuf: &mut BytesMut) -> std::io::Result<usize> {
+    if rbuf.capacity() - rbuf.len() < 1024 {
+        rbuf.reserve(4096);
+    }
+    stream.read_buf(rbuf).await
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn stream_to(
     stream: &mut TcpStream,
@@ -109,7 +116,7 @@ async fn stream_to(
                 stream.write_all(&out).await?;
                 out.clear();
             }
-            n = stream.read_buf(rbuf) => {
+            n = read_more(stream, rbuf) => {
                 if n? == 0 {
                     return Ok(());
                 }

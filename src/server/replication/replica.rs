@@ -208,6 +208,11 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
                 None => std::future::pending().await,
             }
         };
+        // Keep room to read into: a full BytesMut would make `read_buf` grow it 64 bytes
+        // at a time.
+        if chunk.capacity() - chunk.len() < 16 * 1024 {
+            chunk.reserve(64 * 1024);
+        }
         tokio::select! {
             n = reader.read_buf(&mut chunk) => {
                 if n? == 0 {
@@ -279,12 +284,9 @@ fn apply(
             let start = std::time::Instant::now();
             let reply = st.db.execute(&args, &ctx);
             let _ = st.db.take_propagation();
-            if let Some(spec) = crate::command::lookup(&args[0]) {
-                st.cmdstats.executed(
-                    spec.name,
-                    start.elapsed().as_micros() as u64,
-                    reply.is_error(),
-                );
+            if let Some(name) = crate::server::dispatch::stat_name(&args) {
+                st.cmdstats
+                    .executed(name, start.elapsed().as_micros() as u64, reply.is_error());
             }
         }
         *offset += consumed;
