@@ -177,3 +177,54 @@ async fn a_replica_syncing_under_writes_ends_identical() {
         "offsets agree once WAIT returned"
     );
 }
+
+#[tokio::test]
+async fn a_replica_can_switch_primaries() {
+    let cluster = TestCluster::builder()
+        .primaries(3)
+        .replicas_per_primary(1)
+        .start()
+        .await
+        .unwrap();
+    let nodes = cluster.nodes();
+    let (old, new, replica) = (nodes[0].addr, nodes[1].addr, nodes[3].addr);
+    // A key the second primary owns: the first name it accepts without MOVED.
+    let mut p1 = Client::connect(new).await;
+    let mut key = String::new();
+    for i in 0..1000 {
+        let k = format!("k{i}");
+        if p1.text(&["SET", &k, "v"]).await == "OK" {
+            key = k;
+            break;
+        }
+    }
+    assert!(!key.is_empty());
+    let mut r = Client::connect(replica).await;
+    assert_eq!(r.text(&["CLUSTER", "REPLICATE", &nodes[1].id]).await, "OK");
+    assert_eq!(p1.text(&["WAIT", "2", "5000"]).await, "2");
+    r.cmd(&["READONLY"]).await;
+    assert_eq!(r.text(&["GET", &key]).await, "v");
+    eventually("the old primary drops the replica", || async move {
+        let info = Client::connect(old)
+            .await
+            .text(&["INFO", "replication"])
+            .await;
+        field(&info, "connected_slaves").as_deref() == Some("0")
+    })
+    .await;
+    let id3 = nodes[3].id.clone();
+    let id1 = nodes[1].id.clone();
+    let seen_by = nodes[2].addr;
+    eventually("gossip tells the others", || {
+        let (id3, id1) = (id3.clone(), id1.clone());
+        async move {
+            let text = Client::connect(seen_by)
+                .await
+                .text(&["CLUSTER", "NODES"])
+                .await;
+            text.lines()
+                .any(|l| l.starts_with(&id3) && l.contains(&format!(" slave {id1} ")))
+        }
+    })
+    .await;
+}

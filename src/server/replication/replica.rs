@@ -221,6 +221,10 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
                 pending.push_back((Instant::now(), chunk.split().freeze()));
             }
             _ = ack_tick.tick() => {
+                if current(shared, generation).is_none() {
+                    // This node now replicates someone else, or nobody.
+                    return Ok(());
+                }
                 let mut out = BytesMut::new();
                 let off = offset.to_string();
                 encode_command(&mut out, [&b"REPLCONF"[..], b"ACK", off.as_bytes()]);
