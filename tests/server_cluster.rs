@@ -37,8 +37,11 @@ async fn layout_matches_redis_cli_create() {
         if i < 3 {
             assert_eq!(n.role, Role::Primary);
             assert_eq!(n.primary_id, None);
+            let expect = [0..=5460, 5461..=10922, 10923..=16383];
+            assert_eq!(n.slots, vec![expect[i].clone()]);
         } else {
             assert_eq!(n.role, Role::Replica);
+            assert!(n.slots.is_empty());
             assert_eq!(n.primary_id.as_deref(), Some(nodes[i - 3].id.as_str()));
         }
     }

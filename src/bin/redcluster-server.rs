@@ -117,7 +117,14 @@ async fn run(args: Args) -> ExitCode {
         let role = match (node.role, &node.primary_id) {
             (_, _) if args.empty => "empty".to_string(),
             (Role::Replica, Some(p)) => format!("replica of {p}"),
-            _ => "primary".to_string(),
+            _ => {
+                let slots: Vec<String> = node
+                    .slots
+                    .iter()
+                    .map(|r| format!("{}-{}", r.start(), r.end()))
+                    .collect();
+                format!("primary slots {}", slots.join(","))
+            }
         };
         println!("{} {} {role}", node.addr, node.id);
     }
