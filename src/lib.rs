@@ -18,5 +18,21 @@ pub mod command;
 pub mod resp;
 pub mod slot;
 
+mod client;
+mod connection;
+mod error;
+mod pipeline;
+mod pool;
+mod router;
+pub mod topology;
+mod types;
+
+pub use client::{Client, ClientBuilder, Cmd, ReadFrom, Stats};
+pub use error::{Error, ErrorKind, Result};
+pub use pipeline::Pipeline;
+pub use resp::Value;
+pub use topology::Topology;
+pub use types::{FromValue, ToArg};
+
 #[cfg(feature = "server")]
 pub mod server;

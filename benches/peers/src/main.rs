@@ -1,0 +1,256 @@
+//! Peer comparison: redcluster, the `redis` crate's async cluster client, and `fred`, each
+//! driving the same closed-loop workload (50% GET / 50% SET, 64-byte values, 100k keys) at
+//! 1, 16 and 256 concurrent tasks against the same real 3+3 `redis-server` cluster, rounds
+//! interleaved so machine noise hits every client alike. Prints median ops/s per client and
+//! concurrency, the ratios, and `redis-benchmark --cluster` at the same concurrency as the C
+//! reference.
+//!
+//! Run: `cargo run --release --manifest-path benches/peers/Cargo.toml -- [--rounds N] [--secs S]`
+
+#[path = "../../../tests/support/real_cluster.rs"]
+#[allow(dead_code)]
+mod real_cluster;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use fred::interfaces::{ClientLike, KeysInterface};
+use rand::Rng;
+
+const KEYS: u32 = 100_000;
+const VALUE_LEN: usize = 64;
+
+#[derive(Clone)]
+enum Peer {
+    Ours(redcluster::Client),
+    RedisRs(redis::cluster_async::ClusterConnection),
+    Fred(fred::clients::Client),
+}
+
+impl Peer {
+    fn name(&self) -> &'static str {
+        match self {
+            Peer::Ours(_) => "redcluster",
+            Peer::RedisRs(_) => "redis-rs",
+            Peer::Fred(_) => "fred",
+        }
+    }
+
+    async fn op(&mut self, key: &str, value: &Bytes, get: bool) -> Result<(), String> {
+        match self {
+            Peer::Ours(c) => {
+                if get {
+                    c.cmd("GET")
+                        .arg(key)
+                        .query::<Option<Bytes>>()
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string())
+                } else {
+                    c.cmd("SET")
+                        .arg(key)
+                        .arg(value.clone())
+                        .query::<()>()
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            }
+            Peer::RedisRs(c) => {
+                if get {
+                    redis::cmd("GET")
+                        .arg(key)
+                        .query_async::<Option<Vec<u8>>>(c)
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string())
+                } else {
+                    redis::cmd("SET")
+                        .arg(key)
+                        .arg(&value[..])
+                        .query_async::<()>(c)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            }
+            Peer::Fred(c) => {
+                if get {
+                    c.get::<Option<Bytes>, _>(key)
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string())
+                } else {
+                    c.set::<(), _, _>(key, value.clone(), None, None, false)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            }
+        }
+    }
+}
+
+async fn connect(which: &str, seeds: &[String]) -> Peer {
+    match which {
+        "redcluster" => Peer::Ours(
+            redcluster::Client::builder(seeds.iter().map(String::as_str))
+                .build()
+                .await
+                .expect("redcluster connect"),
+        ),
+        "redis-rs" => {
+            let urls: Vec<String> = seeds.iter().map(|s| format!("redis://{s}")).collect();
+            let client = redis::cluster::ClusterClient::new(urls).expect("redis-rs client");
+            Peer::RedisRs(
+                client
+                    .get_async_connection()
+                    .await
+                    .expect("redis-rs connect"),
+            )
+        }
+        "fred" => {
+            let mut url = format!("redis-cluster://{}", seeds[0]);
+            for (i, s) in seeds[1..].iter().enumerate() {
+                url.push(if i == 0 { '?' } else { '&' });
+                url.push_str(&format!("node={s}"));
+            }
+            let config = fred::types::config::Config::from_url(&url).expect("fred config");
+            let client = fred::types::Builder::from_config(config)
+                .build()
+                .expect("fred client");
+            client.init().await.expect("fred connect");
+            Peer::Fred(client)
+        }
+        other => panic!("unknown client {other}"),
+    }
+}
+
+/// Run `tasks` closed-loop workers for `secs`; returns completed ops per second.
+async fn measure(peer: &Peer, tasks: usize, secs: f64) -> (f64, u64) {
+    let done = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let value = Bytes::from(vec![b'x'; VALUE_LEN]);
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let mut peer = peer.clone();
+        let (done, errors, stop, value) = (done.clone(), errors.clone(), stop.clone(), value.clone());
+        handles.push(tokio::spawn(async move {
+            let mut rng = rand::rngs::SmallRng::from_entropy();
+            let mut key = String::with_capacity(16);
+            while !stop.load(Ordering::Relaxed) {
+                key.clear();
+                key.push_str("key:");
+                key.push_str(&rng.gen_range(0..KEYS).to_string());
+                let get = rng.gen_bool(0.5);
+                match peer.op(&key, &value, get).await {
+                    Ok(()) => done.fetch_add(1, Ordering::Relaxed),
+                    Err(_) => errors.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        }));
+    }
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    let counted = done.load(Ordering::Relaxed);
+    let elapsed = start.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for h in handles {
+        let _ = h.await;
+    }
+    (counted as f64 / elapsed, errors.load(Ordering::Relaxed))
+}
+
+fn redis_benchmark(port: u16, clients: usize, requests: usize) -> f64 {
+    let out = std::process::Command::new("redis-benchmark")
+        .args([
+            "--cluster", "-h", "127.0.0.1", "-p", &port.to_string(), "-t", "set,get", "-d",
+            &VALUE_LEN.to_string(), "-r", &KEYS.to_string(), "-c", &clients.to_string(), "-n",
+            &requests.to_string(), "--csv",
+        ])
+        .output()
+        .expect("run redis-benchmark");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // CSV rows: "test","rps",...; average SET and GET for the same 50/50 mix.
+    let rates: Vec<f64> = text
+        .lines()
+        .filter(|l| l.starts_with("\"SET\"") || l.starts_with("\"GET\""))
+        .filter_map(|l| l.split(',').nth(1))
+        .filter_map(|v| v.trim_matches('"').parse().ok())
+        .collect();
+    if rates.is_empty() {
+        return 0.0;
+    }
+    // Harmonic mean: the rate of doing one of each.
+    rates.len() as f64 / rates.iter().map(|r| 1.0 / r).sum::<f64>()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    if v.is_empty() {
+        0.0
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+fn arg(name: &str, default: f64) -> f64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    let rounds = arg("--rounds", 5.0) as usize;
+    let secs = arg("--secs", 2.0);
+    let cluster = real_cluster::RealCluster::start(3, 1).expect("redis-server is required");
+    let seeds = cluster.seeds();
+    let names = ["redcluster", "redis-rs", "fred"];
+    let mut peers = Vec::new();
+    for n in names {
+        peers.push(connect(n, &seeds).await);
+    }
+    // Warm up every client's connections to every node.
+    for p in &peers {
+        measure(p, 16, 0.5).await;
+    }
+    let concurrency = [1usize, 16, 256];
+    let mut results: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); concurrency.len()]; peers.len()];
+    let mut errors = vec![0u64; peers.len()];
+    let mut c_ref: Vec<Vec<f64>> = vec![Vec::new(); concurrency.len()];
+    for round in 0..rounds {
+        for (ci, &c) in concurrency.iter().enumerate() {
+            // Rotate the order every round so no client always runs first.
+            for k in 0..peers.len() {
+                let pi = (k + round) % peers.len();
+                let (rate, errs) = measure(&peers[pi], c, secs).await;
+                results[pi][ci].push(rate);
+                errors[pi] += errs;
+            }
+            let port = cluster.nodes[0].port;
+            let reqs = [20_000, 100_000, 200_000][ci];
+            c_ref[ci].push(tokio::task::block_in_place(|| redis_benchmark(port, c, reqs)));
+        }
+        eprintln!("round {}/{} done", round + 1, rounds);
+    }
+    println!("\n50% GET / 50% SET, 64-byte values, {KEYS} keys, {rounds} rounds of {secs} s, median ops/s\n");
+    println!("| tasks | redcluster | redis-rs | fred | redis-benchmark (C) | vs redis-rs | vs fred | vs faster peer |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (ci, c) in concurrency.iter().enumerate() {
+        let m: Vec<f64> = (0..peers.len()).map(|pi| median(results[pi][ci].clone())).collect();
+        let best_peer = m[1].max(m[2]);
+        println!(
+            "| {c} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2}x | {:.2}x | {:.2}x |",
+            m[0], m[1], m[2], median(c_ref[ci].clone()), m[0] / m[1], m[0] / m[2], m[0] / best_peer
+        );
+    }
+    for (pi, p) in peers.iter().enumerate() {
+        if errors[pi] > 0 {
+            println!("{}: {} errors", p.name(), errors[pi]);
+        }
+    }
+}

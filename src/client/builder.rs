@@ -1,0 +1,202 @@
+//! [`ClientBuilder`]: every client option, with defaults that suit a web backend.
+
+use std::fmt::Display;
+use std::time::Duration;
+
+use super::Client;
+use crate::connection::{ConnectOptions, Credentials};
+use crate::error::{Error, ErrorKind};
+use crate::pool::Pool;
+use crate::resp::Limits;
+use crate::router::decide::Policy;
+use crate::router::{Config, ReadFrom, Router};
+
+/// Options for a [`Client`]; made by [`Client::builder`].
+///
+/// ```no_run
+/// # async fn f() -> Result<(), redcluster::Error> {
+/// use std::time::Duration;
+/// let client = redcluster::Client::builder(["10.0.0.1:6379", "10.0.0.2:6379"])
+///     .read_from(redcluster::ReadFrom::ReplicaPreferred)
+///     .request_timeout(Duration::from_secs(2))
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+#[must_use = "a builder does nothing until .build().await"]
+pub struct ClientBuilder {
+    seeds: Vec<String>,
+    read_from: ReadFrom,
+    pool_size: usize,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    max_redirects: u32,
+    credentials: Option<Credentials>,
+    resp3: bool,
+    refresh_interval: Option<Duration>,
+    client_name: Option<String>,
+    retry_writes_on_disconnect: bool,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("seeds", &self.seeds)
+            .field("read_from", &self.read_from)
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_redirects", &self.max_redirects)
+            .field("credentials", &self.credentials)
+            .field("resp3", &self.resp3)
+            .field("refresh_interval", &self.refresh_interval)
+            .field("client_name", &self.client_name)
+            .field(
+                "retry_writes_on_disconnect",
+                &self.retry_writes_on_disconnect,
+            )
+            .finish()
+    }
+}
+
+impl ClientBuilder {
+    pub(super) fn new<I, S>(seeds: I) -> ClientBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Display,
+    {
+        ClientBuilder {
+            seeds: seeds.into_iter().map(|s| s.to_string()).collect(),
+            read_from: ReadFrom::Primary,
+            pool_size: 1,
+            connect_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(5),
+            max_redirects: 5,
+            credentials: None,
+            resp3: false,
+            refresh_interval: Some(Duration::from_secs(30)),
+            client_name: None,
+            retry_writes_on_disconnect: false,
+        }
+    }
+
+    /// Which node serves read-only commands (default [`ReadFrom::Primary`]).
+    pub fn read_from(mut self, read_from: ReadFrom) -> Self {
+        self.read_from = read_from;
+        self
+    }
+
+    /// Connections per node (default 1: each is multiplexed, so one carries thousands of
+    /// concurrent requests; more help only when one socket's reader becomes the bottleneck).
+    pub fn pool_size(mut self, n: usize) -> Self {
+        self.pool_size = n.max(1);
+        self
+    }
+
+    /// Bound on opening a connection and its handshake (default 1 s).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// Deadline for a whole request, redirects and retries included (default 5 s).
+    pub fn request_timeout(mut self, d: Duration) -> Self {
+        self.request_timeout = d;
+        self
+    }
+
+    /// MOVED/ASK redirects one request may follow (default 5).
+    pub fn max_redirects(mut self, n: u32) -> Self {
+        self.max_redirects = n;
+        self
+    }
+
+    /// Authenticate every connection (`AUTH` or `HELLO ... AUTH`); `user` `None` means the
+    /// `default` user. The password is never logged or shown in errors or Debug output.
+    pub fn credentials(mut self, user: Option<&str>, password: &str) -> Self {
+        self.credentials = Some(Credentials {
+            user: user.map(str::to_string),
+            password: password.to_string(),
+        });
+        self
+    }
+
+    /// Speak RESP3 (`HELLO 3`) instead of RESP2 (default false).
+    pub fn resp3(mut self, on: bool) -> Self {
+        self.resp3 = on;
+        self
+    }
+
+    /// How often the topology is refreshed in the background even when nothing asks for it
+    /// (default 30 s; `None` refreshes only on events such as MOVED).
+    pub fn refresh_interval(mut self, every: Option<Duration>) -> Self {
+        self.refresh_interval = every;
+        self
+    }
+
+    /// Name every connection with `CLIENT SETNAME` (shows in `CLIENT LIST`).
+    pub fn client_name(mut self, name: &str) -> Self {
+        self.client_name = Some(name.to_string());
+        self
+    }
+
+    /// Re-send a write whose connection broke after it was sent (at-least-once; default
+    /// false, which reports [`ErrorKind::MaybeApplied`] instead).
+    pub fn retry_writes_on_disconnect(mut self, on: bool) -> Self {
+        self.retry_writes_on_disconnect = on;
+        self
+    }
+
+    /// Discover the cluster from the seeds and return a ready client.
+    ///
+    /// Seeds that do not answer are skipped; one that does is enough.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] when no seed is given, a client name has a space, or no seed
+    /// answered with the cluster's topology (the message lists each seed's failure).
+    pub async fn build(self) -> Result<Client, Error> {
+        if self.seeds.is_empty() {
+            return Err(Error::new(ErrorKind::Config, "no seed address given"));
+        }
+        if let Some(bad) = self.seeds.iter().find(|s| !s.contains(':')) {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("seed {bad:?} is not host:port"),
+            ));
+        }
+        if self
+            .client_name
+            .as_deref()
+            .is_some_and(|n| n.contains(|c: char| c.is_whitespace()))
+        {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "client name may not contain spaces",
+            ));
+        }
+        let opts = ConnectOptions {
+            resp3: self.resp3,
+            credentials: self.credentials,
+            client_name: self.client_name,
+            readonly: false,
+            connect_timeout: self.connect_timeout,
+            limits: Limits::default(),
+        };
+        let pool = Pool::new(opts, self.pool_size);
+        let config = Config {
+            seeds: self.seeds,
+            read_from: self.read_from,
+            request_timeout: self.request_timeout,
+            refresh_interval: self.refresh_interval,
+            policy: Policy {
+                max_redirects: self.max_redirects,
+                retry_writes: self.retry_writes_on_disconnect,
+                base_backoff: Duration::from_millis(10),
+                max_backoff: Duration::from_millis(500),
+            },
+        };
+        let router = Router::start(config, pool).await?;
+        Ok(Client::from_router(router))
+    }
+}

@@ -1,0 +1,125 @@
+//! The public client: [`Client`], its builder, the generic [`Cmd`] and typed helpers.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), redcluster::Error> {
+//! let client = redcluster::Client::builder(["127.0.0.1:7000"])
+//!     .read_from(redcluster::ReadFrom::ReplicaPreferred)
+//!     .build()
+//!     .await?;
+//! client.set("user:1", "alice").await?;
+//! let name: Option<String> = client.get("user:1").await?;
+//! let n: i64 = client.cmd("INCRBY").arg("visits").arg(5).query().await?;
+//! # let _ = (name, n); Ok(()) }
+//! ```
+
+mod builder;
+mod commands;
+mod stats;
+
+use std::sync::Arc;
+
+pub use builder::ClientBuilder;
+pub use stats::Stats;
+
+use crate::error::Error;
+use crate::resp::Value;
+pub use crate::router::ReadFrom;
+use crate::router::Router;
+use crate::topology::Topology;
+use crate::types::{Args, FromValue, ToArg};
+
+/// A Redis Cluster client. Cheap to clone: clones share one topology, one connection pool
+/// and one background refresh task, which ends when the last clone is dropped.
+#[derive(Clone, Debug)]
+pub struct Client {
+    router: Arc<Router>,
+}
+
+const _: () = {
+    const fn assert_send_sync<T: Clone + Send + Sync + 'static>() {}
+    assert_send_sync::<Client>();
+};
+
+impl Client {
+    /// Start configuring a client for the cluster reachable through `seeds` (`"host:port"`
+    /// strings or `SocketAddr`s; any one reachable node is enough).
+    pub fn builder<I, S>(seeds: I) -> ClientBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: std::fmt::Display,
+    {
+        ClientBuilder::new(seeds)
+    }
+
+    fn from_router(router: Router) -> Client {
+        Client {
+            router: Arc::new(router),
+        }
+    }
+
+    /// A command by name; add arguments with [`Cmd::arg`], run it with [`Cmd::query`].
+    pub fn cmd(&self, name: &str) -> Cmd<'_> {
+        Cmd {
+            client: self,
+            args: Args::new(name),
+        }
+    }
+
+    /// A pipeline of commands sent together (see [`Pipeline`](crate::Pipeline)).
+    pub fn pipeline(&self) -> crate::Pipeline<'_> {
+        crate::Pipeline::new(self)
+    }
+
+    pub(crate) async fn execute(&self, args: &Args) -> Result<Value, Error> {
+        self.router.execute(args).await
+    }
+
+    /// The current topology snapshot: shards, their primaries, replicas, slot ranges and
+    /// config epochs. It does not change under the caller; call again for a newer one.
+    pub fn topology(&self) -> Arc<Topology> {
+        self.router.inner().topology.load()
+    }
+
+    /// Counters since the client was built: redirects, retries, refreshes, reconnects,
+    /// timeouts, and requests sent to each node.
+    pub fn stats(&self) -> Stats {
+        Stats::collect(self.router.inner())
+    }
+}
+
+/// One command being built: its name, then arguments. Made by [`Client::cmd`].
+#[derive(Debug)]
+#[must_use = "a command does nothing until .query().await"]
+pub struct Cmd<'a> {
+    client: &'a Client,
+    args: Args,
+}
+
+impl Cmd<'_> {
+    /// Append one argument.
+    pub fn arg<T: ToArg>(mut self, arg: T) -> Self {
+        self.args.push(&arg);
+        self
+    }
+
+    /// Append several arguments.
+    pub fn args<I>(mut self, args: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: ToArg,
+    {
+        for a in args {
+            self.args.push(&a);
+        }
+        self
+    }
+
+    /// Send the command and convert its reply.
+    ///
+    /// # Errors
+    /// Any [`Error`]: a server error reply, cross-slot keys, a timeout, a conversion failure.
+    pub async fn query<T: FromValue>(self) -> Result<T, Error> {
+        let v = self.client.execute(&self.args).await?;
+        T::from_value(v)
+    }
+}

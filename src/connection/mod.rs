@@ -1,0 +1,359 @@
+//! One TCP connection to one node: multiplexed, pipelined, auto-batched.
+//!
+//! Callers encode their command straight into the connection's shared write buffer under a
+//! short lock (never held across an await) and get a oneshot receiver for the reply. A writer
+//! task swaps that buffer out and writes everything queued since its last write in one
+//! syscall, so concurrent callers' commands coalesce (auto-pipelining). A reader task decodes
+//! replies and completes requests in FIFO order. A caller that stops waiting (its future
+//! dropped or timed out) only drops its receiver: the reply is still read and discarded, so the
+//! connection never falls out of step.
+//!
+//! When the socket fails (EOF, reset, a protocol error) every request still waiting is failed
+//! with an error that says whether its bytes had been handed to the socket (it may have been
+//! applied) or had never left the client.
+
+mod handshake;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{oneshot, Notify};
+
+use crate::error::{Error, ErrorKind};
+use crate::resp::{decode, Limits, Value};
+
+pub(crate) use handshake::Credentials;
+
+/// How to open and set up a connection.
+#[derive(Clone, Debug)]
+pub(crate) struct ConnectOptions {
+    /// Speak RESP3 (`HELLO 3`) instead of RESP2.
+    pub(crate) resp3: bool,
+    /// AUTH credentials, if any.
+    pub(crate) credentials: Option<Credentials>,
+    /// Sent with CLIENT SETNAME (or HELLO SETNAME).
+    pub(crate) client_name: Option<String>,
+    /// Send READONLY so a replica serves reads for its slots.
+    pub(crate) readonly: bool,
+    /// Bound on TCP connect plus handshake.
+    pub(crate) connect_timeout: Duration,
+    /// Decoder bounds for replies.
+    pub(crate) limits: Limits,
+}
+
+type ReplyTx = oneshot::Sender<Result<Value, Error>>;
+
+/// A request waiting for its reply. `tx` is `None` for replies the client discards (the `OK`
+/// of an `ASKING` sent in front of a command).
+struct Pending {
+    tx: Option<ReplyTx>,
+}
+
+struct State {
+    /// Encoded commands not yet taken by the writer.
+    buf: BytesMut,
+    /// Requests whose bytes are in `buf` (never sent), in order.
+    queued: Vec<Pending>,
+    /// Requests whose bytes were handed to the socket, oldest first.
+    in_flight: VecDeque<Pending>,
+    /// Set once the connection failed; later requests fail at once with it.
+    closed: Option<Error>,
+    /// True while the writer has been woken and not yet found the buffer empty.
+    writer_scheduled: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake_writer: Notify,
+    pending: AtomicUsize,
+    closed: AtomicBool,
+    addr: String,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the state half-changed in a way that
+        // matters more than failing, so a poisoned lock is used as is.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Fail every waiting request with `err` (sent or not, as each was) and refuse new ones.
+    fn fail_all(&self, err: Error) {
+        let (sent, unsent) = {
+            let mut st = self.lock();
+            if st.closed.is_none() {
+                st.closed = Some(err.with_sent(false));
+            }
+            st.buf.clear();
+            (
+                std::mem::take(&mut st.in_flight),
+                std::mem::take(&mut st.queued),
+            )
+        };
+        self.closed.store(true, Ordering::Release);
+        self.pending.store(0, Ordering::Relaxed);
+        for p in sent {
+            if let Some(tx) = p.tx {
+                let _ = tx.send(Err(err.with_sent(true)));
+            }
+        }
+        for p in unsent {
+            if let Some(tx) = p.tx {
+                let _ = tx.send(Err(err.with_sent(false)));
+            }
+        }
+        self.wake_writer.notify_one();
+    }
+}
+
+/// A connection handle. Dropping the last handle closes the socket.
+pub(crate) struct Connection {
+    shared: Arc<Shared>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("addr", &self.shared.addr)
+            .field("pending", &self.pending())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.shared.fail_all(Error::new(
+            ErrorKind::Closed,
+            "connection closed by the client",
+        ));
+        self.reader.abort();
+    }
+}
+
+/// The reply to one request.
+pub(crate) type ReplyFuture = oneshot::Receiver<Result<Value, Error>>;
+
+/// Turn a receiver's outcome into the reply (a dropped sender means the connection is gone).
+pub(crate) fn reply_of(
+    outcome: Result<Result<Value, Error>, oneshot::error::RecvError>,
+) -> Result<Value, Error> {
+    match outcome {
+        Ok(r) => r,
+        Err(_) => Err(Error::new(ErrorKind::Closed, "connection closed").with_sent(true)),
+    }
+}
+
+impl Connection {
+    /// Connect to `addr`, start the reader and writer, and run the handshake, all within
+    /// `opts.connect_timeout`.
+    pub(crate) async fn connect(addr: &str, opts: &ConnectOptions) -> Result<Connection, Error> {
+        let fut = async {
+            let stream = TcpStream::connect(addr)
+                .await
+                .map_err(|e| Error::io(&e, &format!("connect to {addr}"), false))?;
+            let _ = stream.set_nodelay(true);
+            let conn = Connection::start(stream, addr, opts.limits.clone());
+            handshake::run(&conn, opts).await?;
+            Ok(conn)
+        };
+        match tokio::time::timeout(opts.connect_timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "connect to {addr} timed out after {:?}",
+                    opts.connect_timeout
+                ),
+            )),
+        }
+    }
+
+    fn start(stream: TcpStream, addr: &str, limits: Limits) -> Connection {
+        let (rd, wr) = stream.into_split();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                buf: BytesMut::with_capacity(16 * 1024),
+                queued: Vec::new(),
+                in_flight: VecDeque::new(),
+                closed: None,
+                writer_scheduled: false,
+            }),
+            wake_writer: Notify::new(),
+            pending: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            addr: addr.to_string(),
+        });
+        tokio::spawn(write_loop(shared.clone(), wr));
+        let reader = tokio::spawn(read_loop(shared.clone(), rd, limits));
+        Connection { shared, reader }
+    }
+
+    /// The address this connection was opened to.
+    pub(crate) fn addr(&self) -> &str {
+        &self.shared.addr
+    }
+
+    /// Requests sent or queued and not yet answered: the pool's load measure.
+    pub(crate) fn pending(&self) -> usize {
+        self.shared.pending.load(Ordering::Relaxed)
+    }
+
+    /// True once the socket failed or was closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// Queue one request: `encode` appends its bytes to the write buffer. With `discard_first`
+    /// the bytes hold two commands (such as `ASKING` and the command) and the first reply is
+    /// read and dropped.
+    ///
+    /// # Errors
+    /// The connection's failure (marked never sent) when it is already closed.
+    pub(crate) fn send(
+        &self,
+        discard_first: bool,
+        encode: impl FnOnce(&mut BytesMut),
+    ) -> Result<ReplyFuture, Error> {
+        let (tx, rx) = oneshot::channel();
+        let wake = {
+            let mut st = self.shared.lock();
+            if let Some(err) = &st.closed {
+                return Err(err.clone());
+            }
+            encode(&mut st.buf);
+            if discard_first {
+                st.queued.push(Pending { tx: None });
+            }
+            st.queued.push(Pending { tx: Some(tx) });
+            !std::mem::replace(&mut st.writer_scheduled, true)
+        };
+        self.shared
+            .pending
+            .fetch_add(1 + usize::from(discard_first), Ordering::Relaxed);
+        if wake {
+            self.shared.wake_writer.notify_one();
+        }
+        Ok(rx)
+    }
+
+    /// Send one command given as arguments and wait for its reply (handshake, discovery).
+    pub(crate) async fn request<A: AsRef<[u8]>>(&self, args: &[A]) -> Result<Value, Error> {
+        let rx = self.send(false, |buf| {
+            crate::resp::encode_command(buf, args.iter().map(AsRef::as_ref))
+        })?;
+        reply_of(rx.await)
+    }
+}
+
+async fn write_loop(shared: Arc<Shared>, mut wr: OwnedWriteHalf) {
+    let mut spare = BytesMut::with_capacity(16 * 1024);
+    loop {
+        shared.wake_writer.notified().await;
+        loop {
+            {
+                let mut st = shared.lock();
+                if st.closed.is_some() {
+                    return;
+                }
+                if st.buf.is_empty() {
+                    st.writer_scheduled = false;
+                    break;
+                }
+                std::mem::swap(&mut st.buf, &mut spare);
+                let st = &mut *st;
+                st.in_flight.extend(st.queued.drain(..));
+            }
+            if let Err(e) = wr.write_all(&spare).await {
+                tracing::warn!(addr = %shared.addr, error = %e, "write failed; closing connection");
+                shared.fail_all(Error::io(&e, &format!("write to {}", shared.addr), true));
+                return;
+            }
+            spare.clear();
+        }
+    }
+}
+
+async fn read_loop(shared: Arc<Shared>, mut rd: OwnedReadHalf, limits: Limits) {
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut replies: Vec<Value> = Vec::new();
+    let mut done: Vec<(Pending, Value)> = Vec::new();
+    let failure = loop {
+        if buf.capacity() - buf.len() < 8 * 1024 {
+            buf.reserve(64 * 1024);
+        }
+        match rd.read_buf(&mut buf).await {
+            Ok(0) => {
+                let e = std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection closed by the server",
+                );
+                break Error::io(&e, &format!("read from {}", shared.addr), true);
+            }
+            Ok(_) => {}
+            Err(e) => break Error::io(&e, &format!("read from {}", shared.addr), true),
+        }
+        let mut bad = None;
+        loop {
+            match decode(&mut buf, &limits) {
+                Ok(Some(Value::Push(items))) => {
+                    // Out-of-band RESP3 push (pub/sub, invalidation): never a reply.
+                    tracing::trace!(addr = %shared.addr, len = items.len(), "push frame ignored");
+                }
+                Ok(Some(v)) => replies.push(v),
+                Ok(None) => break,
+                Err(e) => {
+                    bad = Some(Error::from(e));
+                    break;
+                }
+            }
+        }
+        if !replies.is_empty() {
+            let mut unexpected = false;
+            {
+                let mut st = shared.lock();
+                for v in replies.drain(..) {
+                    match st.in_flight.pop_front() {
+                        Some(p) => done.push((p, v)),
+                        None => {
+                            unexpected = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            let n = done.len();
+            let _ = shared
+                .pending
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
+                    Some(p.saturating_sub(n))
+                });
+            for (p, v) in done.drain(..) {
+                if let Some(tx) = p.tx {
+                    let _ = tx.send(Ok(v));
+                }
+            }
+            if unexpected {
+                break Error::new(
+                    ErrorKind::Protocol,
+                    format!("{} sent a reply nobody asked for", shared.addr),
+                );
+            }
+        }
+        if let Some(e) = bad {
+            break e;
+        }
+    };
+    tracing::warn!(addr = %shared.addr, error = %failure, "connection lost");
+    shared.fail_all(failure);
+}
+
+#[cfg(test)]
+mod tests;

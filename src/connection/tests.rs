@@ -1,0 +1,139 @@
+//! Connection behaviour against a scripted server on 127.0.0.1:0.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use super::*;
+
+fn opts() -> ConnectOptions {
+    ConnectOptions {
+        resp3: false,
+        credentials: None,
+        client_name: None,
+        readonly: false,
+        connect_timeout: Duration::from_secs(2),
+        limits: Limits::default(),
+    }
+}
+
+/// A server that answers each `GET x` (inline framing ignored: it counts `*2` headers) with
+/// `$len x` after `delay`, in order.
+async fn echo_server(delay: Duration) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = BytesMut::new();
+                loop {
+                    if s.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    while let Ok(Some(cmd)) =
+                        crate::resp::decode_command(&mut buf, &Limits::default())
+                    {
+                        tokio::time::sleep(delay).await;
+                        let arg = cmd.get(1).cloned().unwrap_or_default();
+                        let mut out = BytesMut::new();
+                        if cmd[0].eq_ignore_ascii_case(b"PUSHY") {
+                            out.extend_from_slice(b">2\r\n$7\r\nmessage\r\n$1\r\nx\r\n");
+                        }
+                        crate::resp::encode_bulk(&mut out, &arg);
+                        if s.write_all(&out).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn concurrent_requests_get_their_own_replies() {
+    let addr = echo_server(Duration::ZERO).await;
+    let conn = Arc::new(Connection::connect(&addr, &opts()).await.unwrap());
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let c = conn.clone();
+        tasks.push(tokio::spawn(async move {
+            let v = c.request(&["GET", &format!("k{i}")]).await.unwrap();
+            assert_eq!(v, Value::bulk(format!("k{i}")));
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(conn.pending(), 0);
+}
+
+#[tokio::test]
+async fn a_dropped_request_does_not_shift_later_replies() {
+    let addr = echo_server(Duration::from_millis(30)).await;
+    let conn = Connection::connect(&addr, &opts()).await.unwrap();
+    let slow = conn.request(&["GET", "first"]);
+    assert!(tokio::time::timeout(Duration::from_millis(5), slow)
+        .await
+        .is_err());
+    let v = conn.request(&["GET", "second"]).await.unwrap();
+    assert_eq!(v, Value::bulk("second"));
+}
+
+#[tokio::test]
+async fn resp3_pushes_are_not_replies() {
+    let addr = echo_server(Duration::ZERO).await;
+    let conn = Connection::connect(&addr, &opts()).await.unwrap();
+    let v = conn.request(&["PUSHY", "mine"]).await.unwrap();
+    assert_eq!(v, Value::bulk("mine"));
+    let v = conn.request(&["GET", "next"]).await.unwrap();
+    assert_eq!(v, Value::bulk("next"));
+}
+
+#[tokio::test]
+async fn a_server_that_hangs_up_fails_requests_as_sent() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let mut b = [0u8; 64];
+        let _ = s.read(&mut b).await;
+        // Close without answering.
+    });
+    let conn = Connection::connect(&addr, &opts()).await.unwrap();
+    let e = conn.request(&["SET", "k", "v"]).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Io);
+    assert!(e.maybe_applied(), "{e}");
+    // Later requests fail at once, marked never sent.
+    let e = conn.request(&["GET", "k"]).await.unwrap_err();
+    assert!(!e.maybe_applied(), "{e}");
+    assert!(conn.is_closed());
+}
+
+#[tokio::test]
+async fn malformed_replies_close_the_connection_with_a_protocol_error() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let mut b = [0u8; 64];
+        let _ = s.read(&mut b).await;
+        let _ = s.write_all(b"?garbage\r\n").await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    let conn = Connection::connect(&addr, &opts()).await.unwrap();
+    let e = conn.request(&["GET", "k"]).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Protocol);
+}
+
+#[tokio::test]
+async fn connect_refused_is_io_never_sent() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    drop(l);
+    let e = Connection::connect(&addr, &opts()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Io);
+    assert!(!e.maybe_applied());
+}

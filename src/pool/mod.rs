@@ -1,0 +1,317 @@
+//! Connections per node: `pool_size` multiplexed connections, least-loaded pick, lazy
+//! connect, reconnect with jittered backoff.
+//!
+//! Each node address has one [`NodeEntry`] holding two small sets of connection slots: plain
+//! ones (for primaries) and `READONLY` ones (for reads served by replicas), so a stale view
+//! never makes a primary-only read land on a replica. A slot is filled on first use; a broken
+//! connection is replaced on the next use, unless the node failed recently, in which case the
+//! request fails fast (never sent) until the backoff passes, so a dead node costs nothing.
+//! The entry also keeps the per-node figures routing uses: health, latency, request count.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+
+use crate::connection::{ConnectOptions, Connection};
+use crate::error::{Error, ErrorKind};
+
+/// First reconnect delay; doubled per failure up to [`MAX_BACKOFF`], with jitter.
+const BASE_BACKOFF: Duration = Duration::from_millis(20);
+/// Longest wait between reconnect attempts to a failing node.
+const MAX_BACKOFF: Duration = Duration::from_millis(1000);
+
+/// Jittered exponential backoff: a random delay in [d/2, d] for d = base * 2^attempt, capped.
+pub(crate) fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
+    let d = base
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(max)
+        .as_micros() as u64;
+    let half = d / 2;
+    Duration::from_micros(half + rand::random::<u64>() % (d - half + 1))
+}
+
+#[derive(Debug, Default)]
+struct Backoff {
+    failures: u32,
+    until: Option<Instant>,
+}
+
+/// One node: its connections and what routing knows about it.
+#[derive(Debug)]
+pub(crate) struct NodeEntry {
+    addr: String,
+    plain: Box<[ArcSwapOption<Connection>]>,
+    readonly: Box<[ArcSwapOption<Connection>]>,
+    connect_lock: tokio::sync::Mutex<()>,
+    backoff: Mutex<Backoff>,
+    unhealthy_until: Mutex<Option<Instant>>,
+    connected_once: std::sync::atomic::AtomicBool,
+    /// Requests sent to this node (stats).
+    requests: AtomicU64,
+    /// Connections re-opened after one broke (stats).
+    reconnects: AtomicU64,
+    /// Smoothed reply time in microseconds; 0 until measured.
+    latency_us: AtomicU64,
+    /// Consecutive LOADING replies, for backoff of a loading replica.
+    loading_strikes: AtomicU32,
+}
+
+impl NodeEntry {
+    /// The node's address.
+    pub(crate) fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Count one request routed here.
+    pub(crate) fn count_request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests routed here so far.
+    pub(crate) fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Connections re-opened so far.
+    pub(crate) fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
+    }
+
+    /// Fold one measured reply time into the moving average (weight 1/8).
+    pub(crate) fn record_latency(&self, d: Duration) {
+        let new = (d.as_micros() as u64).max(1);
+        let _ = self
+            .latency_us
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                Some(if old == 0 { new } else { (old * 7 + new) / 8 })
+            });
+    }
+
+    /// Smoothed reply time (0 = not measured yet).
+    pub(crate) fn latency_us(&self) -> u64 {
+        self.latency_us.load(Ordering::Relaxed)
+    }
+
+    /// Skip this node for replica reads for `d`.
+    pub(crate) fn mark_unhealthy(&self, d: Duration) {
+        let mut g = self
+            .unhealthy_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *g = Some(Instant::now() + d);
+    }
+
+    /// The node answered LOADING: skip it for a growing while.
+    pub(crate) fn mark_loading(&self) {
+        let n = self.loading_strikes.fetch_add(1, Ordering::Relaxed);
+        self.mark_unhealthy(backoff(n + 2, BASE_BACKOFF, MAX_BACKOFF));
+    }
+
+    /// False while the node recently failed to connect or answered LOADING.
+    pub(crate) fn is_healthy(&self) -> bool {
+        let until = *self
+            .unhealthy_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        until.map_or(true, |t| Instant::now() >= t)
+    }
+
+    fn pick(set: &[ArcSwapOption<Connection>]) -> (Option<Arc<Connection>>, Option<usize>) {
+        let mut best: Option<Arc<Connection>> = None;
+        let mut empty = None;
+        for (i, slot) in set.iter().enumerate() {
+            match slot.load_full() {
+                Some(c) if !c.is_closed() => {
+                    if best.as_ref().map_or(true, |b| c.pending() < b.pending()) {
+                        best = Some(c);
+                    }
+                }
+                _ => {
+                    if empty.is_none() {
+                        empty = Some(i);
+                    }
+                }
+            }
+        }
+        (best, empty)
+    }
+}
+
+/// All nodes' connections.
+#[derive(Debug)]
+pub(crate) struct Pool {
+    nodes: RwLock<HashMap<String, Arc<NodeEntry>>>,
+    opts: ConnectOptions,
+    size: usize,
+}
+
+impl Pool {
+    pub(crate) fn new(opts: ConnectOptions, size: usize) -> Pool {
+        Pool {
+            nodes: RwLock::new(HashMap::new()),
+            opts,
+            size: size.max(1),
+        }
+    }
+
+    /// The entry for `addr`, created on first use.
+    pub(crate) fn entry(&self, addr: &str) -> Arc<NodeEntry> {
+        if let Some(e) = self
+            .nodes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(addr)
+        {
+            return e.clone();
+        }
+        let mut w = self.nodes.write().unwrap_or_else(|p| p.into_inner());
+        w.entry(addr.to_string())
+            .or_insert_with(|| {
+                let slots = |n: usize| (0..n).map(|_| ArcSwapOption::empty()).collect();
+                Arc::new(NodeEntry {
+                    addr: addr.to_string(),
+                    plain: slots(self.size),
+                    readonly: slots(self.size),
+                    connect_lock: tokio::sync::Mutex::new(()),
+                    backoff: Mutex::new(Backoff::default()),
+                    unhealthy_until: Mutex::new(None),
+                    connected_once: Default::default(),
+                    requests: AtomicU64::new(0),
+                    reconnects: AtomicU64::new(0),
+                    latency_us: AtomicU64::new(0),
+                    loading_strikes: AtomicU32::new(0),
+                })
+            })
+            .clone()
+    }
+
+    /// Every node entry (for stats).
+    pub(crate) fn entries(&self) -> Vec<Arc<NodeEntry>> {
+        self.nodes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Forget nodes not in `keep` (after a refresh), closing their idle connections.
+    pub(crate) fn retain(&self, keep: &[String]) {
+        let mut w = self.nodes.write().unwrap_or_else(|p| p.into_inner());
+        w.retain(|addr, _| keep.iter().any(|k| k == addr));
+    }
+
+    /// A live connection to `entry`'s node (a `READONLY` one when `readonly`), the least
+    /// loaded of the set, connecting one if none is up.
+    ///
+    /// # Errors
+    /// Connect failures (I/O, timeout, handshake), or an I/O error at once while the node is
+    /// in reconnect backoff. All are "never sent".
+    pub(crate) async fn conn(
+        self: &Arc<Self>,
+        entry: &Arc<NodeEntry>,
+        readonly: bool,
+    ) -> Result<Arc<Connection>, Error> {
+        let set = if readonly {
+            &entry.readonly
+        } else {
+            &entry.plain
+        };
+        let (best, empty) = NodeEntry::pick(set);
+        if let Some(best) = best {
+            if let (Some(i), true) = (empty, best.pending() > 0) {
+                // Busy and a slot is free: open another connection in the background.
+                let pool = self.clone();
+                let entry = entry.clone();
+                tokio::spawn(async move {
+                    let _ = pool.fill(&entry, readonly, i).await;
+                });
+            }
+            return Ok(best);
+        }
+        self.fill(entry, readonly, empty.unwrap_or(0)).await
+    }
+
+    async fn fill(
+        &self,
+        entry: &NodeEntry,
+        readonly: bool,
+        index: usize,
+    ) -> Result<Arc<Connection>, Error> {
+        let set = if readonly {
+            &entry.readonly
+        } else {
+            &entry.plain
+        };
+        let _guard = entry.connect_lock.lock().await;
+        if let Some(c) = set.get(index).and_then(|s| s.load_full()) {
+            if !c.is_closed() {
+                return Ok(c);
+            }
+        }
+        {
+            let b = entry.backoff.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(until) = b.until {
+                if Instant::now() < until {
+                    return Err(Error::new(
+                        ErrorKind::Io,
+                        format!(
+                            "{} is unreachable (reconnect backoff after {} failures)",
+                            entry.addr, b.failures
+                        ),
+                    ));
+                }
+            }
+        }
+        let mut opts = self.opts.clone();
+        opts.readonly = readonly;
+        match Connection::connect(&entry.addr, &opts).await {
+            Ok(c) => {
+                let c = Arc::new(c);
+                if let Some(slot) = set.get(index) {
+                    slot.store(Some(c.clone()));
+                }
+                *entry.backoff.lock().unwrap_or_else(|p| p.into_inner()) = Backoff::default();
+                entry.loading_strikes.store(0, Ordering::Relaxed);
+                if entry.connected_once.swap(true, Ordering::Relaxed) {
+                    entry.reconnects.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(addr = %entry.addr, readonly, "reconnected");
+                } else {
+                    tracing::debug!(addr = %entry.addr, readonly, "connected");
+                }
+                Ok(c)
+            }
+            Err(e) => {
+                let wait = {
+                    let mut b = entry.backoff.lock().unwrap_or_else(|p| p.into_inner());
+                    let wait = backoff(b.failures, BASE_BACKOFF, MAX_BACKOFF);
+                    b.failures = b.failures.saturating_add(1);
+                    b.until = Some(Instant::now() + wait);
+                    wait
+                };
+                entry.mark_unhealthy(wait.max(Duration::from_millis(200)));
+                tracing::warn!(addr = %entry.addr, error = %e, retry_in = ?wait, "connect failed");
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_stays_capped() {
+        for attempt in 0..20 {
+            let d = backoff(attempt, BASE_BACKOFF, MAX_BACKOFF);
+            let full = BASE_BACKOFF
+                .saturating_mul(1 << attempt.min(16))
+                .min(MAX_BACKOFF);
+            assert!(d <= full && d >= full / 2, "{attempt}: {d:?}");
+        }
+    }
+}

@@ -1,0 +1,443 @@
+//! The router: command -> slot -> node (by [`ReadFrom`]), then redirects, retries and the
+//! request deadline.
+//!
+//! Each request is routed from the current topology snapshot (read without locking), sent on
+//! the least-loaded connection of the chosen node, and its outcome handed to the pure
+//! [`decide`](decide::decide) function, which says: done, follow a MOVED or ASK, back off and
+//! retry, refresh and retry, or fail. The whole loop runs under one deadline
+//! (`request_timeout`), so no request waits forever.
+
+pub(crate) mod decide;
+pub(crate) mod refresh;
+pub(crate) mod route;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use tracing::Instrument;
+
+use crate::connection::reply_of;
+use crate::error::{Error, ErrorKind};
+use crate::pool::{NodeEntry, Pool};
+use crate::resp::Value;
+use crate::topology::{NodeHealth, Shard, Topology, TopologyCell};
+use crate::types::Args;
+use decide::{decide, Action, Attempt, Policy};
+use refresh::Refresher;
+use route::Route;
+
+/// Which node serves a read-only command. Writes (and commands not known to be read-only)
+/// always go to the primary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReadFrom {
+    /// Every command goes to the slot's primary: always the latest data.
+    #[default]
+    Primary,
+    /// The primary while it is healthy, else a replica.
+    PrimaryPreferred,
+    /// A healthy replica (spread round-robin), else the primary: offloads reads.
+    ReplicaPreferred,
+    /// Only replicas (the primary only when the shard has no replica at all).
+    Replica,
+    /// The node with the lowest measured reply time, primary or replica.
+    Nearest,
+    /// Any healthy node of the shard, round-robin.
+    Any,
+}
+
+/// Settings the router needs (from the builder).
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) seeds: Vec<String>,
+    pub(crate) read_from: ReadFrom,
+    pub(crate) request_timeout: Duration,
+    pub(crate) refresh_interval: Option<Duration>,
+    pub(crate) policy: Policy,
+}
+
+/// Counters for `Client::stats`.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) moved: AtomicU64,
+    pub(crate) ask: AtomicU64,
+    pub(crate) retries: AtomicU64,
+    pub(crate) refreshes: AtomicU64,
+    pub(crate) timeouts: AtomicU64,
+}
+
+/// Shared state behind every clone of a client.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    pub(crate) pool: Arc<Pool>,
+    pub(crate) topology: TopologyCell,
+    pub(crate) counters: Counters,
+    refresher: std::sync::OnceLock<Refresher>,
+    rr: AtomicUsize,
+    pub(crate) closing: AtomicBool,
+}
+
+/// The routing handle a client holds.
+#[derive(Debug)]
+pub(crate) struct Router {
+    inner: Arc<Inner>,
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        self.inner.closing.store(true, Ordering::Relaxed);
+        if let Some(r) = self.inner.refresher.get() {
+            r.trigger();
+        }
+    }
+}
+
+/// Where the next attempt goes.
+enum Target {
+    /// Route by slot from the topology.
+    Slot,
+    /// A node named by a redirect; `asking` sends ASKING first.
+    Addr { addr: String, asking: bool },
+}
+
+const ASKING: &[u8] = b"*1\r\n$6\r\nASKING\r\n";
+
+impl Inner {
+    /// Publish a refreshed topology.
+    pub(crate) fn install(&self, t: Topology) {
+        self.counters.refreshes.fetch_add(1, Ordering::Relaxed);
+        let old = self.topology.load();
+        if old.fingerprint() != t.fingerprint() {
+            tracing::info!(
+                epoch = t.epoch(),
+                shards = t.shards().len(),
+                covered = t.covered_slots(),
+                "topology changed"
+            );
+        }
+        let mut keep = t.addrs();
+        keep.extend(self.config.seeds.iter().cloned());
+        self.pool.retain(&keep);
+        self.topology.store(t);
+    }
+
+    fn refresher(&self) -> Option<&Refresher> {
+        self.refresher.get()
+    }
+
+    fn trigger_refresh(&self) {
+        if let Some(r) = self.refresher() {
+            r.trigger();
+        }
+    }
+
+    /// A node may serve reads unless the cluster marked it failed or it recently failed to
+    /// connect or answered LOADING. CLUSTER SHARDS' own `loading` health is not trusted:
+    /// Redis 7.0 reports every replica whose replication offset is still 0 as loading (a
+    /// fresh cluster with no writes yet), so a LOADING reply is what marks a replica.
+    fn usable(&self, node_health: NodeHealth, entry: &NodeEntry) -> bool {
+        node_health != NodeHealth::Failed && entry.is_healthy()
+    }
+
+    /// Choose the node for a command in `shard`: (node, use a READONLY connection).
+    fn select(&self, shard: &Shard, readonly: bool) -> (Arc<NodeEntry>, bool) {
+        let primary = || (self.pool.entry(&shard.primary.addr), false);
+        if !readonly || shard.replicas.is_empty() {
+            return primary();
+        }
+        let healthy_replicas = || {
+            shard
+                .replicas
+                .iter()
+                .map(|r| (r, self.pool.entry(&r.addr)))
+                .filter(|(r, e)| self.usable(r.health, e))
+                .map(|(_, e)| e)
+                .collect::<Vec<_>>()
+        };
+        let rr = || self.rr.fetch_add(1, Ordering::Relaxed);
+        match self.config.read_from {
+            ReadFrom::Primary => primary(),
+            ReadFrom::PrimaryPreferred => {
+                let p = self.pool.entry(&shard.primary.addr);
+                if self.usable(shard.primary.health, &p) {
+                    return (p, false);
+                }
+                match healthy_replicas().into_iter().next() {
+                    Some(r) => (r, true),
+                    None => (p, false),
+                }
+            }
+            ReadFrom::ReplicaPreferred => {
+                let rs = healthy_replicas();
+                if rs.is_empty() {
+                    primary()
+                } else {
+                    (rs[rr() % rs.len()].clone(), true)
+                }
+            }
+            ReadFrom::Replica => {
+                let rs = healthy_replicas();
+                if rs.is_empty() {
+                    // None healthy: try one anyway (it may be back) rather than the primary.
+                    let r = &shard.replicas[rr() % shard.replicas.len()];
+                    (self.pool.entry(&r.addr), true)
+                } else {
+                    (rs[rr() % rs.len()].clone(), true)
+                }
+            }
+            ReadFrom::Nearest | ReadFrom::Any => {
+                let p = self.pool.entry(&shard.primary.addr);
+                let mut all: Vec<(Arc<NodeEntry>, bool)> = Vec::new();
+                if self.usable(shard.primary.health, &p) {
+                    all.push((p.clone(), false));
+                }
+                all.extend(healthy_replicas().into_iter().map(|e| (e, true)));
+                if all.is_empty() {
+                    return (p, false);
+                }
+                if self.config.read_from == ReadFrom::Any {
+                    let i = rr() % all.len();
+                    return all.swap_remove(i);
+                }
+                // Unmeasured nodes (0) come first so each gets measured once.
+                let i = (0..all.len())
+                    .min_by_key(|&i| all[i].0.latency_us())
+                    .unwrap_or(0);
+                all.swap_remove(i)
+            }
+        }
+    }
+
+    /// The node for `route` from the current snapshot, or `None` when the slot is unserved.
+    fn pick(&self, route: Route) -> Option<(Arc<NodeEntry>, bool)> {
+        let topo = self.topology.guard();
+        let shard = match route.slot {
+            Some(slot) => topo.shard_for_slot(slot)?,
+            None => {
+                let shards = topo.shards();
+                if shards.is_empty() {
+                    return None;
+                }
+                &shards[self.rr.fetch_add(1, Ordering::Relaxed) % shards.len()]
+            }
+        };
+        Some(self.select(shard, route.readonly))
+    }
+
+    async fn run(
+        &self,
+        args: &Args,
+        route: Route,
+        last_error: &mut Option<Error>,
+    ) -> Result<Value, Error> {
+        let mut attempt = Attempt {
+            readonly: route.readonly,
+            ..Attempt::default()
+        };
+        let mut target = Target::Slot;
+        let measure = self.config.read_from == ReadFrom::Nearest;
+        loop {
+            let (entry, readonly_conn, asking) = match &target {
+                Target::Slot => match self.pick(route) {
+                    Some((e, ro)) => (e, ro, false),
+                    None => {
+                        let err = Error::new(
+                            ErrorKind::ClusterDown,
+                            match route.slot {
+                                Some(s) => format!("no node serves slot {s}"),
+                                None => "no node known".to_string(),
+                            },
+                        );
+                        *last_error = Some(err);
+                        self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                        attempt.retries += 1;
+                        match self.refresher() {
+                            Some(r) => r.refresh_and_wait().await,
+                            None => {
+                                return Err(last_error.clone().unwrap_or_else(|| {
+                                    Error::new(ErrorKind::ClusterDown, "no topology")
+                                }))
+                            }
+                        }
+                        tokio::time::sleep(crate::pool::backoff(
+                            attempt.retries.min(8),
+                            self.config.policy.base_backoff,
+                            self.config.policy.max_backoff,
+                        ))
+                        .await;
+                        continue;
+                    }
+                },
+                Target::Addr { addr, asking } => (self.pool.entry(addr), false, *asking),
+            };
+            let started = measure.then(Instant::now);
+            let outcome = match self.pool.conn(&entry, readonly_conn).await {
+                Ok(conn) => {
+                    entry.count_request();
+                    match conn.send(asking, |buf| {
+                        if asking {
+                            buf.extend_from_slice(ASKING);
+                        }
+                        args.encode(buf)
+                    }) {
+                        Ok(rx) => reply_of(rx.await),
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            if let Some(t) = started {
+                entry.record_latency(t.elapsed());
+            }
+            match decide(&outcome, &attempt, &self.config.policy) {
+                Action::Done => {
+                    return match outcome {
+                        Ok(Value::Error(line)) => {
+                            Err(Error::server(&String::from_utf8_lossy(&line)))
+                        }
+                        other => other,
+                    }
+                }
+                Action::Moved { slot, addr } => {
+                    self.counters.moved.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(slot, from = entry.addr(), to = %addr, "MOVED");
+                    let addr = self.resolve(&addr, &entry);
+                    self.topology.apply_moved(slot, &addr);
+                    self.trigger_refresh();
+                    attempt.redirects += 1;
+                    target = Target::Addr {
+                        addr,
+                        asking: false,
+                    };
+                }
+                Action::Ask { addr } => {
+                    self.counters.ask.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(from = entry.addr(), to = %addr, "ASK");
+                    attempt.redirects += 1;
+                    target = Target::Addr {
+                        addr: self.resolve(&addr, &entry),
+                        asking: true,
+                    };
+                }
+                Action::RetryAfter { delay, refresh } => {
+                    self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(Value::Error(line)) = &outcome {
+                        if line.starts_with(b"LOADING") {
+                            entry.mark_loading();
+                        }
+                    }
+                    *last_error = Some(match outcome {
+                        Ok(Value::Error(line)) => Error::server(&String::from_utf8_lossy(&line)),
+                        Err(e) => e,
+                        Ok(_) => Error::new(ErrorKind::Server, "retry"),
+                    });
+                    tracing::warn!(node = entry.addr(), retry_in = ?delay, error = ?last_error.as_ref().map(|e| e.to_string()), "retrying");
+                    if refresh {
+                        self.trigger_refresh();
+                    }
+                    attempt.retries += 1;
+                    target = Target::Slot;
+                    tokio::time::sleep(delay).await;
+                }
+                Action::RefreshAndRetry => {
+                    self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        node = entry.addr(),
+                        "node is not what the map says; refreshing"
+                    );
+                    if let Ok(Value::Error(line)) = outcome {
+                        *last_error = Some(Error::server(&String::from_utf8_lossy(&line)));
+                    }
+                    attempt.retries += 1;
+                    target = Target::Slot;
+                    if let Some(r) = self.refresher() {
+                        r.refresh_and_wait().await;
+                    }
+                }
+                Action::Fail(e) => return Err(e),
+            }
+        }
+    }
+
+    /// A redirect's address with an empty host (`:7000`, sent by a node that does not know
+    /// its address) takes the host of the node that sent it.
+    fn resolve(&self, addr: &str, from: &NodeEntry) -> String {
+        match addr.strip_prefix(':') {
+            Some(port) => {
+                let host = from.addr().rsplit_once(':').map_or("", |(h, _)| h);
+                format!("{host}:{port}")
+            }
+            None => addr.to_string(),
+        }
+    }
+}
+
+impl Router {
+    /// Build the router and discover the cluster from the seeds.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] when no seed answered with a usable topology.
+    pub(crate) async fn start(config: Config, pool: Pool) -> Result<Router, Error> {
+        let inner = Arc::new(Inner {
+            config,
+            pool: Arc::new(pool),
+            topology: TopologyCell::new(Topology::empty()),
+            counters: Counters::default(),
+            refresher: std::sync::OnceLock::new(),
+            rr: AtomicUsize::new(0),
+            closing: AtomicBool::new(false),
+        });
+        let t = refresh::discover(&inner).await?;
+        inner.install(t);
+        let weak: Weak<Inner> = Arc::downgrade(&inner);
+        let (refresher, _) = Refresher::spawn(weak, inner.config.refresh_interval);
+        let _ = inner.refresher.set(refresher);
+        Ok(Router { inner })
+    }
+
+    /// The shared state (topology, pool, counters).
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
+        &self.inner
+    }
+
+    /// Run one command to completion: route, send, follow redirects, retry, all within the
+    /// request deadline.
+    ///
+    /// # Errors
+    /// Cross-slot before sending; server errors; [`ErrorKind::Timeout`] at the deadline
+    /// (naming the last transient error seen); the decision's failures.
+    pub(crate) async fn execute(&self, args: &Args) -> Result<Value, Error> {
+        let route = route::route(args)?;
+        let span = tracing::debug_span!(
+            "request",
+            cmd = %String::from_utf8_lossy(args.get(0).unwrap_or_default()),
+            slot = route.slot
+        );
+        let timeout = self.inner.config.request_timeout;
+        let mut last_error = None;
+        let result = tokio::time::timeout(
+            timeout,
+            self.inner
+                .run(args, route, &mut last_error)
+                .instrument(span),
+        )
+        .await;
+        match result {
+            Ok(r) => r,
+            Err(_) => {
+                self.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                Err(Error::new(
+                    ErrorKind::Timeout,
+                    match last_error {
+                        Some(e) => format!("request timed out after {timeout:?} (last error: {e})"),
+                        None => format!("request timed out after {timeout:?}"),
+                    },
+                )
+                // It may have reached a node before the deadline.
+                .with_sent(true))
+            }
+        }
+    }
+}

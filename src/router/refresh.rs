@@ -1,0 +1,260 @@
+//! Topology discovery and background refresh.
+//!
+//! Discovery asks up to three nodes (known nodes in random order, then the seeds) for
+//! `CLUSTER SHARDS` (falling back to `CLUSTER SLOTS` on servers without it) and `CLUSTER
+//! NODES` (for config epochs), in one round trip each, and keeps the view most of them agree
+//! on (ties go to the higher epoch). A view with a lower epoch than the current one replaces
+//! it only when every answering node (at least two) agrees on it, which happens when a
+//! cluster was rebuilt from scratch.
+//!
+//! The refresh task is single-flight (one task does all refreshes), rate-limited (at most one
+//! per [`MIN_REFRESH_GAP`]), runs every `refresh_interval`, and at once when asked (MOVED,
+//! broken connections, CLUSTERDOWN, READONLY, an uncovered slot). Waiters learn a refresh
+//! finished through a generation counter.
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use rand::seq::SliceRandom;
+use tokio::sync::{watch, Notify};
+
+use super::Inner;
+use crate::connection::reply_of;
+use crate::error::{Error, ErrorKind};
+use crate::resp::Value;
+use crate::topology::parse::{epochs_from_nodes, parse_nodes, parse_shards, parse_slots};
+use crate::topology::Topology;
+
+/// Shortest time between two refreshes.
+pub(crate) const MIN_REFRESH_GAP: Duration = Duration::from_millis(100);
+/// How many nodes a refresh asks.
+const ASK_NODES: usize = 3;
+
+/// The handle requests use to ask for refreshes and wait for them.
+#[derive(Debug)]
+pub(crate) struct Refresher {
+    wake: Arc<Notify>,
+    generation: watch::Receiver<u64>,
+}
+
+impl Refresher {
+    /// Start the refresh task for `inner` (held weakly: the task ends with the client).
+    pub(crate) fn spawn(
+        inner: Weak<Inner>,
+        interval: Option<Duration>,
+    ) -> (Refresher, Arc<Notify>) {
+        let wake = Arc::new(Notify::new());
+        let (tx, rx) = watch::channel(0u64);
+        tokio::spawn(refresh_loop(inner, wake.clone(), tx, interval));
+        (
+            Refresher {
+                wake: wake.clone(),
+                generation: rx,
+            },
+            wake,
+        )
+    }
+
+    /// Ask for a refresh soon (coalesced with any other request).
+    pub(crate) fn trigger(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Ask for a refresh and wait until one that started after this call has finished.
+    pub(crate) async fn refresh_and_wait(&self) {
+        let mut rx = self.generation.clone();
+        let start = *rx.borrow_and_update();
+        self.trigger();
+        // A refresh already running may finish first with an older answer; the trigger
+        // above has queued another one, and a caller that still sees stale data retries.
+        while let Ok(()) = rx.changed().await {
+            if *rx.borrow_and_update() >= start + 1 {
+                break;
+            }
+        }
+    }
+}
+
+async fn refresh_loop(
+    inner: Weak<Inner>,
+    wake: Arc<Notify>,
+    generation: watch::Sender<u64>,
+    interval: Option<Duration>,
+) {
+    let mut last: Option<Instant> = None;
+    loop {
+        match interval {
+            Some(every) => {
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(every) => {}
+                }
+            }
+            None => wake.notified().await,
+        }
+        if let Some(at) = last {
+            let since = at.elapsed();
+            if since < MIN_REFRESH_GAP {
+                tokio::time::sleep(MIN_REFRESH_GAP - since).await;
+            }
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        if inner.closing.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        last = Some(Instant::now());
+        match discover(&inner).await {
+            Ok(t) => inner.install(t),
+            Err(e) => tracing::warn!(error = %e, "topology refresh failed"),
+        }
+        drop(inner);
+        generation.send_modify(|g| *g += 1);
+    }
+}
+
+/// One node's view.
+async fn fetch_view(inner: &Arc<Inner>, addr: &str) -> Result<Topology, Error> {
+    let entry = inner.pool.entry(addr);
+    let conn = inner.pool.conn(&entry, false).await?;
+    let shards_rx = conn.send(false, |b| {
+        crate::resp::encode_command(b, ["CLUSTER", "SHARDS"])
+    })?;
+    let nodes_rx = conn.send(false, |b| {
+        crate::resp::encode_command(b, ["CLUSTER", "NODES"])
+    })?;
+    let wait = async {
+        let shards = reply_of(shards_rx.await)?;
+        let nodes = reply_of(nodes_rx.await)?;
+        let nodes_text = nodes.as_bytes().and_then(|b| std::str::from_utf8(b).ok());
+        let mut list = match &shards {
+            Value::Error(_) => {
+                // Redis before 7: CLUSTER SLOTS; if even that fails, CLUSTER NODES text.
+                let slots = conn.request(&["CLUSTER", "SLOTS"]).await?;
+                match (&slots, nodes_text) {
+                    (Value::Error(_), Some(text)) => parse_nodes(text, addr)?,
+                    (Value::Error(line), None) => {
+                        return Err(Error::server(&String::from_utf8_lossy(line)))
+                    }
+                    (v, _) => parse_slots(v, addr)?,
+                }
+            }
+            v => parse_shards(v, addr)?,
+        };
+        if let Some(text) = nodes_text {
+            let epochs = epochs_from_nodes(text);
+            for s in &mut list {
+                if let Some(e) = s.primary.id.as_ref().and_then(|id| epochs.get(id)) {
+                    s.config_epoch = *e;
+                }
+            }
+        }
+        Ok(Topology::from_shards(list))
+    };
+    match tokio::time::timeout(inner.config.request_timeout, wait).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::new(
+            ErrorKind::Timeout,
+            format!("{addr} did not answer CLUSTER SHARDS in time"),
+        )),
+    }
+}
+
+/// Ask several nodes and pick the view to install.
+///
+/// # Errors
+/// [`ErrorKind::Config`] listing each node's failure when none answered.
+pub(crate) async fn discover(inner: &Arc<Inner>) -> Result<Topology, Error> {
+    let current = inner.topology.load();
+    let mut candidates = current.addrs();
+    candidates.shuffle(&mut rand::thread_rng());
+    let mut seeds = inner.config.seeds.clone();
+    seeds.shuffle(&mut rand::thread_rng());
+    for s in seeds {
+        if !candidates.contains(&s) {
+            candidates.push(s);
+        }
+    }
+    let mut views: Vec<Topology> = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
+    for chunk in candidates.chunks(ASK_NODES) {
+        let want = ASK_NODES - views.len();
+        let results = join_all(chunk.iter().take(want).map(|a| fetch_view(inner, a))).await;
+        for (addr, r) in chunk.iter().zip(results) {
+            match r {
+                Ok(t) if !t.shards().is_empty() => views.push(t),
+                Ok(_) => failures.push(format!("{addr}: serves no slots")),
+                Err(e) => failures.push(format!("{addr}: {e}")),
+            }
+        }
+        if views.len() >= ASK_NODES.min(2) {
+            break;
+        }
+    }
+    if views.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Config,
+            format!("no cluster node answered ({})", failures.join("; ")),
+        ));
+    }
+    let answered = views.len();
+    let chosen = choose(views);
+    let unanimous = chosen.1 == answered && answered >= 2;
+    let view = chosen.0;
+    if view.epoch() < current.epoch() && !unanimous {
+        return Err(Error::new(
+            ErrorKind::ClusterDown,
+            format!(
+                "ignored a view with config epoch {} older than the current {}",
+                view.epoch(),
+                current.epoch()
+            ),
+        ));
+    }
+    Ok(view)
+}
+
+/// The view most agree on, with how many agreed; ties go to the higher epoch.
+fn choose(views: Vec<Topology>) -> (Topology, usize) {
+    let mut groups: Vec<(Vec<(u16, u16, String, Vec<String>)>, Topology, usize)> = Vec::new();
+    for v in views {
+        let fp = v.fingerprint();
+        match groups.iter_mut().find(|g| g.0 == fp) {
+            Some(g) => {
+                g.2 += 1;
+                if v.epoch() > g.1.epoch() {
+                    g.1 = v;
+                }
+            }
+            None => groups.push((fp, v, 1)),
+        }
+    }
+    groups.sort_by(|a, b| b.2.cmp(&a.2).then(b.1.epoch().cmp(&a.1.epoch())));
+    let (_, t, n) = groups.swap_remove(0);
+    (t, n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::{Node, Shard};
+
+    fn view(owner_of_0: &str, epoch: u64) -> Topology {
+        Topology::from_shards(vec![Shard {
+            primary: Node::from_addr(owner_of_0),
+            replicas: vec![],
+            slot_ranges: vec![(0, 16383)],
+            config_epoch: epoch,
+        }])
+    }
+
+    #[test]
+    fn majority_wins_and_ties_go_to_the_higher_epoch() {
+        let (t, n) = choose(vec![view("a:1", 5), view("b:1", 6), view("a:1", 5)]);
+        assert_eq!(t.primary_for_slot(0), Some("a:1"));
+        assert_eq!(n, 2);
+        let (t, n) = choose(vec![view("a:1", 5), view("b:1", 6)]);
+        assert_eq!(t.primary_for_slot(0), Some("b:1"));
+        assert_eq!(n, 1);
+    }
+}

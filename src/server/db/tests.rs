@@ -1,0 +1,3 @@
+//! Unit tests of the data engine (pure: no sockets).
+
+mod diff;

@@ -1,0 +1,124 @@
+//! MOVED and ASK on a real 3+3 cluster of its own, driven with CLUSTER SETSLOT and MIGRATE
+//! while the client keeps writing.
+
+mod support;
+
+use std::time::Duration;
+
+use redcluster::Client;
+use support::real_cluster::RealCluster;
+
+#[tokio::test]
+async fn ask_during_migration_and_moved_after_it_lose_no_write() {
+    let Some(c) = RealCluster::start(3, 1) else {
+        return;
+    };
+    let client = Client::builder(c.seeds())
+        .refresh_interval(None)
+        .build()
+        .await
+        .unwrap();
+    let slot = redcluster::slot::key_slot(b"mig");
+    let src = c.primary_index_for_slot(slot);
+    let dst = (0..3).find(|&i| i != src).unwrap();
+    let src_id = c.nodes[src].cli(&["CLUSTER", "MYID"]).trim().to_string();
+    let dst_id = c.nodes[dst].cli(&["CLUSTER", "MYID"]).trim().to_string();
+    let s = slot.to_string();
+    let key = |i: usize| format!("{{mig}}:{i}");
+
+    for i in 0..20 {
+        client.set(key(i), i).await.unwrap();
+    }
+    // Half-finished migration: importing on dst, migrating on src, keys 0..10 moved.
+    assert_eq!(
+        c.nodes[dst]
+            .cli(&["CLUSTER", "SETSLOT", &s, "IMPORTING", &src_id])
+            .trim(),
+        "OK"
+    );
+    assert_eq!(
+        c.nodes[src]
+            .cli(&["CLUSTER", "SETSLOT", &s, "MIGRATING", &dst_id])
+            .trim(),
+        "OK"
+    );
+    let dst_port = c.nodes[dst].port.to_string();
+    let mut migrate: Vec<String> = ["MIGRATE", "127.0.0.1", &dst_port, "", "0", "5000", "KEYS"]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+    migrate.extend((0..10).map(key));
+    let args: Vec<&str> = migrate.iter().map(String::as_str).collect();
+    assert_eq!(c.nodes[src].cli(&args).trim(), "OK");
+
+    // Moved keys are reached through ASK; keys still on src are served there; new keys
+    // (absent on src) are written on dst through ASK.
+    for i in 0..20 {
+        let v: i64 = client.get(key(i)).await.unwrap();
+        assert_eq!(v as usize, i);
+    }
+    for i in 20..30 {
+        client.set(key(i), i).await.unwrap();
+    }
+    let stats = client.stats();
+    assert!(stats.ask >= 20, "{stats:?}");
+    assert_eq!(stats.moved, 0, "ASK leaves the slot map alone: {stats:?}");
+    assert_eq!(
+        client.topology().primary_for_slot(slot),
+        Some(format!("127.0.0.1:{}", c.nodes[src].port).as_str())
+    );
+    assert_eq!(
+        c.nodes[dst].cli(&["CLUSTER", "COUNTKEYSINSLOT", &s]).trim(),
+        "20"
+    );
+
+    // Finish: move the rest, give the slot to dst everywhere.
+    let mut migrate: Vec<String> = ["MIGRATE", "127.0.0.1", &dst_port, "", "0", "5000", "KEYS"]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+    migrate.extend((10..20).map(key));
+    let args: Vec<&str> = migrate.iter().map(String::as_str).collect();
+    assert_eq!(c.nodes[src].cli(&args).trim(), "OK");
+    for n in &c.nodes[0..3] {
+        assert_eq!(
+            n.cli(&["CLUSTER", "SETSLOT", &s, "NODE", &dst_id]).trim(),
+            "OK"
+        );
+    }
+    // The client still believes src owns the slot: MOVED takes it to dst, once.
+    for i in 0..30 {
+        let v: i64 = client.get(key(i)).await.unwrap();
+        assert_eq!(v as usize, i);
+    }
+    client.set(key(30), 30).await.unwrap();
+    let stats = client.stats();
+    assert!(stats.moved >= 1, "{stats:?}");
+    assert!(
+        stats.moved <= 3,
+        "the slot map was patched after the first MOVED: {stats:?}"
+    );
+    let dst_addr = format!("127.0.0.1:{}", c.nodes[dst].port);
+    assert_eq!(
+        client.topology().primary_for_slot(slot),
+        Some(dst_addr.as_str())
+    );
+    // The background refresh that MOVED triggered installs the new owner too.
+    let mut refreshed = false;
+    for _ in 0..50 {
+        if client.stats().topology_refreshes >= 2 {
+            refreshed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(refreshed, "MOVED triggered a refresh");
+    assert_eq!(
+        client.topology().primary_for_slot(slot),
+        Some(dst_addr.as_str())
+    );
+    assert_eq!(
+        c.nodes[dst].cli(&["CLUSTER", "COUNTKEYSINSLOT", &s]).trim(),
+        "31"
+    );
+}
