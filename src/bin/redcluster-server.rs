@@ -79,7 +79,16 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.is_empty() { 0 } else { 2 });
         }
     };
+    // One worker thread per node (at least one per CPU): a node gets the same share of a
+    // busy machine as a single-threaded redis-server process would.
+    let nodes = if args.empty {
+        args.nodes.unwrap_or(6)
+    } else {
+        args.primaries * (1 + args.replicas)
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(nodes.max(cpus).min(64))
         .enable_all()
         .build()
     {
