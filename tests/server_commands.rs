@@ -408,3 +408,18 @@ async fn client_list_and_kill() {
     );
     assert_eq!(c.text(&["PING"]).await, "PONG");
 }
+
+#[tokio::test]
+async fn pipelines_keep_order_across_protocol_switches_and_wait() {
+    let (_cluster, mut c) = one_node().await;
+    c.send_raw(b"PING\r\nHELLO 3\r\nGET nokey\r\nSET a 1\r\nWAIT 0 100\r\nGET a\r\nHELLO 2\r\nGET nokey\r\n")
+        .await;
+    assert_eq!(c.read_raw().await, b"+PONG\r\n");
+    assert!(c.read_raw().await.starts_with(b"%7\r\n"));
+    assert_eq!(c.read_raw().await, b"_\r\n");
+    assert_eq!(c.read_raw().await, b"+OK\r\n");
+    assert_eq!(c.read_raw().await, b":0\r\n");
+    assert_eq!(c.read_raw().await, b"$1\r\n1\r\n");
+    assert!(c.read_raw().await.starts_with(b"*14\r\n"));
+    assert_eq!(c.read_raw().await, b"$-1\r\n");
+}
