@@ -106,6 +106,9 @@ async fn stream_to(
         tokio::select! {
             data = rx.recv() => {
                 let Some(data) = data else { return Ok(()) };
+                // Let writers that are already running add to this write: fewer, larger
+                // writes to the replica under load.
+                tokio::task::yield_now().await;
                 out.put_slice(&data);
                 while let Ok(more) = rx.try_recv() {
                     out.put_slice(&more);
