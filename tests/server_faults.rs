@@ -4,7 +4,9 @@
 mod server_support;
 
 use std::process::Command;
+
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use redcluster::resp::Value;
 use redcluster::server::TestCluster;
@@ -96,8 +98,19 @@ async fn a_partitioned_primary_refuses_connects_and_is_replaced() {
     let mut c = Client::connect(addr).await;
     assert_eq!(text(&c.cmd(&["SET", "foo", "before"]).await), "OK");
     c.cmd(&["WAIT", "1", "2000"]).await;
+    let mut idle = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    idle.write_all(b"PING\r\n").await.expect("write");
+    let mut pong = [0u8; 7];
+    idle.read_exact(&mut pong).await.expect("PONG");
     cluster.partition_node(p);
-    assert_eq!(c.read().await, None, "connection cut");
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut buf))
+        .await
+        .expect("the connection ends");
+    assert!(
+        matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "connection reset: {read:?}"
+    );
     assert!(
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "connect refused"

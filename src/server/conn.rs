@@ -231,8 +231,17 @@ async fn run(
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
     let mut conn = Conn::new(id, peer, local, !shared.config.auth_required());
     let kill = shared.clients.register(id, peer, local);
-    let result = serve_conn(&mut stream, &mut conn, shared, &kill).await;
+    // Accepted just before a partition took effect: it is cut like the others.
+    let result = if shared.faults.is_partitioned() {
+        Ok(None)
+    } else {
+        serve_conn(&mut stream, &mut conn, shared, &kill).await
+    };
     shared.clients.unregister(id);
+    if shared.faults.is_partitioned() {
+        // An unreachable node's connections end with a reset, not a clean close.
+        let _ = stream.set_zero_linger();
+    }
     match result {
         Ok(Some(rbuf)) => {
             super::replication::primary::serve_replica(stream, rbuf, conn, shared.clone()).await

@@ -137,8 +137,9 @@ impl TestCluster {
     }
 
     /// Make node `i` unreachable: its client connections and replication links are cut, new
-    /// connections are refused (the listener is closed), its bus messages are dropped. It
-    /// keeps running (and may still believe it owns its slots).
+    /// connections are refused (the listener closes within a moment; a connect racing
+    /// with it is reset), its bus messages are dropped. It keeps running (and may still
+    /// believe it owns its slots).
     ///
     /// # Panics
     /// When `i` is out of range.

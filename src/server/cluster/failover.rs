@@ -81,13 +81,13 @@ fn detect(st: &mut NodeState) {
     let i_count = cl.me().is_primary() && cl.slot_count(&me) > 0;
     let mut changed = false;
     let ids: Vec<NodeId> = cl.nodes.keys().copied().filter(|id| *id != me).collect();
+    let primaries: Vec<NodeId> = cl
+        .nodes
+        .values()
+        .filter(|p| p.is_primary() && !p.failed)
+        .map(|p| p.id)
+        .collect();
     for id in ids {
-        let primaries: Vec<NodeId> = cl
-            .nodes
-            .values()
-            .filter(|p| p.is_primary() && !p.failed)
-            .map(|p| p.id)
-            .collect();
         let Some(peer) = cl.nodes.get_mut(&id) else {
             continue;
         };
