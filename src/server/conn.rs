@@ -145,6 +145,8 @@ enum BatchEnd {
     Close,
     /// PSYNC/SYNC: this connection becomes a replication link.
     Sync,
+    /// MIGRATE: its reply goes after what is already in `out`.
+    Migrate(Box<super::migrate::Job>),
 }
 
 fn protocol_error_text(e: &ProtocolError) -> String {
@@ -201,6 +203,7 @@ fn process_batch(
                 }
             }
             Outcome::Sync => return BatchEnd::Sync,
+            Outcome::Migrate(job) => return BatchEnd::Migrate(job),
         }
         if out.len() > 256 * 1024 {
             // Let the caller write before answering more; the rest is still buffered.
@@ -235,6 +238,11 @@ async fn run(
                 timeout_ms,
             } => {
                 let reply = super::cmd_server::wait(shared, numreplicas, timeout_ms).await;
+                encode_value(&mut out, &reply, conn.proto);
+                continue;
+            }
+            BatchEnd::Migrate(job) => {
+                let reply = super::migrate::run(*job, shared).await;
                 encode_value(&mut out, &reply, conn.proto);
                 continue;
             }

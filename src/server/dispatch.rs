@@ -33,6 +33,8 @@ pub(crate) enum Outcome {
     },
     /// PSYNC/SYNC: turn the connection into a replication link.
     Sync,
+    /// MIGRATE: talk to the target (no lock held), then reply.
+    Migrate(Box<super::migrate::Job>),
 }
 
 /// Who executes a command.
@@ -110,6 +112,7 @@ const SERVER_COMMANDS: &[(&str, &[&str])] = &[
     ("hello", &[]),
     ("info", &[]),
     ("lastsave", &[]),
+    ("migrate", &[]),
     ("multi", &[]),
     ("ping", &[]),
     ("psync", &[]),
@@ -118,6 +121,7 @@ const SERVER_COMMANDS: &[(&str, &[&str])] = &[
     ("readwrite", &[]),
     ("replconf", &[]),
     ("reset", &[]),
+    ("restore-asking", &[]),
     ("role", &[]),
     ("save", &[]),
     ("select", &[]),
@@ -371,6 +375,7 @@ pub(crate) fn run_queued(
                 Value::Integer(st.repl.acked(offset).min(numreplicas.max(usize::MAX)) as i64)
             }
             Outcome::Sync => Value::error("ERR PSYNC not allowed in a transaction"),
+            Outcome::Migrate(_) => Value::error("ERR MIGRATE is not supported in a transaction"),
         };
         replies.push(reply);
     }

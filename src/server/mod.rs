@@ -32,6 +32,7 @@ mod cmd_server;
 mod conn;
 pub(crate) mod db;
 mod dispatch;
+mod migrate;
 mod node;
 mod replication;
 mod stats;

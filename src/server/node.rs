@@ -89,6 +89,8 @@ pub(crate) struct NodeShared {
     pub(crate) faults: Faults,
     /// The INFO run_id.
     pub(crate) run_id: NodeId,
+    /// MIGRATE's cached connections to its targets.
+    pub(crate) migrate_links: super::migrate::LinkCache,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -119,6 +121,7 @@ impl NodeShared {
     pub(crate) fn stop(&self) {
         self.shutdown.send_replace(true);
         bus::unregister(self.addr);
+        self.migrate_links.clear();
     }
 }
 
@@ -198,6 +201,7 @@ pub(crate) async fn start(
         acks: Notify::new(),
         faults: Faults::default(),
         run_id: NodeId::random(),
+        migrate_links: Default::default(),
     });
     bus::register(addr, &shared);
     tokio::spawn(accept_loop(listener, shared.clone()));

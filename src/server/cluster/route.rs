@@ -22,6 +22,10 @@ pub(crate) fn for_each_key<'a>(
     args: &'a [Bytes],
     mut f: impl FnMut(&'a Bytes),
 ) {
+    if spec.name == "migrate" {
+        crate::server::migrate::route_keys(args).iter().for_each(f);
+        return;
+    }
     if spec.has_flag("movablekeys") || spec.first_key <= 0 {
         for i in command::key_indexes(spec, args) {
             if let Some(k) = args.get(i) {
@@ -54,9 +58,12 @@ pub(crate) struct Route {
     migrating: bool,
     importing: bool,
     missing: usize,
+    existing: usize,
     error: Option<Value>,
     write: bool,
     asking_cmd: bool,
+    migrate_cmd: bool,
+    pubsub: bool,
 }
 
 impl Route {
@@ -64,6 +71,8 @@ impl Route {
     pub(crate) fn add(&mut self, st: &mut NodeState, spec: &CommandSpec, args: &[Bytes]) {
         self.write |= spec.is_write();
         self.asking_cmd |= spec.has_flag("asking");
+        self.migrate_cmd |= spec.name == "migrate";
+        self.pubsub = spec.has_flag("pubsub");
         for_each_key(spec, args, |key| self.key(st, key));
     }
 
@@ -94,8 +103,13 @@ impl Route {
             }
             Some(_) => self.multiple = true,
         }
-        if (self.migrating || self.importing) && !exists(&mut st.db, key) {
-            self.missing += 1;
+        // Shard channels are no keys: they stay on the source until the slot moves.
+        if (self.migrating || self.importing) && !self.pubsub {
+            if exists(&mut st.db, key) {
+                self.existing += 1;
+            } else {
+                self.missing += 1;
+            }
         }
     }
 
@@ -119,16 +133,22 @@ impl Route {
         if !cl.ok {
             return Err(Value::error("CLUSTERDOWN The cluster is down"));
         }
+        // MIGRATE moves keys freely while the slot is open, wherever they are.
+        if (self.migrating || self.importing) && self.migrate_cmd {
+            return Ok(());
+        }
         if self.migrating && self.missing > 0 {
+            // Some keys here and some moved: nobody can serve it until the move ends.
+            if self.existing > 0 {
+                return Err(tryagain());
+            }
             if let Some(to) = cl.migrating.get(&slot).and_then(|id| cl.nodes.get(id)) {
                 return Err(Value::error(format!("ASK {slot} {}", to.addr)));
             }
         }
         if self.importing && (asking || self.asking_cmd) {
             if self.multiple && self.missing > 0 {
-                return Err(Value::error(
-                    "TRYAGAIN Multiple keys request during rehashing of slot",
-                ));
+                return Err(tryagain());
             }
             return Ok(());
         }
@@ -143,6 +163,10 @@ impl Route {
             None => Err(Value::error("CLUSTERDOWN Hash slot not served")),
         }
     }
+}
+
+fn tryagain() -> Value {
+    Value::error("TRYAGAIN Multiple keys request during rehashing of slot")
 }
 
 /// Route one command.
