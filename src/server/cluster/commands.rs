@@ -171,7 +171,9 @@ pub(crate) fn run(
         "setslot" => {
             let r = setslot(st, args);
             // Let the other nodes learn a finished move at once, as Redis' broadcast PONG.
-            shared.bus_wakeup.notify_one();
+            if r.is_ok() && args[3].eq_ignore_ascii_case(b"node") {
+                shared.bus_wakeup.notify_one();
+            }
             r
         }
         _ => Ok(Value::Array(
@@ -223,9 +225,8 @@ fn change_slots(
     for &(a, b) in ranges {
         for slot in a..=b {
             st.cluster.assign_slot(slot, add.then_some(me));
-            if add {
-                st.cluster.importing.remove(&slot);
-            }
+            // As Redis: ADDSLOTS and DELSLOTS both close an import of the slot.
+            st.cluster.importing.remove(&slot);
         }
     }
     st.cluster.update_state();
