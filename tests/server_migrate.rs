@@ -526,3 +526,73 @@ async fn restore_asking_is_refused_without_an_open_slot_and_works_with_one() {
         "ERR DUMP payload version or checksum are wrong"
     );
 }
+
+/// INCR `key` once, following an ASK from `src` to `dst` like a cluster client.
+async fn incr_following_ask(src: &mut Client, dst: &mut Client, key: &str) -> i64 {
+    match src.cmd(&["INCR", key]).await {
+        Value::Integer(n) => n,
+        Value::Error(e) if e.starts_with(b"ASK ") => {
+            dst.send(&["ASKING"]).await;
+            dst.send(&["INCR", key]).await;
+            assert_eq!(
+                server_support::text(&dst.read().await.expect("reply")),
+                "OK"
+            );
+            match dst.read().await.expect("reply") {
+                Value::Integer(n) => n,
+                other => panic!("INCR on the target: {other:?}"),
+            }
+        }
+        other => panic!("INCR on the source: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_racing_a_migrate_are_not_lost() {
+    let f = three().await;
+    let (mut src, mut dst) = (f.client(2).await, f.client(0).await);
+    // Many keys make each MIGRATE exchange long enough for writes to land inside it.
+    let mut mset = vec!["MSET".to_string()];
+    for i in 0..200 {
+        mset.push(format!("{{a}}k{i}"));
+        mset.push("0".to_string());
+    }
+    let args: Vec<&str> = mset.iter().map(String::as_str).collect();
+    assert_eq!(src.text(&args).await, "OK");
+    f.open(&mut src, &mut dst).await;
+
+    let (src_addr, dst_addr) = (f.addrs[2], f.addrs[0]);
+    let writer = tokio::spawn(async move {
+        let mut s = Client::connect(src_addr).await;
+        let mut d = Client::connect(dst_addr).await;
+        let mut done = 0i64;
+        for round in 0..2000 {
+            let key = format!("{{a}}k{}", round % 4);
+            incr_following_ask(&mut s, &mut d, &key).await;
+            done += 1;
+        }
+        done
+    });
+    let port = f.port(0);
+    for batch in (0..200).collect::<Vec<_>>().chunks(10) {
+        let mut mv: Vec<String> = ["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        mv.extend(batch.iter().map(|i| format!("{{a}}k{i}")));
+        let args: Vec<&str> = mv.iter().map(String::as_str).collect();
+        assert_eq!(src.text(&args).await, "OK");
+    }
+    let done = writer.await.expect("writer");
+    assert_eq!(src.text(&["CLUSTER", "COUNTKEYSINSLOT", SLOT]).await, "0");
+    let mut total = 0;
+    for i in 0..4 {
+        assert_eq!(dst.text(&["ASKING"]).await, "OK");
+        total += dst
+            .text(&["GET", &format!("{{a}}k{i}")])
+            .await
+            .parse::<i64>()
+            .expect("a counter");
+    }
+    assert_eq!(total, done, "every acknowledged INCR is in the moved keys");
+}
