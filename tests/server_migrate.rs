@@ -596,3 +596,33 @@ async fn writes_racing_a_migrate_are_not_lost() {
     }
     assert_eq!(total, done, "every acknowledged INCR is in the moved keys");
 }
+
+#[tokio::test]
+async fn asking_covers_a_whole_transaction_on_the_importing_node() {
+    let f = three().await;
+    let (mut src, mut dst) = (f.client(2).await, f.client(0).await);
+    assert_eq!(src.text(&["SET", "{a}1", "1"]).await, "OK");
+    f.open(&mut src, &mut dst).await;
+    let port = f.port(0);
+    let mv = ["MIGRATE", "127.0.0.1", &port, "{a}1", "0", "5000"];
+    assert_eq!(src.text(&mv).await, "OK");
+    // Every queued command is accepted; EXEC then sees one key missing among several.
+    assert_eq!(dst.text(&["ASKING"]).await, "OK");
+    assert_eq!(dst.text(&["MULTI"]).await, "OK");
+    assert_eq!(dst.text(&["SET", "{a}m", "1"]).await, "QUEUED");
+    assert_eq!(dst.text(&["GET", "{a}1"]).await, "QUEUED");
+    assert_eq!(dst.text(&["EXEC"]).await, TRYAGAIN);
+    // Keys all present: the transaction runs.
+    assert_eq!(dst.text(&["ASKING"]).await, "OK");
+    assert_eq!(dst.text(&["MULTI"]).await, "OK");
+    assert_eq!(dst.text(&["INCR", "{a}1"]).await, "QUEUED");
+    assert_eq!(dst.text(&["GET", "{a}1"]).await, "QUEUED");
+    assert!(matches!(dst.cmd(&["EXEC"]).await, Value::Array(v) if v.len() == 2));
+    // EXEC and DISCARD end it.
+    let moved = format!("MOVED {SLOT} {}", f.addrs[2]);
+    assert_eq!(dst.text(&["GET", "{a}1"]).await, moved);
+    assert_eq!(dst.text(&["ASKING"]).await, "OK");
+    assert_eq!(dst.text(&["MULTI"]).await, "OK");
+    assert_eq!(dst.text(&["DISCARD"]).await, "OK");
+    assert_eq!(dst.text(&["GET", "{a}1"]).await, moved);
+}

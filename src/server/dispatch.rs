@@ -287,7 +287,12 @@ pub(crate) fn process(
     // Cluster routing: commands with keys (and EXEC, for what it queued).
     if route::has_keys(spec) && !is(spec, "exec") {
         let st = locked.get();
-        let asking = std::mem::take(&mut conn.asking);
+        // As Redis, ASKING lasts one command, or a whole transaction (until EXEC/DISCARD).
+        let asking = if conn.multi.is_some() {
+            conn.asking
+        } else {
+            std::mem::take(&mut conn.asking)
+        };
         if let Err(e) = route::check_one(st, spec, &args, conn.readonly, asking) {
             if let Some(m) = conn.multi.as_mut() {
                 m.aborted = true;
@@ -295,7 +300,9 @@ pub(crate) fn process(
             st.cmdstats.rejected(spec.name);
             return Outcome::Reply(e);
         }
-    } else if !is(spec, "asking") {
+    } else if !is(spec, "asking")
+        && ((conn.multi.is_none() && !is(spec, "multi")) || is(spec, "discard"))
+    {
         conn.asking = false;
     }
     // A replica refuses writes that reach it (keyless ones, or READONLY slipping a write).
