@@ -626,3 +626,35 @@ async fn asking_covers_a_whole_transaction_on_the_importing_node() {
     assert_eq!(dst.text(&["DISCARD"]).await, "OK");
     assert_eq!(dst.text(&["GET", "{a}1"]).await, moved);
 }
+
+async fn connections_received(c: &mut Client) -> u64 {
+    let info = c.text(&["INFO", "stats"]).await;
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_connections_received:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("total_connections_received in {info}"))
+}
+
+#[tokio::test]
+async fn migrate_reuses_its_connection_to_a_target() {
+    let f = three().await;
+    let (mut src, mut dst) = (f.client(2).await, f.client(0).await);
+    assert_eq!(
+        src.text(&["MSET", "{a}1", "1", "{a}2", "2", "{a}3", "3"])
+            .await,
+        "OK"
+    );
+    f.open(&mut src, &mut dst).await;
+    let port = f.port(0);
+    let before = connections_received(&mut dst).await;
+    for key in ["{a}1", "{a}2", "{a}3"] {
+        let mv = ["MIGRATE", "127.0.0.1", &port, key, "0", "5000"];
+        assert_eq!(src.text(&mv).await, "OK");
+    }
+    let after = connections_received(&mut dst).await;
+    assert_eq!(
+        after,
+        before + 1,
+        "one cached connection for three MIGRATEs"
+    );
+}

@@ -238,6 +238,7 @@ async fn cron(shared: Arc<NodeShared>) {
             _ = tick.tick() => {}
             _ = crate::server::node::stopped(&mut stop) => return,
         }
+        shared.migrate_links.expire();
         let mut st = Locked::new(&shared);
         let state = st.get();
         if state.cluster.me().is_primary() {

@@ -170,6 +170,14 @@ impl LinkCache {
         links.insert(name, link);
     }
 
+    /// Close the connections unused for 10 s (called periodically, as Redis' cron does).
+    pub(crate) fn expire(&self) {
+        let mut links = self.links.lock().unwrap_or_else(|e| e.into_inner());
+        if !links.is_empty() {
+            links.retain(|_, l| l.last_use.elapsed() < CACHE_TTL);
+        }
+    }
+
     /// Close every cached connection (node stop).
     pub(crate) fn clear(&self) {
         self.links.lock().unwrap_or_else(|e| e.into_inner()).clear();
