@@ -13,6 +13,10 @@
 //!    again (`RESTORE-ASKING ... REPLACE`, or `DEL` on the target when it is gone now), so
 //!    no write made during the exchange is lost; clients never see the difference.
 //!
+//! One gap remains: a key *deleted* here while its MIGRATE is in flight, then written again
+//! through ASK before the second round reaches the target, lands on the target's old copy,
+//! which that round then deletes. Redis, blocking, has no such window.
+//!
 //! The receiving side needs nothing special: `RESTORE-ASKING` is `RESTORE` with the command
 //! flag `asking`, which routing honours on an importing node.
 
