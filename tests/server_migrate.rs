@@ -658,3 +658,79 @@ async fn migrate_reuses_its_connection_to_a_target() {
         "one cached connection for three MIGRATEs"
     );
 }
+
+/// DEL `key` once, following an ASK like a cluster client.
+async fn del_following_ask(src: &mut Client, dst: &mut Client, key: &str) {
+    match src.cmd(&["DEL", key]).await {
+        Value::Integer(_) => {}
+        Value::Error(e) if e.starts_with(b"ASK ") => {
+            dst.send(&["ASKING"]).await;
+            dst.send(&["DEL", key]).await;
+            assert_eq!(
+                server_support::text(&dst.read().await.expect("reply")),
+                "OK"
+            );
+            assert!(matches!(dst.read().await, Some(Value::Integer(_))));
+        }
+        other => panic!("DEL on the source: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_deleted_and_rewritten_during_its_migrate_keeps_the_new_value() {
+    let f = three().await;
+    let (mut src, mut dst) = (f.client(2).await, f.client(0).await);
+    let mut mset = vec!["MSET".to_string()];
+    for i in 0..400 {
+        mset.push(format!("{{a}}k{i}"));
+        mset.push("100".to_string());
+    }
+    // Big filler keys in every batch keep each exchange long enough to race with.
+    let filler = "x".repeat(64 * 1024);
+    for i in 0..200 {
+        mset.push(format!("{{a}}f{i}"));
+        mset.push(filler.clone());
+    }
+    let args: Vec<&str> = mset.iter().map(String::as_str).collect();
+    assert_eq!(src.text(&args).await, "OK");
+    f.open(&mut src, &mut dst).await;
+
+    let (src_addr, dst_addr) = (f.addrs[2], f.addrs[0]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_writer = stop.clone();
+    // The first key of the batch being migrated: the writer works on that batch.
+    let current = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let current_writer = current.clone();
+    // Delete a key, then INCR it: it must count from zero, wherever the key lives now.
+    let writer = tokio::spawn(async move {
+        let mut s = Client::connect(src_addr).await;
+        let mut d = Client::connect(dst_addr).await;
+        let mut round = 0usize;
+        while !stop_writer.load(std::sync::atomic::Ordering::Relaxed) {
+            let first = current_writer.load(std::sync::atomic::Ordering::Relaxed);
+            let key = format!("{{a}}k{}", first + round % 10);
+            del_following_ask(&mut s, &mut d, &key).await;
+            let n = incr_following_ask(&mut s, &mut d, &key).await;
+            assert_eq!(n, 1, "INCR after DEL of {key}");
+            round += 1;
+        }
+        round
+    });
+    let port = f.port(0);
+    for batch in (0..400).collect::<Vec<_>>().chunks(10) {
+        current.store(batch[0], std::sync::atomic::Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let mut mv: Vec<String> = ["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        mv.extend(batch.iter().map(|i| format!("{{a}}k{i}")));
+        mv.extend((batch[0] / 2..batch[0] / 2 + 5).map(|i| format!("{{a}}f{i}")));
+        let args: Vec<&str> = mv.iter().map(String::as_str).collect();
+        let reply = src.text(&args).await;
+        assert!(reply == "OK" || reply == "NOKEY", "{reply}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let rounds = writer.await.expect("writer");
+    assert!(rounds > 0);
+}

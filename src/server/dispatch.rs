@@ -382,7 +382,10 @@ pub(crate) fn run_queued(
                 Value::Integer(st.repl.acked(offset).min(numreplicas.max(usize::MAX)) as i64)
             }
             Outcome::Sync => Value::error("ERR PSYNC not allowed in a transaction"),
-            Outcome::Migrate(_) => Value::error("ERR MIGRATE is not supported in a transaction"),
+            Outcome::Migrate(job) => {
+                job.abandon(locked.get());
+                Value::error("ERR MIGRATE is not supported in a transaction")
+            }
         };
         replies.push(reply);
     }

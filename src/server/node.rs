@@ -58,6 +58,8 @@ pub(crate) struct NodeState {
     pub(crate) repl: ReplState,
     /// Values set by CONFIG SET.
     pub(crate) config_overrides: HashMap<String, String>,
+    /// Keys a MIGRATE is moving right now: served here even if deleted meanwhile.
+    pub(crate) migrate_fence: super::migrate::Fence,
 }
 
 /// A node shared by its tasks.
@@ -190,6 +192,7 @@ pub(crate) async fn start(
             cmdstats: CmdStats::default(),
             repl: ReplState::new(),
             config_overrides: HashMap::new(),
+            migrate_fence: Default::default(),
         }),
         config,
         next_client_id: AtomicU64::new(1),

@@ -105,7 +105,8 @@ impl Route {
         }
         // Shard channels are no keys: they stay on the source until the slot moves.
         if (self.migrating || self.importing) && !self.pubsub {
-            if exists(&mut st.db, key) {
+            // A key a MIGRATE is moving stays served here until it is gone for good.
+            if exists(&mut st.db, key) || st.migrate_fence.contains(key) {
                 self.existing += 1;
             } else {
                 self.missing += 1;

@@ -13,15 +13,18 @@
 //!    again (`RESTORE-ASKING ... REPLACE`, or `DEL` on the target when it is gone now), so
 //!    no write made during the exchange is lost; clients never see the difference.
 //!
-//! One gap remains: a key *deleted* here while its MIGRATE is in flight, then written again
-//! through ASK before the second round reaches the target, lands on the target's old copy,
-//! which that round then deletes. Redis, blocking, has no such window.
+//! While a MIGRATE is in flight its keys are *fenced* ([`Fence`]): routing serves them here
+//! even when deleted meanwhile, instead of sending clients with ASK to the target's copy,
+//! which may be stale. A key deleted during the exchange is then deleted on the target too,
+//! and one written again is sent again; either way the outcome is that of the command running
+//! before the MIGRATE, as with Redis' blocking one.
 //!
 //! The receiving side needs nothing special: `RESTORE-ASKING` is `RESTORE` with the command
 //! flag `asking`, which routing honours on an importing node.
 
 mod link;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -47,6 +50,52 @@ struct Item {
     version: u64,
 }
 
+/// The keys MIGRATEs of this node are moving right now (with a count: two MIGRATEs may
+/// carry one key).
+#[derive(Debug, Default)]
+pub(crate) struct Fence {
+    keys: HashMap<Bytes, usize>,
+}
+
+impl Fence {
+    /// True while a MIGRATE is moving `key`: routing serves it here.
+    pub(crate) fn contains(&self, key: &[u8]) -> bool {
+        !self.keys.is_empty() && self.keys.contains_key(key)
+    }
+
+    fn add(&mut self, keys: &[Bytes]) {
+        for k in keys {
+            *self.keys.entry(k.clone()).or_insert(0) += 1;
+        }
+    }
+
+    fn remove(&mut self, keys: &[Bytes]) {
+        for k in keys {
+            if let Some(n) = self.keys.get_mut(k) {
+                *n -= 1;
+                if *n == 0 {
+                    self.keys.remove(k);
+                }
+            }
+        }
+    }
+}
+
+/// Lifts a MIGRATE's fence when the MIGRATE ends, however it ends (the connection task may
+/// also be dropped mid-exchange).
+struct FenceGuard<'a> {
+    shared: &'a NodeShared,
+    keys: Vec<Bytes>,
+}
+
+impl Drop for FenceGuard<'_> {
+    fn drop(&mut self) {
+        if !self.keys.is_empty() {
+            self.shared.lock().migrate_fence.remove(&self.keys);
+        }
+    }
+}
+
 /// A MIGRATE ready to run: everything read from the keyspace under the lock.
 #[derive(Debug)]
 pub(crate) struct Job {
@@ -61,6 +110,15 @@ pub(crate) struct Job {
     /// `(username, password)` for AUTH / AUTH2.
     auth: Option<(Option<Bytes>, Bytes)>,
     items: Vec<Item>,
+    /// Keys put behind the fence by [`prepare`] (none with COPY: nothing is deleted).
+    fenced: Vec<Bytes>,
+}
+
+impl Job {
+    /// Drop a job that will not run, lifting its fence.
+    pub(crate) fn abandon(self, st: &mut NodeState) {
+        st.migrate_fence.remove(&self.fenced);
+    }
 }
 
 /// The keys MIGRATE is routed by, as Redis' `migrateGetKeys`: the `key` argument, or every
@@ -162,6 +220,12 @@ pub(crate) fn prepare(args: &[Bytes], st: &mut NodeState) -> Result<Job, Value> 
     if items.is_empty() {
         return Err(Value::simple("NOKEY"));
     }
+    let fenced: Vec<Bytes> = if copy {
+        Vec::new()
+    } else {
+        items.iter().map(|it| it.key.clone()).collect()
+    };
+    st.migrate_fence.add(&fenced);
     let host = String::from_utf8_lossy(&args[1]).into_owned();
     let port_text = String::from_utf8_lossy(&args[2]).into_owned();
     Ok(Job {
@@ -174,6 +238,7 @@ pub(crate) fn prepare(args: &[Bytes], st: &mut NodeState) -> Result<Job, Value> 
         replace,
         auth,
         items,
+        fenced,
     })
 }
 
@@ -272,7 +337,11 @@ async fn exchange(job: &Job, link: &mut Link) -> Exchange {
 }
 
 /// Run a prepared MIGRATE: talk to the target, then delete what it acknowledged.
-pub(crate) async fn run(job: Job, shared: &NodeShared) -> Value {
+pub(crate) async fn run(mut job: Job, shared: &NodeShared) -> Value {
+    let mut fence = FenceGuard {
+        shared,
+        keys: std::mem::take(&mut job.fenced),
+    };
     let mut may_retry = true;
     loop {
         let mut link = match shared.migrate_links.take(&job.name) {
@@ -307,10 +376,10 @@ pub(crate) async fn run(job: Job, shared: &NodeShared) -> Value {
             Ok(())
         } else if ex.io.is_some() {
             // The socket is unusable: delete what was acknowledged, no second round.
-            delete_unchanged(shared, acked);
+            delete_unchanged(shared, acked, &mut fence.keys);
             Ok(())
         } else {
-            settle(shared, &mut link, acked, &job).await
+            settle(shared, &mut link, acked, &job, &mut fence.keys).await
         };
         if let Some(e) = ex.target_error {
             if ex.io.is_none() {
@@ -335,7 +404,10 @@ pub(crate) async fn run(job: Job, shared: &NodeShared) -> Value {
 
 /// Delete each acknowledged key still at the version that was sent, propagating `DEL`.
 /// Returns the items whose key changed since.
-fn delete_unchanged(shared: &NodeShared, items: Vec<Item>) -> Vec<Item> {
+///
+/// A deleted key leaves the fence at once (it lives on the target now: clients must be
+/// sent there); `fenced` is the MIGRATE's own list, kept in step.
+fn delete_unchanged(shared: &NodeShared, items: Vec<Item>, fenced: &mut Vec<Bytes>) -> Vec<Item> {
     let mut locked = Locked::new(shared);
     let st = locked.get();
     let now = now_ms();
@@ -346,6 +418,10 @@ fn delete_unchanged(shared: &NodeShared, items: Vec<Item>) -> Vec<Item> {
         let mut del = Vec::with_capacity(same.len() + 1);
         del.push(Bytes::from_static(b"DEL"));
         del.extend(same.into_iter().map(|it| it.key));
+        if !fenced.is_empty() {
+            st.migrate_fence.remove(&del[1..]);
+            fenced.retain(|k| !del[1..].contains(k));
+        }
         st.db.execute(&del, &ctx());
         let props = st.db.take_propagation();
         if !props.is_empty() {
@@ -362,9 +438,10 @@ async fn settle(
     link: &mut Link,
     mut pending: Vec<Item>,
     job: &Job,
+    fenced: &mut Vec<Bytes>,
 ) -> Result<(), Value> {
     for _ in 0..SETTLE_ROUNDS {
-        let changed = delete_unchanged(shared, pending);
+        let changed = delete_unchanged(shared, pending, fenced);
         if changed.is_empty() {
             return Ok(());
         }
@@ -402,7 +479,14 @@ async fn settle(
                 )));
             }
         }
+        // A deleted key must still be absent next round (version 0), or it goes again.
         pending = again;
+        pending.extend(gone.into_iter().map(|key| Item {
+            key,
+            ttl_ms: 0,
+            payload: Bytes::new(),
+            version: 0,
+        }));
     }
     Err(Value::error(
         "TRYAGAIN keys kept changing during MIGRATE, try again",
