@@ -23,6 +23,7 @@
 //! ```
 
 mod auth;
+mod clients;
 mod cluster;
 mod cmd_command;
 mod cmd_config;

@@ -77,6 +77,8 @@ pub(crate) struct NodeShared {
     pub(crate) next_client_id: AtomicU64,
     /// Open client connections.
     pub(crate) connected_clients: AtomicU64,
+    /// Registry of client connections (CLIENT LIST / KILL).
+    pub(crate) clients: super::clients::Clients,
     /// Connections accepted since start.
     pub(crate) total_connections: AtomicU64,
     /// Set to true to stop every task of the node.
@@ -197,6 +199,7 @@ pub(crate) async fn start(
         config,
         next_client_id: AtomicU64::new(1),
         connected_clients: AtomicU64::new(0),
+        clients: super::clients::Clients::default(),
         total_connections: AtomicU64::new(0),
         shutdown,
         started: Instant::now(),

@@ -102,11 +102,7 @@ pub(crate) fn run(
                 Err(Value::error("ERR DB must be empty to perform CLUSTER FLUSHSLOTS."))
             } else {
                 let me = st.cluster.myself;
-                for s in st.cluster.slots.iter_mut() {
-                    if *s == Some(me) {
-                        *s = None;
-                    }
-                }
+                st.cluster.unassign_all(me);
                 st.cluster.update_state();
                 Ok(Value::ok())
             }
@@ -394,11 +390,7 @@ fn forget(st: &mut NodeState, arg: &[u8]) -> Result<Value, Value> {
         return Err(Value::error("ERR Can't forget my master!"));
     }
     st.cluster.nodes.remove(&id);
-    for s in st.cluster.slots.iter_mut() {
-        if *s == Some(id) {
-            *s = None;
-        }
-    }
+    st.cluster.unassign_all(id);
     st.cluster.forgotten.insert(id, now_ms() + 60_000);
     st.cluster.update_state();
     Ok(Value::ok())
