@@ -79,7 +79,7 @@ async fn malformed_frames_get_a_protocol_error_then_close() {
         ),
         (
             b"*1\r\n:3\r\n",
-            "ERR Protocol error: expected '$', got something else",
+            "ERR Protocol error: expected '$', got ':'",
         ),
     ];
     for (bytes, error) in cases {

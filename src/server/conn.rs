@@ -152,19 +152,9 @@ enum BatchEnd {
 }
 
 fn protocol_error_text(e: &ProtocolError) -> String {
-    let msg = e.message();
-    let what = if msg.contains("quotes") {
-        "unbalanced quotes in request"
-    } else if msg.contains("inline") {
-        "too big inline request"
-    } else if msg.contains("expected '$'") {
-        "expected '$', got something else"
-    } else if msg.contains("bulk") {
-        "invalid bulk length"
-    } else {
-        "invalid multibulk length"
-    };
-    format!("ERR Protocol error: {what}")
+    // The command decoder already words its errors as Redis does ("invalid multibulk
+    // length", "expected '$', got ':'" ...); Display adds the "Protocol error: " prefix.
+    format!("ERR {e}")
 }
 
 /// Most commands decoded per batch (bounds reply memory for huge pipelines).
