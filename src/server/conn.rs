@@ -147,6 +147,8 @@ enum BatchEnd {
     Close,
     /// PSYNC/SYNC: this connection becomes a replication link.
     Sync,
+    /// MIGRATE: its reply goes after what is already in `out`.
+    Migrate(Box<super::migrate::Job>),
 }
 
 fn protocol_error_text(e: &ProtocolError) -> String {
@@ -209,6 +211,10 @@ fn process_batch(
                     end = BatchEnd::Sync;
                     break;
                 }
+                Outcome::Migrate(job) => {
+                    end = BatchEnd::Migrate(job);
+                    break;
+                }
             }
         }
     }
@@ -268,6 +274,11 @@ async fn serve_conn(
                 timeout_ms,
             } => {
                 let reply = super::cmd_server::wait(shared, numreplicas, timeout_ms).await;
+                encode_value(&mut out, &reply, conn.proto);
+                continue;
+            }
+            BatchEnd::Migrate(job) => {
+                let reply = super::migrate::run(*job, shared).await;
                 encode_value(&mut out, &reply, conn.proto);
                 continue;
             }

@@ -33,6 +33,8 @@ pub(crate) enum Outcome {
     },
     /// PSYNC/SYNC: turn the connection into a replication link.
     Sync,
+    /// MIGRATE: talk to the target (no lock held), then reply.
+    Migrate(Box<super::migrate::Job>),
 }
 
 /// Who executes a command.
@@ -110,6 +112,7 @@ const SERVER_COMMANDS: &[(&str, &[&str])] = &[
     ("hello", &[]),
     ("info", &[]),
     ("lastsave", &[]),
+    ("migrate", &[]),
     ("multi", &[]),
     ("ping", &[]),
     ("psync", &[]),
@@ -118,6 +121,7 @@ const SERVER_COMMANDS: &[(&str, &[&str])] = &[
     ("readwrite", &[]),
     ("replconf", &[]),
     ("reset", &[]),
+    ("restore-asking", &[]),
     ("role", &[]),
     ("save", &[]),
     ("select", &[]),
@@ -337,7 +341,12 @@ pub(crate) fn process(
     // Cluster routing of commands with keys (EXEC routes what it queued itself).
     if traits.has_keys {
         let st = locked.get();
-        let asking = std::mem::take(&mut conn.asking);
+        // As Redis, ASKING lasts one command, or a whole transaction (until EXEC/DISCARD).
+        let asking = if conn.multi.is_some() {
+            conn.asking
+        } else {
+            std::mem::take(&mut conn.asking)
+        };
         if let Err(e) = route::check_one(st, spec, traits, &args, conn.readonly, asking) {
             if let Some(m) = conn.multi.as_mut() {
                 m.aborted = true;
@@ -345,7 +354,10 @@ pub(crate) fn process(
             st.cmdstats.rejected(spec.name);
             return Outcome::Reply(e);
         }
-    } else if !is(spec, "asking") && !is(spec, "exec") {
+    } else if !is(spec, "asking")
+        && ((conn.multi.is_none() && !is(spec, "multi")) || is(spec, "discard"))
+    {
+        // (EXEC, inside the transaction, keeps it: it routes what was queued.)
         conn.asking = false;
     }
     // A replica refuses writes that reach it (keyless ones, or READONLY slipping a write).
@@ -430,6 +442,10 @@ pub(crate) fn run_queued(
                 Value::Integer(st.repl.acked(offset) as i64)
             }
             Outcome::Sync => Value::error("ERR PSYNC not allowed in a transaction"),
+            Outcome::Migrate(job) => {
+                job.abandon(locked.get());
+                Value::error("ERR MIGRATE is not supported in a transaction")
+            }
         };
         replies.push(reply);
     }

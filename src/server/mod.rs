@@ -33,6 +33,7 @@ mod cmd_server;
 mod conn;
 pub(crate) mod db;
 mod dispatch;
+mod migrate;
 mod node;
 mod replication;
 mod stats;
