@@ -35,6 +35,7 @@ mod conn;
 pub(crate) mod db;
 mod dispatch;
 mod fault;
+mod migrate;
 mod node;
 mod replication;
 mod stats;

@@ -148,6 +148,7 @@ impl TestCluster {
         n.faults.bus_blocked.store(true, Ordering::Relaxed);
         n.faults.partitioned.send_replace(true);
         n.clients.kill_all();
+        n.migrate_links.clear();
         n.faults.cut_links();
         // Links from its replicas end on its side; links to its primary on the replica side.
         for other in self.all() {
