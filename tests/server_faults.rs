@@ -136,10 +136,7 @@ async fn a_lagging_replica_serves_stale_reads() {
     let cluster = cluster(3, 1, 5000).await;
     let p = cluster.primary_index_of_slot(12182).expect("owner of foo");
     let nodes = cluster.nodes();
-    let r = nodes
-        .iter()
-        .position(|n| n.primary_id.as_deref() == Some(nodes[p].id.as_str()))
-        .expect("replica");
+    let r = cluster.replica_indexes_of(p)[0];
     let mut w = Client::connect(nodes[p].addr).await;
     assert_eq!(text(&w.cmd(&["SET", "foo", "old"]).await), "OK");
     w.cmd(&["WAIT", "1", "2000"]).await;
@@ -175,10 +172,7 @@ async fn masterdown_when_the_link_is_down_and_stale_data_is_refused() {
     let cluster = cluster(3, 1, 5000).await;
     let p = cluster.primary_index_of_slot(12182).expect("owner of foo");
     let nodes = cluster.nodes();
-    let r = nodes
-        .iter()
-        .position(|n| n.primary_id.as_deref() == Some(nodes[p].id.as_str()))
-        .expect("replica");
+    let r = cluster.replica_indexes_of(p)[0];
     let mut rd = Client::connect(nodes[r].addr).await;
     rd.cmd(&["READONLY"]).await;
     assert_eq!(

@@ -99,6 +99,25 @@ impl TestCluster {
             .map(|(_, i)| i)
     }
 
+    /// The index of the node listening on `addr`.
+    pub fn index_of(&self, addr: std::net::SocketAddr) -> Option<usize> {
+        self.all().iter().position(|n| n.addr == addr)
+    }
+
+    /// Indexes of the nodes that replicate node `i` now (their own view).
+    pub fn replica_indexes_of(&self, i: usize) -> Vec<usize> {
+        let nodes = self.all();
+        let Some(primary) = nodes.get(i).map(|n| n.id) else {
+            return Vec::new();
+        };
+        nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| !n.is_shut_down() && n.lock().cluster.me().replica_of == Some(primary))
+            .map(|(j, _)| j)
+            .collect()
+    }
+
     /// Freeze node `i` (like SIGSTOP): connections stay open and requests queue unanswered,
     /// the bus is silent (others may fail it over), replication stalls; until
     /// [`TestCluster::resume_node`].
