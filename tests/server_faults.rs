@@ -306,3 +306,35 @@ async fn outside_tools_can_pause_sleep_and_shut_down_nodes() {
     let mut c = Client::connect(addr).await;
     assert_eq!(text(&c.cmd(&["GET", "hello"]).await), "1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_cluster_killed_and_restarted_keeps_its_data_and_layout() {
+    let cluster = cluster(3, 1, 500).await;
+    let p = cluster.primary_index_of_slot(12182).expect("owner of foo");
+    let mut c = Client::connect(cluster.nodes()[p].addr).await;
+    assert_eq!(text(&c.cmd(&["SET", "foo", "survives"]).await), "OK");
+    let before: Vec<_> = cluster
+        .nodes()
+        .iter()
+        .map(|n| (n.id.clone(), n.role))
+        .collect();
+    for i in 0..6 {
+        cluster.kill_node(i).await;
+    }
+    assert!(cluster.nodes().iter().all(|n| !n.alive));
+    for i in 0..6 {
+        cluster.restart_node(i, true).await.expect("restart");
+    }
+    cluster
+        .wait_stable(STABLE)
+        .await
+        .expect("stable after restart");
+    let after: Vec<_> = cluster
+        .nodes()
+        .iter()
+        .map(|n| (n.id.clone(), n.role))
+        .collect();
+    assert_eq!(before, after);
+    let mut c = Client::connect(cluster.nodes()[p].addr).await;
+    assert_eq!(text(&c.cmd(&["GET", "foo"]).await), "survives");
+}
