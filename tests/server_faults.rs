@@ -140,7 +140,7 @@ async fn a_lagging_replica_serves_stale_reads() {
     let mut w = Client::connect(nodes[p].addr).await;
     assert_eq!(text(&w.cmd(&["SET", "foo", "old"]).await), "OK");
     w.cmd(&["WAIT", "1", "2000"]).await;
-    cluster.set_replication_lag(r, Duration::from_millis(1500));
+    cluster.set_replication_lag(r, Duration::from_millis(3000));
     assert_eq!(text(&w.cmd(&["SET", "foo", "new"]).await), "OK");
     let mut rd = Client::connect(nodes[r].addr).await;
     rd.cmd(&["READONLY"]).await;
@@ -276,16 +276,21 @@ async fn outside_tools_can_pause_sleep_and_shut_down_nodes() {
     let cluster = cluster(3, 0, 5000).await;
     let addr = cluster.nodes()[0].addr;
     let port = addr.port();
-    // DEBUG SLEEP stalls the whole node.
-    let sleeper = tokio::task::spawn_blocking(move || redis_cli(port, &["DEBUG", "SLEEP", "0.6"]));
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut c = Client::connect(addr).await;
-    c.send(&["PING"]).await;
-    assert!(
-        reply_within(&mut c, 200).await.is_none(),
-        "answered during DEBUG SLEEP"
-    );
-    assert_eq!(text(&c.read().await.expect("reply")), "PONG");
+    // DEBUG SLEEP stalls the whole node: some probe sent while redis-cli's DEBUG SLEEP runs
+    // goes unanswered for a while, then is answered.
+    let sleeper = tokio::task::spawn_blocking(move || redis_cli(port, &["DEBUG", "SLEEP", "1"]));
+    let mut saw_stall = false;
+    while !sleeper.is_finished() {
+        let mut probe = Client::connect(addr).await;
+        probe.send(&["PING"]).await;
+        if reply_within(&mut probe, 150).await.is_none() {
+            saw_stall = true;
+            assert_eq!(text(&probe.read().await.expect("reply")), "PONG");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(saw_stall, "the node kept answering during DEBUG SLEEP");
     assert_eq!(sleeper.await.expect("redis-cli"), "OK");
     // CLIENT PAUSE WRITE holds writes, not reads.
     assert_eq!(redis_cli(port, &["CLIENT", "PAUSE", "5000", "WRITE"]), "OK");
