@@ -116,7 +116,7 @@ impl NodeShared {
     /// Stop the node: listener, connections, bus and replication tasks.
     pub(crate) fn stop(&self) {
         self.shutdown.send_replace(true);
-        bus::unregister(self.addr);
+        bus::unregister(self.addr, self);
         self.migrate_links.clear();
     }
 }
