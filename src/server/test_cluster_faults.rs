@@ -207,7 +207,9 @@ impl TestCluster {
     }
 
     /// `CLUSTER FAILOVER [FORCE|TAKEOVER]` on replica `replica`; returns once it is a
-    /// primary (its view), or fails after 10 s.
+    /// primary (its view), or fails after 10 s. With `Default` the old primary has also
+    /// learned it (its held writes get MOVED); the rest of the cluster follows by gossip
+    /// within a bus round or two ([`TestCluster::wait_stable`] waits for that).
     ///
     /// # Errors
     /// The error CLUSTER FAILOVER would give (not a replica, primary failed without FORCE),
