@@ -95,6 +95,14 @@ async fn a_killed_primary_is_replaced_and_rejoins_as_replica() {
         text(&old.cmd(&["GET", "foo"]).await) == "after"
     })
     .await;
+    let new_addr = nodes[r].addr;
+    eventually("both copies hold the same keys", || async move {
+        let mut a = Client::connect(new_addr).await;
+        let mut b = Client::connect(old_addr).await;
+        let (x, y) = (a.cmd(&["DBSIZE"]).await, b.cmd(&["DBSIZE"]).await);
+        x == y && x == redcluster::resp::Value::Integer(51)
+    })
+    .await;
     let mut old = Client::connect(old_addr).await;
     assert_eq!(
         text(&old.cmd(&["SET", "foo", "x"]).await).split(' ').next(),
