@@ -2,6 +2,7 @@
 #![cfg(feature = "server")]
 
 mod server_support;
+mod support;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -236,4 +237,57 @@ async fn the_other_replicas_follow_the_promoted_one() {
         text(&r.cmd(&["GET", "foo"]).await) == "kept"
     })
     .await;
+}
+
+/// The binary fails over by itself and `redis-cli --cluster check` agrees afterwards.
+#[test]
+fn the_binary_fails_over_and_redis_cli_check_stays_ok() {
+    use support::real_cluster::{cli, redis_available, wait_until};
+    use support::server_bin::{run_tool, ServerProcess};
+    if !redis_available() {
+        return;
+    }
+    let server = ServerProcess::start(
+        6,
+        &[
+            "--replicas-per-primary",
+            "1",
+            "--cluster-node-timeout",
+            "500",
+        ],
+    );
+    let base = server.base_port;
+    // "hello" (slot 866) lives on the first node, the primary of 0-5460.
+    assert_eq!(cli(base, &["SET", "hello", "v"]).trim(), "OK");
+    assert_eq!(cli(base, &["WAIT", "1", "2000"]).trim(), "1");
+    cli(base, &["SHUTDOWN", "NOSAVE"]);
+    let other = base + 1;
+    let promoted = || {
+        cli(other, &["CLUSTER", "NODES"])
+            .lines()
+            .find(|l| l.contains("master") && !l.contains("fail") && l.ends_with(" 0-5460"))
+            .and_then(|l| l.split(' ').nth(1).map(str::to_string))
+            .and_then(|a| {
+                a.split(['@', ':'])
+                    .nth(1)
+                    .and_then(|p| p.parse::<u16>().ok())
+            })
+            .filter(|p| *p != base)
+    };
+    wait_until(Duration::from_secs(10), || {
+        promoted().is_some() && cli(other, &["CLUSTER", "INFO"]).contains("cluster_state:ok")
+    });
+    let port = promoted().expect("a promoted primary");
+    assert_eq!(cli(port, &["GET", "hello"]).trim(), "v");
+    let check = run_tool(
+        "redis-cli",
+        &["--cluster", "check", &format!("127.0.0.1:{other}")],
+        Duration::from_secs(30),
+    );
+    let out = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert!(
+        out.contains("[OK] All nodes agree about slots configuration."),
+        "{out}"
+    );
+    assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
 }
