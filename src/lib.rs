@@ -24,6 +24,7 @@ mod error;
 mod pipeline;
 mod pool;
 mod router;
+pub mod scan;
 pub mod topology;
 mod types;
 
@@ -31,6 +32,7 @@ pub use client::{Client, ClientBuilder, Cmd, ReadFrom, Stats};
 pub use error::{Error, ErrorKind, Result};
 pub use pipeline::Pipeline;
 pub use resp::Value;
+pub use scan::{ScanCursor, ScanOptions};
 pub use topology::Topology;
 pub use types::{FromValue, ToArg};
 

@@ -70,6 +70,10 @@ impl Client {
         crate::Pipeline::new(self)
     }
 
+    pub(crate) fn router_ref(&self) -> &Router {
+        &self.router
+    }
+
     pub(crate) async fn execute(&self, args: &Args) -> Result<Value, Error> {
         self.router.execute(args).await
     }

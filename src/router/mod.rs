@@ -11,6 +11,7 @@ pub(crate) mod decide;
 pub(crate) mod fanout;
 pub(crate) mod refresh;
 pub(crate) mod route;
+pub(crate) mod split;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -408,6 +409,52 @@ impl Router {
         &self.inner
     }
 
+    /// Ask for a topology refresh and wait for it (or return at once without a refresher).
+    pub(crate) async fn refresh_and_wait(&self) {
+        if let Some(r) = self.inner.refresher() {
+            r.refresh_and_wait().await;
+        }
+    }
+
+    /// Ask for a topology refresh soon.
+    pub(crate) fn trigger_refresh(&self) {
+        self.inner.trigger_refresh();
+    }
+
+    /// Run a command on the node at `addr` (not routed by key; retried there on transient
+    /// errors), within the request deadline.
+    ///
+    /// # Errors
+    /// As [`execute`](Router::execute).
+    pub(crate) async fn execute_on(&self, addr: &str, args: &Args) -> Result<Value, Error> {
+        let route = Route {
+            slot: None,
+            readonly: true,
+            fanout: None,
+        };
+        let home = Target::Addr {
+            addr: addr.to_string(),
+            asking: false,
+        };
+        let mut last_error = None;
+        let timeout = self.inner.config.request_timeout;
+        match tokio::time::timeout(timeout, self.inner.run(args, route, home, &mut last_error)).await
+        {
+            Ok(r) => r,
+            Err(_) => {
+                self.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                Err(Error::new(
+                    ErrorKind::Timeout,
+                    match last_error {
+                        Some(e) => format!("request to {addr} timed out after {timeout:?} (last error: {e})"),
+                        None => format!("request to {addr} timed out after {timeout:?}"),
+                    },
+                )
+                .with_sent(true))
+            }
+        }
+    }
+
     /// Run one command to completion: route, send, follow redirects, retry, all within the
     /// request deadline.
     ///
@@ -415,7 +462,14 @@ impl Router {
     /// Cross-slot before sending; server errors; [`ErrorKind::Timeout`] at the deadline
     /// (naming the last transient error seen); the decision's failures.
     pub(crate) async fn execute(&self, args: &Args) -> Result<Value, Error> {
-        let route = route::route(args)?;
+        let route = match route::route(args) {
+            Ok(r) => r,
+            Err(e) if e.kind() == ErrorKind::CrossSlot => match split::plan(args) {
+                Some(plan) => return self.execute_split(plan).await,
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
         let span = tracing::debug_span!(
             "request",
             cmd = %String::from_utf8_lossy(args.get(0).unwrap_or_default()),
@@ -454,6 +508,42 @@ impl Router {
                     },
                 )
                 // It may have reached a node before the deadline.
+                .with_sent(true))
+            }
+        }
+    }
+
+    /// Run the parts of a split multi-key command concurrently (each routed, redirected and
+    /// retried on its own) under one deadline, and merge their replies.
+    async fn execute_split(&self, plan: split::Plan) -> Result<Value, Error> {
+        let mut last_errors: Vec<Option<Error>> = vec![None; plan.parts.len()];
+        let runs = plan
+            .parts
+            .iter()
+            .zip(last_errors.iter_mut())
+            .map(|(part, last)| {
+                let route = Route {
+                    slot: Some(part.slot),
+                    readonly: plan.readonly,
+                    fanout: None,
+                };
+                self.inner.run(&part.args, route, Target::Slot, last)
+            });
+        let timeout = self.inner.config.request_timeout;
+        match tokio::time::timeout(timeout, futures::future::join_all(runs)).await {
+            Ok(replies) => split::merge(&plan, replies),
+            Err(_) => {
+                self.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                let last = last_errors.into_iter().flatten().next();
+                Err(Error::new(
+                    ErrorKind::Timeout,
+                    match last {
+                        Some(e) => format!(
+                            "split multi-key request timed out after {timeout:?} (last error: {e})"
+                        ),
+                        None => format!("split multi-key request timed out after {timeout:?}"),
+                    },
+                )
                 .with_sent(true))
             }
         }
