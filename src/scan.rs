@@ -196,7 +196,9 @@ impl FromStr for ScanCursor {
                 pass: None,
             }),
             ["v1", done, addr, cursor, start] => {
-                if !addr.contains(':') || cursor.is_empty() || !cursor.bytes().all(|b| b.is_ascii_digit())
+                if !addr.contains(':')
+                    || cursor.is_empty()
+                    || !cursor.bytes().all(|b| b.is_ascii_digit())
                 {
                     return Err(bad());
                 }
@@ -447,7 +449,10 @@ fn parse_scan_reply(v: Value) -> Result<(String, Vec<Bytes>), Error> {
     };
     let mut it = items.into_iter();
     let (Some(c), Some(keys), None) = (it.next(), it.next(), it.next()) else {
-        return Err(Error::new(ErrorKind::Protocol, "SCAN reply is not [cursor, keys]"));
+        return Err(Error::new(
+            ErrorKind::Protocol,
+            "SCAN reply is not [cursor, keys]",
+        ));
     };
     let cursor = match &c {
         Value::BulkString(b) | Value::SimpleString(b) if b.iter().all(u8::is_ascii_digit) => {
@@ -493,14 +498,22 @@ mod tests {
         let mut all = ScanCursor::new();
         all.done.insert_range(0, 16383);
         assert!(all.to_string().parse::<ScanCursor>().unwrap().is_finished());
-        for bad in ["", "v2|", "v1|5-1", "v1|0-99999", "v1||h:1|x|", "v1||nocolon|0|"] {
+        for bad in [
+            "",
+            "v2|",
+            "v1|5-1",
+            "v1|0-99999",
+            "v1||h:1|x|",
+            "v1||nocolon|0|",
+        ] {
             assert!(bad.parse::<ScanCursor>().is_err(), "{bad}");
         }
     }
 
     #[test]
     fn own_slots_reads_the_myself_line() {
-        let nodes = "a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460 6000 [5461->-b2]\n\
+        let nodes =
+            "a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460 6000 [5461->-b2]\n\
                      b2 127.0.0.1:7001@17001 master - 0 0 2 connected 5461-10922 [6000-<-a1]\n";
         let (owned, moving) = own_slots(nodes).unwrap();
         assert!(owned.contains(0) && owned.contains(5460) && owned.contains(6000));

@@ -87,14 +87,29 @@ async fn pipelines_and_multi_key_commands_span_nodes() {
     let (a, b, g, d): (i64, i64, i64, i64) = p.query().await.unwrap();
     assert_eq!((a, b, g, d), (2, 8, 2, 4));
     let after = client.stats();
-    assert_eq!(after.moved - before.moved, 1, "only the moved command was redirected");
+    assert_eq!(
+        after.moved - before.moved,
+        1,
+        "only the moved command was redirected"
+    );
     let v: i64 = client.get(moved_key).await.unwrap();
     assert_eq!(v, 8, "the redirected INCR ran exactly once");
 
     // Per-command outcomes instead of failing the whole pipeline.
-    client.cmd("LPUSH").arg("p:list").arg("x").query::<i64>().await.unwrap();
+    client
+        .cmd("LPUSH")
+        .arg("p:list")
+        .arg("x")
+        .query::<i64>()
+        .await
+        .unwrap();
     let mut p = client.pipeline();
-    p.cmd("GET").arg("p:1").cmd("INCR").arg("p:list").cmd("GET").arg("p:3");
+    p.cmd("GET")
+        .arg("p:1")
+        .cmd("INCR")
+        .arg("p:list")
+        .cmd("GET")
+        .arg("p:3");
     let each = p.query_each().await;
     assert!(each[0].is_ok() && each[2].is_ok());
     let e = each[1].as_ref().unwrap_err();
@@ -230,12 +245,20 @@ async fn scan_returns_every_key_while_slots_are_resharded() {
         "reshard succeeded"
     );
     let missing: Vec<&String> = keys.iter().filter(|k| !seen.contains(*k)).collect();
-    assert!(missing.is_empty(), "{} keys missed, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+    assert!(
+        missing.is_empty(),
+        "{} keys missed, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
     assert!(!seen.contains("other:1"), "MATCH applies");
 
     // The Stream API over the resharded cluster.
     use futures::TryStreamExt;
     let all: Vec<bytes::Bytes> = client.scan_match("user:1*").try_collect().await.unwrap();
     let all: HashSet<bytes::Bytes> = all.into_iter().collect();
-    assert_eq!(all.len(), keys.iter().filter(|k| k.starts_with("user:1")).count());
+    assert_eq!(
+        all.len(),
+        keys.iter().filter(|k| k.starts_with("user:1")).count()
+    );
 }

@@ -15,11 +15,13 @@
 mod builder;
 mod commands;
 mod stats;
+mod transaction;
 
 use std::sync::Arc;
 
 pub use builder::ClientBuilder;
 pub use stats::Stats;
+pub use transaction::{Transaction, TxCmd};
 
 use crate::error::Error;
 use crate::resp::Value;

@@ -7,6 +7,7 @@
 //! retry, refresh and retry, or fail. The whole loop runs under one deadline
 //! (`request_timeout`), so no request waits forever.
 
+pub(crate) mod blocking;
 pub(crate) mod decide;
 pub(crate) mod fanout;
 pub(crate) mod refresh;
@@ -236,6 +237,42 @@ impl Inner {
         home: Target,
         last_error: &mut Option<Error>,
     ) -> Result<Value, Error> {
+        self.run_on(args, route, home, last_error, false).await
+    }
+
+    /// Send `args` on a dedicated connection taken from the node's exclusive set (a
+    /// blocking command), returning the connection afterwards. A caller that stops waiting
+    /// drops the connection with it, so a still-blocked command never reaches anyone else.
+    async fn send_exclusive(
+        &self,
+        entry: &Arc<NodeEntry>,
+        readonly_conn: bool,
+        asking: bool,
+        args: &Args,
+    ) -> Result<Value, Error> {
+        let ex = self.pool.exclusive(entry, readonly_conn).await?;
+        let Some(conn) = ex.conn() else {
+            return Err(Error::new(ErrorKind::Closed, "dedicated connection gone"));
+        };
+        let rx = conn.send(asking, |buf| {
+            if asking {
+                buf.extend_from_slice(ASKING);
+            }
+            args.encode(buf)
+        })?;
+        let r = reply_of(rx.await);
+        ex.release();
+        r
+    }
+
+    async fn run_on(
+        &self,
+        args: &Args,
+        route: Route,
+        home: Target,
+        last_error: &mut Option<Error>,
+        exclusive: bool,
+    ) -> Result<Value, Error> {
         let mut attempt = Attempt {
             readonly: route.readonly,
             ..Attempt::default()
@@ -277,20 +314,26 @@ impl Inner {
                 Target::Addr { addr, asking } => (self.pool.entry(addr), false, *asking),
             };
             let started = measure.then(Instant::now);
-            let outcome = match self.pool.conn(&entry, readonly_conn).await {
-                Ok(conn) => {
-                    entry.count_request();
-                    match conn.send(asking, |buf| {
-                        if asking {
-                            buf.extend_from_slice(ASKING);
+            let outcome = if exclusive {
+                entry.count_request();
+                self.send_exclusive(&entry, readonly_conn, asking, args)
+                    .await
+            } else {
+                match self.pool.conn(&entry, readonly_conn).await {
+                    Ok(conn) => {
+                        entry.count_request();
+                        match conn.send(asking, |buf| {
+                            if asking {
+                                buf.extend_from_slice(ASKING);
+                            }
+                            args.encode(buf)
+                        }) {
+                            Ok(rx) => reply_of(rx.await),
+                            Err(e) => Err(e),
                         }
-                        args.encode(buf)
-                    }) {
-                        Ok(rx) => reply_of(rx.await),
-                        Err(e) => Err(e),
                     }
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
             };
             if let Some(t) = started {
                 entry.record_latency(t.elapsed());
@@ -438,7 +481,8 @@ impl Router {
         };
         let mut last_error = None;
         let timeout = self.inner.config.request_timeout;
-        match tokio::time::timeout(timeout, self.inner.run(args, route, home, &mut last_error)).await
+        match tokio::time::timeout(timeout, self.inner.run(args, route, home, &mut last_error))
+            .await
         {
             Ok(r) => r,
             Err(_) => {
@@ -446,7 +490,9 @@ impl Router {
                 Err(Error::new(
                     ErrorKind::Timeout,
                     match last_error {
-                        Some(e) => format!("request to {addr} timed out after {timeout:?} (last error: {e})"),
+                        Some(e) => format!(
+                            "request to {addr} timed out after {timeout:?} (last error: {e})"
+                        ),
                         None => format!("request to {addr} timed out after {timeout:?}"),
                     },
                 )
@@ -483,13 +529,21 @@ impl Router {
                 .await;
         }
         let mut last_error = None;
-        let result = tokio::time::timeout(
-            timeout,
-            self.inner
-                .run(args, route, Target::Slot, &mut last_error)
-                .instrument(span),
-        )
-        .await;
+        let (timeout, exclusive) = match blocking::block_of(args) {
+            blocking::Block::No => (timeout, false),
+            blocking::Block::For(d) => (timeout.saturating_add(d), true),
+            // Blocks until data comes: only the connection's life bounds it.
+            blocking::Block::Forever => (Duration::MAX, true),
+        };
+        let run = self
+            .inner
+            .run_on(args, route, Target::Slot, &mut last_error, exclusive)
+            .instrument(span);
+        let result = if timeout == Duration::MAX {
+            Ok(run.await)
+        } else {
+            tokio::time::timeout(timeout, run).await
+        };
         match result {
             Ok(r) => r,
             Err(_) => {
