@@ -52,7 +52,10 @@ async fn transactions_watch_conflicts_and_cross_slot_refusal() {
     let mut tx = client.transaction();
     tx.watch(["{a}x"]).await.unwrap();
     tx.cmd("SET").arg("{b}x").arg(1);
-    assert_eq!(tx.exec::<()>().await.unwrap_err().kind(), ErrorKind::CrossSlot);
+    assert_eq!(
+        tx.exec::<()>().await.unwrap_err().kind(),
+        ErrorKind::CrossSlot
+    );
 
     // A command the server refuses to queue aborts the whole transaction (EXECABORT).
     let mut tx = client.transaction();

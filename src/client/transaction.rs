@@ -271,7 +271,9 @@ impl Transaction {
         for cmd in commands {
             rxs.push(c.send(false, |buf| cmd.encode(buf))?);
         }
-        rxs.push(c.send(false, |buf| crate::resp::encode_command(buf, [&b"EXEC"[..]]))?);
+        rxs.push(c.send(false, |buf| {
+            crate::resp::encode_command(buf, [&b"EXEC"[..]])
+        })?);
         let replies = match tokio::time::timeout(timeout, futures::future::join_all(rxs)).await {
             Ok(r) => r,
             Err(_) => {
@@ -293,9 +295,11 @@ impl Transaction {
             return Err(e);
         }
         // The first command the server refused to queue (its MOVED, wrong arity ...).
-        let refused = replies.iter().skip(1).enumerate().find_map(|(i, v)| {
-            server_err(v).map(|e| (i, e))
-        });
+        let refused = replies
+            .iter()
+            .skip(1)
+            .enumerate()
+            .find_map(|(i, v)| server_err(v).map(|e| (i, e)));
         self.watching = false;
         match exec {
             Value::Null | Value::NullArray => {
