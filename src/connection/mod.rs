@@ -78,7 +78,7 @@ struct State {
 pub(crate) type Sink = Box<dyn Fn(Result<Value, Error>) + Send + Sync>;
 
 struct Shared {
-    /// Set once a connection becomes a subscriber (see [`Connection::into_subscriber`]).
+    /// Set once a connection becomes a subscriber (see [`Connection::make_subscriber`]).
     sink: std::sync::OnceLock<Sink>,
     state: Mutex<State>,
     wake_writer: Notify,
@@ -295,7 +295,7 @@ impl Connection {
     /// is waiting for (RESP2 pub/sub messages, replies to commands sent with
     /// [`send_no_reply`](Connection::send_no_reply)), go to `sink`, and so does the
     /// connection's failure, once.
-    pub(crate) fn into_subscriber(&self, sink: Sink) {
+    pub(crate) fn make_subscriber(&self, sink: Sink) {
         let _ = self.shared.sink.set(sink);
     }
 

@@ -275,7 +275,7 @@ impl Task {
         self.next_id += 1;
         let id = self.next_id;
         let tx = self.events_tx.clone();
-        conn.into_subscriber(Box::new(move |ev| {
+        conn.make_subscriber(Box::new(move |ev| {
             let _ = tx.send((id, ev));
         }));
         Ok(Link { id, conn })
@@ -305,7 +305,7 @@ impl Task {
                                 link.conn.send_no_reply(|buf| {
                                     crate::resp::encode_command(
                                         buf,
-                                        command("SUBSCRIBE", &self.channels).into_iter(),
+                                        command("SUBSCRIBE", &self.channels),
                                     )
                                 })?;
                             }
@@ -313,7 +313,7 @@ impl Task {
                                 link.conn.send_no_reply(|buf| {
                                     crate::resp::encode_command(
                                         buf,
-                                        command("PSUBSCRIBE", &self.patterns).into_iter(),
+                                        command("PSUBSCRIBE", &self.patterns),
                                     )
                                 })?;
                             }

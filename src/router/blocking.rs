@@ -24,7 +24,7 @@ fn seconds(arg: Option<&[u8]>) -> Block {
         .and_then(|a| std::str::from_utf8(a).ok())
         .and_then(|t| t.parse::<f64>().ok());
     match secs {
-        Some(s) if s == 0.0 => Block::Forever,
+        Some(0.0) => Block::Forever,
         Some(s) if s.is_finite() && s > 0.0 => Block::For(Duration::from_secs_f64(s.min(1e9))),
         // A bad timeout: the server refuses it at once.
         _ => Block::For(Duration::ZERO),
