@@ -1,0 +1,182 @@
+//! Cluster-wide operations against the bundled cluster: pipelines across nodes, multi-key
+//! commands split by slot, cluster SCAN, transactions, blocking commands and pub/sub.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use redcluster::server::TestCluster;
+use redcluster::{Client, ErrorKind, MessageKind, ScanCursor, ScanOptions};
+
+async fn cluster() -> TestCluster {
+    TestCluster::builder()
+        .primaries(3)
+        .replicas_per_primary(1)
+        .start()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelines_multi_key_and_scan() {
+    let cluster = cluster().await;
+    for resp3 in [false, true] {
+        let client = Client::builder(cluster.seeds())
+            .resp3(resp3)
+            .build()
+            .await
+            .unwrap();
+        let prefix = format!("r{resp3}");
+        let mut p = client.pipeline();
+        for i in 0..1000 {
+            p.cmd("SET").arg(format!("{prefix}:{i}")).arg(i);
+        }
+        let oks: Vec<String> = p.query().await.unwrap();
+        assert!(oks.iter().all(|o| o == "OK"));
+        let mut p = client.pipeline();
+        for i in (0..1000).rev() {
+            p.cmd("GET").arg(format!("{prefix}:{i}"));
+        }
+        let got: Vec<i64> = p.query().await.unwrap();
+        assert_eq!(got, (0..1000).rev().collect::<Vec<i64>>());
+
+        let keys: Vec<String> = (0..100).map(|i| format!("{prefix}:{i}")).collect();
+        let vals: Vec<Option<i64>> = client
+            .cmd("MGET")
+            .args(&keys)
+            .arg("nope")
+            .query()
+            .await
+            .unwrap();
+        assert_eq!(vals.len(), 101);
+        assert!(vals[..100].iter().enumerate().all(|(i, v)| *v == Some(i as i64)));
+        assert_eq!(vals[100], None);
+        let mut mset = client.cmd("MSET");
+        for k in &keys {
+            mset = mset.arg(k).arg("x");
+        }
+        mset.query::<()>().await.unwrap();
+        let n: i64 = client.cmd("EXISTS").args(&keys).query().await.unwrap();
+        assert_eq!(n, 100);
+        let n: i64 = client.cmd("DEL").args(&keys[..40]).query().await.unwrap();
+        assert_eq!(n, 40);
+        let e = client
+            .cmd("MSETNX")
+            .arg("a")
+            .arg(1)
+            .arg("b")
+            .arg(2)
+            .query::<i64>()
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::CrossSlot);
+
+        let found: HashSet<bytes::Bytes> = client
+            .scan_match(&format!("{prefix}:*"))
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 960);
+        // Resumable from a kept cursor, with COUNT and TYPE.
+        let opts = ScanOptions::matching(&format!("{prefix}:*"))
+            .count(10)
+            .key_type("string");
+        let (first, cursor) = client
+            .scan_page(&ScanCursor::new(), &opts)
+            .await
+            .unwrap();
+        let kept = cursor.to_string();
+        let rest: Vec<bytes::Bytes> = client
+            .scan_with(opts, kept.parse().unwrap())
+            .try_collect()
+            .await
+            .unwrap();
+        let all: HashSet<bytes::Bytes> = first.into_iter().chain(rest).collect();
+        assert_eq!(all, found);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions() {
+    let cluster = cluster().await;
+    let client = Client::builder(cluster.seeds())
+        .request_timeout(Duration::from_secs(1))
+        .build()
+        .await
+        .unwrap();
+    let mut tx = client.transaction();
+    tx.cmd("SET").arg("{t}k").arg(1).cmd("INCR").arg("{t}k");
+    let r: Option<((), i64)> = tx.exec().await.unwrap();
+    assert_eq!(r, Some(((), 2)));
+    let mut tx = client.transaction();
+    tx.watch(["{t}k"]).await.unwrap();
+    client.incr("{t}k").await.unwrap();
+    tx.cmd("SET").arg("{t}k").arg(0);
+    assert_eq!(tx.exec::<((),)>().await.unwrap(), None);
+    assert_eq!(client.get::<_, i64>("{t}k").await.unwrap(), 3);
+    let mut tx = client.transaction();
+    tx.cmd("SET").arg("{a}k").arg(1).cmd("SET").arg("{b}k").arg(1);
+    assert_eq!(
+        tx.exec::<()>().await.unwrap_err().kind(),
+        ErrorKind::CrossSlot
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bundled BLPOP lands with the server work on main"]
+async fn blocking_commands_do_not_stall_others() {
+    let cluster = cluster().await;
+    let client = Client::builder(cluster.seeds())
+        .request_timeout(Duration::from_secs(1))
+        .build()
+        .await
+        .unwrap();
+    client.set("{t}k", 3).await.unwrap();
+    let blocked = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .cmd("BLPOP")
+                .arg("{t}q")
+                .arg(2)
+                .query::<Option<(String, String)>>()
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..20 {
+        assert_eq!(client.get::<_, i64>("{t}k").await.unwrap(), 3);
+    }
+    client.rpush("{t}q", "x").await.unwrap();
+    assert_eq!(
+        blocked.await.unwrap().unwrap(),
+        Some(("{t}q".to_string(), "x".to_string()))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bundled PUBLISH/SPUBLISH land with the server work on main"]
+async fn pubsub_on_the_bundled_cluster() {
+    let cluster = cluster().await;
+    let client = Client::builder(cluster.seeds()).build().await.unwrap();
+    let mut sub = client.subscribe(["chan"]).await.unwrap();
+    let mut ssub = client.ssubscribe(["{s}chan"]).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut got = (false, false);
+    while !(got.0 && got.1) {
+        assert!(tokio::time::Instant::now() < deadline, "{got:?}");
+        client.publish("chan", "hello").await.unwrap();
+        client.spublish("{s}chan", "shard").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        while let Ok(Some(m)) =
+            tokio::time::timeout(Duration::from_millis(10), sub.next_message()).await
+        {
+            got.0 |= m.kind == MessageKind::Message && &m.payload[..] == b"hello";
+        }
+        while let Ok(Some(m)) =
+            tokio::time::timeout(Duration::from_millis(10), ssub.next_message()).await
+        {
+            got.1 |= m.kind == MessageKind::Sharded && &m.payload[..] == b"shard";
+        }
+    }
+}
