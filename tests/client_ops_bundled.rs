@@ -49,7 +49,10 @@ async fn pipelines_multi_key_and_scan() {
             .await
             .unwrap();
         assert_eq!(vals.len(), 101);
-        assert!(vals[..100].iter().enumerate().all(|(i, v)| *v == Some(i as i64)));
+        assert!(vals[..100]
+            .iter()
+            .enumerate()
+            .all(|(i, v)| *v == Some(i as i64)));
         assert_eq!(vals[100], None);
         let mut mset = client.cmd("MSET");
         for k in &keys {
@@ -81,10 +84,7 @@ async fn pipelines_multi_key_and_scan() {
         let opts = ScanOptions::matching(&format!("{prefix}:*"))
             .count(10)
             .key_type("string");
-        let (first, cursor) = client
-            .scan_page(&ScanCursor::new(), &opts)
-            .await
-            .unwrap();
+        let (first, cursor) = client.scan_page(&ScanCursor::new(), &opts).await.unwrap();
         let kept = cursor.to_string();
         let rest: Vec<bytes::Bytes> = client
             .scan_with(opts, kept.parse().unwrap())
@@ -115,7 +115,12 @@ async fn transactions() {
     assert_eq!(tx.exec::<((),)>().await.unwrap(), None);
     assert_eq!(client.get::<_, i64>("{t}k").await.unwrap(), 3);
     let mut tx = client.transaction();
-    tx.cmd("SET").arg("{a}k").arg(1).cmd("SET").arg("{b}k").arg(1);
+    tx.cmd("SET")
+        .arg("{a}k")
+        .arg(1)
+        .cmd("SET")
+        .arg("{b}k")
+        .arg(1);
     assert_eq!(
         tx.exec::<()>().await.unwrap_err().kind(),
         ErrorKind::CrossSlot
