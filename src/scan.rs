@@ -13,7 +13,8 @@
 //! pass the client asks the node itself (`CLUSTER NODES`, its `myself` line) which slots it
 //! owns and which are migrating; a slot is marked done only when the node owned it, not
 //! migrating, at both ends of the pass, since then every key of that slot lived on that node
-//! throughout. Every other slot (moved away, moved in, in migration) stays pending and is
+//! throughout (the one case this cannot see is a slot that left the node and came back
+//! within a single pass). Every other slot (moved away, moved in, in migration) stays pending and is
 //! scanned again on whichever node owns it next, so a migration in progress delays the scan's
 //! end until it finishes.
 //!
@@ -311,7 +312,8 @@ impl Client {
     ///
     /// # Errors
     /// A node that stays unreachable past the request deadline, a server error (a bad
-    /// `TYPE`, for instance). The cursor passed in is still valid to retry from.
+    /// `TYPE`, for instance). The cursor passed in is still valid to retry from (a pass on a
+    /// node that is no longer a primary starts over on the slots' new owners).
     pub async fn scan_page(
         &self,
         cursor: &ScanCursor,
@@ -324,7 +326,13 @@ impl Client {
         let mut attempts = 0u32;
         let pass = loop {
             if let Some(p) = next.pass.take() {
-                break p;
+                let topo = self.topology();
+                if topo.shards().iter().any(|s| s.primary.addr == p.addr) {
+                    break p;
+                }
+                // The node is no longer a primary (failover, removed): its slots are scanned
+                // again from wherever they live now.
+                continue;
             }
             let Some(slot) = next.done.first_missing() else {
                 return Ok((Vec::new(), next));
@@ -427,8 +435,18 @@ impl Client {
                 if cursor.is_finished() {
                     return Ok::<_, Error>(None);
                 }
-                let (keys, next) = client.scan_page(&cursor, &opts).await?;
-                Ok(Some((keys, (client, next, opts))))
+                let mut failures = 0;
+                loop {
+                    match client.scan_page(&cursor, &opts).await {
+                        Ok((keys, next)) => return Ok(Some((keys, (client, next, opts)))),
+                        // A node lost mid-scan: wait for the new topology and go on.
+                        Err(e) if e.is_retryable() && failures < 3 => {
+                            failures += 1;
+                            client.router_ref().refresh_and_wait().await;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
             },
         )
         .map_ok(|keys: Vec<Bytes>| futures::stream::iter(keys.into_iter().map(Ok)))
