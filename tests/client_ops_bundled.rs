@@ -99,11 +99,7 @@ async fn pipelines_multi_key_and_scan() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions() {
     let cluster = cluster().await;
-    let client = Client::builder(cluster.seeds())
-        .request_timeout(Duration::from_secs(1))
-        .build()
-        .await
-        .unwrap();
+    let client = Client::builder(cluster.seeds()).build().await.unwrap();
     let mut tx = client.transaction();
     tx.cmd("SET").arg("{t}k").arg(1).cmd("INCR").arg("{t}k");
     let r: Option<((), i64)> = tx.exec().await.unwrap();
@@ -132,7 +128,7 @@ async fn transactions() {
 async fn blocking_commands_do_not_stall_others() {
     let cluster = cluster().await;
     let client = Client::builder(cluster.seeds())
-        .request_timeout(Duration::from_secs(1))
+        .request_timeout(Duration::from_secs(2))
         .build()
         .await
         .unwrap();

@@ -72,7 +72,7 @@ async fn blocking_commands_do_not_stall_other_requests() {
         return;
     };
     let client = Client::builder(c.seeds())
-        .request_timeout(Duration::from_secs(1))
+        .request_timeout(Duration::from_secs(2))
         .build()
         .await
         .unwrap();
@@ -100,11 +100,12 @@ async fn blocking_commands_do_not_stall_other_requests() {
     let got = blocked.await.unwrap().unwrap();
     assert_eq!(got, Some(("{q}list".to_string(), "item".to_string())));
 
-    // A timeout that passes with no data: nil, not a client timeout.
+    // A timeout longer than request_timeout that passes with no data: nil, not a client
+    // timeout.
     let r: Option<(String, String)> = client
         .cmd("BRPOP")
         .arg("{q}empty")
-        .arg(1.2)
+        .arg(2.5)
         .query()
         .await
         .unwrap();
@@ -124,7 +125,8 @@ async fn blocking_commands_do_not_stall_other_requests() {
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(!waiter.is_finished(), "timeout 0 waits past request_timeout");
     client.rpush("{q}src", "late").await.unwrap();
     assert_eq!(waiter.await.unwrap().unwrap(), "late");
 }
