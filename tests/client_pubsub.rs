@@ -91,6 +91,25 @@ async fn subscriptions_receive_and_survive_killed_connections() {
         while next(&mut ssub, Duration::from_millis(50)).await.is_some() {}
     }
 
+    // RESP3: messages arrive as push frames and reach the subscription.
+    let client3 = Client::builder(c.seeds()).resp3(true).build().await.unwrap();
+    let mut sub3 = client3.ssubscribe(["{room}a"]).await.unwrap();
+    let got = until_received(
+        &client3,
+        &mut sub3,
+        |c, m| {
+            let c = c.clone();
+            Box::pin(async move {
+                c.spublish("{room}a", m).await.unwrap();
+            })
+        },
+        MessageKind::Sharded,
+    )
+    .await;
+    assert_eq!(&got.last().unwrap().channel[..], b"{room}a");
+    drop(sub3);
+    while next(&mut ssub, Duration::from_millis(50)).await.is_some() {}
+
     // The server drops every subscriber connection: a Gap, then Resubscribed, then messages.
     for n in &c.nodes {
         n.cli(&["CLIENT", "KILL", "TYPE", "pubsub"]);
