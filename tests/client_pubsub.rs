@@ -92,7 +92,11 @@ async fn subscriptions_receive_and_survive_killed_connections() {
     }
 
     // RESP3: messages arrive as push frames and reach the subscription.
-    let client3 = Client::builder(c.seeds()).resp3(true).build().await.unwrap();
+    let client3 = Client::builder(c.seeds())
+        .resp3(true)
+        .build()
+        .await
+        .unwrap();
     let mut sub3 = client3.ssubscribe(["{room}a"]).await.unwrap();
     let got = until_received(
         &client3,

@@ -126,7 +126,10 @@ async fn blocking_commands_do_not_stall_other_requests() {
         })
     };
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert!(!waiter.is_finished(), "timeout 0 waits past request_timeout");
+    assert!(
+        !waiter.is_finished(),
+        "timeout 0 waits past request_timeout"
+    );
     client.rpush("{q}src", "late").await.unwrap();
     assert_eq!(waiter.await.unwrap().unwrap(), "late");
 }
