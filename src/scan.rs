@@ -19,7 +19,7 @@
 //! end until it finishes.
 //!
 //! The position is a [`ScanCursor`]: the set of slots done plus the node pass in progress. It
-//! can be kept as a string ([`Display`](std::fmt::Display) / [`FromStr`](std::str::FromStr))
+//! can be kept as a string (`Display` / `FromStr`)
 //! and resumed later, even after the cluster changed shape.
 
 use std::fmt;
