@@ -36,7 +36,15 @@ pub(crate) fn block_of(args: &Args) -> Block {
     let Some(name) = args.get(0) else {
         return Block::No;
     };
-    match name.to_ascii_uppercase().as_slice() {
+    // Hot path: every command passes here; only names starting with B or X can block.
+    if !matches!(name.first(), Some(b'b' | b'B' | b'x' | b'X')) || name.len() > 10 {
+        return Block::No;
+    }
+    let mut upper = [0u8; 10];
+    let upper = &mut upper[..name.len()];
+    upper.copy_from_slice(name);
+    upper.make_ascii_uppercase();
+    match &*upper {
         b"BLPOP" | b"BRPOP" | b"BLMOVE" | b"BRPOPLPUSH" | b"BZPOPMIN" | b"BZPOPMAX" => {
             seconds(args.get(args.len().saturating_sub(1)))
         }
