@@ -23,6 +23,7 @@
 //! ```
 
 mod auth;
+mod clients;
 mod cluster;
 mod cmd_command;
 mod cmd_config;
@@ -32,6 +33,7 @@ mod cmd_server;
 mod conn;
 pub(crate) mod db;
 mod dispatch;
+mod migrate;
 mod node;
 mod replication;
 mod stats;

@@ -58,6 +58,8 @@ pub(crate) struct NodeState {
     pub(crate) repl: ReplState,
     /// Values set by CONFIG SET.
     pub(crate) config_overrides: HashMap<String, String>,
+    /// Keys a MIGRATE is moving right now: served here even if deleted meanwhile.
+    pub(crate) migrate_fence: super::migrate::Fence,
 }
 
 /// A node shared by its tasks.
@@ -75,6 +77,8 @@ pub(crate) struct NodeShared {
     pub(crate) next_client_id: AtomicU64,
     /// Open client connections.
     pub(crate) connected_clients: AtomicU64,
+    /// Registry of client connections (CLIENT LIST / KILL).
+    pub(crate) clients: super::clients::Clients,
     /// Connections accepted since start.
     pub(crate) total_connections: AtomicU64,
     /// Set to true to stop every task of the node.
@@ -89,6 +93,8 @@ pub(crate) struct NodeShared {
     pub(crate) faults: Faults,
     /// The INFO run_id.
     pub(crate) run_id: NodeId,
+    /// MIGRATE's cached connections to its targets.
+    pub(crate) migrate_links: super::migrate::LinkCache,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -119,6 +125,7 @@ impl NodeShared {
     pub(crate) fn stop(&self) {
         self.shutdown.send_replace(true);
         bus::unregister(self.addr);
+        self.migrate_links.clear();
     }
 }
 
@@ -187,10 +194,12 @@ pub(crate) async fn start(
             cmdstats: CmdStats::default(),
             repl: ReplState::new(),
             config_overrides: HashMap::new(),
+            migrate_fence: Default::default(),
         }),
         config,
         next_client_id: AtomicU64::new(1),
         connected_clients: AtomicU64::new(0),
+        clients: super::clients::Clients::default(),
         total_connections: AtomicU64::new(0),
         shutdown,
         started: Instant::now(),
@@ -198,6 +207,7 @@ pub(crate) async fn start(
         acks: Notify::new(),
         faults: Faults::default(),
         run_id: NodeId::random(),
+        migrate_links: Default::default(),
     });
     bus::register(addr, &shared);
     tokio::spawn(accept_loop(listener, shared.clone()));
@@ -234,6 +244,7 @@ async fn cron(shared: Arc<NodeShared>) {
             _ = tick.tick() => {}
             _ = crate::server::node::stopped(&mut stop) => return,
         }
+        shared.migrate_links.expire();
         let mut st = Locked::new(&shared);
         let state = st.get();
         if state.cluster.me().is_primary() {
