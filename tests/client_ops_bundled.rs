@@ -5,8 +5,161 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use redcluster::server::TestCluster;
+use redcluster::resp::{decode, encode_command, Limits, Value};
+use redcluster::server::{Role, TestCluster};
 use redcluster::{Client, ErrorKind, MessageKind, ScanCursor, ScanOptions};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// One command straight to one node, no redirects followed.
+async fn node_cmd(addr: &str, args: &[&str]) -> Value {
+    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut out = bytes::BytesMut::new();
+    encode_command(&mut out, args.iter().copied());
+    sock.write_all(&out).await.unwrap();
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        if let Some(v) = decode(&mut buf, &Limits::default()).unwrap() {
+            return v;
+        }
+        assert!(sock.read_buf(&mut buf).await.unwrap() > 0, "node hung up");
+    }
+}
+
+/// (addr, id) of every primary.
+fn primaries(cluster: &TestCluster) -> Vec<(String, String)> {
+    cluster
+        .nodes()
+        .into_iter()
+        .filter(|n| n.role == Role::Primary)
+        .map(|n| (n.addr.to_string(), n.id.clone()))
+        .collect()
+}
+
+/// Move `slot` and its keys from the primary at `src` to the one at `dst`, as
+/// `redis-cli --cluster reshard` does: IMPORTING, MIGRATING, MIGRATE ... KEYS, SETSLOT NODE.
+async fn move_slot(cluster: &TestCluster, slot: u16, src: &str, dst: &str) {
+    let ps = primaries(cluster);
+    let id = |addr: &str| ps.iter().find(|(a, _)| a == addr).unwrap().1.clone();
+    let (src_id, dst_id) = (id(src), id(dst));
+    let s = slot.to_string();
+    assert_eq!(
+        node_cmd(dst, &["CLUSTER", "SETSLOT", &s, "IMPORTING", &src_id]).await,
+        Value::ok()
+    );
+    assert_eq!(
+        node_cmd(src, &["CLUSTER", "SETSLOT", &s, "MIGRATING", &dst_id]).await,
+        Value::ok()
+    );
+    let keys = node_cmd(src, &["CLUSTER", "GETKEYSINSLOT", &s, "10000"]).await;
+    let Value::Array(keys) = keys else {
+        panic!("{keys:?}")
+    };
+    let keys: Vec<String> = keys
+        .into_iter()
+        .map(|k| match k {
+            Value::BulkString(b) => String::from_utf8(b.to_vec()).unwrap(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    if !keys.is_empty() {
+        let (host, port) = dst.rsplit_once(':').unwrap();
+        let mut args = vec!["MIGRATE", host, port, "", "0", "5000", "KEYS"];
+        args.extend(keys.iter().map(String::as_str));
+        assert_eq!(node_cmd(src, &args).await, Value::ok());
+    }
+    for (addr, _) in &ps {
+        assert_eq!(
+            node_cmd(addr, &["CLUSTER", "SETSLOT", &s, "NODE", &dst_id]).await,
+            Value::ok()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipeline_redirect_and_scan_during_migration() {
+    let cluster = cluster().await;
+    let client = Client::builder(cluster.seeds())
+        .refresh_interval(None)
+        .build()
+        .await
+        .unwrap();
+    let keys: Vec<String> = (0..2000).map(|i| format!("mig:{i}")).collect();
+    let mut p = client.pipeline();
+    for k in &keys {
+        p.cmd("SET").arg(k).arg(1);
+    }
+    p.query::<Vec<Value>>().await.unwrap();
+
+    // One command of a pipeline meets MOVED and is redirected alone.
+    let moved = "mig:7";
+    let slot = redcluster::slot::key_slot(moved.as_bytes());
+    let topo = client.topology();
+    let src = topo.primary_for_slot(slot).unwrap().to_string();
+    let dst = primaries(&cluster)
+        .into_iter()
+        .map(|(a, _)| a)
+        .find(|a| *a != src)
+        .unwrap();
+    move_slot(&cluster, slot, &src, &dst).await;
+    let before = client.stats().moved;
+    let mut p = client.pipeline();
+    p.cmd("INCR")
+        .arg("mig:1")
+        .cmd("INCR")
+        .arg(moved)
+        .cmd("INCR")
+        .arg("mig:2");
+    let r: (i64, i64, i64) = p.query().await.unwrap();
+    assert_eq!(r, (2, 2, 2));
+    assert_eq!(client.stats().moved - before, 1);
+
+    // SCAN while slots move one by one between primaries.
+    let ps: Vec<String> = primaries(&cluster).into_iter().map(|(a, _)| a).collect();
+    let mut slots: Vec<u16> = keys
+        .iter()
+        .map(|k| redcluster::slot::key_slot(k.as_bytes()))
+        .step_by(97)
+        .filter(|&s| s != slot)
+        .collect();
+    slots.sort_unstable();
+    slots.dedup();
+    let topo = client.topology();
+    let scan = async {
+        let opts = ScanOptions::matching("mig:*").count(20);
+        let mut cursor = ScanCursor::new();
+        let mut seen = HashSet::new();
+        while !cursor.is_finished() {
+            let (page, next) = match client.scan_page(&cursor, &opts).await {
+                Ok(r) => r,
+                Err(e) if e.is_retryable() => continue,
+                Err(e) => panic!("{e}"),
+            };
+            seen.extend(page);
+            cursor = next;
+            tokio::task::yield_now().await;
+        }
+        seen
+    };
+    let moves = async {
+        for s in &slots {
+            let from = topo.primary_for_slot(*s).unwrap().to_string();
+            let to = ps.iter().find(|a| **a != from).unwrap().clone();
+            move_slot(&cluster, *s, &from, &to).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    };
+    let (seen, ()) = tokio::join!(scan, moves);
+    let missing: Vec<&String> = keys
+        .iter()
+        .filter(|k| !seen.contains(k.as_bytes()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} missed: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+}
 
 async fn cluster() -> TestCluster {
     TestCluster::builder()
