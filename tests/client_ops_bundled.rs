@@ -333,4 +333,46 @@ async fn pubsub_on_the_bundled_cluster() {
             got.1 |= m.kind == MessageKind::Sharded && &m.payload[..] == b"shard";
         }
     }
+
+    // Move the shard channel's slot: the old owner drops the subscription, the client
+    // reports a gap, resubscribes on the new owner and receives again.
+    let slot = redcluster::slot::key_slot(b"{s}chan");
+    let src = client
+        .topology()
+        .primary_for_slot(slot)
+        .unwrap()
+        .to_string();
+    let dst = primaries(&cluster)
+        .into_iter()
+        .map(|(a, _)| a)
+        .find(|a| *a != src)
+        .unwrap();
+    move_slot(&cluster, slot, &src, &dst).await;
+    let mut seen = Vec::new();
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline + Duration::from_secs(10),
+            "{seen:?}"
+        );
+        client.spublish("{s}chan", "moved").await.unwrap();
+        while let Ok(Some(m)) =
+            tokio::time::timeout(Duration::from_millis(50), ssub.next_message()).await
+        {
+            seen.push(m);
+        }
+        let back = seen
+            .iter()
+            .position(|m| m.kind == MessageKind::Resubscribed);
+        let after = seen
+            .iter()
+            .rposition(|m| m.kind == MessageKind::Sharded && &m.payload[..] == b"moved");
+        if back.is_some() && after > back {
+            break;
+        }
+    }
+    let gap = seen.iter().position(|m| m.kind == MessageKind::Gap);
+    let back = seen
+        .iter()
+        .position(|m| m.kind == MessageKind::Resubscribed);
+    assert!(gap.is_some() && gap < back, "{seen:?}");
 }
