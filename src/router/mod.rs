@@ -10,6 +10,7 @@
 pub(crate) mod blocking;
 pub(crate) mod decide;
 pub(crate) mod fanout;
+mod many;
 pub(crate) mod refresh;
 pub(crate) mod route;
 pub(crate) mod split;
@@ -501,93 +502,6 @@ impl Router {
         }
     }
 
-    /// The deadline for a request made of `commands`: `request_timeout`, plus the longest
-    /// time any of them may block on the server; `None` when one blocks with no timeout.
-    fn deadline_for<'a>(&self, commands: impl IntoIterator<Item = &'a Args>) -> Option<Duration> {
-        let mut extra = Duration::ZERO;
-        for c in commands {
-            match blocking::block_of(c) {
-                blocking::Block::No => {}
-                blocking::Block::For(d) => extra = extra.max(d),
-                blocking::Block::Forever => return None,
-            }
-        }
-        Some(self.inner.config.request_timeout.saturating_add(extra))
-    }
-
-    /// One command to completion with no deadline of its own (the caller holds it).
-    async fn execute_untimed(
-        &self,
-        args: &Args,
-        last_error: &mut Option<Error>,
-    ) -> Result<Value, Error> {
-        let route = match route::route(args) {
-            Ok(r) => r,
-            Err(e) if e.kind() == ErrorKind::CrossSlot => match split::plan(args) {
-                Some(plan) => return self.execute_split(plan).await,
-                None => return Err(e),
-            },
-            Err(e) => return Err(e),
-        };
-        if let Some((targets, how)) = route.fanout {
-            return self.fan_out(args, route, targets, how).await;
-        }
-        let exclusive = blocking::block_of(args) != blocking::Block::No;
-        self.inner
-            .run_on(args, route, Target::Slot, last_error, exclusive)
-            .await
-    }
-
-    /// Run a pipeline: every command routed, redirected and retried on its own, all issued
-    /// at once (commands for the same node share its connection's next write), under one
-    /// deadline for the whole pipeline. Outcomes in the caller's order; a command still
-    /// unanswered at the deadline gets a timeout error, the others keep their replies.
-    pub(crate) async fn execute_many(&self, commands: &[Args]) -> Vec<Result<Value, Error>> {
-        let n = commands.len();
-        let mut results: Vec<Option<Result<Value, Error>>> = vec![None; n];
-        let mut last_errors: Vec<Option<Error>> = vec![None; n];
-        let deadline = self.deadline_for(commands);
-        {
-            let runs = commands
-                .iter()
-                .zip(results.iter_mut())
-                .zip(last_errors.iter_mut())
-                .map(|((c, slot), last)| async move {
-                    let r = self.execute_untimed(c, last).await;
-                    *slot = Some(r);
-                });
-            let all = futures::future::join_all(runs);
-            match deadline {
-                Some(d) => {
-                    let _ = tokio::time::timeout(d, all).await;
-                }
-                None => {
-                    all.await;
-                }
-            }
-        }
-        results
-            .into_iter()
-            .zip(last_errors)
-            .map(|(r, last)| {
-                r.unwrap_or_else(|| {
-                    self.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
-                    let timeout = deadline.unwrap_or(Duration::MAX);
-                    Err(Error::new(
-                        ErrorKind::Timeout,
-                        match last {
-                            Some(e) => format!(
-                                "pipelined request timed out after {timeout:?} (last error: {e})"
-                            ),
-                            None => format!("pipelined request timed out after {timeout:?}"),
-                        },
-                    )
-                    .with_sent(true))
-                })
-            })
-            .collect()
-    }
-
     /// Run one command to completion: route, send, follow redirects, retry, all within the
     /// request deadline.
     ///
@@ -649,97 +563,6 @@ impl Router {
                     },
                 )
                 // It may have reached a node before the deadline.
-                .with_sent(true))
-            }
-        }
-    }
-
-    /// Run the parts of a split multi-key command concurrently (each routed, redirected and
-    /// retried on its own) under one deadline, and merge their replies.
-    async fn execute_split(&self, plan: split::Plan) -> Result<Value, Error> {
-        let mut last_errors: Vec<Option<Error>> = vec![None; plan.parts.len()];
-        let runs = plan
-            .parts
-            .iter()
-            .zip(last_errors.iter_mut())
-            .map(|(part, last)| {
-                let route = Route {
-                    slot: Some(part.slot),
-                    readonly: plan.readonly,
-                    fanout: None,
-                };
-                self.inner.run(&part.args, route, Target::Slot, last)
-            });
-        let timeout = self.inner.config.request_timeout;
-        match tokio::time::timeout(timeout, futures::future::join_all(runs)).await {
-            Ok(replies) => split::merge(&plan, replies),
-            Err(_) => {
-                self.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
-                let last = last_errors.into_iter().flatten().next();
-                Err(Error::new(
-                    ErrorKind::Timeout,
-                    match last {
-                        Some(e) => format!(
-                            "split multi-key request timed out after {timeout:?} (last error: {e})"
-                        ),
-                        None => format!("split multi-key request timed out after {timeout:?}"),
-                    },
-                )
-                .with_sent(true))
-            }
-        }
-    }
-
-    /// Send a keyless cluster-wide command to every primary (or node) and merge the replies.
-    async fn fan_out(
-        &self,
-        args: &Args,
-        route: Route,
-        targets: fanout::Targets,
-        how: fanout::Merge,
-    ) -> Result<Value, Error> {
-        let topo = self.inner.topology.load();
-        let mut addrs: Vec<String> = topo
-            .shards()
-            .iter()
-            .map(|s| s.primary.addr.clone())
-            .collect();
-        if targets == fanout::Targets::AllNodes {
-            addrs.extend(
-                topo.shards()
-                    .iter()
-                    .flat_map(|s| s.replicas.iter().map(|r| r.addr.clone())),
-            );
-        }
-        if addrs.is_empty() {
-            return Err(Error::new(ErrorKind::ClusterDown, "no node known"));
-        }
-        let mut last_errors: Vec<Option<Error>> = vec![None; addrs.len()];
-        let runs = addrs
-            .iter()
-            .zip(last_errors.iter_mut())
-            .map(|(addr, last)| {
-                let home = Target::Addr {
-                    addr: addr.clone(),
-                    asking: false,
-                };
-                self.inner.run(args, route, home, last)
-            });
-        let timeout = self.inner.config.request_timeout;
-        match tokio::time::timeout(timeout, futures::future::join_all(runs)).await {
-            Ok(replies) => fanout::merge(replies, how),
-            Err(_) => {
-                self.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
-                let last = last_errors.into_iter().flatten().next();
-                Err(Error::new(
-                    ErrorKind::Timeout,
-                    match last {
-                        Some(e) => format!(
-                            "cluster-wide request timed out after {timeout:?} (last error: {e})"
-                        ),
-                        None => format!("cluster-wide request timed out after {timeout:?}"),
-                    },
-                )
                 .with_sent(true))
             }
         }
