@@ -151,6 +151,38 @@ async fn subscriptions_receive_and_survive_killed_connections() {
         got.iter().any(|m| m.kind == MessageKind::Resubscribed),
         "{got:?}"
     );
+
+    // The shard channel's (empty) slot is given to another primary: the old owner drops the
+    // subscription (sunsubscribe), the client moves it to the new owner.
+    while next(&mut ssub, Duration::from_millis(50)).await.is_some() {}
+    let slot = redcluster::slot::key_slot(b"{room}a");
+    let src = c.primary_index_for_slot(slot);
+    let dst = (0..3).find(|&i| i != src).unwrap();
+    let dst_id = c.nodes[dst].cli(&["CLUSTER", "MYID"]).trim().to_string();
+    for i in [dst, src, 3 - src - dst] {
+        let s = slot.to_string();
+        assert_eq!(
+            c.nodes[i]
+                .cli(&["CLUSTER", "SETSLOT", &s, "NODE", &dst_id])
+                .trim(),
+            "OK"
+        );
+    }
+    let got = until_received(
+        &client,
+        &mut ssub,
+        |c, m| {
+            let c = c.clone();
+            Box::pin(async move {
+                c.spublish("{room}a", m).await.unwrap();
+            })
+        },
+        MessageKind::Sharded,
+    )
+    .await;
+    let gap = got.iter().position(|m| m.kind == MessageKind::Gap);
+    let back = got.iter().position(|m| m.kind == MessageKind::Resubscribed);
+    assert!(gap.is_some() && gap < back, "{got:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
