@@ -214,6 +214,29 @@ async fn sharded_subscription_follows_a_failover() {
             }
         }
     }
+    // With ReplicaPreferred the shard subscription is served by the replica.
+    let reader = Client::builder(c.seeds())
+        .read_from(redcluster::ReadFrom::ReplicaPreferred)
+        .build()
+        .await
+        .unwrap();
+    let mut rsub = reader.ssubscribe([ch]).await.unwrap();
+    let start = Instant::now();
+    'replica: loop {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        client.spublish(ch, "via-replica").await.unwrap();
+        while let Some(m) = next(&mut rsub, Duration::from_millis(100)).await {
+            if m.kind == MessageKind::Sharded {
+                break 'replica;
+            }
+        }
+    }
+    let pubsub_clients = c.nodes[replica].cli(&["CLIENT", "LIST", "TYPE", "pubsub"]);
+    assert!(
+        pubsub_clients.contains("cmd=ssubscribe"),
+        "{pubsub_clients}"
+    );
+    drop(rsub);
     assert_eq!(c.nodes[replica].cli(&["CLUSTER", "FAILOVER"]).trim(), "OK");
     wait_until(Duration::from_secs(20), || {
         c.nodes[replica]
@@ -246,9 +269,16 @@ async fn sharded_subscription_follows_a_failover() {
         .iter()
         .position(|m| m.kind == MessageKind::Resubscribed);
     assert!(gap.is_some() && gap < back, "{seen:?}");
+    // The client's map converges on the new primary (periodic refresh every second).
     let new_primary = format!("127.0.0.1:{}", c.nodes[replica].port);
-    assert_eq!(
-        client.topology().primary_for_slot(slot),
-        Some(new_primary.as_str())
-    );
+    let start = Instant::now();
+    while client.topology().primary_for_slot(slot) != Some(new_primary.as_str()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "map says {:?}, new primary {new_primary}, old 127.0.0.1:{}",
+            client.topology().primary_for_slot(slot),
+            c.nodes[primary].port
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

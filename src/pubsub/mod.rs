@@ -2,7 +2,9 @@
 //!
 //! A subscription owns its connections (never shared with other traffic): one to any
 //! primary for `SUBSCRIBE`/`PSUBSCRIBE` (Redis broadcasts `PUBLISH` to every node), and one
-//! per primary that owns the slot of a shard channel for `SSUBSCRIBE`. A background task
+//! per node serving the slot of a shard channel for `SSUBSCRIBE`: the slot's primary, or with
+//! a replica-reading `ReadFrom` one of its replicas (on a `READONLY` connection), since
+//! `SPUBLISH` reaches every node of the shard. A background task
 //! reads them all and yields [`Message`]s.
 //!
 //! When a connection is lost, when a node drops shard channels because their slot moved
@@ -264,13 +266,13 @@ impl Task {
         });
     }
 
-    async fn open(&mut self, addr: &str) -> Result<Link, Error> {
+    async fn open(&mut self, addr: &str, readonly: bool) -> Result<Link, Error> {
         let conn = self
             .client
             .router_ref()
             .inner()
             .pool
-            .dedicated(addr, false)
+            .dedicated(addr, readonly)
             .await?;
         self.next_id += 1;
         let id = self.next_id;
@@ -298,7 +300,7 @@ impl Task {
                 Some(addrs[rand::random::<usize>() % addrs.len()].clone())
             };
             match pick {
-                Some(addr) => match self.open(&addr).await {
+                Some(addr) => match self.open(&addr, false).await {
                     Ok(link) => {
                         let sent = (|| {
                             if !self.channels.is_empty() {
@@ -343,15 +345,22 @@ impl Task {
             }
         }
         if !self.shard_dirty.is_empty() {
-            let topo = self.client.topology();
             let dirty: Vec<Bytes> = self.shard_dirty.iter().cloned().collect();
             for ch in dirty {
-                let Some(addr) = topo.primary_for_slot(key_slot(&ch)).map(str::to_string) else {
+                // The slot's primary, or one of its replicas as the client's ReadFrom says
+                // (SPUBLISH reaches a shard's replicas too).
+                let route = crate::router::route::Route {
+                    slot: Some(key_slot(&ch)),
+                    readonly: true,
+                    fanout: None,
+                };
+                let Some((entry, readonly)) = self.client.router_ref().inner().pick(route) else {
                     ok = false;
                     continue;
                 };
+                let addr = entry.addr().to_string();
                 if !self.nodes.contains_key(&addr) {
-                    match self.open(&addr).await {
+                    match self.open(&addr, readonly).await {
                         Ok(link) => {
                             self.nodes.insert(addr.clone(), link);
                         }
@@ -539,7 +548,11 @@ async fn run(mut t: Task) {
                 let stale: Vec<Bytes> = t
                     .shard_home
                     .iter()
-                    .filter(|(c, a)| topo.primary_for_slot(key_slot(c)) != Some(a.as_str()))
+                    .filter(|(c, a)| {
+                        topo.shard_for_slot(key_slot(c)).map_or(true, |s| {
+                            s.primary.addr != **a && s.replicas.iter().all(|r| r.addr != **a)
+                        })
+                    })
                     .map(|(c, _)| c.clone())
                     .collect();
                 for ch in stale {

@@ -216,7 +216,7 @@ impl Inner {
     }
 
     /// The node for `route` from the current snapshot, or `None` when the slot is unserved.
-    fn pick(&self, route: Route) -> Option<(Arc<NodeEntry>, bool)> {
+    pub(crate) fn pick(&self, route: Route) -> Option<(Arc<NodeEntry>, bool)> {
         let topo = self.topology.guard();
         let shard = match route.slot {
             Some(slot) => topo.shard_for_slot(slot)?,
