@@ -38,7 +38,7 @@ pub mod scan;
 pub mod topology;
 mod types;
 
-pub use client::{Client, ClientBuilder, Cmd, ReadFrom, Stats, Transaction, TxCmd};
+pub use client::{Client, ClientBuilder, Cmd, Nodes, ReadFrom, Stats, Transaction, TxCmd};
 pub use error::{Error, ErrorKind, Result};
 pub use pipeline::Pipeline;
 pub use pubsub::{Message, MessageKind, Subscription};

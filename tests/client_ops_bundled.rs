@@ -253,6 +253,27 @@ async fn pipelines_multi_key_and_scan() {
 async fn transactions() {
     let cluster = cluster().await;
     let client = Client::builder(cluster.seeds()).build().await.unwrap();
+
+    // Per-node commands: each node's own reply, by address.
+    let all = client
+        .cmd("PING")
+        .query_per_node::<String>(redcluster::Nodes::All)
+        .await;
+    assert_eq!(all.len(), 6);
+    assert!(
+        all.iter().all(|(_, r)| r.as_deref().ok() == Some("PONG")),
+        "{all:?}"
+    );
+    let roles = client
+        .cmd("INFO")
+        .arg("replication")
+        .query_per_node::<String>(redcluster::Nodes::Primaries)
+        .await;
+    assert_eq!(roles.len(), 3);
+    for (addr, r) in &roles {
+        assert!(r.as_ref().unwrap().contains("role:master"), "{addr}: {r:?}");
+    }
+
     let mut tx = client.transaction();
     tx.cmd("SET").arg("{t}k").arg(1).cmd("INCR").arg("{t}k");
     let r: Option<((), i64)> = tx.exec().await.unwrap();

@@ -133,6 +133,72 @@ impl Router {
         }
     }
 
+    /// Addresses of every primary, and of every replica too with `all_nodes`.
+    fn node_addrs(&self, all_nodes: bool) -> Vec<String> {
+        let topo = self.inner.topology.load();
+        let mut addrs: Vec<String> = topo
+            .shards()
+            .iter()
+            .map(|s| s.primary.addr.clone())
+            .collect();
+        if all_nodes {
+            addrs.extend(
+                topo.shards()
+                    .iter()
+                    .flat_map(|s| s.replicas.iter().map(|r| r.addr.clone())),
+            );
+        }
+        addrs
+    }
+
+    /// Run `args` on each of `addrs` concurrently under one deadline; outcomes in order (a
+    /// node still unanswered at the deadline gets a timeout error naming its last error).
+    async fn run_on_each(
+        &self,
+        args: &Args,
+        route: Route,
+        addrs: &[String],
+    ) -> Vec<Result<Value, Error>> {
+        let n = addrs.len();
+        let mut results: Vec<Option<Result<Value, Error>>> = vec![None; n];
+        let mut last_errors: Vec<Option<Error>> = vec![None; n];
+        let timeout = self.inner.config.request_timeout;
+        {
+            let runs = addrs
+                .iter()
+                .zip(results.iter_mut())
+                .zip(last_errors.iter_mut())
+                .map(|((addr, slot), last)| async move {
+                    let home = Target::Addr {
+                        addr: addr.clone(),
+                        asking: false,
+                    };
+                    *slot = Some(self.inner.run(args, route, home, last).await);
+                });
+            let _ = tokio::time::timeout(timeout, futures::future::join_all(runs)).await;
+        }
+        results
+            .into_iter()
+            .zip(last_errors)
+            .zip(addrs)
+            .map(|((r, last), addr)| {
+                r.unwrap_or_else(|| {
+                    self.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                    Err(Error::new(
+                        ErrorKind::Timeout,
+                        match last {
+                            Some(e) => format!(
+                                "request to {addr} timed out after {timeout:?} (last error: {e})"
+                            ),
+                            None => format!("request to {addr} timed out after {timeout:?}"),
+                        },
+                    )
+                    .with_sent(true))
+                })
+            })
+            .collect()
+    }
+
     /// Send a keyless cluster-wide command to every primary (or node) and merge the replies.
     pub(super) async fn fan_out(
         &self,
@@ -141,50 +207,26 @@ impl Router {
         targets: fanout::Targets,
         how: fanout::Merge,
     ) -> Result<Value, Error> {
-        let topo = self.inner.topology.load();
-        let mut addrs: Vec<String> = topo
-            .shards()
-            .iter()
-            .map(|s| s.primary.addr.clone())
-            .collect();
-        if targets == fanout::Targets::AllNodes {
-            addrs.extend(
-                topo.shards()
-                    .iter()
-                    .flat_map(|s| s.replicas.iter().map(|r| r.addr.clone())),
-            );
-        }
+        let addrs = self.node_addrs(targets == fanout::Targets::AllNodes);
         if addrs.is_empty() {
             return Err(Error::new(ErrorKind::ClusterDown, "no node known"));
         }
-        let mut last_errors: Vec<Option<Error>> = vec![None; addrs.len()];
-        let runs = addrs
-            .iter()
-            .zip(last_errors.iter_mut())
-            .map(|(addr, last)| {
-                let home = Target::Addr {
-                    addr: addr.clone(),
-                    asking: false,
-                };
-                self.inner.run(args, route, home, last)
-            });
-        let timeout = self.inner.config.request_timeout;
-        match tokio::time::timeout(timeout, futures::future::join_all(runs)).await {
-            Ok(replies) => fanout::merge(replies, how),
-            Err(_) => {
-                self.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
-                let last = last_errors.into_iter().flatten().next();
-                Err(Error::new(
-                    ErrorKind::Timeout,
-                    match last {
-                        Some(e) => format!(
-                            "cluster-wide request timed out after {timeout:?} (last error: {e})"
-                        ),
-                        None => format!("cluster-wide request timed out after {timeout:?}"),
-                    },
-                )
-                .with_sent(true))
-            }
-        }
+        fanout::merge(self.run_on_each(args, route, &addrs).await, how)
+    }
+
+    /// Send `args` to every primary (or every node) and return each node's own reply, by
+    /// address: for per-node commands such as INFO, PING, CONFIG GET, SLOWLOG GET.
+    pub(crate) async fn execute_per_node(
+        &self,
+        args: &Args,
+        all_nodes: bool,
+    ) -> Vec<(String, Result<Value, Error>)> {
+        let addrs = self.node_addrs(all_nodes);
+        let route = match route::route(args) {
+            Ok(r) => Route { fanout: None, ..r },
+            Err(e) => return addrs.into_iter().map(|a| (a, Err(e.clone()))).collect(),
+        };
+        let replies = self.run_on_each(args, route, &addrs).await;
+        addrs.into_iter().zip(replies).collect()
     }
 }
