@@ -308,7 +308,9 @@ impl Inner {
                     tracing::info!(slot, from = entry.addr(), to = %addr, "MOVED");
                     let addr = self.resolve(&addr, &entry);
                     self.topology.apply_moved(slot, &addr);
-                    self.trigger_refresh();
+                    if let Some(r) = self.refresher() {
+                        r.trigger_after_moved();
+                    }
                     attempt.redirects += 1;
                     target = Target::Addr {
                         addr,
