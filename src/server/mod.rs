@@ -27,18 +27,22 @@ mod clients;
 mod cluster;
 mod cmd_command;
 mod cmd_config;
+mod cmd_fault;
 mod cmd_info;
 mod cmd_multi;
 mod cmd_server;
 mod conn;
 pub(crate) mod db;
 mod dispatch;
+mod fault;
 mod node;
 mod replication;
 mod stats;
 mod test_cluster;
+mod test_cluster_faults;
 
-pub use test_cluster::{NodeInfo, Role, TestCluster, TestClusterBuilder};
+pub use cluster::failover::FailoverMode;
+pub use test_cluster::{NodeInfo, Role, TestCluster, TestClusterBuilder, DEFAULT_NODE_TIMEOUT};
 
 /// The Redis version this server answers as (HELLO, INFO).
 pub(crate) const REDIS_VERSION: &str = "7.0.15";

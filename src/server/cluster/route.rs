@@ -148,7 +148,14 @@ impl Route {
         };
         let cl = &st.cluster;
         if !cl.ok {
-            return Err(Value::error("CLUSTERDOWN The cluster is down"));
+            if !cl.allow_reads_when_down {
+                return Err(Value::error("CLUSTERDOWN The cluster is down"));
+            }
+            if self.write {
+                return Err(Value::error(
+                    "CLUSTERDOWN The cluster is down and only accepts read commands",
+                ));
+            }
         }
         if self.migrating && self.missing > 0 {
             if let Some(to) = cl.migrating.get(&slot).and_then(|id| cl.nodes.get(id)) {
