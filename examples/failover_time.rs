@@ -281,7 +281,59 @@ async fn main() {
     );
 }
 
-async fn bundled(_trials: usize, _timeout_ms: u64, _results: &mut Vec<Trial>) {
-    let _ = TestCluster::builder();
-    eprintln!("bundled mode needs the TestCluster fault API");
+async fn bundled(trials: usize, timeout_ms: u64, results: &mut Vec<Trial>) {
+    let cluster = TestCluster::builder()
+        .primaries(3)
+        .replicas_per_primary(1)
+        .node_timeout(Duration::from_millis(timeout_ms))
+        .start()
+        .await
+        .expect("start the bundled cluster");
+    let client = Client::builder(cluster.seeds())
+        .request_timeout(Duration::from_secs(10))
+        .build()
+        .await
+        .expect("connect");
+    println!("bundled cluster 3+3, node timeout {timeout_ms} ms");
+    for t in 0..trials {
+        client.set(KEY, 0).await.expect("warm-up write");
+        let slot = redcluster::slot::key_slot(KEY.as_bytes());
+        let victim = cluster.primary_index_of_slot(slot).expect("slot served");
+        let victim_id = cluster.nodes()[victim].id.clone();
+        let replica = cluster
+            .nodes()
+            .iter()
+            .find(|n| n.primary_id.as_deref() == Some(victim_id.as_str()))
+            .expect("the primary has a replica")
+            .addr
+            .to_string();
+        let t0 = Instant::now();
+        cluster.kill_node(victim).await;
+        let watcher = tokio::spawn(async move {
+            while !is_master(&replica).await {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            t0.elapsed()
+        });
+        let (first_write, failed_writes) = first_write_after(&client, t0).await;
+        let promoted = watcher.await.expect("watcher");
+        println!(
+            "trial {t}: promoted after {promoted:?}, first write after {first_write:?} \
+             ({failed_writes} failed attempts)"
+        );
+        results.push(Trial {
+            promoted,
+            first_write,
+            failed_writes,
+        });
+        cluster
+            .restart_node(victim, true)
+            .await
+            .expect("restart the old primary");
+        cluster
+            .wait_stable(Duration::from_secs(30))
+            .await
+            .expect("cluster settles");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
