@@ -164,11 +164,17 @@ async fn force_and_takeover_promote_the_replica() {
     cluster.wait_stable(STABLE).await.expect("stable");
     assert_eq!(cluster.nodes()[p].role, Role::Replica);
     // And back, by TAKEOVER over the wire.
-    let mut c = Client::connect(cluster.nodes()[p].addr).await;
-    assert_eq!(
-        text(&c.cmd(&["CLUSTER", "FAILOVER", "TAKEOVER"]).await),
-        "OK"
-    );
+    let addr = cluster.nodes()[p].addr;
+    eventually(
+        "TAKEOVER accepted once the new replica has loaded",
+        || async move {
+            let mut c = Client::connect(addr).await;
+            let reply = text(&c.cmd(&["CLUSTER", "FAILOVER", "TAKEOVER"]).await);
+            assert!(reply == "OK" || reply.starts_with("LOADING"), "{reply}");
+            reply == "OK"
+        },
+    )
+    .await;
     eventually("takeover", || async {
         cluster.nodes()[p].role == Role::Primary
     })

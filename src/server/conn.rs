@@ -277,7 +277,11 @@ async fn serve_conn(
                 numreplicas,
                 timeout_ms,
             } => {
-                let reply = super::cmd_server::wait(shared, numreplicas, timeout_ms).await;
+                let reply = tokio::select! {
+                    r = super::cmd_server::wait(shared, numreplicas, timeout_ms) => r,
+                    _ = crate::server::node::stopped(&mut stop) => return Ok(None),
+                    _ = kill.notified() => return Ok(None),
+                };
                 encode_value(&mut out, &reply, conn.proto);
                 continue;
             }

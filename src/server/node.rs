@@ -233,6 +233,9 @@ pub(crate) async fn restart(old: &NodeShared, keep_data: bool) -> std::io::Resul
         (state, primary)
     };
     let shared = launch(listener, old.id, old.config.clone(), state);
+    // An injected replication lag belongs to the node, not to one run of it.
+    let lag = old.faults.repl_delay_ms.load(Ordering::Relaxed);
+    shared.faults.repl_delay_ms.store(lag, Ordering::Relaxed);
     if let Some((id, addr)) = primary {
         let mut st = shared.lock();
         super::replication::replica::become_replica(&mut st, &shared, id, addr);

@@ -81,15 +81,22 @@ impl TestCluster {
         i
     }
 
-    /// The index of the live node that owns `slot` as a primary in its own view.
+    /// The index of the live node that owns `slot` as a primary in its own view; when
+    /// several claim it (a paused or partitioned old primary that has not learned it was
+    /// replaced), the claim with the highest config epoch, as the cluster decides.
     pub fn primary_index_of_slot(&self, slot: u16) -> Option<usize> {
-        self.all().iter().position(|n| {
-            if n.is_shut_down() {
-                return false;
-            }
-            let st = n.lock();
-            st.cluster.me().is_primary() && st.cluster.slots[usize::from(slot)] == Some(n.id)
-        })
+        self.all()
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| !n.is_shut_down())
+            .filter_map(|(i, n)| {
+                let st = n.lock();
+                let me = st.cluster.me();
+                (me.is_primary() && st.cluster.slots[usize::from(slot)] == Some(n.id))
+                    .then_some((me.config_epoch, i))
+            })
+            .max()
+            .map(|(_, i)| i)
     }
 
     /// Freeze node `i` (like SIGSTOP): connections stay open and requests queue unanswered,

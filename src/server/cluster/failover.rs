@@ -167,7 +167,8 @@ fn run_election(shared: &Arc<NodeShared>, primary: NodeId, epoch: u64, manual: b
         let voters: Vec<SocketAddr> = cl
             .nodes
             .values()
-            .filter(|p| p.is_primary() && p.id != primary && cl.slot_count(&p.id) > 0)
+            // In a manual failover the old primary is alive and votes too (Redis counts it).
+            .filter(|p| p.is_primary() && (manual || p.id != primary) && cl.slot_count(&p.id) > 0)
             .map(|p| p.addr)
             .collect();
         (voters, cl.size() / 2 + 1)

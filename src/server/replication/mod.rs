@@ -35,7 +35,6 @@ pub(crate) struct ReplicaHandle {
 
 /// This node's replica-side link, when it replicates a primary.
 #[derive(Debug)]
-#[allow(dead_code)] // `primary`: for INFO replication and debugging.
 pub(crate) struct ReplicaLink {
     /// The primary's id.
     pub(crate) primary: NodeId,

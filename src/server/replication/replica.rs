@@ -132,6 +132,18 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
     if shared.faults.is_partitioned() {
         return Err(io_err("partitioned"));
     }
+    // Nodes are in this process: make sure the primary's port was not taken over by another
+    // cluster's node after the primary was killed (tests run many clusters side by side).
+    let primary = shared
+        .lock()
+        .repl
+        .link
+        .as_ref()
+        .filter(|l| l.generation == generation)
+        .map(|l| l.primary);
+    if bus::lookup(addr).map(|n| n.id) != primary {
+        return Err(io_err("primary unreachable"));
+    }
     let mut stream =
         tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr)).await??;
     let _ = stream.set_nodelay(true);
@@ -164,7 +176,6 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
     };
     let replid = replid.to_string();
     let mut offset: u64 = offset.parse().map_err(|_| io_err("bad offset"))?;
-    set_loading(shared, generation, true);
     // The snapshot: `$<len>\r\n<bytes>` with no trailing CRLF. Keep-alive newlines may come
     // first.
     let header = loop {
@@ -185,6 +196,9 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
         }
     }
     let payload = buf.split_to(len);
+    // Like Redis, the replica serves its old data during the transfer and answers LOADING
+    // while it loads the new snapshot.
+    set_loading(shared, generation, true);
     let mut db = Db::decode_snapshot(&payload).map_err(io_err)?;
     drop(payload);
     db.set_replica(true);
@@ -247,6 +261,8 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
             }
             _ = sleep => {}
         }
+        // The lag may have changed while waiting.
+        let delay = Duration::from_millis(shared.faults.repl_delay_ms.load(Ordering::Relaxed));
         let now = Instant::now();
         while let Some((t, _)) = pending.front() {
             if *t + delay > now {
