@@ -120,28 +120,27 @@ pub(crate) fn decide(outcome: &Result<Value, Error>, attempt: &Attempt, policy: 
             }
         }
         Ok(_) => Action::Done,
-        Err(e) => {
-            match e.kind() {
-                ErrorKind::Io | ErrorKind::Closed | ErrorKind::Timeout | ErrorKind::Protocol => {
-                    if !e.maybe_applied() || attempt.readonly || policy.retry_writes {
-                        Action::RetryAfter {
-                            delay: crate::pool::backoff(
-                                attempt.retries,
-                                policy.base_backoff,
-                                policy.max_backoff.min(RECONNECT_RETRY_CAP),
-                            ),
-                            refresh: true,
-                        }
-                    } else {
-                        Action::Fail(Error::new(
-                        ErrorKind::MaybeApplied,
-                        format!("{e}; the write was not re-sent (retry_writes_on_disconnect is off)"),
-                    ))
+        Err(e) => match e.kind() {
+            ErrorKind::Io | ErrorKind::Closed | ErrorKind::Timeout | ErrorKind::Protocol => {
+                if !e.maybe_applied() || attempt.readonly || policy.retry_writes {
+                    Action::RetryAfter {
+                        delay: crate::pool::backoff(
+                            attempt.retries,
+                            policy.base_backoff,
+                            policy.max_backoff.min(RECONNECT_RETRY_CAP),
+                        ),
+                        refresh: true,
                     }
+                } else {
+                    let msg = format!(
+                        "{e}; the write was not re-sent (retry_writes_on_disconnect is off)"
+                    );
+                    // Still a request that was sent: maybe_applied() agrees with the kind.
+                    Action::Fail(Error::new(ErrorKind::MaybeApplied, msg).with_sent(true))
                 }
-                _ => Action::Fail(e.clone()),
             }
-        }
+            _ => Action::Fail(e.clone()),
+        },
     }
 }
 
@@ -295,6 +294,7 @@ mod tests {
         match decide(&io(true), &write(), &POLICY) {
             Action::Fail(e) => {
                 assert_eq!(e.kind(), ErrorKind::MaybeApplied);
+                assert!(e.maybe_applied(), "maybe_applied() agrees with the kind");
                 assert!(e.to_string().contains("may have been applied"), "{e}");
             }
             other => panic!("{other:?}"),
