@@ -185,7 +185,10 @@ async fn chaos(cluster: Arc<TestCluster>, deadline: Instant, stop: Arc<AtomicBoo
             let replica = (0..nodes.len())
                 .find(|&i| nodes[i].alive && nodes[i].primary_id.as_deref() == Some(id.as_str()));
             if let Some(r) = replica {
-                println!("chaos: CLUSTER FAILOVER on replica {} ({})", r, nodes[r].addr);
+                println!(
+                    "chaos: CLUSTER FAILOVER on replica {} ({})",
+                    r, nodes[r].addr
+                );
                 if let Err(e) = cluster.failover(r, FailoverMode::Default).await {
                     println!("chaos: failover failed: {e}");
                 }

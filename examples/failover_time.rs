@@ -182,7 +182,10 @@ async fn first_write_after(client: &Client, t0: Instant) -> (Duration, u64) {
                 println!("  attempt failed: {e}");
             }
         }
-        assert!(t0.elapsed() < Duration::from_secs(60), "writes never resumed");
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "writes never resumed"
+        );
     }
 }
 
@@ -233,8 +236,7 @@ async fn main() {
             let replica = nodes
                 .iter()
                 .find(|n| {
-                    cli(n.port, &["INFO", "replication"])
-                        .contains(&format!("master_port:{port}"))
+                    cli(n.port, &["INFO", "replication"]).contains(&format!("master_port:{port}"))
                 })
                 .expect("the primary has a replica")
                 .addr();

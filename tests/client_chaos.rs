@@ -195,7 +195,10 @@ async fn a_hangup_mid_pipeline_reports_maybe_applied_writes_and_resends_nothing(
             Ok(v) => {
                 assert_eq!(*v, Value::ok());
                 // Acknowledged writes are stored.
-                assert!(store.lock().unwrap().contains_key(format!("p:{i}").as_bytes()));
+                assert!(store
+                    .lock()
+                    .unwrap()
+                    .contains_key(format!("p:{i}").as_bytes()));
             }
             Err(e) => {
                 assert_eq!(e.kind(), ErrorKind::MaybeApplied, "p:{i}: {e}");
@@ -205,7 +208,10 @@ async fn a_hangup_mid_pipeline_reports_maybe_applied_writes_and_resends_nothing(
         // No write was silently sent twice.
         assert!(node.count(&format!("SET p:{i}")) <= 1, "p:{i} re-sent");
     }
-    assert!(matches!(replies[5], Err(_)), "the write the node hung up on");
+    assert!(
+        matches!(replies[5], Err(_)),
+        "the write the node hung up on"
+    );
     assert!(maybe >= 1);
     // The read in the same pipeline was retried and answered.
     assert_eq!(replies[10].as_ref().unwrap(), &Value::bulk("0"));
@@ -325,7 +331,10 @@ async fn a_loading_replica_is_skipped_and_reads_go_to_the_primary() {
         let v: Option<String> = bounded(client.get("l")).await.unwrap();
         assert_eq!(v.as_deref(), Some("v"));
     }
-    assert!(primary.count("GET l") >= 15, "reads fell back to the primary");
+    assert!(
+        primary.count("GET l") >= 15,
+        "reads fell back to the primary"
+    );
     assert!(
         replica.count("GET l") < 5,
         "the loading replica is skipped for a while, not asked every time ({})",

@@ -38,11 +38,7 @@ async fn node_cmds(addr: &str, cmds: &[Vec<String>]) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_moved_storm_after_resharding_costs_one_refresh() {
-    let cluster = TestCluster::builder()
-        .primaries(3)
-        .start()
-        .await
-        .unwrap();
+    let cluster = TestCluster::builder().primaries(3).start().await.unwrap();
     let client = Client::builder(cluster.seeds())
         .refresh_interval(None)
         .build()
@@ -161,7 +157,10 @@ async fn assert_readable(client: &Client, acked: &[(String, u64)]) {
     }
     for (k, n) in last {
         let v: Option<u64> = client.get(k.as_str()).await.unwrap();
-        assert!(v.is_some_and(|v| v >= n), "{k}: acknowledged {n}, read {v:?}");
+        assert!(
+            v.is_some_and(|v| v >= n),
+            "{k}: acknowledged {n}, read {v:?}"
+        );
     }
 }
 
@@ -197,7 +196,10 @@ async fn real_cluster_failover_graceful_then_killed_then_back() {
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (acked, errors) = l.finish().await;
-    assert!(errors.is_empty(), "graceful failover lost requests: {errors:?}");
+    assert!(
+        errors.is_empty(),
+        "graceful failover lost requests: {errors:?}"
+    );
     assert!(!acked.is_empty());
     assert_readable(&client, &acked).await;
     // A client that knows this shape and stays idle, with no periodic refresh, through
@@ -220,7 +222,9 @@ async fn real_cluster_failover_graceful_then_killed_then_back() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     c.nodes[r].kill();
     wait_until(Duration::from_secs(20), || {
-        c.nodes[p].cli(&["CLUSTER", "NODES"]).contains("myself,master")
+        c.nodes[p]
+            .cli(&["CLUSTER", "NODES"])
+            .contains("myself,master")
     });
     // Writes go on after the promotion.
     client.set(key, "after-kill").await.unwrap();

@@ -68,7 +68,11 @@ async fn a_killed_primary_is_replaced_and_returns_as_a_replica() {
     }
     assert!(done, "writes did not resume after the failover");
     let slot = redcluster::slot::key_slot(key.as_bytes());
-    let owner = client.topology().primary_for_slot(slot).unwrap().to_string();
+    let owner = client
+        .topology()
+        .primary_for_slot(slot)
+        .unwrap()
+        .to_string();
     assert_ne!(owner, old_addr, "the replica took over");
     let v: String = client.get(key).await.unwrap();
     assert_eq!(v, "2");
@@ -86,7 +90,10 @@ async fn a_killed_primary_is_replaced_and_returns_as_a_replica() {
     bounded(stale.set(key, "3")).await.unwrap();
     let s = stale.stats();
     assert!(s.moved + s.retries >= 1, "{s:?}");
-    assert_eq!(stale.topology().primary_for_slot(slot), Some(owner.as_str()));
+    assert_eq!(
+        stale.topology().primary_for_slot(slot),
+        Some(owner.as_str())
+    );
     let v: String = client.get(key).await.unwrap();
     assert_eq!(v, "3");
 }
@@ -106,7 +113,9 @@ async fn a_paused_primary_costs_a_deadline_not_a_hang() {
     let p = cluster.primary_index_of_slot(slot).unwrap();
     let other = (0..10_000)
         .map(|i| format!("bp:other:{i}"))
-        .find(|k| cluster.primary_index_of_slot(redcluster::slot::key_slot(k.as_bytes())) != Some(p))
+        .find(|k| {
+            cluster.primary_index_of_slot(redcluster::slot::key_slot(k.as_bytes())) != Some(p)
+        })
         .unwrap();
     cluster.pause_node(p);
     let e = bounded(client.get::<_, Option<String>>(key))
@@ -140,7 +149,13 @@ async fn replica_preferred_reads_from_a_lagging_replica_are_stale_until_it_catch
     // Wait for the replica to have the first value.
     let mut synced = false;
     for _ in 0..100 {
-        if reader.get::<_, Option<String>>(key).await.unwrap().as_deref() == Some("old") {
+        if reader
+            .get::<_, Option<String>>(key)
+            .await
+            .unwrap()
+            .as_deref()
+            == Some("old")
+        {
             synced = true;
             break;
         }
@@ -165,7 +180,13 @@ async fn replica_preferred_reads_from_a_lagging_replica_are_stale_until_it_catch
     // ... and the replica catches up.
     let mut caught_up = false;
     for _ in 0..100 {
-        if reader.get::<_, Option<String>>(key).await.unwrap().as_deref() == Some("new") {
+        if reader
+            .get::<_, Option<String>>(key)
+            .await
+            .unwrap()
+            .as_deref()
+            == Some("new")
+        {
             caught_up = true;
             break;
         }
@@ -213,7 +234,9 @@ async fn a_shard_whose_replicas_are_all_down_serves_replica_reads_from_its_prima
         .iter()
         .enumerate()
         .filter(|(i, n)| *i != r && n.role == Role::Replica)
-        .map(|(_, n)| after.requests_to(&n.addr.to_string()) - before.requests_to(&n.addr.to_string()))
+        .map(|(_, n)| {
+            after.requests_to(&n.addr.to_string()) - before.requests_to(&n.addr.to_string())
+        })
         .sum();
     assert!(replica_reads > 0);
 }
