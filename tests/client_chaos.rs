@@ -208,10 +208,7 @@ async fn a_hangup_mid_pipeline_reports_maybe_applied_writes_and_resends_nothing(
         // No write was silently sent twice.
         assert!(node.count(&format!("SET p:{i}")) <= 1, "p:{i} re-sent");
     }
-    assert!(
-        matches!(replies[5], Err(_)),
-        "the write the node hung up on"
-    );
+    assert!(replies[5].is_err(), "the write the node hung up on");
     assert!(maybe >= 1);
     // The read in the same pipeline was retried and answered.
     assert_eq!(replies[10].as_ref().unwrap(), &Value::bulk("0"));

@@ -104,10 +104,13 @@ async fn a_moved_storm_after_resharding_costs_one_refresh() {
     }
 }
 
+/// What a writer saw: acknowledged (key, value) pairs, and the errors it got.
+type Outcome = (Vec<(String, u64)>, Vec<redcluster::Error>);
+
 /// Writers that SET their own keys in a loop and remember what was acknowledged.
 struct Load {
     stop: Arc<AtomicBool>,
-    tasks: Vec<tokio::task::JoinHandle<(Vec<(String, u64)>, Vec<redcluster::Error>)>>,
+    tasks: Vec<tokio::task::JoinHandle<Outcome>>,
 }
 
 fn load(client: &Client, tag: &str, writers: usize) -> Load {
@@ -135,7 +138,7 @@ fn load(client: &Client, tag: &str, writers: usize) -> Load {
 }
 
 impl Load {
-    async fn finish(self) -> (Vec<(String, u64)>, Vec<redcluster::Error>) {
+    async fn finish(self) -> Outcome {
         self.stop.store(true, Ordering::Relaxed);
         let mut acked = Vec::new();
         let mut errors = Vec::new();
