@@ -442,6 +442,10 @@ impl Router {
             Ok(r) => r,
             Err(_) => {
                 self.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                // A node that stopped answering with its sockets open (frozen, partitioned
+                // without a reset) may have been failed over meanwhile: look again, so the
+                // next requests do not wait on it until the periodic refresh.
+                self.inner.trigger_refresh();
                 // A cluster that said CLUSTERDOWN (or served no node for the slot) all along
                 // is reported as such, not as a slow request.
                 let kind = match &last_error {
