@@ -240,3 +240,47 @@ async fn a_shard_whose_replicas_are_all_down_serves_replica_reads_from_its_prima
         .sum();
     assert!(replica_reads > 0);
 }
+
+#[tokio::test]
+async fn a_frozen_primary_that_gets_failed_over_is_left_behind() {
+    // The primary stops answering with its sockets open (SIGSTOP-like); the cluster fails it
+    // over after the node timeout. Requests stuck on it end at their deadline, and the
+    // deadline makes the client look at the topology again, so the next writes go to the
+    // promoted replica instead of timing out until the periodic refresh (30 s by default).
+    let cluster = cluster(Duration::from_millis(500)).await;
+    let client = Client::builder(cluster.seeds())
+        .request_timeout(Duration::from_millis(800))
+        .build()
+        .await
+        .unwrap();
+    let key = "fz:{frozen}";
+    client.set(key, "0").await.unwrap();
+    let slot = redcluster::slot::key_slot(key.as_bytes());
+    let p = cluster.primary_index_of_slot(slot).unwrap();
+    let old_addr = cluster.nodes()[p].addr.to_string();
+    cluster.pause_node(p);
+    let mut written = false;
+    let mut timeouts = 0;
+    for i in 0..10 {
+        match bounded(client.set(key, i)).await {
+            Ok(()) => {
+                written = true;
+                break;
+            }
+            Err(e) => {
+                assert!(
+                    matches!(e.kind(), ErrorKind::Timeout | ErrorKind::MaybeApplied),
+                    "{e}"
+                );
+                timeouts += 1;
+            }
+        }
+    }
+    assert!(written, "writes never left the frozen primary");
+    assert!(timeouts >= 1, "the frozen primary held the first write");
+    assert_ne!(
+        client.topology().primary_for_slot(slot),
+        Some(old_addr.as_str())
+    );
+    cluster.resume_node(p);
+}
