@@ -284,3 +284,138 @@ async fn a_frozen_primary_that_gets_failed_over_is_left_behind() {
     );
     cluster.resume_node(p);
 }
+
+#[tokio::test]
+async fn a_graceful_failover_under_load_loses_no_request() {
+    let cluster = cluster(Duration::from_secs(30)).await;
+    let client = Client::builder(cluster.seeds()).build().await.unwrap();
+    let key = "gf:{graceful}";
+    client.set(key, "0").await.unwrap();
+    let slot = redcluster::slot::key_slot(key.as_bytes());
+    let p = cluster.primary_index_of_slot(slot).unwrap();
+    let r = replica_of(&cluster, p);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let (client, stop) = (client.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut last = 0u64;
+                let mut errors = Vec::new();
+                let key = format!("gf:{{graceful}}:{w}");
+                for n in 1..=100_000u64 {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    match client.set(key.as_str(), n).await {
+                        Ok(()) => last = n,
+                        Err(e) => errors.push(e.to_string()),
+                    }
+                }
+                (key, last, errors)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    cluster
+        .failover(r, redcluster::server::FailoverMode::Default)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        let (key, last, errors) = w.await.unwrap();
+        assert!(errors.is_empty(), "{key}: {errors:?}");
+        assert!(last > 0);
+        let v: u64 = client.get(key.as_str()).await.unwrap();
+        assert_eq!(v, last, "{key}: the last acknowledged write is readable");
+    }
+    assert_eq!(cluster.primary_index_of_slot(slot), Some(r));
+}
+
+#[tokio::test]
+async fn a_shard_lost_without_replicas_is_cluster_down_until_it_returns() {
+    let cluster = TestCluster::builder()
+        .primaries(3)
+        .node_timeout(Duration::from_millis(300))
+        .start()
+        .await
+        .unwrap();
+    let client = Client::builder(cluster.seeds())
+        .request_timeout(Duration::from_millis(500))
+        .connect_timeout(Duration::from_millis(200))
+        .build()
+        .await
+        .unwrap();
+    let key = "cd:1";
+    client.set(key, "v").await.unwrap();
+    let p = cluster.kill_primary_of("cd:lost").await;
+    // Once the others mark the node failed, the whole cluster answers CLUSTERDOWN
+    // (cluster-require-full-coverage): requests end at their deadline as ClusterDown, not
+    // as a hang.
+    let mut down = None;
+    for _ in 0..20 {
+        match bounded(client.get::<_, Option<String>>(key)).await {
+            Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => {
+                down = Some(e);
+                break;
+            }
+        }
+    }
+    let e = down.expect("the cluster went down");
+    assert_eq!(e.kind(), ErrorKind::ClusterDown, "{e}");
+    assert!(e.is_retryable());
+    // The node comes back with its data: the same client carries on.
+    cluster.restart_node(p, true).await.unwrap();
+    cluster.wait_stable(Duration::from_secs(10)).await.unwrap();
+    let mut back = false;
+    for _ in 0..10 {
+        if let Ok(v) = bounded(client.get::<_, Option<String>>(key)).await {
+            assert_eq!(v.as_deref(), Some("v"));
+            back = true;
+            break;
+        }
+    }
+    assert!(back);
+    bounded(client.set("cd:lost", "x")).await.unwrap();
+}
+
+#[tokio::test]
+async fn every_node_down_then_back_is_used_again_by_the_same_client() {
+    let cluster = cluster(Duration::from_secs(30)).await;
+    let client = Client::builder(cluster.seeds())
+        .request_timeout(Duration::from_millis(500))
+        .connect_timeout(Duration::from_millis(200))
+        .build()
+        .await
+        .unwrap();
+    client.set("all:1", "v").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let n = cluster.nodes().len();
+    for i in 0..n {
+        cluster.kill_node(i).await;
+    }
+    let e = bounded(client.get::<_, Option<String>>("all:1"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            ErrorKind::Timeout | ErrorKind::Io | ErrorKind::ClusterDown
+        ),
+        "{e}"
+    );
+    for i in 0..n {
+        cluster.restart_node(i, true).await.unwrap();
+    }
+    cluster.wait_stable(Duration::from_secs(10)).await.unwrap();
+    let mut back = false;
+    for _ in 0..10 {
+        if let Ok(v) = bounded(client.get::<_, Option<String>>("all:1")).await {
+            assert_eq!(v.as_deref(), Some("v"));
+            back = true;
+            break;
+        }
+    }
+    assert!(back, "the client never used the cluster again");
+}
