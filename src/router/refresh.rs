@@ -10,7 +10,9 @@
 //!
 //! The refresh task is single-flight (one task does all refreshes), rate-limited (at most one
 //! per [`MIN_REFRESH_GAP`]), runs every `refresh_interval`, and at once when asked (MOVED,
-//! broken connections, CLUSTERDOWN, READONLY, an uncovered slot). Waiters learn a refresh
+//! broken connections, CLUSTERDOWN, READONLY, an uncovered slot, a request that hit its
+//! deadline). MOVEDs coalesce: while a refresh one of them asked for is queued or running,
+//! further MOVEDs (each already patched its slot) ask for no other. Waiters learn a refresh
 //! finished through a generation counter.
 
 use std::sync::atomic::{AtomicBool, Ordering};
