@@ -182,3 +182,50 @@ async fn force_and_takeover_promote_the_replica() {
     cluster.wait_stable(STABLE).await.expect("stable");
     assert_eq!(cluster.nodes()[r].role, Role::Replica);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_other_replicas_follow_the_promoted_one() {
+    let cluster = TestCluster::builder()
+        .primaries(3)
+        .replicas_per_primary(2)
+        .node_timeout(Duration::from_millis(500))
+        .start()
+        .await
+        .expect("cluster starts");
+    let p = cluster.primary_index_of_slot(12182).expect("owner of foo");
+    let mut c = Client::connect(cluster.nodes()[p].addr).await;
+    assert_eq!(text(&c.cmd(&["SET", "foo", "kept"]).await), "OK");
+    c.cmd(&["WAIT", "2", "2000"]).await;
+    let old_id = cluster.nodes()[p].id.clone();
+    cluster.kill_node(p).await;
+    cluster.wait_stable(STABLE).await.expect("failover");
+    let n = cluster.primary_index_of_slot(12182).expect("new owner");
+    let new_id = cluster.nodes()[n].id.clone();
+    eventually(
+        "every replica of the old primary follows the new one",
+        || async {
+            let nodes = cluster.nodes();
+            !nodes
+                .iter()
+                .any(|x| x.alive && x.primary_id.as_deref() == Some(old_id.as_str()))
+                && nodes
+                    .iter()
+                    .filter(|x| x.primary_id.as_deref() == Some(new_id.as_str()))
+                    .count()
+                    == 1
+        },
+    )
+    .await;
+    let follower = cluster
+        .nodes()
+        .iter()
+        .position(|x| x.primary_id.as_deref() == Some(new_id.as_str()))
+        .expect("a follower");
+    let addr = cluster.nodes()[follower].addr;
+    eventually("the follower resynced", || async move {
+        let mut r = Client::connect(addr).await;
+        r.cmd(&["READONLY"]).await;
+        text(&r.cmd(&["GET", "foo"]).await) == "kept"
+    })
+    .await;
+}

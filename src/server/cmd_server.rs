@@ -58,6 +58,11 @@ pub(crate) fn run(
             reply
         }
         "quit" => return Outcome::Quit(Value::ok()),
+        "migrate" => match super::migrate::prepare(args, locked.get()) {
+            Ok(job) => return Outcome::Migrate(Box::new(job)),
+            Err(reply) => reply,
+        },
+        "restore-asking" => super::migrate::restore_asking(args, locked.get()),
         "reset" => {
             *conn = Conn::new(
                 conn.id,

@@ -147,24 +147,14 @@ enum BatchEnd {
     Close,
     /// PSYNC/SYNC: this connection becomes a replication link.
     Sync,
+    /// MIGRATE: its reply goes after what is already in `out`.
+    Migrate(Box<super::migrate::Job>),
 }
 
 fn protocol_error_text(e: &ProtocolError) -> String {
-    let msg = e.message();
-    let what = if msg.contains("quotes") {
-        "unbalanced quotes in request"
-    } else if msg.contains("inline") {
-        "too big inline request"
-    } else if msg.contains("expected '$'") {
-        "expected '$', got something else"
-    } else if msg.contains("multibulk") {
-        "invalid multibulk length"
-    } else if msg.contains("bulk") {
-        "invalid bulk length"
-    } else {
-        "invalid multibulk length"
-    };
-    format!("ERR Protocol error: {what}")
+    // The command decoder already words its errors as Redis does ("invalid multibulk
+    // length", "expected '$', got ':'" ...); Display adds the "Protocol error: " prefix.
+    format!("ERR {e}")
 }
 
 /// Most commands decoded per batch (bounds reply memory for huge pipelines).
@@ -208,6 +198,10 @@ fn process_batch(
                     end = BatchEnd::Sync;
                     break;
                 }
+                Outcome::Migrate(job) => {
+                    end = BatchEnd::Migrate(job);
+                    break;
+                }
             }
         }
     }
@@ -231,8 +225,17 @@ async fn run(
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
     let mut conn = Conn::new(id, peer, local, !shared.config.auth_required());
     let kill = shared.clients.register(id, peer, local);
-    let result = serve_conn(&mut stream, &mut conn, shared, &kill).await;
+    // Accepted just before a partition took effect: it is cut like the others.
+    let result = if shared.faults.is_partitioned() {
+        Ok(None)
+    } else {
+        serve_conn(&mut stream, &mut conn, shared, &kill).await
+    };
     shared.clients.unregister(id);
+    if shared.faults.is_partitioned() {
+        // An unreachable node's connections end with a reset, not a clean close.
+        let _ = stream.set_zero_linger();
+    }
     match result {
         Ok(Some(rbuf)) => {
             super::replication::primary::serve_replica(stream, rbuf, conn, shared.clone()).await
@@ -282,6 +285,11 @@ async fn serve_conn(
                     _ = crate::server::node::stopped(&mut stop) => return Ok(None),
                     _ = kill.notified() => return Ok(None),
                 };
+                encode_value(&mut out, &reply, conn.proto);
+                continue;
+            }
+            BatchEnd::Migrate(job) => {
+                let reply = super::migrate::run(*job, shared).await;
                 encode_value(&mut out, &reply, conn.proto);
                 continue;
             }

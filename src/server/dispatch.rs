@@ -33,6 +33,8 @@ pub(crate) enum Outcome {
     },
     /// PSYNC/SYNC: turn the connection into a replication link.
     Sync,
+    /// MIGRATE: talk to the target (no lock held), then reply.
+    Migrate(Box<super::migrate::Job>),
 }
 
 /// Who executes a command.
@@ -112,6 +114,7 @@ const SERVER_COMMANDS: &[(&str, &[&str])] = &[
     ("hello", &[]),
     ("info", &[]),
     ("lastsave", &[]),
+    ("migrate", &[]),
     ("multi", &[]),
     ("ping", &[]),
     ("psync", &[]),
@@ -120,6 +123,7 @@ const SERVER_COMMANDS: &[(&str, &[&str])] = &[
     ("readwrite", &[]),
     ("replconf", &[]),
     ("reset", &[]),
+    ("restore-asking", &[]),
     ("role", &[]),
     ("save", &[]),
     ("select", &[]),
@@ -340,7 +344,12 @@ pub(crate) fn process(
     // Cluster routing of commands with keys (EXEC routes what it queued itself).
     if traits.has_keys {
         let st = locked.get();
-        let asking = std::mem::take(&mut conn.asking);
+        // As Redis, ASKING lasts one command, or a whole transaction (until EXEC/DISCARD).
+        let asking = if conn.multi.is_some() {
+            conn.asking
+        } else {
+            std::mem::take(&mut conn.asking)
+        };
         if let Err(e) = route::check_one(st, spec, traits, &args, conn.readonly, asking) {
             if let Some(m) = conn.multi.as_mut() {
                 m.aborted = true;
@@ -348,7 +357,10 @@ pub(crate) fn process(
             st.cmdstats.rejected(spec.name);
             return Outcome::Reply(e);
         }
-    } else if !is(spec, "asking") && !is(spec, "exec") {
+    } else if !is(spec, "asking")
+        && ((conn.multi.is_none() && !is(spec, "multi")) || is(spec, "discard"))
+    {
+        // (EXEC, inside the transaction, keeps it: it routes what was queued.)
         conn.asking = false;
     }
     // A replica loading a full sync's snapshot, or cut off from its primary with
@@ -456,6 +468,10 @@ pub(crate) fn run_queued(
                 Value::Integer(st.repl.acked(offset) as i64)
             }
             Outcome::Sync => Value::error("ERR PSYNC not allowed in a transaction"),
+            Outcome::Migrate(job) => {
+                job.abandon(locked.get());
+                Value::error("ERR MIGRATE is not supported in a transaction")
+            }
         };
         replies.push(reply);
     }

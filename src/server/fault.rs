@@ -124,7 +124,9 @@ impl Faults {
         let mut rx = self.pause.subscribe();
         loop {
             let p = *rx.borrow_and_update();
-            let Some(until) = p.stalled(Instant::now(), client, write) else {
+            let now = Instant::now();
+            let Some(until) = p.stalled(now, client, write) else {
+                self.tidy(&p, now);
                 return;
             };
             let sleep = async {
@@ -137,6 +139,21 @@ impl Faults {
                 changed = rx.changed() => if changed.is_err() { return },
                 _ = sleep => {}
             }
+        }
+    }
+
+    /// Drop pauses that are over, so the hot path's cheap check sees nothing again.
+    fn tidy(&self, p: &Pause, now: Instant) {
+        let over = |t: Option<Instant>| t.is_some_and(|t| t <= now);
+        if over(p.sleep_until) || over(p.clients_until) {
+            self.set_pause(|p| {
+                if over(p.sleep_until) {
+                    p.sleep_until = None;
+                }
+                if over(p.clients_until) {
+                    p.clients_until = None;
+                }
+            });
         }
     }
 
@@ -181,5 +198,14 @@ mod tests {
             ..Pause::default()
         };
         assert_eq!(frozen.stalled(now, false, false), Some(None));
+    }
+
+    #[tokio::test]
+    async fn pauses_that_ended_are_cleared() {
+        let faults = Faults::default();
+        faults.set_pause(|p| p.sleep_until = Some(Instant::now()));
+        assert!(faults.maybe_paused());
+        faults.wait(true, true).await;
+        assert!(!faults.maybe_paused());
     }
 }

@@ -50,6 +50,8 @@ pub(crate) struct NodeState {
     pub(crate) repl: ReplState,
     /// Values set by CONFIG SET.
     pub(crate) config_overrides: HashMap<String, String>,
+    /// Keys a MIGRATE is moving right now: served here even if deleted meanwhile.
+    pub(crate) migrate_fence: super::migrate::Fence,
 }
 
 /// A node shared by its tasks.
@@ -83,6 +85,8 @@ pub(crate) struct NodeShared {
     pub(crate) faults: Faults,
     /// The INFO run_id.
     pub(crate) run_id: NodeId,
+    /// MIGRATE's cached connections to its targets.
+    pub(crate) migrate_links: super::migrate::LinkCache,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -112,7 +116,8 @@ impl NodeShared {
     /// Stop the node: listener, connections, bus and replication tasks.
     pub(crate) fn stop(&self) {
         self.shutdown.send_replace(true);
-        bus::unregister(self.addr);
+        bus::unregister(self.addr, self);
+        self.migrate_links.clear();
     }
 }
 
@@ -179,6 +184,7 @@ pub(crate) async fn start(
         cmdstats: CmdStats::default(),
         repl: ReplState::new(),
         config_overrides: HashMap::new(),
+        migrate_fence: Default::default(),
     };
     Ok(launch(listener, id, config, state))
 }
@@ -229,6 +235,7 @@ pub(crate) async fn restart(old: &NodeShared, keep_data: bool) -> std::io::Resul
             cmdstats: CmdStats::default(),
             repl,
             config_overrides: std::mem::take(&mut st.config_overrides),
+            migrate_fence: Default::default(),
         };
         (state, primary)
     };
@@ -266,6 +273,7 @@ fn launch(
         acks: Notify::new(),
         faults: Faults::default(),
         run_id: NodeId::random(),
+        migrate_links: Default::default(),
     });
     bus::register(addr, &shared);
     tokio::spawn(accept_loop(listener, shared.clone()));
@@ -321,6 +329,7 @@ async fn cron(shared: Arc<NodeShared>) {
             _ = tick.tick() => {}
             _ = crate::server::node::stopped(&mut stop) => return,
         }
+        shared.migrate_links.expire();
         let mut st = Locked::new(&shared);
         let state = st.get();
         if state.cluster.me().is_primary()

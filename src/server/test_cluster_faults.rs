@@ -99,6 +99,25 @@ impl TestCluster {
             .map(|(_, i)| i)
     }
 
+    /// The index of the node listening on `addr`.
+    pub fn index_of(&self, addr: std::net::SocketAddr) -> Option<usize> {
+        self.all().iter().position(|n| n.addr == addr)
+    }
+
+    /// Indexes of the nodes that replicate node `i` now (their own view).
+    pub fn replica_indexes_of(&self, i: usize) -> Vec<usize> {
+        let nodes = self.all();
+        let Some(primary) = nodes.get(i).map(|n| n.id) else {
+            return Vec::new();
+        };
+        nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| !n.is_shut_down() && n.lock().cluster.me().replica_of == Some(primary))
+            .map(|(j, _)| j)
+            .collect()
+    }
+
     /// Freeze node `i` (like SIGSTOP): connections stay open and requests queue unanswered,
     /// the bus is silent (others may fail it over), replication stalls; until
     /// [`TestCluster::resume_node`].
@@ -137,8 +156,9 @@ impl TestCluster {
     }
 
     /// Make node `i` unreachable: its client connections and replication links are cut, new
-    /// connections are refused (the listener is closed), its bus messages are dropped. It
-    /// keeps running (and may still believe it owns its slots).
+    /// connections are refused (the listener closes within a moment; a connect racing
+    /// with it is reset), its bus messages are dropped. It keeps running (and may still
+    /// believe it owns its slots).
     ///
     /// # Panics
     /// When `i` is out of range.
@@ -147,6 +167,7 @@ impl TestCluster {
         n.faults.bus_blocked.store(true, Ordering::Relaxed);
         n.faults.partitioned.send_replace(true);
         n.clients.kill_all();
+        n.migrate_links.clear();
         n.faults.cut_links();
         // Links from its replicas end on its side; links to its primary on the replica side.
         for other in self.all() {
@@ -186,7 +207,9 @@ impl TestCluster {
     }
 
     /// `CLUSTER FAILOVER [FORCE|TAKEOVER]` on replica `replica`; returns once it is a
-    /// primary (its view), or fails after 10 s.
+    /// primary (its view), or fails after 10 s. With `Default` the old primary has also
+    /// learned it (its held writes get MOVED); the rest of the cluster follows by gossip
+    /// within a bus round or two ([`TestCluster::wait_stable`] waits for that).
     ///
     /// # Errors
     /// The error CLUSTER FAILOVER would give (not a replica, primary failed without FORCE),

@@ -26,12 +26,16 @@ pub(crate) fn register(addr: SocketAddr, node: &Arc<NodeShared>) {
     map.insert(addr, Arc::downgrade(node));
 }
 
-/// Remove a stopped node.
-pub(crate) fn unregister(addr: SocketAddr) {
-    registry()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&addr);
+/// Remove a stopped node (only if `node` is what is registered there: a later node may
+/// have taken the address since).
+pub(crate) fn unregister(addr: SocketAddr, node: &NodeShared) {
+    let mut map = registry().lock().unwrap_or_else(|e| e.into_inner());
+    if map
+        .get(&addr)
+        .is_some_and(|w| std::ptr::eq(w.as_ptr(), node))
+    {
+        map.remove(&addr);
+    }
 }
 
 /// The running node at `addr`, if any.

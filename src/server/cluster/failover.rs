@@ -77,17 +77,25 @@ fn detect(st: &mut NodeState) {
     let timeout = timeout_ms(st);
     let cl = &mut st.cluster;
     let me = cl.myself;
+    let suspect = cl
+        .nodes
+        .values()
+        .any(|p| p.pfail || (p.ping_sent_ms != 0 && now.saturating_sub(p.ping_sent_ms) > timeout));
+    if !suspect {
+        // Nothing to decide; reports from others about healthy nodes age out later.
+        return;
+    }
     let size = cl.size();
-    let i_count = cl.me().is_primary() && cl.slot_count(&me) > 0;
+    let i_count = cl.me().is_primary() && !cl.my_ranges().is_empty();
     let mut changed = false;
     let ids: Vec<NodeId> = cl.nodes.keys().copied().filter(|id| *id != me).collect();
+    let primaries: Vec<NodeId> = cl
+        .nodes
+        .values()
+        .filter(|p| p.is_primary() && !p.failed)
+        .map(|p| p.id)
+        .collect();
     for id in ids {
-        let primaries: Vec<NodeId> = cl
-            .nodes
-            .values()
-            .filter(|p| p.is_primary() && !p.failed)
-            .map(|p| p.id)
-            .collect();
         let Some(peer) = cl.nodes.get_mut(&id) else {
             continue;
         };
@@ -294,12 +302,7 @@ fn migrate_replica(st: &mut NodeState) {
         .filter(|r| !r.failed && !r.pfail)
         .map(|r| r.id)
         .min();
-    let owners: Vec<NodeId> = {
-        let mut o: Vec<NodeId> = cl.slots.iter().flatten().copied().collect();
-        o.sort_unstable();
-        o.dedup();
-        o
-    };
+    let owners = cl.owners();
     let orphans: Vec<NodeId> = owners
         .into_iter()
         .filter(|p| {

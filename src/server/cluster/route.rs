@@ -24,6 +24,10 @@ pub(crate) struct Traits {
     pub(crate) no_auth: bool,
     /// Goes through routing (it can have keys).
     pub(crate) has_keys: bool,
+    /// MIGRATE: keys found as Redis' `migrateGetKeys`, served wherever a slot is open.
+    pub(crate) migrate: bool,
+    /// Shard pub/sub: its channels are no keys for migration checks.
+    pub(crate) pubsub: bool,
 }
 
 impl Traits {
@@ -36,6 +40,8 @@ impl Traits {
             asking: spec.has_flag("asking"),
             no_auth: spec.has_flag("no_auth"),
             has_keys: !spec.key_specs.is_empty() || movable,
+            migrate: spec.name == "migrate",
+            pubsub: spec.has_flag("pubsub"),
         }
     }
 }
@@ -47,6 +53,10 @@ pub(crate) fn for_each_key<'a>(
     args: &'a [Bytes],
     mut f: impl FnMut(&'a Bytes),
 ) {
+    if traits.migrate {
+        crate::server::migrate::route_keys(args).iter().for_each(f);
+        return;
+    }
     if traits.movable || spec.first_key <= 0 {
         for i in command::key_indexes(spec, args) {
             if let Some(k) = args.get(i) {
@@ -79,9 +89,12 @@ pub(crate) struct Route {
     migrating: bool,
     importing: bool,
     missing: usize,
+    existing: usize,
     error: Option<Value>,
     write: bool,
     asking_cmd: bool,
+    migrate_cmd: bool,
+    pubsub: bool,
 }
 
 impl Route {
@@ -95,6 +108,8 @@ impl Route {
     ) {
         self.write |= traits.write;
         self.asking_cmd |= traits.asking;
+        self.migrate_cmd |= traits.migrate;
+        self.pubsub = traits.pubsub;
         for_each_key(spec, traits, args, |key| self.key(st, key));
     }
 
@@ -125,8 +140,14 @@ impl Route {
             }
             Some(_) => self.multiple = true,
         }
-        if (self.migrating || self.importing) && !exists(&mut st.db, key) {
-            self.missing += 1;
+        // Shard channels are no keys: they stay on the source until the slot moves.
+        if (self.migrating || self.importing) && !self.pubsub {
+            // A key a MIGRATE is moving stays served here until it is gone for good.
+            if exists(&mut st.db, key) || st.migrate_fence.contains(key) {
+                self.existing += 1;
+            } else {
+                self.missing += 1;
+            }
         }
     }
 
@@ -157,16 +178,22 @@ impl Route {
                 ));
             }
         }
+        // MIGRATE moves keys freely while the slot is open, wherever they are.
+        if (self.migrating || self.importing) && self.migrate_cmd {
+            return Ok(());
+        }
         if self.migrating && self.missing > 0 {
+            // Some keys here and some moved: nobody can serve it until the move ends.
+            if self.existing > 0 {
+                return Err(tryagain());
+            }
             if let Some(to) = cl.migrating.get(&slot).and_then(|id| cl.nodes.get(id)) {
                 return Err(Value::error(format!("ASK {slot} {}", to.addr)));
             }
         }
         if self.importing && (asking || self.asking_cmd) {
             if self.multiple && self.missing > 0 {
-                return Err(Value::error(
-                    "TRYAGAIN Multiple keys request during rehashing of slot",
-                ));
+                return Err(tryagain());
             }
             return Ok(());
         }
@@ -181,6 +208,10 @@ impl Route {
             None => Err(Value::error("CLUSTERDOWN Hash slot not served")),
         }
     }
+}
+
+fn tryagain() -> Value {
+    Value::error("TRYAGAIN Multiple keys request during rehashing of slot")
 }
 
 /// Route one command.

@@ -188,12 +188,22 @@ impl ClusterState {
         self.pending_meets.clear();
     }
 
-    /// Primaries that own slots (the cluster size, quorum base).
-    pub(crate) fn size(&self) -> usize {
-        let mut owners: Vec<NodeId> = self.slots.iter().flatten().copied().collect();
+    /// Every node that owns at least one slot, ascending (one pass; slots come in runs).
+    pub(crate) fn owners(&self) -> Vec<NodeId> {
+        let mut owners: Vec<NodeId> = Vec::new();
+        for id in self.slots.iter().flatten() {
+            if owners.last() != Some(id) {
+                owners.push(*id);
+            }
+        }
         owners.sort_unstable();
         owners.dedup();
         owners
+    }
+
+    /// Primaries that own slots (the cluster size, quorum base).
+    pub(crate) fn size(&self) -> usize {
+        self.owners()
             .iter()
             .filter(|id| self.nodes.get(id).is_some_and(Peer::is_primary))
             .count()
@@ -252,9 +262,7 @@ impl ClusterState {
             }
         }
         if ok {
-            let mut owners: Vec<NodeId> = self.slots.iter().flatten().copied().collect();
-            owners.sort_unstable();
-            owners.dedup();
+            let owners = self.owners();
             let size = owners.len();
             let reachable = owners
                 .iter()
