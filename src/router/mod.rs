@@ -353,7 +353,9 @@ impl Inner {
                     tracing::info!(slot, from = entry.addr(), to = %addr, "MOVED");
                     let addr = self.resolve(&addr, &entry);
                     self.topology.apply_moved(slot, &addr);
-                    self.trigger_refresh();
+                    if let Some(r) = self.refresher() {
+                        r.trigger_after_moved();
+                    }
                     attempt.redirects += 1;
                     target = Target::Addr {
                         addr,
@@ -549,6 +551,10 @@ impl Router {
             Ok(r) => r,
             Err(_) => {
                 self.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                // A node that stopped answering with its sockets open (frozen, partitioned
+                // without a reset) may have been failed over meanwhile: look again, so the
+                // next requests do not wait on it until the periodic refresh.
+                self.inner.trigger_refresh();
                 // A cluster that said CLUSTERDOWN (or served no node for the slot) all along
                 // is reported as such, not as a slow request.
                 let kind = match &last_error {
