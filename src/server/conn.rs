@@ -60,6 +60,8 @@ pub(crate) struct Conn {
     pub(crate) last_cmd: &'static str,
     /// REPLCONF listening-port of a replica connection.
     pub(crate) repl_port: Option<u16>,
+    /// Subscriptions and the mailbox other connections reach this one through.
+    pub(crate) pubsub: super::pubsub::ConnPubSub,
 }
 
 impl Conn {
@@ -82,6 +84,7 @@ impl Conn {
             created: Instant::now(),
             last_cmd: "NULL",
             repl_port: None,
+            pubsub: Default::default(),
         }
     }
 
@@ -145,6 +148,8 @@ enum BatchEnd {
     Close,
     /// PSYNC/SYNC: this connection becomes a replication link.
     Sync,
+    /// A blocking command must wait; its reply goes after what is already in `out`.
+    Block(Box<super::blocking::Pending>),
 }
 
 fn protocol_error_text(e: &ProtocolError) -> String {
@@ -201,6 +206,8 @@ fn process_batch(
                 }
             }
             Outcome::Sync => return BatchEnd::Sync,
+            Outcome::Replies(vs) => vs.iter().for_each(|v| encode_value(out, v, conn.proto)),
+            Outcome::Block(pending) => return BatchEnd::Block(pending),
         }
         if out.len() > 256 * 1024 {
             // Let the caller write before answering more; the rest is still buffered.
@@ -238,6 +245,15 @@ async fn run(
                 encode_value(&mut out, &reply, conn.proto);
                 continue;
             }
+            BatchEnd::Block(pending) => {
+                let closed = std::future::pending();
+                let (s, c, r, o) = (&mut stream, &mut conn, &mut rbuf, &mut out);
+                match super::blocking::wait(s, c, r, o, shared, pending, closed).await? {
+                    Some(reply) => encode_value(&mut out, &reply, conn.proto),
+                    None => return Ok(()),
+                }
+                continue;
+            }
             BatchEnd::Sync => {
                 stream.write_all(&out).await?;
                 return super::replication::primary::serve_replica(
@@ -250,7 +266,7 @@ async fn run(
             }
         }
         if !out.is_empty() {
-            stream.write_all(&out).await?;
+            super::pubsub::write_out(&mut stream, &out, &conn.pubsub).await?;
             out.clear();
             // More complete commands may still be buffered (a big batch was cut).
             if decode_ready(&rbuf, &limits) {
@@ -263,6 +279,11 @@ async fn run(
         let n = tokio::select! {
             r = stream.read_buf(&mut rbuf) => r?,
             _ = crate::server::node::stopped(&mut stop) => return Ok(()),
+            wake = conn.pubsub.next() => {
+                // Pub/sub frames (or a shard slot check) to write.
+                super::pubsub::apply(&mut conn, wake, &mut out, shared)?;
+                continue;
+            }
         };
         if n == 0 {
             return Ok(());

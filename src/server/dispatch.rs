@@ -33,6 +33,10 @@ pub(crate) enum Outcome {
     },
     /// PSYNC/SYNC: turn the connection into a replication link.
     Sync,
+    /// Send these replies in order ((P|S)SUBSCRIBE and the like answer once per channel).
+    Replies(Vec<Value>),
+    /// A blocking command (BLPOP ...) must wait for data.
+    Block(Box<super::blocking::Pending>),
 }
 
 /// Who executes a command.
@@ -53,7 +57,7 @@ const SERVER_COMMANDS: &[(&str, &[&str])] = &[
         "client",
         &[
             "getname", "help", "id", "info", "kill", "list", "no-evict", "no-touch", "pause",
-            "reply", "setinfo", "setname", "unpause",
+            "reply", "setinfo", "setname", "unblock", "unpause",
         ],
     ),
     (
@@ -139,7 +143,11 @@ fn table() -> &'static HashMap<&'static [u8], Entry> {
     TABLE.get_or_init(|| {
         let mut map = HashMap::new();
         for spec in command::all() {
-            let server = SERVER_COMMANDS.iter().find(|(n, _)| *n == spec.name);
+            let server = SERVER_COMMANDS
+                .iter()
+                .chain(super::pubsub::commands::COMMANDS)
+                .chain(super::blocking::COMMANDS)
+                .find(|(n, _)| *n == spec.name);
             // The engine wins for data commands it implements (DBSIZE, FLUSHALL ...).
             let entry = if Db::supports(spec.name.as_bytes()) && spec.subcommands.is_empty() {
                 Entry {
@@ -284,7 +292,9 @@ pub(crate) fn process(
     if route::has_keys(spec) && !is(spec, "exec") {
         let st = locked.get();
         let asking = std::mem::take(&mut conn.asking);
-        if let Err(e) = route::check_one(st, spec, &args, conn.readonly, asking) {
+        // Shard pub/sub is served by replicas too (Redis' `pubsubshard_included`).
+        let readonly = conn.readonly || spec.has_flag("pubsub");
+        if let Err(e) = route::check_one(st, spec, &args, readonly, asking) {
             if let Some(m) = conn.multi.as_mut() {
                 m.aborted = true;
             }
@@ -307,13 +317,24 @@ pub(crate) fn process(
             ));
         }
     }
+    if let Some(reply) = super::pubsub::commands::context_check(conn, spec, &args) {
+        if let (Some(m), true) = (conn.multi.as_mut(), reply.is_error()) {
+            m.aborted = true;
+        }
+        return Outcome::Reply(reply);
+    }
     if let Some(m) = conn.multi.as_mut() {
         if !in_multi_control {
             m.queued.push((spec, args));
             return Outcome::Reply(Value::simple("QUEUED"));
         }
     }
-    run(conn, spec, handler, &args, locked, shared)
+    let outcome = run(conn, spec, handler, &args, locked, shared);
+    if spec.is_write() || is(spec, "exec") {
+        // Serve clients blocked on keys this command (or transaction) wrote.
+        super::blocking::serve_ready(locked.get());
+    }
+    outcome
 }
 
 /// Execute a command that passed every check, counting it.
@@ -331,6 +352,9 @@ fn run(
         Handler::Db => Outcome::Reply(run_db(conn, args, locked)),
         Handler::Server => super::cmd_server::run(conn, spec, args, locked, shared),
     };
+    if spec.is_write() {
+        super::blocking::mark_written(locked.get(), spec, args);
+    }
     let failed = matches!(&outcome, Outcome::Reply(v) if v.is_error());
     let usec = start.elapsed().as_micros() as u64;
     locked.get().cmdstats.executed(spec.name, usec, failed);
@@ -371,6 +395,13 @@ pub(crate) fn run_queued(
                 Value::Integer(st.repl.acked(offset).min(numreplicas.max(usize::MAX)) as i64)
             }
             Outcome::Sync => Value::error("ERR PSYNC not allowed in a transaction"),
+            // Inside a transaction blocking commands do not block.
+            Outcome::Block(pending) => pending.nonblocking_reply(),
+            Outcome::Replies(mut frames) => {
+                let last = frames.pop().unwrap_or(Value::NullArray);
+                replies.extend(frames);
+                last
+            }
         };
         replies.push(reply);
     }

@@ -23,6 +23,7 @@
 //! ```
 
 mod auth;
+mod blocking;
 mod cluster;
 mod cmd_command;
 mod cmd_config;
@@ -33,6 +34,7 @@ mod conn;
 pub(crate) mod db;
 mod dispatch;
 mod node;
+mod pubsub;
 mod replication;
 mod stats;
 mod test_cluster;

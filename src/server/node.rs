@@ -58,6 +58,8 @@ pub(crate) struct NodeState {
     pub(crate) repl: ReplState,
     /// Values set by CONFIG SET.
     pub(crate) config_overrides: HashMap<String, String>,
+    /// Clients blocked in BLPOP & co (served by writes under this lock).
+    pub(crate) waiters: super::blocking::Waiters,
 }
 
 /// A node shared by its tasks.
@@ -89,6 +91,8 @@ pub(crate) struct NodeShared {
     pub(crate) faults: Faults,
     /// The INFO run_id.
     pub(crate) run_id: NodeId,
+    /// Pub/sub subscriptions (its own lock: other nodes deliver PUBLISH into it).
+    pub(crate) pubsub: Arc<super::pubsub::PubSub>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -187,6 +191,7 @@ pub(crate) async fn start(
             cmdstats: CmdStats::default(),
             repl: ReplState::new(),
             config_overrides: HashMap::new(),
+            waiters: Default::default(),
         }),
         config,
         next_client_id: AtomicU64::new(1),
@@ -198,6 +203,7 @@ pub(crate) async fn start(
         acks: Notify::new(),
         faults: Faults::default(),
         run_id: NodeId::random(),
+        pubsub: Default::default(),
     });
     bus::register(addr, &shared);
     tokio::spawn(accept_loop(listener, shared.clone()));
