@@ -242,10 +242,7 @@ pub(crate) async fn write_out(
 }
 
 fn limit_error() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Other,
-        "pubsub client output buffer limit reached",
-    )
+    io::Error::other("pubsub client output buffer limit reached")
 }
 
 /// Apply a wake-up to the connection: frames are appended to `out`; `Ok(Some(reply))` is the
