@@ -184,6 +184,9 @@ async fn resp3_pushes_mix_with_replies() {
     assert_eq!(parts(&sub), ["subscribe", "ch", "1"]);
     // Normal commands still work, PING is a plain PONG.
     assert_eq!(c.text(&["PING"]).await, "PONG");
+    let info = c.text(&["CLIENT", "INFO"]).await;
+    assert!(info.contains(" flags=P "), "{info}");
+    assert!(info.contains(" sub=1 psub=0 ssub=0 "), "{info}");
     assert_eq!(c.text(&["SET", "hello", "v"]).await, "OK");
 
     let mut p = Client::connect(nodes[2].addr).await;

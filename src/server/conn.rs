@@ -97,6 +97,9 @@ impl Conn {
         if self.readonly {
             flags.push('r');
         }
+        if self.pubsub.subscribed() {
+            flags.push('P');
+        }
         if flags.is_empty() {
             flags.push('N');
         }
@@ -107,13 +110,14 @@ impl Conn {
                 .unwrap_or_default()
         };
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={age} idle=0 flags={flags} db=0 sub=0 psub=0 \
-             ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 \
+            "id={} addr={} laddr={} fd=8 name={} age={age} idle=0 flags={flags} db=0 {} multi={} \
+             qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 \
              oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.peer,
             self.local,
             text(&self.name),
+            self.pubsub.client_fields(),
             self.multi.as_ref().map_or(-1, |m| m.queued.len() as i64),
             self.last_cmd,
             self.user,

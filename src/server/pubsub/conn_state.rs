@@ -98,6 +98,16 @@ impl ConnPubSub {
         }
     }
 
+    /// The `sub=.. psub=.. ssub=..` fields of CLIENT INFO / CLIENT LIST.
+    pub(crate) fn client_fields(&self) -> String {
+        format!(
+            "sub={} psub={} ssub={}",
+            self.channels.len(),
+            self.patterns.len(),
+            self.shard.len()
+        )
+    }
+
     /// True while subscribed to anything (RESP2 connections are then restricted).
     pub(crate) fn subscribed(&self) -> bool {
         self.count() + self.shard_count() > 0
