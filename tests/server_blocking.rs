@@ -179,7 +179,10 @@ async fn blmove_chains_and_bzpopmin() {
     // The moved element wakes the client blocked on the destination.
     assert_eq!(text(&mover.read().await.unwrap()), "v");
     assert_eq!(parts(&tail.read().await.unwrap()), ["{foo}dst", "v"]);
-    assert_eq!(w.cmd(&["EXISTS", "foo", "{foo}dst"]).await, Value::Integer(0));
+    assert_eq!(
+        w.cmd(&["EXISTS", "foo", "{foo}dst"]).await,
+        Value::Integer(0)
+    );
 
     let mut z = Client::connect(addr).await;
     z.send(&["BZPOPMIN", "{foo}z", "0"]).await;
@@ -207,18 +210,13 @@ async fn a_disconnect_or_client_unblock_ends_the_wait() {
 
     let mut c = Client::connect(addr).await;
     let id = text(&c.cmd(&["CLIENT", "ID"]).await);
-    assert_eq!(
-        w.cmd(&["CLIENT", "UNBLOCK", &id]).await,
-        Value::Integer(0)
-    );
+    assert_eq!(w.cmd(&["CLIENT", "UNBLOCK", &id]).await, Value::Integer(0));
     c.send(&["BLPOP", "foo", "0"]).await;
     blocked(addr, 1).await;
-    assert_eq!(
-        w.cmd(&["CLIENT", "UNBLOCK", &id]).await,
-        Value::Integer(1)
-    );
+    assert_eq!(w.cmd(&["CLIENT", "UNBLOCK", &id]).await, Value::Integer(1));
     assert_eq!(c.read().await.unwrap(), Value::NullArray);
-    c.send(&["BLMOVE", "foo", "{foo}d", "LEFT", "LEFT", "0"]).await;
+    c.send(&["BLMOVE", "foo", "{foo}d", "LEFT", "LEFT", "0"])
+        .await;
     blocked(addr, 1).await;
     assert_eq!(
         w.cmd(&["CLIENT", "UNBLOCK", &id, "ERROR"]).await,

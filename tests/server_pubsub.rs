@@ -280,6 +280,20 @@ async fn shard_subscribers_are_told_when_their_slot_moves() {
         &nodes[owner_index(slot)],
         &nodes[(owner_index(slot) + 1) % 3],
     );
+    let s = slot.to_string();
+    let mut to = Client::connect(dst.addr).await;
+    let mut from = Client::connect(src.addr).await;
+    assert_eq!(
+        to.text(&["CLUSTER", "SETSLOT", &s, "IMPORTING", &src.id])
+            .await,
+        "OK"
+    );
+    assert_eq!(
+        from.text(&["CLUSTER", "SETSLOT", &s, "MIGRATING", &dst.id])
+            .await,
+        "OK"
+    );
+    // While migrating, channels stay with the source (they are not keys: no ASK).
     let mut sub = Client::connect(src.addr).await;
     sub.send(&["SSUBSCRIBE", "foo", "{foo}2"]).await;
     read_parts(&mut sub).await;
@@ -289,9 +303,9 @@ async fn shard_subscribers_are_told_when_their_slot_moves() {
         ["subscribe", "foo", "1"]
     );
 
-    let s = slot.to_string();
-    for addr in [dst.addr, src.addr] {
-        let mut admin = Client::connect(addr).await;
+    assert_eq!(from.cmd(&["SPUBLISH", "foo", "m"]).await, Value::Integer(1));
+    assert_eq!(read_parts(&mut sub).await, ["smessage", "foo", "m"]);
+    for admin in [&mut to, &mut from] {
         assert_eq!(
             admin
                 .text(&["CLUSTER", "SETSLOT", &s, "NODE", &dst.id])

@@ -210,6 +210,11 @@ pub(crate) fn serve_ready(st: &mut NodeState) {
             }
         }
     }
+    // TYPE may have expired a key: replicas get that DEL too.
+    let props = st.db.take_propagation();
+    if !props.is_empty() {
+        st.repl.feed(props);
+    }
 }
 
 /// Run a blocking command: its reply now, or [`Outcome::Block`] when it must wait.

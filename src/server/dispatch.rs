@@ -292,9 +292,12 @@ pub(crate) fn process(
     if route::has_keys(spec) && !is(spec, "exec") {
         let st = locked.get();
         let asking = std::mem::take(&mut conn.asking);
-        // Shard pub/sub is served by replicas too (Redis' `pubsubshard_included`).
-        let readonly = conn.readonly || spec.has_flag("pubsub");
-        if let Err(e) = route::check_one(st, spec, &args, readonly, asking) {
+        let routed = if handler == Handler::Server && super::pubsub::commands::sharded(spec) {
+            super::pubsub::commands::route(st, &args, asking)
+        } else {
+            route::check_one(st, spec, &args, conn.readonly, asking)
+        };
+        if let Err(e) = routed {
             if let Some(m) = conn.multi.as_mut() {
                 m.aborted = true;
             }
