@@ -181,6 +181,9 @@ fn type_of(db: &mut Db, key: &Bytes) -> Value {
 /// Serve the clients blocked on keys written since the last call, first blocked first
 /// served, until nothing more can be served (a served BLMOVE may feed another waiter).
 pub(crate) fn serve_ready(st: &mut NodeState) {
+    if st.waiters.ready.is_empty() {
+        return;
+    }
     while !st.waiters.ready.is_empty() {
         for key in std::mem::take(&mut st.waiters.ready) {
             let Some(queue) = st.waiters.by_key.get(&key) else {
