@@ -145,10 +145,11 @@ impl Waiters {
     }
 }
 
-/// After a write command: remember which of its keys blocked clients wait on.
+/// After a command: if it is a write, remember which of its keys blocked clients wait on.
+/// (Cheap when nobody is blocked, so it runs after every command.)
 pub(crate) fn mark_written(st: &mut NodeState, spec: &CommandSpec, args: &[Bytes]) {
     let w = &mut st.waiters;
-    if w.clients.is_empty() {
+    if w.clients.is_empty() || !spec.is_write() {
         return;
     }
     route::for_each_key(spec, args, |k| w.mark(k));
@@ -180,6 +181,7 @@ fn type_of(db: &mut Db, key: &Bytes) -> Value {
 
 /// Serve the clients blocked on keys written since the last call, first blocked first
 /// served, until nothing more can be served (a served BLMOVE may feed another waiter).
+/// Cheap when no key is ready, so it runs after every command.
 pub(crate) fn serve_ready(st: &mut NodeState) {
     if st.waiters.ready.is_empty() {
         return;

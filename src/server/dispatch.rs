@@ -333,10 +333,8 @@ pub(crate) fn process(
         }
     }
     let outcome = run(conn, spec, handler, &args, locked, shared);
-    if spec.is_write() || is(spec, "exec") {
-        // Serve clients blocked on keys this command (or transaction) wrote.
-        super::blocking::serve_ready(locked.get());
-    }
+    // Serve clients blocked on keys this command (or transaction) wrote.
+    super::blocking::serve_ready(locked.get());
     outcome
 }
 
@@ -355,9 +353,7 @@ fn run(
         Handler::Db => Outcome::Reply(run_db(conn, args, locked)),
         Handler::Server => super::cmd_server::run(conn, spec, args, locked, shared),
     };
-    if spec.is_write() {
-        super::blocking::mark_written(locked.get(), spec, args);
-    }
+    super::blocking::mark_written(locked.get(), spec, args);
     let failed = matches!(&outcome, Outcome::Reply(v) if v.is_error());
     let usec = start.elapsed().as_micros() as u64;
     locked.get().cmdstats.executed(spec.name, usec, failed);
