@@ -263,3 +263,44 @@ impl PubSub {
         self.lock().patterns.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_mailbox_past_the_limit_drops_frames_and_signals_overflow() {
+        let mut conn = ConnPubSub::default();
+        let mail = conn.mailbox();
+        let frame = frame(b"message", &[&Bytes::from_static(b"c")]);
+        mail.push(frame.clone(), OUTPUT_LIMIT / 2);
+        mail.push(frame.clone(), OUTPUT_LIMIT / 2);
+        assert!(!mail.state.overflow.load(Ordering::Relaxed));
+        // One byte more than the limit allows.
+        mail.push(frame.clone(), 1);
+        assert!(mail.state.overflow.load(Ordering::Relaxed));
+        assert!(matches!(conn.next().await, conn_state::Wake::Overflow));
+    }
+
+    #[test]
+    fn registry_counts_and_forgets_subscribers() {
+        let ps = Arc::new(PubSub::default());
+        let ch = Bytes::from_static(b"news");
+        let pat = Bytes::from_static(b"n*");
+        let mut a = ConnPubSub::default();
+        let mut b = ConnPubSub::default();
+        a.subscribe(Kind::Channel, &ch, 1, &ps, None);
+        a.subscribe(Kind::Pattern, &pat, 1, &ps, None);
+        b.subscribe(Kind::Channel, &ch, 2, &ps, None);
+        assert_eq!(ps.numsub(Kind::Channel, &[ch.clone()]), [2]);
+        assert_eq!(ps.numpat(), 1);
+        // One `message` each plus the pattern's `pmessage`.
+        assert_eq!(ps.publish(&ch, &Bytes::from_static(b"m")), 3);
+        assert_eq!(ps.spublish(&ch, &Bytes::from_static(b"m")), 0);
+        drop(a);
+        assert_eq!(ps.numsub(Kind::Channel, &[ch.clone()]), [1]);
+        assert_eq!(ps.numpat(), 0);
+        b.unsubscribe(Kind::Channel, &ch);
+        assert!(ps.active(Kind::Channel, None).is_empty());
+    }
+}
