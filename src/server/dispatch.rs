@@ -138,6 +138,14 @@ struct Entry {
     subcommands: &'static [&'static str],
 }
 
+impl Entry {
+    /// True when subcommand `sub` (lower case) is implemented. The engine answers every
+    /// subcommand of the commands it claims (OBJECT ENCODING ...).
+    fn has_sub(&self, sub: &str) -> bool {
+        self.handler == Handler::Db || self.subcommands.contains(&sub)
+    }
+}
+
 fn table() -> &'static HashMap<&'static [u8], Entry> {
     static TABLE: OnceLock<HashMap<&'static [u8], Entry>> = OnceLock::new();
     TABLE.get_or_init(|| {
@@ -149,7 +157,7 @@ fn table() -> &'static HashMap<&'static [u8], Entry> {
                 .chain(super::blocking::COMMANDS)
                 .find(|(n, _)| *n == spec.name);
             // The engine wins for data commands it implements (DBSIZE, FLUSHALL ...).
-            let entry = if Db::supports(spec.name.as_bytes()) && spec.subcommands.is_empty() {
+            let entry = if Db::supports(spec.name.as_bytes()) {
                 Entry {
                     spec,
                     handler: Handler::Db,
@@ -180,7 +188,7 @@ pub(crate) fn implemented(spec: &CommandSpec) -> bool {
         None => false,
         Some(e) => match sub {
             None => true,
-            Some(s) => e.subcommands.contains(&s),
+            Some(s) => e.has_sub(s),
         },
     }
 }
@@ -232,12 +240,8 @@ fn resolve(args: &[Bytes]) -> Result<(&'static CommandSpec, Handler), Value> {
     let mut spec = entry.spec;
     if let (false, Some(sub)) = (spec.subcommands.is_empty(), args.get(1)) {
         match spec.subcommand(sub) {
-            Some(s)
-                if entry
-                    .subcommands
-                    .contains(&s.name.split_once('|').map_or("", |(_, b)| b)) =>
-            {
-                spec = s
+            Some(s) if entry.has_sub(s.name.split_once('|').map_or("", |(_, b)| b)) => {
+                spec = s;
             }
             _ => {
                 return Err(Value::error(format!(
