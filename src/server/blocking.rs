@@ -46,6 +46,9 @@ pub(crate) const COMMANDS: &[(&str, &[&str])] = &[
     ("bzpopmin", &[]),
 ];
 
+/// What a blocked client may send before it is served (Redis' `client-query-buffer-limit`).
+const QUERY_LIMIT: usize = 1024 * 1024 * 1024;
+
 /// How often a blocked client checks that its slot is still served here.
 const VALIDITY_CHECK: Duration = Duration::from_millis(100);
 
@@ -387,7 +390,8 @@ pub(crate) async fn wait(
                 // Served just now: the reply is in the mailbox.
             }
             read = stream.read_buf(rbuf) => {
-                if read? == 0 {
+                // Closed, or sending more than Redis' client-query-buffer-limit meanwhile.
+                if read? == 0 || rbuf.len() > QUERY_LIMIT {
                     return Ok(None);
                 }
             }
