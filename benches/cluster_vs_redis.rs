@@ -6,10 +6,8 @@
 //! Run: `cargo bench --bench cluster_vs_redis -- [--rounds N] [--requests N]`
 
 #[path = "../tests/support/real_cluster.rs"]
-#[allow(dead_code)]
 mod real_cluster;
 #[path = "../tests/support/server_bin.rs"]
-#[allow(dead_code)]
 mod server_bin;
 
 // server_bin.rs refers to `super::real_cluster`.

@@ -370,3 +370,17 @@ async fn read_from_policies_all_answer_reads() {
         client.set("policy:w", "x").await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn keys_gathers_every_primary() {
+    let Some(c) = cluster() else { return };
+    let client = client(c).await;
+    for i in 0..30 {
+        client.set(format!("fanreal:{i}"), i).await.unwrap();
+    }
+    let mut keys: Vec<String> = client.cmd("KEYS").arg("fanreal:*").query().await.unwrap();
+    keys.sort();
+    assert_eq!(keys.len(), 30);
+    let n: i64 = client.cmd("DBSIZE").query().await.unwrap();
+    assert!(n >= 30, "{n}");
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use redcluster::Client;
 use support::real_cluster::RealCluster;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ask_during_migration_and_moved_after_it_lose_no_write() {
     let Some(c) = RealCluster::start(3, 1) else {
         return;
@@ -29,6 +29,29 @@ async fn ask_during_migration_and_moved_after_it_lose_no_write() {
     for i in 0..20 {
         client.set(key(i), i).await.unwrap();
     }
+    // Meanwhile a writer keeps incrementing counters in the migrating slot; every
+    // acknowledged increment must be readable at the end.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let client = client.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut acked = vec![0i64; 8];
+            let mut i = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let n = i % acked.len();
+                let v = client
+                    .incr(format!("{{mig}}:ctr:{n}"))
+                    .await
+                    .expect("write during migration");
+                acked[n] += 1;
+                assert_eq!(v, acked[n], "counter {n} skipped or repeated");
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            acked
+        })
+    };
     // Half-finished migration: importing on dst, migrating on src, keys 0..10 moved.
     assert_eq!(
         c.nodes[dst]
@@ -67,10 +90,13 @@ async fn ask_during_migration_and_moved_after_it_lose_no_write() {
         client.topology().primary_for_slot(slot),
         Some(format!("127.0.0.1:{}", c.nodes[src].port).as_str())
     );
-    assert_eq!(
-        c.nodes[dst].cli(&["CLUSTER", "COUNTKEYSINSLOT", &s]).trim(),
-        "20"
-    );
+    // The 20 moved or new keys, plus counters the writer created since (ASK'd to dst).
+    let on_dst: usize = c.nodes[dst]
+        .cli(&["CLUSTER", "COUNTKEYSINSLOT", &s])
+        .trim()
+        .parse()
+        .unwrap();
+    assert!((20..=28).contains(&on_dst), "{on_dst}");
 
     // Finish: move the rest, give the slot to dst everywhere.
     let mut migrate: Vec<String> = ["MIGRATE", "127.0.0.1", &dst_port, "", "0", "5000", "KEYS"]
@@ -78,6 +104,7 @@ async fn ask_during_migration_and_moved_after_it_lose_no_write() {
         .map(|x| x.to_string())
         .collect();
     migrate.extend((10..20).map(key));
+    migrate.extend((0..8).map(|n| format!("{{mig}}:ctr:{n}")));
     let args: Vec<&str> = migrate.iter().map(String::as_str).collect();
     assert_eq!(c.nodes[src].cli(&args).trim(), "OK");
     for n in &c.nodes[0..3] {
@@ -117,8 +144,15 @@ async fn ask_during_migration_and_moved_after_it_lose_no_write() {
         client.topology().primary_for_slot(slot),
         Some(dst_addr.as_str())
     );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acked = writer.await.unwrap();
+    assert!(acked.iter().sum::<i64>() > 0);
+    for (n, want) in acked.iter().enumerate() {
+        let got: i64 = client.get(format!("{{mig}}:ctr:{n}")).await.unwrap();
+        assert_eq!(got, *want, "counter {n}");
+    }
     assert_eq!(
         c.nodes[dst].cli(&["CLUSTER", "COUNTKEYSINSLOT", &s]).trim(),
-        "31"
+        "39"
     );
 }

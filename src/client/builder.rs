@@ -200,3 +200,32 @@ impl ClientBuilder {
         Ok(Client::from_router(router))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let b = ClientBuilder::new(["127.0.0.1:1"]).credentials(Some("app"), "hunter2-secret");
+        let shown = format!("{b:?}");
+        assert!(!shown.contains("hunter2-secret"), "{shown}");
+        assert!(shown.contains("app"));
+        assert!(shown.contains("redacted"));
+    }
+
+    #[tokio::test]
+    async fn bad_configuration_is_a_config_error() {
+        let none: [&str; 0] = [];
+        let e = ClientBuilder::new(none).build().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        let e = ClientBuilder::new(["nocolon"]).build().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        let e = ClientBuilder::new(["127.0.0.1:1"])
+            .client_name("has space")
+            .build()
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+    }
+}

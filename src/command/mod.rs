@@ -1,7 +1,7 @@
 //! Command knowledge shared by the client and the bundled server: arity, flags, and where the
 //! keys are, for every command a Redis 7 node knows.
 //!
-//! The table ([`table`]) is generated from a real `redis-server` 7 `COMMAND` reply by
+//! The table (`table.rs`) is generated from a real `redis-server` 7 `COMMAND` reply by
 //! `tools/gen_command_table.py`, so routing (client) and `COMMAND`/arity/key checks (server)
 //! come from one source and cannot drift apart.
 //!

@@ -10,10 +10,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 
 use crate::connection::{ConnectOptions, Connection};
 use crate::error::{Error, ErrorKind};
@@ -48,7 +48,6 @@ pub(crate) struct NodeEntry {
     connect_lock: tokio::sync::Mutex<()>,
     backoff: Mutex<Backoff>,
     unhealthy_until: Mutex<Option<Instant>>,
-    connected_once: std::sync::atomic::AtomicBool,
     /// Requests sent to this node (stats).
     requests: AtomicU64,
     /// Connections re-opened after one broke (stats).
@@ -143,7 +142,11 @@ impl NodeEntry {
 /// All nodes' connections.
 #[derive(Debug)]
 pub(crate) struct Pool {
-    nodes: RwLock<HashMap<String, Arc<NodeEntry>>>,
+    /// Copy-on-write map: lookups on the request path take no lock; inserts (new nodes)
+    /// are rare and copy the map.
+    nodes: ArcSwap<HashMap<String, Arc<NodeEntry>>>,
+    /// Serialises inserts and removals so none is lost between copy and store.
+    write: Mutex<()>,
     opts: ConnectOptions,
     size: usize,
 }
@@ -151,7 +154,8 @@ pub(crate) struct Pool {
 impl Pool {
     pub(crate) fn new(opts: ConnectOptions, size: usize) -> Pool {
         Pool {
-            nodes: RwLock::new(HashMap::new()),
+            nodes: ArcSwap::from_pointee(HashMap::new()),
+            write: Mutex::new(()),
             opts,
             size: size.max(1),
         }
@@ -159,49 +163,48 @@ impl Pool {
 
     /// The entry for `addr`, created on first use.
     pub(crate) fn entry(&self, addr: &str) -> Arc<NodeEntry> {
-        if let Some(e) = self
-            .nodes
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(addr)
-        {
+        if let Some(e) = self.nodes.load().get(addr) {
             return e.clone();
         }
-        let mut w = self.nodes.write().unwrap_or_else(|p| p.into_inner());
-        w.entry(addr.to_string())
-            .or_insert_with(|| {
-                let slots = |n: usize| (0..n).map(|_| ArcSwapOption::empty()).collect();
-                Arc::new(NodeEntry {
-                    addr: addr.to_string(),
-                    plain: slots(self.size),
-                    readonly: slots(self.size),
-                    connect_lock: tokio::sync::Mutex::new(()),
-                    backoff: Mutex::new(Backoff::default()),
-                    unhealthy_until: Mutex::new(None),
-                    connected_once: Default::default(),
-                    requests: AtomicU64::new(0),
-                    reconnects: AtomicU64::new(0),
-                    latency_us: AtomicU64::new(0),
-                    loading_strikes: AtomicU32::new(0),
-                })
-            })
-            .clone()
+        let _w = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.nodes.load_full();
+        if let Some(e) = current.get(addr) {
+            return e.clone();
+        }
+        let slots = |n: usize| (0..n).map(|_| ArcSwapOption::empty()).collect();
+        let entry = Arc::new(NodeEntry {
+            addr: addr.to_string(),
+            plain: slots(self.size),
+            readonly: slots(self.size),
+            connect_lock: tokio::sync::Mutex::new(()),
+            backoff: Mutex::new(Backoff::default()),
+            unhealthy_until: Mutex::new(None),
+            requests: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            latency_us: AtomicU64::new(0),
+            loading_strikes: AtomicU32::new(0),
+        });
+        let mut next = HashMap::clone(&current);
+        next.insert(addr.to_string(), entry.clone());
+        self.nodes.store(Arc::new(next));
+        entry
     }
 
     /// Every node entry (for stats).
     pub(crate) fn entries(&self) -> Vec<Arc<NodeEntry>> {
-        self.nodes
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect()
+        self.nodes.load().values().cloned().collect()
     }
 
     /// Forget nodes not in `keep` (after a refresh), closing their idle connections.
     pub(crate) fn retain(&self, keep: &[String]) {
-        let mut w = self.nodes.write().unwrap_or_else(|p| p.into_inner());
-        w.retain(|addr, _| keep.iter().any(|k| k == addr));
+        let _w = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.nodes.load_full();
+        if current.keys().all(|addr| keep.iter().any(|k| k == addr)) {
+            return;
+        }
+        let mut next = HashMap::clone(&current);
+        next.retain(|addr, _| keep.iter().any(|k| k == addr));
+        self.nodes.store(Arc::new(next));
     }
 
     /// A live connection to `entry`'s node (a `READONLY` one when `readonly`), the least
@@ -247,9 +250,10 @@ impl Pool {
             &entry.plain
         };
         let _guard = entry.connect_lock.lock().await;
-        if let Some(c) = set.get(index).and_then(|s| s.load_full()) {
+        let previous = set.get(index).and_then(|s| s.load_full());
+        if let Some(c) = &previous {
             if !c.is_closed() {
-                return Ok(c);
+                return Ok(c.clone());
             }
         }
         {
@@ -276,7 +280,7 @@ impl Pool {
                 }
                 *entry.backoff.lock().unwrap_or_else(|p| p.into_inner()) = Backoff::default();
                 entry.loading_strikes.store(0, Ordering::Relaxed);
-                if entry.connected_once.swap(true, Ordering::Relaxed) {
+                if previous.is_some() {
                     entry.reconnects.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(addr = %entry.addr, readonly, "reconnected");
                 } else {

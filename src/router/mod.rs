@@ -8,6 +8,7 @@
 //! (`request_timeout`), so no request waits forever.
 
 pub(crate) mod decide;
+pub(crate) mod fanout;
 pub(crate) mod refresh;
 pub(crate) mod route;
 
@@ -95,6 +96,7 @@ impl Drop for Router {
 }
 
 /// Where the next attempt goes.
+#[derive(Clone)]
 enum Target {
     /// Route by slot from the topology.
     Slot,
@@ -230,13 +232,14 @@ impl Inner {
         &self,
         args: &Args,
         route: Route,
+        home: Target,
         last_error: &mut Option<Error>,
     ) -> Result<Value, Error> {
         let mut attempt = Attempt {
             readonly: route.readonly,
             ..Attempt::default()
         };
-        let mut target = Target::Slot;
+        let mut target = home.clone();
         let measure = self.config.read_from == ReadFrom::Nearest;
         loop {
             let (entry, readonly_conn, asking) = match &target {
@@ -338,7 +341,7 @@ impl Inner {
                         self.trigger_refresh();
                     }
                     attempt.retries += 1;
-                    target = Target::Slot;
+                    target = home.clone();
                     tokio::time::sleep(delay).await;
                 }
                 Action::RefreshAndRetry => {
@@ -351,7 +354,7 @@ impl Inner {
                         *last_error = Some(Error::server(&String::from_utf8_lossy(&line)));
                     }
                     attempt.retries += 1;
-                    target = Target::Slot;
+                    target = home.clone();
                     if let Some(r) = self.refresher() {
                         r.refresh_and_wait().await;
                     }
@@ -391,6 +394,9 @@ impl Router {
         });
         let t = refresh::discover(&inner).await?;
         inner.install(t);
+        if inner.config.read_from == ReadFrom::Nearest {
+            refresh::measure_latency(&inner).await;
+        }
         let weak: Weak<Inner> = Arc::downgrade(&inner);
         let (refresher, _) = Refresher::spawn(weak, inner.config.refresh_interval);
         let _ = inner.refresher.set(refresher);
@@ -416,11 +422,17 @@ impl Router {
             slot = route.slot
         );
         let timeout = self.inner.config.request_timeout;
+        if let Some((targets, how)) = route.fanout {
+            return self
+                .fan_out(args, route, targets, how)
+                .instrument(span)
+                .await;
+        }
         let mut last_error = None;
         let result = tokio::time::timeout(
             timeout,
             self.inner
-                .run(args, route, &mut last_error)
+                .run(args, route, Target::Slot, &mut last_error)
                 .instrument(span),
         )
         .await;
@@ -428,14 +440,75 @@ impl Router {
             Ok(r) => r,
             Err(_) => {
                 self.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                // A cluster that said CLUSTERDOWN (or served no node for the slot) all along
+                // is reported as such, not as a slow request.
+                let kind = match &last_error {
+                    Some(e) if e.kind() == ErrorKind::ClusterDown => ErrorKind::ClusterDown,
+                    _ => ErrorKind::Timeout,
+                };
                 Err(Error::new(
-                    ErrorKind::Timeout,
+                    kind,
                     match last_error {
                         Some(e) => format!("request timed out after {timeout:?} (last error: {e})"),
                         None => format!("request timed out after {timeout:?}"),
                     },
                 )
                 // It may have reached a node before the deadline.
+                .with_sent(true))
+            }
+        }
+    }
+
+    /// Send a keyless cluster-wide command to every primary (or node) and merge the replies.
+    async fn fan_out(
+        &self,
+        args: &Args,
+        route: Route,
+        targets: fanout::Targets,
+        how: fanout::Merge,
+    ) -> Result<Value, Error> {
+        let topo = self.inner.topology.load();
+        let mut addrs: Vec<String> = topo
+            .shards()
+            .iter()
+            .map(|s| s.primary.addr.clone())
+            .collect();
+        if targets == fanout::Targets::AllNodes {
+            addrs.extend(
+                topo.shards()
+                    .iter()
+                    .flat_map(|s| s.replicas.iter().map(|r| r.addr.clone())),
+            );
+        }
+        if addrs.is_empty() {
+            return Err(Error::new(ErrorKind::ClusterDown, "no node known"));
+        }
+        let mut last_errors: Vec<Option<Error>> = vec![None; addrs.len()];
+        let runs = addrs
+            .iter()
+            .zip(last_errors.iter_mut())
+            .map(|(addr, last)| {
+                let home = Target::Addr {
+                    addr: addr.clone(),
+                    asking: false,
+                };
+                self.inner.run(args, route, home, last)
+            });
+        let timeout = self.inner.config.request_timeout;
+        match tokio::time::timeout(timeout, futures::future::join_all(runs)).await {
+            Ok(replies) => fanout::merge(replies, how),
+            Err(_) => {
+                self.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                let last = last_errors.into_iter().flatten().next();
+                Err(Error::new(
+                    ErrorKind::Timeout,
+                    match last {
+                        Some(e) => format!(
+                            "cluster-wide request timed out after {timeout:?} (last error: {e})"
+                        ),
+                        None => format!("cluster-wide request timed out after {timeout:?}"),
+                    },
+                )
                 .with_sent(true))
             }
         }

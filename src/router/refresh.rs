@@ -1,6 +1,7 @@
 //! Topology discovery and background refresh.
 //!
-//! Discovery asks up to three nodes (known nodes in random order, then the seeds) for
+//! Discovery asks up to three nodes (known primaries, then replicas, each in random order,
+//! then the seeds) for
 //! `CLUSTER SHARDS` (falling back to `CLUSTER SLOTS` on servers without it) and `CLUSTER
 //! NODES` (for config epochs), in one round trip each, and keeps the view most of them agree
 //! on (ties go to the higher epoch). A view with a lower epoch than the current one replaces
@@ -69,7 +70,7 @@ impl Refresher {
         // A refresh already running may finish first with an older answer; the trigger
         // above has queued another one, and a caller that still sees stale data retries.
         while let Ok(()) = rx.changed().await {
-            if *rx.borrow_and_update() >= start + 1 {
+            if *rx.borrow_and_update() > start {
                 break;
             }
         }
@@ -108,9 +109,35 @@ async fn refresh_loop(
             Ok(t) => inner.install(t),
             Err(e) => tracing::warn!(error = %e, "topology refresh failed"),
         }
+        if inner.config.read_from == super::ReadFrom::Nearest {
+            measure_latency(&inner).await;
+        }
         drop(inner);
         generation.send_modify(|g| *g += 1);
     }
+}
+
+/// PING every node once and fold the round trip into its latency average, so `Nearest`
+/// keeps comparing fresh figures even for nodes it has not chosen lately.
+pub(crate) async fn measure_latency(inner: &Arc<Inner>) {
+    let topo = inner.topology.load();
+    let pings = topo.shards().iter().flat_map(|s| {
+        std::iter::once((&s.primary, false)).chain(s.replicas.iter().map(|r| (r, true)))
+    });
+    join_all(pings.map(|(node, readonly)| async move {
+        let entry = inner.pool.entry(&node.addr);
+        let started = Instant::now();
+        let ping = async {
+            let conn = inner.pool.conn(&entry, readonly).await?;
+            conn.request(&["PING"]).await
+        };
+        if let Ok(Ok(Value::SimpleString(_))) =
+            tokio::time::timeout(inner.config.request_timeout, ping).await
+        {
+            entry.record_latency(started.elapsed());
+        }
+    }))
+    .await;
 }
 
 /// One node's view.
@@ -166,8 +193,21 @@ async fn fetch_view(inner: &Arc<Inner>, addr: &str) -> Result<Topology, Error> {
 /// [`ErrorKind::Config`] listing each node's failure when none answered.
 pub(crate) async fn discover(inner: &Arc<Inner>) -> Result<Topology, Error> {
     let current = inner.topology.load();
-    let mut candidates = current.addrs();
+    // Primaries first: they are the authority on their own slots, and replicas learn of a
+    // change (a slot handed over, a failover) only after them.
+    let mut candidates: Vec<String> = current
+        .shards()
+        .iter()
+        .map(|s| s.primary.addr.clone())
+        .collect();
     candidates.shuffle(&mut rand::thread_rng());
+    let mut replicas: Vec<String> = current
+        .shards()
+        .iter()
+        .flat_map(|s| s.replicas.iter().map(|r| r.addr.clone()))
+        .collect();
+    replicas.shuffle(&mut rand::thread_rng());
+    candidates.extend(replicas);
     let mut seeds = inner.config.seeds.clone();
     seeds.shuffle(&mut rand::thread_rng());
     for s in seeds {
@@ -214,9 +254,12 @@ pub(crate) async fn discover(inner: &Arc<Inner>) -> Result<Topology, Error> {
     Ok(view)
 }
 
+/// What two views must share to count as the same.
+type Fingerprint = Vec<(u16, u16, String, Vec<String>)>;
+
 /// The view most agree on, with how many agreed; ties go to the higher epoch.
 fn choose(views: Vec<Topology>) -> (Topology, usize) {
-    let mut groups: Vec<(Vec<(u16, u16, String, Vec<String>)>, Topology, usize)> = Vec::new();
+    let mut groups: Vec<(Fingerprint, Topology, usize)> = Vec::new();
     for v in views {
         let fp = v.fingerprint();
         match groups.iter_mut().find(|g| g.0 == fp) {

@@ -4,6 +4,7 @@
 //! [`ErrorKind::CrossSlot`] error before anything is sent; a later split/merge step takes
 //! the same key list and groups it by slot instead.
 
+use super::fanout::{self, Merge, Targets};
 use crate::command::{self, CommandSpec};
 use crate::error::{Error, ErrorKind};
 use crate::slot::key_slot;
@@ -16,6 +17,9 @@ pub(crate) struct Route {
     pub(crate) slot: Option<u16>,
     /// True when the command never writes, so a replica may serve it.
     pub(crate) readonly: bool,
+    /// For keyless cluster-wide commands (DBSIZE, KEYS, FLUSHALL ...): where they go and how
+    /// the replies merge.
+    pub(crate) fanout: Option<(Targets, Merge)>,
 }
 
 /// Indexes of the keys of `args` under `spec`. Commands with fixed key positions are read
@@ -71,6 +75,7 @@ pub(crate) fn route(args: &Args) -> Result<Route, Error> {
             return Ok(Route {
                 slot: None,
                 readonly: false,
+                fanout: None,
             })
         }
     };
@@ -96,6 +101,11 @@ pub(crate) fn route(args: &Args) -> Result<Route, Error> {
     Ok(Route {
         slot,
         readonly: spec.is_readonly(),
+        fanout: if slot.is_none() {
+            fanout::plan(spec)
+        } else {
+            None
+        },
     })
 }
 
@@ -146,9 +156,13 @@ mod tests {
             r,
             Route {
                 slot: None,
-                readonly: false
+                readonly: false,
+                fanout: None
             }
         );
+        let r = route(&args("DBSIZE")).unwrap();
+        assert_eq!(r.fanout, Some((Targets::Primaries, Merge::Sum)));
+        assert_eq!(route(&args("GET k")).unwrap().fanout, None);
         let r = route(&args("OBJECT ENCODING k")).unwrap();
         assert_eq!(r.slot, Some(key_slot(b"k")));
         assert!(r.readonly);

@@ -6,7 +6,7 @@
 //! request reads the table without taking any lock, and a snapshot a caller holds stays
 //! consistent.
 //!
-//! Parsing `CLUSTER SHARDS`, `CLUSTER SLOTS` and `CLUSTER NODES` replies lives in [`parse`]
+//! Parsing `CLUSTER SHARDS`, `CLUSTER SLOTS` and `CLUSTER NODES` replies lives in `parse`
 //! as pure functions.
 //!
 //! ## Config epochs
@@ -72,8 +72,7 @@ pub struct Shard {
     pub primary: Node,
     /// Replicas of the primary, which may serve reads (`ReadFrom`).
     pub replicas: Vec<Node>,
-    /// Inclusive slot ranges, as the last refresh reported them (a MOVED patches the slot
-    /// table at once but leaves these until the next refresh).
+    /// Inclusive slot ranges, sorted (a MOVED moves its slot between shards at once).
     pub slot_ranges: Vec<(u16, u16)>,
     /// The primary's config epoch (0 when the source did not say).
     pub config_epoch: u64,
@@ -98,7 +97,10 @@ impl std::fmt::Debug for Topology {
 
 impl Topology {
     /// Build a snapshot from shards; later shards win a slot claimed twice.
-    pub(crate) fn from_shards(shards: Vec<Shard>) -> Topology {
+    pub(crate) fn from_shards(mut shards: Vec<Shard>) -> Topology {
+        for s in &mut shards {
+            s.slot_ranges = normalized(std::mem::take(&mut s.slot_ranges));
+        }
         let mut slots = vec![NO_SHARD; usize::from(SLOT_COUNT)].into_boxed_slice();
         for (i, shard) in shards.iter().enumerate() {
             for &(lo, hi) in &shard.slot_ranges {
@@ -172,9 +174,16 @@ impl Topology {
                 next.shards.len() - 1
             }
         };
-        if let Some(entry) = next.slots.get_mut(usize::from(slot)) {
-            *entry = idx as u16;
+        let Some(entry) = next.slots.get_mut(usize::from(slot)) else {
+            return next;
+        };
+        let old = std::mem::replace(entry, idx as u16);
+        if let Some(s) = next.shards.get_mut(usize::from(old)) {
+            s.slot_ranges = without_slot(&s.slot_ranges, slot);
         }
+        let s = &mut next.shards[idx];
+        s.slot_ranges.push((slot, slot));
+        s.slot_ranges = normalized(std::mem::take(&mut s.slot_ranges));
         next
     }
 
@@ -191,6 +200,37 @@ impl Topology {
         out.sort();
         out
     }
+}
+
+/// `ranges` with `slot` taken out (a range holding it is split in two).
+fn without_slot(ranges: &[(u16, u16)], slot: u16) -> Vec<(u16, u16)> {
+    let mut out = Vec::with_capacity(ranges.len() + 1);
+    for &(lo, hi) in ranges {
+        if slot < lo || slot > hi {
+            out.push((lo, hi));
+            continue;
+        }
+        if lo < slot {
+            out.push((lo, slot - 1));
+        }
+        if slot < hi {
+            out.push((slot + 1, hi));
+        }
+    }
+    out
+}
+
+/// Sorted, with touching or overlapping ranges merged.
+fn normalized(mut ranges: Vec<(u16, u16)>) -> Vec<(u16, u16)> {
+    ranges.sort_unstable();
+    let mut out: Vec<(u16, u16)> = Vec::with_capacity(ranges.len());
+    for (lo, hi) in ranges {
+        match out.last_mut() {
+            Some(last) if u32::from(lo) <= u32::from(last.1) + 1 => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
 }
 
 /// The current snapshot, swapped atomically; readers never lock.
@@ -267,6 +307,14 @@ mod tests {
         let n = t.with_moved(7, "c:1");
         assert_eq!(n.primary_for_slot(7), Some("c:1"));
         assert_eq!(n.shards().len(), 3);
+        // The shards' ranges follow the move.
+        assert_eq!(m.shards()[0].slot_ranges, vec![(0, 4), (6, 8000)]);
+        assert_eq!(m.shards()[1].slot_ranges, vec![(5, 5), (8001, 16383)]);
+        assert_eq!(n.shards()[2].slot_ranges, vec![(7, 7)]);
+        let edge = t.with_moved(8000, "b:1");
+        assert_eq!(edge.shards()[0].slot_ranges, vec![(0, 7999)]);
+        assert_eq!(edge.shards()[1].slot_ranges, vec![(8000, 16383)]);
+        assert_eq!(edge.covered_slots(), 16384);
     }
 
     #[test]

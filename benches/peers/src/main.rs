@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use fred::interfaces::{ClientLike, KeysInterface};
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 
 const KEYS: u32 = 100_000;
 const VALUE_LEN: usize = 64;
@@ -134,7 +134,8 @@ async fn measure(peer: &Peer, tasks: usize, secs: f64) -> (f64, u64) {
     let mut handles = Vec::new();
     for _ in 0..tasks {
         let mut peer = peer.clone();
-        let (done, errors, stop, value) = (done.clone(), errors.clone(), stop.clone(), value.clone());
+        let (done, errors, stop, value) =
+            (done.clone(), errors.clone(), stop.clone(), value.clone());
         handles.push(tokio::spawn(async move {
             let mut rng = rand::rngs::SmallRng::from_entropy();
             let mut key = String::with_capacity(16);
@@ -164,9 +165,22 @@ async fn measure(peer: &Peer, tasks: usize, secs: f64) -> (f64, u64) {
 fn redis_benchmark(port: u16, clients: usize, requests: usize) -> f64 {
     let out = std::process::Command::new("redis-benchmark")
         .args([
-            "--cluster", "-h", "127.0.0.1", "-p", &port.to_string(), "-t", "set,get", "-d",
-            &VALUE_LEN.to_string(), "-r", &KEYS.to_string(), "-c", &clients.to_string(), "-n",
-            &requests.to_string(), "--csv",
+            "--cluster",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-t",
+            "set,get",
+            "-d",
+            &VALUE_LEN.to_string(),
+            "-r",
+            &KEYS.to_string(),
+            "-c",
+            &clients.to_string(),
+            "-n",
+            &requests.to_string(),
+            "--csv",
         ])
         .output()
         .expect("run redis-benchmark");
@@ -233,7 +247,9 @@ async fn main() {
             }
             let port = cluster.nodes[0].port;
             let reqs = [20_000, 100_000, 200_000][ci];
-            c_ref[ci].push(tokio::task::block_in_place(|| redis_benchmark(port, c, reqs)));
+            c_ref[ci].push(tokio::task::block_in_place(|| {
+                redis_benchmark(port, c, reqs)
+            }));
         }
         eprintln!("round {}/{} done", round + 1, rounds);
     }
@@ -241,11 +257,19 @@ async fn main() {
     println!("| tasks | redcluster | redis-rs | fred | redis-benchmark (C) | vs redis-rs | vs fred | vs faster peer |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (ci, c) in concurrency.iter().enumerate() {
-        let m: Vec<f64> = (0..peers.len()).map(|pi| median(results[pi][ci].clone())).collect();
+        let m: Vec<f64> = (0..peers.len())
+            .map(|pi| median(results[pi][ci].clone()))
+            .collect();
         let best_peer = m[1].max(m[2]);
         println!(
             "| {c} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2}x | {:.2}x | {:.2}x |",
-            m[0], m[1], m[2], median(c_ref[ci].clone()), m[0] / m[1], m[0] / m[2], m[0] / best_peer
+            m[0],
+            m[1],
+            m[2],
+            median(c_ref[ci].clone()),
+            m[0] / m[1],
+            m[0] / m[2],
+            m[0] / best_peer
         );
     }
     for (pi, p) in peers.iter().enumerate() {
