@@ -292,13 +292,13 @@ mod tests {
         a.subscribe(Kind::Channel, &ch, 1, &ps, None);
         a.subscribe(Kind::Pattern, &pat, 1, &ps, None);
         b.subscribe(Kind::Channel, &ch, 2, &ps, None);
-        assert_eq!(ps.numsub(Kind::Channel, &[ch.clone()]), [2]);
+        assert_eq!(ps.numsub(Kind::Channel, std::slice::from_ref(&ch)), [2]);
         assert_eq!(ps.numpat(), 1);
         // One `message` each plus the pattern's `pmessage`.
         assert_eq!(ps.publish(&ch, &Bytes::from_static(b"m")), 3);
         assert_eq!(ps.spublish(&ch, &Bytes::from_static(b"m")), 0);
         drop(a);
-        assert_eq!(ps.numsub(Kind::Channel, &[ch.clone()]), [1]);
+        assert_eq!(ps.numsub(Kind::Channel, std::slice::from_ref(&ch)), [1]);
         assert_eq!(ps.numpat(), 0);
         b.unsubscribe(Kind::Channel, &ch);
         assert!(ps.active(Kind::Channel, None).is_empty());
