@@ -156,6 +156,10 @@ async fn resp2_subscribed_mode_allows_only_pubsub_commands() {
         parts(&c.cmd(&["PUNSUBSCRIBE"]).await),
         ["punsubscribe", "(nil)", "0"]
     );
+    assert_eq!(
+        parts(&c.cmd(&["SUNSUBSCRIBE"]).await),
+        ["sunsubscribe", "(nil)", "0"]
+    );
     // Out of subscribed mode: commands work again.
     assert_eq!(c.cmd(&["GET", "foo"]).await, Value::Null);
     assert_eq!(
