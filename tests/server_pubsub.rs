@@ -254,8 +254,11 @@ async fn sharded_pubsub_follows_the_slot_and_reaches_replicas() {
     assert_eq!(pr.cmd(&["SPUBLISH", "foo", "m2"]).await, Value::Integer(1));
     assert_eq!(read_parts(&mut s1).await, ["smessage", "foo", "m2"]);
     assert_eq!(read_parts(&mut s2).await, ["smessage", "foo", "m2"]);
-    // A plain PUBLISH of the same name is another namespace.
+    // A plain PUBLISH of the same name is another namespace; it reaches replicas too.
+    let mut plain = Client::connect(replica.addr).await;
+    plain.cmd(&["SUBSCRIBE", "foo"]).await;
     assert_eq!(p.cmd(&["PUBLISH", "foo", "plain"]).await, Value::Integer(0));
+    assert_eq!(read_parts(&mut plain).await, ["message", "foo", "plain"]);
     assert_eq!(
         parts(&p.cmd(&["PUBSUB", "SHARDNUMSUB", "foo", "bar"]).await),
         ["foo", "1", "bar", "0"]
