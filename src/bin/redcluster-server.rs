@@ -79,7 +79,16 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.is_empty() { 0 } else { 2 });
         }
     };
+    // One worker thread per node (at least one per CPU): a node gets the same share of a
+    // busy machine as a single-threaded redis-server process would.
+    let nodes = if args.empty {
+        args.nodes.unwrap_or(6)
+    } else {
+        args.primaries * (1 + args.replicas)
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(nodes.max(cpus).min(64))
         .enable_all()
         .build()
     {
@@ -117,7 +126,14 @@ async fn run(args: Args) -> ExitCode {
         let role = match (node.role, &node.primary_id) {
             (_, _) if args.empty => "empty".to_string(),
             (Role::Replica, Some(p)) => format!("replica of {p}"),
-            _ => "primary".to_string(),
+            _ => {
+                let slots: Vec<String> = node
+                    .slots
+                    .iter()
+                    .map(|r| format!("{}-{}", r.start(), r.end()))
+                    .collect();
+                format!("primary slots {}", slots.join(","))
+            }
         };
         println!("{} {} {role}", node.addr, node.id);
     }

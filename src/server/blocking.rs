@@ -155,7 +155,7 @@ pub(crate) fn mark_written(st: &mut NodeState, spec: &CommandSpec, args: &[Bytes
     if w.clients.is_empty() || !spec.is_write() {
         return;
     }
-    route::for_each_key(spec, args, |k| w.mark(k));
+    route::for_each_key(spec, route::Traits::of(spec), args, |k| w.mark(k));
 }
 
 /// Serve now if possible, propagating what it changed.

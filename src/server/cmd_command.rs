@@ -110,14 +110,20 @@ pub(crate) fn entry(spec: &CommandSpec) -> Value {
         Value::Integer(i64::from(spec.step)),
         status_set(spec.acl_categories),
         Value::Set(spec.tips.iter().map(Value::bulk).collect()),
-        Value::Array(spec.key_specs.iter().map(key_spec).collect()),
-        Value::Array(
-            spec.subcommands
-                .iter()
-                .filter(|s| implemented(s))
-                .map(entry)
-                .collect(),
-        ),
+        // Redis 7 sends key specs as a set, and subcommands as an array unless there are
+        // none (then an empty set).
+        Value::Set(spec.key_specs.iter().map(key_spec).collect()),
+        if spec.subcommands.is_empty() {
+            Value::Set(Vec::new())
+        } else {
+            Value::Array(
+                spec.subcommands
+                    .iter()
+                    .filter(|s| implemented(s))
+                    .map(entry)
+                    .collect(),
+            )
+        },
     ])
 }
 

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use crate::command::CommandSpec;
 use crate::resp::Value;
 
-use super::cluster::route::{self, Route};
+use super::cluster::route::{Route, Traits};
 use super::conn::{Conn, Multi};
 use super::dispatch;
 use super::node::{now_ms, Locked, NodeShared};
@@ -64,8 +64,9 @@ fn exec(conn: &mut Conn, locked: &mut Locked<'_>, shared: &NodeShared) -> Value 
     // Every key of the transaction must be served here and share one slot.
     let mut route = Route::default();
     for (spec, args) in &multi.queued {
-        if route::has_keys(spec) {
-            route.add(st, spec, args);
+        let traits = Traits::of(spec);
+        if traits.has_keys {
+            route.add(st, spec, traits, args);
         }
     }
     if let Err(e) = route.finish(st, conn.readonly, asking) {

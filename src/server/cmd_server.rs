@@ -58,6 +58,11 @@ pub(crate) fn run(
             reply
         }
         "quit" => return Outcome::Quit(Value::ok()),
+        "migrate" => match super::migrate::prepare(args, locked.get()) {
+            Ok(job) => return Outcome::Migrate(Box::new(job)),
+            Err(reply) => reply,
+        },
+        "restore-asking" => super::migrate::restore_asking(args, locked.get()),
         "reset" => {
             *conn = Conn::new(
                 conn.id,
@@ -185,6 +190,7 @@ fn hello(conn: &mut Conn, args: &[Bytes], locked: &mut Locked<'_>, shared: &Node
             return bad_name();
         }
         conn.name = (!name.is_empty()).then_some(name);
+        shared.clients.set_name(conn.id, conn.name.clone());
     }
     conn.proto = proto;
     let primary = locked.get().cluster.me().is_primary();
@@ -214,13 +220,13 @@ fn bad_name() -> Value {
 }
 
 fn client(conn: &mut Conn, sub: &str, args: &[Bytes], shared: &NodeShared) -> Value {
-    let _ = shared;
     match sub {
         "setname" => {
             if !valid_name(&args[2]) {
                 return bad_name();
             }
             conn.name = (!args[2].is_empty()).then(|| args[2].clone());
+            shared.clients.set_name(conn.id, conn.name.clone());
             Value::ok()
         }
         "getname" => conn
@@ -234,7 +240,7 @@ fn client(conn: &mut Conn, sub: &str, args: &[Bytes], shared: &NodeShared) -> Va
         },
         "list" => Value::Verbatim {
             format: Bytes::from_static(b"txt"),
-            text: Bytes::from(conn.info_line() + "\n"),
+            text: Bytes::from(shared.clients.list(conn.id, &conn.info_line())),
         },
         "setinfo" => {
             let attr = args[2].to_ascii_lowercase();
@@ -264,13 +270,54 @@ fn client(conn: &mut Conn, sub: &str, args: &[Bytes], shared: &NodeShared) -> Va
             b"on" | b"off" => Value::ok(),
             _ => syntax_error(),
         },
-        "kill" => Value::Integer(0),
+        "kill" => client_kill(conn, args, shared),
         "pause" | "unpause" => Value::ok(),
         "help" => Value::Array(vec![Value::simple(
             "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are: ID, INFO, LIST, GETNAME, SETNAME, SETINFO, NO-EVICT, NO-TOUCH",
         )]),
         _ => syntax_error(),
     }
+}
+
+fn client_kill(conn: &Conn, args: &[Bytes], shared: &NodeShared) -> Value {
+    use super::clients::KillFilter;
+    if args.len() == 3 {
+        // Old form: CLIENT KILL ip:port.
+        let filter = KillFilter {
+            addr: Some(String::from_utf8_lossy(&args[2]).into_owned()),
+            ..KillFilter::default()
+        };
+        return if shared.clients.kill(&filter) > 0 {
+            Value::ok()
+        } else {
+            Value::error("ERR No such client")
+        };
+    }
+    let mut filter = KillFilter {
+        skip: Some(conn.id),
+        ..KillFilter::default()
+    };
+    for pair in args[2..].chunks(2) {
+        let [opt, value] = pair else {
+            return syntax_error();
+        };
+        let text = String::from_utf8_lossy(value).into_owned();
+        match opt.to_ascii_lowercase().as_slice() {
+            b"id" => match parse_i64(value) {
+                Some(id) if id > 0 => filter.id = Some(id as u64),
+                _ => return Value::error("ERR client-id should be greater than 0"),
+            },
+            b"addr" => filter.addr = Some(text),
+            b"laddr" => filter.laddr = Some(text),
+            b"skipme" => match text.to_ascii_lowercase().as_str() {
+                "yes" => filter.skip = Some(conn.id),
+                "no" => filter.skip = None,
+                _ => return syntax_error(),
+            },
+            _ => return syntax_error(),
+        }
+    }
+    Value::Integer(shared.clients.kill(&filter) as i64)
 }
 
 fn replconf(conn: &mut Conn, args: &[Bytes]) -> Outcome {

@@ -1,6 +1,7 @@
 //! One client connection: read a batch, answer every complete command in order, write the
 //! replies with one write per batch.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -128,9 +129,10 @@ impl Conn {
     }
 }
 
-/// The limits a server applies to requests (as Redis: 512 MiB bulk, 1M-element multibulk).
+/// The limits a server applies to requests, as Redis: 512 MiB bulk strings, multibulk
+/// counts up to `INT_MAX` (memory still grows only with bytes received).
 pub(crate) fn server_limits() -> Limits {
-    Limits::default().with_max_elements(1024 * 1024)
+    Limits::default().with_max_elements(i32::MAX as usize)
 }
 
 /// Serve one accepted connection until it closes or the node stops.
@@ -152,72 +154,92 @@ enum BatchEnd {
     Close,
     /// PSYNC/SYNC: this connection becomes a replication link.
     Sync,
+    /// MIGRATE: its reply goes after what is already in `out`.
+    Migrate(Box<super::migrate::Job>),
     /// A blocking command must wait; its reply goes after what is already in `out`.
     Block(Box<super::blocking::Pending>),
 }
 
 fn protocol_error_text(e: &ProtocolError) -> String {
-    let msg = e.message();
-    let what = if msg.contains("quotes") {
-        "unbalanced quotes in request"
-    } else if msg.contains("inline") {
-        "too big inline request"
-    } else if msg.contains("expected '$'") {
-        "expected '$', got something else"
-    } else if msg.contains("bulk") {
-        "invalid bulk length"
-    } else {
-        "invalid multibulk length"
-    };
-    format!("ERR Protocol error: {what}")
+    // The command decoder already words its errors as Redis does ("invalid multibulk
+    // length", "expected '$', got ':'" ...); Display adds the "Protocol error: " prefix.
+    format!("ERR {e}")
 }
 
+/// Most commands decoded per batch (bounds reply memory for huge pipelines).
+const MAX_BATCH: usize = 1024;
+
+/// Answer the commands of one batch: decode them without the node lock, execute them under
+/// one lock acquisition, then encode the replies after releasing it, so the critical section
+/// holds only execution. Commands left over after a blocking command (WAIT) wait in
+/// `pending` for the next call.
 fn process_batch(
     conn: &mut Conn,
     rbuf: &mut BytesMut,
+    pending: &mut VecDeque<Vec<Bytes>>,
     out: &mut BytesMut,
     shared: &NodeShared,
     limits: &Limits,
 ) -> BatchEnd {
-    let mut locked = Locked::new(shared);
-    loop {
-        let args = match decode_command(rbuf, limits) {
-            Ok(None) => return BatchEnd::NeedMore,
-            Ok(Some(args)) => args,
+    let mut protocol_error = None;
+    while pending.len() < MAX_BATCH {
+        match decode_command(rbuf, limits) {
+            Ok(None) => break,
+            Ok(Some(args)) if args.is_empty() => {}
+            Ok(Some(args)) => pending.push_back(args),
             Err(e) => {
-                let text = protocol_error_text(&e);
-                encode_value(out, &Value::error(text), conn.proto);
-                return BatchEnd::Close;
+                protocol_error = Some(protocol_error_text(&e));
+                break;
             }
-        };
-        if args.is_empty() {
-            continue;
-        }
-        match dispatch::process(conn, args, &mut locked, shared) {
-            Outcome::Reply(v) => encode_value(out, &v, conn.proto),
-            Outcome::NoReply => {}
-            Outcome::Quit(v) => {
-                encode_value(out, &v, conn.proto);
-                return BatchEnd::Close;
-            }
-            Outcome::Wait {
-                numreplicas,
-                timeout_ms,
-            } => {
-                return BatchEnd::Wait {
-                    numreplicas,
-                    timeout_ms,
-                }
-            }
-            Outcome::Sync => return BatchEnd::Sync,
-            Outcome::Replies(vs) => vs.iter().for_each(|v| encode_value(out, v, conn.proto)),
-            Outcome::Block(pending) => return BatchEnd::Block(pending),
-        }
-        if out.len() > 256 * 1024 {
-            // Let the caller write before answering more; the rest is still buffered.
-            return BatchEnd::NeedMore;
         }
     }
+    let mut replies: Vec<(Value, Protocol)> = Vec::with_capacity(pending.len());
+    let mut end = BatchEnd::NeedMore;
+    {
+        let mut locked = Locked::new(shared);
+        while let Some(args) = pending.pop_front() {
+            match dispatch::process(conn, args, &mut locked, shared) {
+                Outcome::Reply(v) => replies.push((v, conn.proto)),
+                Outcome::NoReply => {}
+                Outcome::Quit(v) => {
+                    replies.push((v, conn.proto));
+                    end = BatchEnd::Close;
+                    break;
+                }
+                Outcome::Wait {
+                    numreplicas,
+                    timeout_ms,
+                } => {
+                    end = BatchEnd::Wait {
+                        numreplicas,
+                        timeout_ms,
+                    };
+                    break;
+                }
+                Outcome::Sync => {
+                    end = BatchEnd::Sync;
+                    break;
+                }
+                Outcome::Migrate(job) => {
+                    end = BatchEnd::Migrate(job);
+                    break;
+                }
+                Outcome::Replies(vs) => replies.extend(vs.into_iter().map(|v| (v, conn.proto))),
+                Outcome::Block(p) => {
+                    end = BatchEnd::Block(p);
+                    break;
+                }
+            }
+        }
+    }
+    for (reply, proto) in &replies {
+        encode_value(out, reply, *proto);
+    }
+    if let (BatchEnd::NeedMore, Some(text)) = (&end, protocol_error) {
+        encode_value(out, &Value::error(text), conn.proto);
+        return BatchEnd::Close;
+    }
+    end
 }
 
 async fn run(
@@ -229,17 +251,37 @@ async fn run(
     let local = stream.local_addr()?;
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
     let mut conn = Conn::new(id, peer, local, !shared.config.auth_required());
+    let kill = shared.clients.register(id, peer, local);
+    let result = serve_conn(&mut stream, &mut conn, shared, &kill).await;
+    shared.clients.unregister(id);
+    match result {
+        Ok(Some(rbuf)) => {
+            super::replication::primary::serve_replica(stream, rbuf, conn, shared.clone()).await
+        }
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The request loop. `Ok(Some(buffered))` when the connection became a replication link.
+async fn serve_conn(
+    stream: &mut TcpStream,
+    conn: &mut Conn,
+    shared: &Arc<NodeShared>,
+    kill: &tokio::sync::Notify,
+) -> std::io::Result<Option<BytesMut>> {
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::with_capacity(16 * 1024);
+    let mut pending = VecDeque::new();
     let mut stop = shared.shutdown_rx();
     let limits = server_limits();
     loop {
-        let end = process_batch(&mut conn, &mut rbuf, &mut out, shared, &limits);
+        let end = process_batch(conn, &mut rbuf, &mut pending, &mut out, shared, &limits);
         match end {
             BatchEnd::NeedMore => {}
             BatchEnd::Close => {
                 stream.write_all(&out).await?;
-                return Ok(());
+                return Ok(None);
             }
             BatchEnd::Wait {
                 numreplicas,
@@ -249,31 +291,29 @@ async fn run(
                 encode_value(&mut out, &reply, conn.proto);
                 continue;
             }
-            BatchEnd::Block(pending) => {
-                let closed = std::future::pending();
-                let (s, c, r, o) = (&mut stream, &mut conn, &mut rbuf, &mut out);
-                match super::blocking::wait(s, c, r, o, shared, pending, closed).await? {
+            BatchEnd::Migrate(job) => {
+                let reply = super::migrate::run(*job, shared).await;
+                encode_value(&mut out, &reply, conn.proto);
+                continue;
+            }
+            BatchEnd::Block(p) => {
+                let (r, o) = (&mut rbuf, &mut out);
+                match super::blocking::wait(stream, conn, r, o, shared, p, kill.notified()).await? {
                     Some(reply) => encode_value(&mut out, &reply, conn.proto),
-                    None => return Ok(()),
+                    None => return Ok(None),
                 }
                 continue;
             }
             BatchEnd::Sync => {
                 stream.write_all(&out).await?;
-                return super::replication::primary::serve_replica(
-                    stream,
-                    rbuf,
-                    conn,
-                    shared.clone(),
-                )
-                .await;
+                return Ok(Some(rbuf));
             }
         }
         if !out.is_empty() {
-            super::pubsub::write_out(&mut stream, &out, &conn.pubsub).await?;
+            super::pubsub::write_out(stream, &out, &conn.pubsub).await?;
             out.clear();
             // More complete commands may still be buffered (a big batch was cut).
-            if decode_ready(&rbuf, &limits) {
+            if !pending.is_empty() || decode_ready(&rbuf, &limits) {
                 continue;
             }
         }
@@ -282,15 +322,16 @@ async fn run(
         }
         let n = tokio::select! {
             r = stream.read_buf(&mut rbuf) => r?,
-            _ = crate::server::node::stopped(&mut stop) => return Ok(()),
+            _ = crate::server::node::stopped(&mut stop) => return Ok(None),
+            _ = kill.notified() => return Ok(None),
             wake = conn.pubsub.next() => {
                 // Pub/sub frames (or a shard slot check) to write.
-                super::pubsub::apply(&mut conn, wake, &mut out, shared)?;
+                super::pubsub::apply(conn, wake, &mut out, shared)?;
                 continue;
             }
         };
         if n == 0 {
-            return Ok(());
+            return Ok(None);
         }
     }
 }

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use crate::command::{self, CommandSpec};
 use crate::resp::{Protocol, Value};
 
-use super::cluster::route;
+use super::cluster::route::{self, Traits};
 use super::conn::{Conn, Multi};
 use super::db::{Db, ExecCtx};
 use super::node::{now_ms, Locked, NodeShared};
@@ -33,6 +33,8 @@ pub(crate) enum Outcome {
     },
     /// PSYNC/SYNC: turn the connection into a replication link.
     Sync,
+    /// MIGRATE: talk to the target (no lock held), then reply.
+    Migrate(Box<super::migrate::Job>),
     /// Send these replies in order ((P|S)SUBSCRIBE and the like answer once per channel).
     Replies(Vec<Value>),
     /// A blocking command (BLPOP ...) must wait for data.
@@ -114,6 +116,7 @@ const SERVER_COMMANDS: &[(&str, &[&str])] = &[
     ("hello", &[]),
     ("info", &[]),
     ("lastsave", &[]),
+    ("migrate", &[]),
     ("multi", &[]),
     ("ping", &[]),
     ("psync", &[]),
@@ -122,6 +125,7 @@ const SERVER_COMMANDS: &[(&str, &[&str])] = &[
     ("readwrite", &[]),
     ("replconf", &[]),
     ("reset", &[]),
+    ("restore-asking", &[]),
     ("role", &[]),
     ("save", &[]),
     ("select", &[]),
@@ -134,6 +138,7 @@ const SERVER_COMMANDS: &[(&str, &[&str])] = &[
 
 struct Entry {
     spec: &'static CommandSpec,
+    traits: Traits,
     handler: Handler,
     subcommands: &'static [&'static str],
 }
@@ -160,12 +165,14 @@ fn table() -> &'static HashMap<&'static [u8], Entry> {
             let entry = if Db::supports(spec.name.as_bytes()) {
                 Entry {
                     spec,
+                    traits: Traits::of(spec),
                     handler: Handler::Db,
                     subcommands: &[],
                 }
             } else if let Some((_, subs)) = server {
                 Entry {
                     spec,
+                    traits: Traits::of(spec),
                     handler: Handler::Server,
                     subcommands: subs,
                 }
@@ -204,6 +211,18 @@ fn find(name: &[u8]) -> Option<&'static Entry> {
     table().get(&buf[..name.len()])
 }
 
+/// The full name stats count a replicated command under (`set`, `object|encoding`), or
+/// `None` for commands this server does not know.
+pub(crate) fn stat_name(args: &[Bytes]) -> Option<&'static str> {
+    let entry = find(args.first()?)?;
+    match args.get(1) {
+        Some(sub) if !entry.spec.subcommands.is_empty() => {
+            subcommand(entry.spec, sub).map(|s| s.name)
+        }
+        _ => Some(entry.spec.name),
+    }
+}
+
 /// `ERR unknown command 'x', with args beginning with: 'a' 'b' `, as Redis words it.
 fn unknown_command(args: &[Bytes]) -> Value {
     let mut list = String::new();
@@ -233,15 +252,54 @@ pub(crate) fn arity_error(spec: &CommandSpec) -> Value {
     ))
 }
 
-fn resolve(args: &[Bytes]) -> Result<(&'static CommandSpec, Handler), Value> {
+/// A subcommand added after Redis 7.0 (so missing from the generated table) that clients
+/// send anyway: CLIENT SETINFO and NO-TOUCH on connect, CLUSTER MYSHARDID.
+const fn later_subcommand(
+    name: &'static str,
+    arity: i32,
+    flags: &'static [&'static str],
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl_categories: &["@slow", "@connection"],
+        tips: &[],
+        key_specs: &[],
+        subcommands: &[],
+    }
+}
+
+static LATER_SUBCOMMANDS: &[CommandSpec] = &[
+    later_subcommand("client|no-touch", 3, &["noscript", "loading", "stale"]),
+    later_subcommand("client|setinfo", 4, &["noscript", "loading", "stale"]),
+    later_subcommand("cluster|myshardid", 2, &["loading", "stale"]),
+];
+
+fn subcommand(spec: &'static CommandSpec, sub: &[u8]) -> Option<&'static CommandSpec> {
+    spec.subcommand(sub).or_else(|| {
+        LATER_SUBCOMMANDS.iter().find(|s| {
+            s.name.split_once('|').is_some_and(|(top, name)| {
+                top == spec.name && name.as_bytes().eq_ignore_ascii_case(sub)
+            })
+        })
+    })
+}
+
+fn resolve(args: &[Bytes]) -> Result<(&'static CommandSpec, Traits, Handler), Value> {
     let Some(entry) = find(&args[0]) else {
         return Err(unknown_command(args));
     };
     let mut spec = entry.spec;
+    let mut traits = entry.traits;
     if let (false, Some(sub)) = (spec.subcommands.is_empty(), args.get(1)) {
-        match spec.subcommand(sub) {
+        match subcommand(spec, sub) {
             Some(s) if entry.has_sub(s.name.split_once('|').map_or("", |(_, b)| b)) => {
                 spec = s;
+                traits = Traits::of(s);
             }
             _ => {
                 return Err(Value::error(format!(
@@ -255,7 +313,7 @@ fn resolve(args: &[Bytes]) -> Result<(&'static CommandSpec, Handler), Value> {
     if !spec.arity_ok(args.len()) {
         return Err(arity_error(spec));
     }
-    Ok((spec, entry.handler))
+    Ok((spec, traits, entry.handler))
 }
 
 fn is(spec: &CommandSpec, name: &str) -> bool {
@@ -269,7 +327,7 @@ pub(crate) fn process(
     locked: &mut Locked<'_>,
     shared: &NodeShared,
 ) -> Outcome {
-    let (spec, handler) = match resolve(&args) {
+    let (spec, traits, handler) = match resolve(&args) {
         Ok(found) => found,
         Err(e) => {
             if let Some(m) = conn.multi.as_mut() {
@@ -281,38 +339,39 @@ pub(crate) fn process(
             return Outcome::Reply(e);
         }
     };
-    if !conn.authed && !spec.has_flag("no_auth") {
+    if !conn.authed && !traits.no_auth {
         if let Some(m) = conn.multi.as_mut() {
             m.aborted = true;
         }
         locked.get().cmdstats.rejected(spec.name);
         return Outcome::Reply(Value::error("NOAUTH Authentication required."));
     }
-    let in_multi_control = matches!(
-        spec.name,
-        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
-    );
-    // Cluster routing: commands with keys (and EXEC, for what it queued).
-    if route::has_keys(spec) && !is(spec, "exec") {
+    // Cluster routing of commands with keys (EXEC routes what it queued itself).
+    if traits.has_keys {
         let st = locked.get();
-        let asking = std::mem::take(&mut conn.asking);
-        let routed = if handler == Handler::Server && super::pubsub::commands::sharded(spec) {
-            super::pubsub::commands::route(st, &args, asking)
+        // As Redis, ASKING lasts one command, or a whole transaction (until EXEC/DISCARD).
+        let asking = if conn.multi.is_some() {
+            conn.asking
         } else {
-            route::check_one(st, spec, &args, conn.readonly, asking)
+            std::mem::take(&mut conn.asking)
         };
-        if let Err(e) = routed {
+        // Replicas serve shard pub/sub without READONLY (Redis' `pubsubshard_included`).
+        let readonly = conn.readonly || traits.pubsub;
+        if let Err(e) = route::check_one(st, spec, traits, &args, readonly, asking) {
             if let Some(m) = conn.multi.as_mut() {
                 m.aborted = true;
             }
             st.cmdstats.rejected(spec.name);
             return Outcome::Reply(e);
         }
-    } else if !is(spec, "asking") {
+    } else if !is(spec, "asking")
+        && ((conn.multi.is_none() && !is(spec, "multi")) || is(spec, "discard"))
+    {
+        // (EXEC, inside the transaction, keeps it: it routes what was queued.)
         conn.asking = false;
     }
     // A replica refuses writes that reach it (keyless ones, or READONLY slipping a write).
-    if spec.is_write() && handler == Handler::Db {
+    if traits.write && handler == Handler::Db {
         let st = locked.get();
         if !st.cluster.me().is_primary() {
             st.cmdstats.rejected(spec.name);
@@ -331,7 +390,11 @@ pub(crate) fn process(
         return Outcome::Reply(reply);
     }
     if let Some(m) = conn.multi.as_mut() {
-        if !in_multi_control {
+        let control = matches!(
+            spec.name,
+            "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+        );
+        if !control {
             m.queued.push((spec, args));
             return Outcome::Reply(Value::simple("QUEUED"));
         }
@@ -392,12 +455,17 @@ pub(crate) fn run_queued(
         let reply = match run(conn, spec, handler, &args, locked, shared) {
             Outcome::Reply(v) | Outcome::Quit(v) => v,
             Outcome::NoReply => Value::ok(),
-            Outcome::Wait { numreplicas, .. } => {
+            Outcome::Wait { .. } => {
+                // Inside a transaction WAIT cannot block: it reports what is acknowledged now.
                 let st = locked.get();
                 let offset = st.repl.offset;
-                Value::Integer(st.repl.acked(offset).min(numreplicas.max(usize::MAX)) as i64)
+                Value::Integer(st.repl.acked(offset) as i64)
             }
             Outcome::Sync => Value::error("ERR PSYNC not allowed in a transaction"),
+            Outcome::Migrate(job) => {
+                job.abandon(locked.get());
+                Value::error("ERR MIGRATE is not supported in a transaction")
+            }
             // Inside a transaction blocking commands do not block.
             Outcome::Block(pending) => pending.nonblocking_reply(),
             Outcome::Replies(mut frames) => {

@@ -24,6 +24,7 @@
 
 mod auth;
 mod blocking;
+mod clients;
 mod cluster;
 mod cmd_command;
 mod cmd_config;
@@ -33,6 +34,7 @@ mod cmd_server;
 mod conn;
 pub(crate) mod db;
 mod dispatch;
+mod migrate;
 mod node;
 mod pubsub;
 mod replication;

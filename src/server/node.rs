@@ -60,6 +60,8 @@ pub(crate) struct NodeState {
     pub(crate) config_overrides: HashMap<String, String>,
     /// Clients blocked in BLPOP & co (served by writes under this lock).
     pub(crate) waiters: super::blocking::Waiters,
+    /// Keys a MIGRATE is moving right now: served here even if deleted meanwhile.
+    pub(crate) migrate_fence: super::migrate::Fence,
 }
 
 /// A node shared by its tasks.
@@ -77,6 +79,8 @@ pub(crate) struct NodeShared {
     pub(crate) next_client_id: AtomicU64,
     /// Open client connections.
     pub(crate) connected_clients: AtomicU64,
+    /// Registry of client connections (CLIENT LIST / KILL).
+    pub(crate) clients: super::clients::Clients,
     /// Connections accepted since start.
     pub(crate) total_connections: AtomicU64,
     /// Set to true to stop every task of the node.
@@ -93,6 +97,8 @@ pub(crate) struct NodeShared {
     pub(crate) run_id: NodeId,
     /// Pub/sub subscriptions (its own lock: other nodes deliver PUBLISH into it).
     pub(crate) pubsub: Arc<super::pubsub::PubSub>,
+    /// MIGRATE's cached connections to its targets.
+    pub(crate) migrate_links: super::migrate::LinkCache,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -123,6 +129,7 @@ impl NodeShared {
     pub(crate) fn stop(&self) {
         self.shutdown.send_replace(true);
         bus::unregister(self.addr);
+        self.migrate_links.clear();
     }
 }
 
@@ -192,10 +199,12 @@ pub(crate) async fn start(
             repl: ReplState::new(),
             config_overrides: HashMap::new(),
             waiters: Default::default(),
+            migrate_fence: Default::default(),
         }),
         config,
         next_client_id: AtomicU64::new(1),
         connected_clients: AtomicU64::new(0),
+        clients: super::clients::Clients::default(),
         total_connections: AtomicU64::new(0),
         shutdown,
         started: Instant::now(),
@@ -204,6 +213,7 @@ pub(crate) async fn start(
         faults: Faults::default(),
         run_id: NodeId::random(),
         pubsub: Default::default(),
+        migrate_links: Default::default(),
     });
     bus::register(addr, &shared);
     tokio::spawn(accept_loop(listener, shared.clone()));
@@ -240,6 +250,7 @@ async fn cron(shared: Arc<NodeShared>) {
             _ = tick.tick() => {}
             _ = crate::server::node::stopped(&mut stop) => return,
         }
+        shared.migrate_links.expire();
         let mut st = Locked::new(&shared);
         let state = st.get();
         if state.cluster.me().is_primary() {

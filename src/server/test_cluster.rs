@@ -30,6 +30,8 @@ pub struct NodeInfo {
     pub role: Role,
     /// For replicas: the id of the primary.
     pub primary_id: Option<String>,
+    /// Slot ranges this node owns in its own view (empty for replicas).
+    pub slots: Vec<std::ops::RangeInclusive<u16>>,
 }
 
 /// Configures a [`TestCluster`]; start it with [`TestClusterBuilder::start`].
@@ -214,6 +216,12 @@ impl TestCluster {
                         Role::Replica
                     },
                     primary_id: me.replica_of.map(|p| p.to_string()),
+                    slots: st
+                        .cluster
+                        .ranges_of(&n.id)
+                        .into_iter()
+                        .map(|(a, b)| a..=b)
+                        .collect(),
                 }
             })
             .collect()

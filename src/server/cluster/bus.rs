@@ -71,7 +71,12 @@ pub(crate) struct Gossip {
 }
 
 /// The message `st`'s node sends.
-pub(crate) fn snapshot(st: &NodeState, meet: bool) -> Gossip {
+pub(crate) fn snapshot(st: &mut NodeState, meet: bool) -> Gossip {
+    let slots = if st.cluster.me().is_primary() {
+        st.cluster.my_ranges()
+    } else {
+        Vec::new()
+    };
     let cl = &st.cluster;
     let me = cl.me();
     let (repl_offset, repl_online) = match &st.repl.link {
@@ -85,11 +90,7 @@ pub(crate) fn snapshot(st: &NodeState, meet: bool) -> Gossip {
         replica_of: me.replica_of,
         config_epoch: me.config_epoch,
         current_epoch: cl.current_epoch,
-        slots: if me.is_primary() {
-            cl.ranges_of(&cl.myself)
-        } else {
-            Vec::new()
-        },
+        slots,
         repl_offset,
         repl_online,
         known: cl
@@ -112,11 +113,11 @@ pub(crate) fn receive(st: &mut NodeState, msg: &Gossip) -> bool {
     if cl.forgotten.contains_key(&msg.from) {
         return false;
     }
-    if !cl.nodes.contains_key(&msg.from) {
+    if let std::collections::btree_map::Entry::Vacant(slot) = cl.nodes.entry(msg.from) {
         if !msg.meet {
             return false;
         }
-        cl.nodes.insert(msg.from, Peer::new(msg.from, msg.addr));
+        slot.insert(Peer::new(msg.from, msg.addr));
     }
     cl.msgs_received += 1;
     cl.current_epoch = cl.current_epoch.max(msg.current_epoch);
@@ -137,14 +138,17 @@ pub(crate) fn receive(st: &mut NodeState, msg: &Gossip) -> bool {
         }
     }
     if became_replica {
-        for s in cl.slots.iter_mut() {
-            if *s == Some(msg.from) {
-                *s = None;
-            }
-        }
+        cl.unassign_all(msg.from);
     }
+    let version_before = cl.slots_version;
+    let already = cl.nodes[&msg.from]
+        .applied_claims
+        .as_ref()
+        .is_some_and(|(claims, epoch, v)| {
+            *claims == msg.slots && *epoch == msg.config_epoch && *v == cl.slots_version
+        });
     let mut lost = Vec::new();
-    if msg.replica_of.is_none() {
+    if msg.replica_of.is_none() && !already {
         for &(start, end) in &msg.slots {
             for slot in start..=end {
                 let i = usize::from(slot);
@@ -161,9 +165,13 @@ pub(crate) fn receive(st: &mut NodeState, msg: &Gossip) -> bool {
                         lost.push(slot);
                         cl.migrating.remove(&slot);
                     }
-                    cl.slots[i] = Some(msg.from);
+                    cl.assign_slot(slot, Some(msg.from));
                 }
             }
+        }
+        let version = cl.slots_version;
+        if let Some(peer) = cl.nodes.get_mut(&msg.from) {
+            peer.applied_claims = Some((msg.slots.clone(), msg.config_epoch, version));
         }
     }
     for (id, addr) in &msg.known {
@@ -182,7 +190,9 @@ pub(crate) fn receive(st: &mut NodeState, msg: &Gossip) -> bool {
         let epoch = cl.current_epoch;
         cl.me_mut().config_epoch = epoch;
     }
-    cl.update_state();
+    if cl.slots_version != version_before || became_replica || !cl.ok {
+        cl.update_state();
+    }
     for slot in lost {
         st.db.delete_keys_in_slot(slot);
     }
@@ -232,31 +242,39 @@ fn tick(shared: &NodeShared) {
     for addr in meets {
         exchange(shared, addr, None, true);
     }
+    if peers.is_empty() {
+        return;
+    }
+    // One ping serves every peer this round.
+    let ping = snapshot(&mut shared.lock(), false);
     for (id, addr) in peers {
-        exchange(shared, addr, Some(id), false);
+        exchange_with(shared, addr, Some(id), &ping);
     }
 }
 
 /// Ping the node at `addr` and take its pong. Locks one node at a time.
 fn exchange(shared: &NodeShared, addr: SocketAddr, expect: Option<NodeId>, meet: bool) {
+    let ping = snapshot(&mut shared.lock(), meet);
+    exchange_with(shared, addr, expect, &ping);
+}
+
+/// Deliver `ping` to the node at `addr` and apply its pong.
+fn exchange_with(shared: &NodeShared, addr: SocketAddr, expect: Option<NodeId>, ping: &Gossip) {
+    let meet = ping.meet;
     let Some(peer) = lookup(addr) else {
         return;
     };
     if blocked(&peer) || expect.is_some_and(|id| id != peer.id) || peer.id == shared.id {
         return;
     }
-    let ping = {
-        let mut st = shared.lock();
-        st.cluster.msgs_sent += 1;
-        snapshot(&st, meet)
-    };
+    shared.lock().cluster.msgs_sent += 1;
     let pong = {
         let mut st = peer.lock();
-        if !receive(&mut st, &ping) {
+        if !receive(&mut st, ping) {
             return;
         }
         st.cluster.msgs_sent += 1;
-        snapshot(&st, meet)
+        snapshot(&mut st, meet)
     };
     let mut st = shared.lock();
     receive(&mut st, &pong);

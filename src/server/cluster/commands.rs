@@ -56,7 +56,8 @@ pub(crate) fn run(
             Some(n) if (0..16384).contains(&n) => {
                 Ok(Value::Integer(st.db.count_keys_in_slot(n as u16) as i64))
             }
-            _ => Err(Value::error("ERR Invalid slot")),
+            Some(_) => Err(Value::error("ERR Invalid slot")),
+            None => Err(not_integer()),
         },
         "getkeysinslot" => match (parse_i64(&args[2]), parse_i64(&args[3])) {
             (Some(slot), Some(count)) if (0..16384).contains(&slot) && count >= 0 => Ok(
@@ -101,11 +102,7 @@ pub(crate) fn run(
                 Err(Value::error("ERR DB must be empty to perform CLUSTER FLUSHSLOTS."))
             } else {
                 let me = st.cluster.myself;
-                for s in st.cluster.slots.iter_mut() {
-                    if *s == Some(me) {
-                        *s = None;
-                    }
-                }
+                st.cluster.unassign_all(me);
                 st.cluster.update_state();
                 Ok(Value::ok())
             }
@@ -167,7 +164,14 @@ pub(crate) fn run(
             Some(_) => Ok(Value::Integer(0)),
         },
         "links" => Ok(Value::Array(Vec::new())),
-        "setslot" => setslot(st, args),
+        "setslot" => {
+            let r = setslot(st, args);
+            // Let the other nodes learn a finished move at once, as Redis' broadcast PONG.
+            if r.is_ok() && args[3].eq_ignore_ascii_case(b"node") {
+                shared.bus_wakeup.notify_one();
+            }
+            r
+        }
         _ => Ok(Value::Array(
             [
                 "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -217,9 +221,8 @@ fn change_slots(
     for &(a, b) in ranges {
         for slot in a..=b {
             st.cluster.assign_slot(slot, add.then_some(me));
-            if add {
-                st.cluster.importing.remove(&slot);
-            }
+            // As Redis: ADDSLOTS and DELSLOTS both close an import of the slot.
+            st.cluster.importing.remove(&slot);
         }
     }
     st.cluster.update_state();
@@ -387,11 +390,7 @@ fn forget(st: &mut NodeState, arg: &[u8]) -> Result<Value, Value> {
         return Err(Value::error("ERR Can't forget my master!"));
     }
     st.cluster.nodes.remove(&id);
-    for s in st.cluster.slots.iter_mut() {
-        if *s == Some(id) {
-            *s = None;
-        }
-    }
+    st.cluster.unassign_all(id);
     st.cluster.forgotten.insert(id, now_ms() + 60_000);
     st.cluster.update_state();
     Ok(Value::ok())
@@ -449,24 +448,30 @@ fn reset(st: &mut NodeState, args: &[Bytes]) -> Result<Value, Value> {
 }
 
 fn setslot(st: &mut NodeState, args: &[Bytes]) -> Result<Value, Value> {
+    if !st.cluster.me().is_primary() {
+        return Err(Value::error("ERR Please use SETSLOT only with masters."));
+    }
     let slot = parse_slot(&args[2])?;
     let action = args[3].to_ascii_lowercase();
     let invalid = || {
         Value::error("ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP")
     };
-    if !st.cluster.me().is_primary() {
-        return Err(Value::error("ERR Please use SETSLOT only with masters."));
-    }
     let me = st.cluster.myself;
     let owner = st.cluster.slots[usize::from(slot)];
+    let not_master = || Value::error("ERR Target node is not a master");
     let node_arg = |st: &NodeState| -> Result<NodeId, Value> {
         let arg = args.get(4).ok_or_else(invalid)?;
-        find_node(st, arg).ok_or_else(|| {
+        let id = find_node(st, arg).ok_or_else(|| {
             Value::error(format!(
                 "ERR I don't know about node {}",
                 String::from_utf8_lossy(arg)
             ))
-        })
+        })?;
+        if st.cluster.nodes[&id].is_primary() {
+            Ok(id)
+        } else {
+            Err(not_master())
+        }
     };
     match action.as_slice() {
         b"migrating" if args.len() == 5 => {
@@ -492,23 +497,25 @@ fn setslot(st: &mut NodeState, args: &[Bytes]) -> Result<Value, Value> {
             st.cluster.importing.remove(&slot);
         }
         b"node" if args.len() == 5 => {
-            let to = node_arg(st)?;
+            let Some(to) = find_node(st, &args[4]) else {
+                return Err(unknown_node(&args[4]));
+            };
             if !st.cluster.nodes[&to].is_primary() {
-                return Err(Value::error(format!(
-                    "ERR Can't assign hashslot {slot} to a replica node."
-                )));
+                return Err(not_master());
             }
-            if owner == Some(me) && to != me && st.db.count_keys_in_slot(slot) > 0 {
+            let keys = st.db.count_keys_in_slot(slot);
+            if owner == Some(me) && to != me && keys > 0 {
                 return Err(Value::error(format!(
                     "ERR Can't assign hashslot {slot} to a different node while I still hold keys for this hash slot."
                 )));
             }
-            if to != me {
+            // An open migration with nothing left to move is over.
+            if keys == 0 {
                 st.cluster.migrating.remove(&slot);
             }
-            let was_importing = st.cluster.importing.remove(&slot).is_some();
             st.cluster.assign_slot(slot, Some(to));
-            if to == me && was_importing {
+            // Taking a slot we imported: a new epoch, so every node adopts our claim.
+            if to == me && st.cluster.importing.remove(&slot).is_some() {
                 st.cluster.bump_epoch();
             }
         }

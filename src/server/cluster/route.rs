@@ -11,18 +11,53 @@ use super::state::NodeId;
 use crate::server::db::ExecCtx;
 use crate::server::node::{now_ms, NodeState};
 
-/// True when a command goes through routing (it can have keys).
-pub(crate) fn has_keys(spec: &CommandSpec) -> bool {
-    !spec.key_specs.is_empty() || spec.has_flag("movablekeys")
+/// The flags routing and dispatch test on every request, computed once per command.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Traits {
+    /// May modify the keyspace.
+    pub(crate) write: bool,
+    /// Key positions depend on the arguments.
+    pub(crate) movable: bool,
+    /// Implies ASKING (RESTORE-ASKING).
+    pub(crate) asking: bool,
+    /// Allowed before authentication.
+    pub(crate) no_auth: bool,
+    /// Goes through routing (it can have keys).
+    pub(crate) has_keys: bool,
+    /// MIGRATE: keys found as Redis' `migrateGetKeys`, served wherever a slot is open.
+    pub(crate) migrate: bool,
+    /// Shard pub/sub: its channels are no keys for migration checks.
+    pub(crate) pubsub: bool,
+}
+
+impl Traits {
+    /// Read them from the command table.
+    pub(crate) fn of(spec: &CommandSpec) -> Traits {
+        let movable = spec.has_flag("movablekeys");
+        Traits {
+            write: spec.is_write(),
+            movable,
+            asking: spec.has_flag("asking"),
+            no_auth: spec.has_flag("no_auth"),
+            has_keys: !spec.key_specs.is_empty() || movable,
+            migrate: spec.name == "migrate",
+            pubsub: spec.has_flag("pubsub"),
+        }
+    }
 }
 
 /// Call `f` with every key of `args`, without allocating for fixed-position commands.
 pub(crate) fn for_each_key<'a>(
     spec: &CommandSpec,
+    traits: Traits,
     args: &'a [Bytes],
     mut f: impl FnMut(&'a Bytes),
 ) {
-    if spec.has_flag("movablekeys") || spec.first_key <= 0 {
+    if traits.migrate {
+        crate::server::migrate::route_keys(args).iter().for_each(f);
+        return;
+    }
+    if traits.movable || spec.first_key <= 0 {
         for i in command::key_indexes(spec, args) {
             if let Some(k) = args.get(i) {
                 f(k);
@@ -54,17 +89,28 @@ pub(crate) struct Route {
     migrating: bool,
     importing: bool,
     missing: usize,
+    existing: usize,
     error: Option<Value>,
     write: bool,
     asking_cmd: bool,
+    migrate_cmd: bool,
+    pubsub: bool,
 }
 
 impl Route {
     /// Add the keys of one command.
-    pub(crate) fn add(&mut self, st: &mut NodeState, spec: &CommandSpec, args: &[Bytes]) {
-        self.write |= spec.is_write();
-        self.asking_cmd |= spec.has_flag("asking");
-        for_each_key(spec, args, |key| self.key(st, key));
+    pub(crate) fn add(
+        &mut self,
+        st: &mut NodeState,
+        spec: &CommandSpec,
+        traits: Traits,
+        args: &[Bytes],
+    ) {
+        self.write |= traits.write;
+        self.asking_cmd |= traits.asking;
+        self.migrate_cmd |= traits.migrate;
+        self.pubsub = traits.pubsub;
+        for_each_key(spec, traits, args, |key| self.key(st, key));
     }
 
     fn key(&mut self, st: &mut NodeState, key: &Bytes) {
@@ -94,8 +140,14 @@ impl Route {
             }
             Some(_) => self.multiple = true,
         }
-        if (self.migrating || self.importing) && !exists(&mut st.db, key) {
-            self.missing += 1;
+        // Shard channels are no keys: they stay on the source until the slot moves.
+        if (self.migrating || self.importing) && !self.pubsub {
+            // A key a MIGRATE is moving stays served here until it is gone for good.
+            if exists(&mut st.db, key) || st.migrate_fence.contains(key) {
+                self.existing += 1;
+            } else {
+                self.missing += 1;
+            }
         }
     }
 
@@ -119,16 +171,22 @@ impl Route {
         if !cl.ok {
             return Err(Value::error("CLUSTERDOWN The cluster is down"));
         }
+        // MIGRATE moves keys freely while the slot is open, wherever they are.
+        if (self.migrating || self.importing) && self.migrate_cmd {
+            return Ok(());
+        }
         if self.migrating && self.missing > 0 {
+            // Some keys here and some moved: nobody can serve it until the move ends.
+            if self.existing > 0 {
+                return Err(tryagain());
+            }
             if let Some(to) = cl.migrating.get(&slot).and_then(|id| cl.nodes.get(id)) {
                 return Err(Value::error(format!("ASK {slot} {}", to.addr)));
             }
         }
         if self.importing && (asking || self.asking_cmd) {
             if self.multiple && self.missing > 0 {
-                return Err(Value::error(
-                    "TRYAGAIN Multiple keys request during rehashing of slot",
-                ));
+                return Err(tryagain());
             }
             return Ok(());
         }
@@ -145,6 +203,10 @@ impl Route {
     }
 }
 
+fn tryagain() -> Value {
+    Value::error("TRYAGAIN Multiple keys request during rehashing of slot")
+}
+
 /// Route one command.
 ///
 /// # Errors
@@ -152,12 +214,13 @@ impl Route {
 pub(crate) fn check_one(
     st: &mut NodeState,
     spec: &CommandSpec,
+    traits: Traits,
     args: &[Bytes],
     readonly_conn: bool,
     asking: bool,
 ) -> Result<(), Value> {
     let mut route = Route::default();
-    route.add(st, spec, args);
+    route.add(st, spec, traits, args);
     route.finish(st, readonly_conn, asking)
 }
 

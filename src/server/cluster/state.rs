@@ -51,6 +51,9 @@ impl std::fmt::Display for NodeId {
     }
 }
 
+/// Inclusive slot ranges, ascending.
+pub(crate) type SlotRanges = Vec<(u16, u16)>;
+
 /// What this node knows about one node (itself included).
 #[derive(Clone, Debug)]
 pub(crate) struct Peer {
@@ -72,6 +75,9 @@ pub(crate) struct Peer {
     pub(crate) repl_offset: u64,
     /// For replicas: whether its link to its primary is up (health in CLUSTER SHARDS).
     pub(crate) repl_online: bool,
+    /// The slot claims last applied from this node: (claims, config epoch, the view's
+    /// `slots_version` afterwards). Identical claims on an unchanged view are skipped.
+    pub(crate) applied_claims: Option<(SlotRanges, u64, u64)>,
     /// Marked failed (no failure detection yet; kept for the reply formats).
     pub(crate) failed: bool,
 }
@@ -89,6 +95,7 @@ impl Peer {
             pong_recv_ms: 0,
             repl_offset: 0,
             repl_online: false,
+            applied_claims: None,
             failed: false,
         }
     }
@@ -108,8 +115,13 @@ pub(crate) struct ClusterState {
     pub(crate) current_epoch: u64,
     /// Every known node, this one included.
     pub(crate) nodes: BTreeMap<NodeId, Peer>,
-    /// Owner of each slot.
+    /// Owner of each slot. Change it only through [`ClusterState::assign_slot`] and
+    /// [`ClusterState::unassign_all`], which keep `slots_version` current.
     pub(crate) slots: Vec<Option<NodeId>>,
+    /// Bumped on every change of `slots` (lets the bus skip unchanged claims).
+    pub(crate) slots_version: u64,
+    /// This node's own ranges and the `slots_version` they were computed at.
+    my_ranges: (u64, Vec<(u16, u16)>),
     /// Slots this node is moving away (`SETSLOT MIGRATING`), by destination.
     pub(crate) migrating: HashMap<u16, NodeId>,
     /// Slots this node is receiving (`SETSLOT IMPORTING`), by source.
@@ -136,6 +148,8 @@ impl ClusterState {
             current_epoch: 0,
             nodes,
             slots: vec![None; usize::from(SLOT_COUNT)],
+            slots_version: 1,
+            my_ranges: (0, Vec::new()),
             migrating: HashMap::new(),
             importing: HashMap::new(),
             forgotten: HashMap::new(),
@@ -176,10 +190,25 @@ impl ClusterState {
 
     /// Recompute `ok`: every slot assigned to a known, non-failed node.
     pub(crate) fn update_state(&mut self) {
-        self.ok = self.slots.iter().all(|s| match s {
-            Some(id) => self.nodes.get(id).is_some_and(|p| !p.failed),
-            None => false,
-        });
+        let mut last: Option<NodeId> = None;
+        let mut ok = true;
+        for s in &self.slots {
+            match s {
+                None => {
+                    ok = false;
+                    break;
+                }
+                Some(id) if last == Some(*id) => {}
+                Some(id) => {
+                    if !self.nodes.get(id).is_some_and(|p| !p.failed) {
+                        ok = false;
+                        break;
+                    }
+                    last = Some(*id);
+                }
+            }
+        }
+        self.ok = ok;
     }
 
     /// Slot ranges (inclusive) owned by `id`, ascending.
@@ -213,8 +242,34 @@ impl ClusterState {
     /// Make `id` a primary (or keep it one) owning nothing new.
     pub(crate) fn assign_slot(&mut self, slot: u16, owner: Option<NodeId>) {
         if let Some(s) = self.slots.get_mut(usize::from(slot)) {
-            *s = owner;
+            if *s != owner {
+                *s = owner;
+                self.slots_version += 1;
+            }
         }
+    }
+
+    /// Unassign every slot `id` owns.
+    pub(crate) fn unassign_all(&mut self, id: NodeId) {
+        let mut changed = false;
+        for s in self.slots.iter_mut() {
+            if *s == Some(id) {
+                *s = None;
+                changed = true;
+            }
+        }
+        if changed {
+            self.slots_version += 1;
+        }
+    }
+
+    /// This node's slot ranges, recomputed only after a change.
+    pub(crate) fn my_ranges(&mut self) -> Vec<(u16, u16)> {
+        if self.my_ranges.0 != self.slots_version {
+            let ranges = self.ranges_of(&self.myself);
+            self.my_ranges = (self.slots_version, ranges);
+        }
+        self.my_ranges.1.clone()
     }
 
     /// Bump the current epoch and give this node that epoch (BUMPEPOCH, SETSLOT NODE).
@@ -238,15 +293,37 @@ impl ClusterState {
 
     /// The CLUSTER NODES text.
     pub(crate) fn nodes_text(&self, now_ms: u64) -> String {
+        // Slot ranges of every node in one pass over the slots.
+        let mut ranges: HashMap<NodeId, Vec<(u16, u16)>> = HashMap::new();
+        let mut prev: Option<(NodeId, u16)> = None;
+        for (slot, owner) in self.slots.iter().enumerate() {
+            let slot = slot as u16;
+            if let Some(id) = owner {
+                let list = ranges.entry(*id).or_default();
+                match (prev, list.last_mut()) {
+                    (Some((p, end)), Some(last)) if p == *id && end + 1 == slot => last.1 = slot,
+                    _ => list.push((slot, slot)),
+                }
+                prev = Some((*id, slot));
+            } else {
+                prev = None;
+            }
+        }
         let mut out = String::new();
         for peer in self.nodes.values() {
-            self.node_line(&mut out, peer, now_ms);
+            let mine = ranges.get(&peer.id).map_or(&[][..], Vec::as_slice);
+            self.node_line_with(&mut out, peer, now_ms, mine);
         }
         out
     }
 
     /// One CLUSTER NODES line (with its trailing newline).
     pub(crate) fn node_line(&self, out: &mut String, peer: &Peer, now_ms: u64) {
+        let ranges = self.ranges_of(&peer.id);
+        self.node_line_with(out, peer, now_ms, &ranges);
+    }
+
+    fn node_line_with(&self, out: &mut String, peer: &Peer, now_ms: u64, ranges: &[(u16, u16)]) {
         let myself = peer.id == self.myself;
         let mut flags = String::new();
         if myself {
@@ -277,7 +354,7 @@ impl ClusterState {
             pong,
             self.node_epoch(&peer.id),
         );
-        for (start, end) in self.ranges_of(&peer.id) {
+        for &(start, end) in ranges {
             if start == end {
                 let _ = write!(out, " {start}");
             } else {

@@ -18,7 +18,7 @@ use crate::server::cluster::bus;
 use crate::server::cluster::state::NodeId;
 use crate::server::conn::Conn;
 use crate::server::dispatch::Outcome;
-use crate::server::node::{Locked, NodeShared, NodeState};
+use crate::server::node::{Locked, NodeShared};
 use crate::slot::key_slot;
 
 /// The commands this module implements, with their subcommands (for the dispatch table).
@@ -47,52 +47,6 @@ pub(crate) const COMMANDS: &[(&str, &[&str])] = &[
 /// True for the commands (full names) [`run`] implements.
 pub(crate) fn handles(name: &str) -> bool {
     name.starts_with("pubsub|") || COMMANDS.iter().any(|(n, _)| *n == name)
-}
-
-/// True for the sharded commands, which route by their channels' slot.
-pub(crate) fn sharded(spec: &CommandSpec) -> bool {
-    matches!(spec.name, "ssubscribe" | "sunsubscribe" | "spublish")
-}
-
-/// Route a sharded command as Redis 7.0 does for `pubsubshard_included`: its channels must
-/// share a slot, which this node serves as primary or as a replica of the owner (no
-/// READONLY needed). Channels are not keys: a migrating slot stays with its source until
-/// `SETSLOT NODE`, and an importing one serves after ASKING.
-///
-/// # Errors
-/// CROSSSLOT, CLUSTERDOWN or MOVED, with Redis' text.
-pub(crate) fn route(st: &NodeState, args: &[Bytes], asking: bool) -> Result<(), Value> {
-    let channels = if args[0].eq_ignore_ascii_case(b"spublish") {
-        &args[1..2]
-    } else {
-        &args[1..]
-    };
-    let Some(first) = channels.first() else {
-        return Ok(());
-    };
-    let slot = key_slot(first);
-    if channels[1..].iter().any(|c| key_slot(c) != slot) {
-        return Err(Value::error(
-            "CROSSSLOT Keys in request don't hash to the same slot",
-        ));
-    }
-    let cl = &st.cluster;
-    let Some(owner) = cl.slots[usize::from(slot)] else {
-        return Err(Value::error("CLUSTERDOWN Hash slot not served"));
-    };
-    if !cl.ok {
-        return Err(Value::error("CLUSTERDOWN The cluster is down"));
-    }
-    if owner == cl.myself
-        || cl.me().replica_of == Some(owner)
-        || (asking && cl.importing.contains_key(&slot))
-    {
-        return Ok(());
-    }
-    match cl.nodes.get(&owner) {
-        Some(node) => Err(Value::error(format!("MOVED {slot} {}", node.addr))),
-        None => Err(Value::error("CLUSTERDOWN Hash slot not served")),
-    }
 }
 
 /// In RESP2, a subscribed connection may only (un)subscribe, PING, QUIT and RESET. `Some` is

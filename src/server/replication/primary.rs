@@ -59,6 +59,13 @@ pub(crate) async fn serve_replica(
     result
 }
 
+async fn read_more(stream: &mut TcpStream, rbuf: &mut BytesMut) -> std::io::Result<usize> {
+    if rbuf.capacity() - rbuf.len() < 1024 {
+        rbuf.reserve(4096);
+    }
+    stream.read_buf(rbuf).await
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn stream_to(
     stream: &mut TcpStream,
@@ -99,6 +106,9 @@ async fn stream_to(
         tokio::select! {
             data = rx.recv() => {
                 let Some(data) = data else { return Ok(()) };
+                // Let writers that are already running add to this write: fewer, larger
+                // writes to the replica under load.
+                tokio::task::yield_now().await;
                 out.put_slice(&data);
                 while let Ok(more) = rx.try_recv() {
                     out.put_slice(&more);
@@ -109,7 +119,7 @@ async fn stream_to(
                 stream.write_all(&out).await?;
                 out.clear();
             }
-            n = stream.read_buf(rbuf) => {
+            n = read_more(stream, rbuf) => {
                 if n? == 0 {
                     return Ok(());
                 }

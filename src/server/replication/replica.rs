@@ -31,11 +31,7 @@ pub(crate) fn become_replica(
 ) {
     let me = st.cluster.myself;
     st.cluster.me_mut().replica_of = Some(primary);
-    for s in st.cluster.slots.iter_mut() {
-        if *s == Some(me) {
-            *s = None;
-        }
-    }
+    st.cluster.unassign_all(me);
     st.cluster.migrating.clear();
     st.cluster.importing.clear();
     st.cluster.update_state();
@@ -173,7 +169,8 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| io_err("bad snapshot header"))?;
     while buf.len() < len {
-        buf.reserve(len - buf.len());
+        // Grow with what arrives, not with what the primary declares.
+        buf.reserve((len - buf.len()).min(16 << 20));
         if stream.read_buf(&mut buf).await? == 0 {
             return Err(io_err("primary closed during the snapshot"));
         }
@@ -211,6 +208,11 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
                 None => std::future::pending().await,
             }
         };
+        // Keep room to read into: a full BytesMut would make `read_buf` grow it 64 bytes
+        // at a time.
+        if chunk.capacity() - chunk.len() < 16 * 1024 {
+            chunk.reserve(64 * 1024);
+        }
         tokio::select! {
             n = reader.read_buf(&mut chunk) => {
                 if n? == 0 {
@@ -219,6 +221,10 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
                 pending.push_back((Instant::now(), chunk.split().freeze()));
             }
             _ = ack_tick.tick() => {
+                if current(shared, generation).is_none() {
+                    // This node now replicates someone else, or nobody.
+                    return Ok(());
+                }
                 let mut out = BytesMut::new();
                 let off = offset.to_string();
                 encode_command(&mut out, [&b"REPLCONF"[..], b"ACK", off.as_bytes()]);
@@ -282,12 +288,9 @@ fn apply(
             let start = std::time::Instant::now();
             let reply = st.db.execute(&args, &ctx);
             let _ = st.db.take_propagation();
-            if let Some(spec) = crate::command::lookup(&args[0]) {
-                st.cmdstats.executed(
-                    spec.name,
-                    start.elapsed().as_micros() as u64,
-                    reply.is_error(),
-                );
+            if let Some(name) = crate::server::dispatch::stat_name(&args) {
+                st.cmdstats
+                    .executed(name, start.elapsed().as_micros() as u64, reply.is_error());
             }
         }
         *offset += consumed;
