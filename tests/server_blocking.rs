@@ -196,7 +196,7 @@ async fn blmove_chains_and_bzpopmin() {
 }
 
 #[tokio::test]
-async fn a_disconnect_or_client_unblock_ends_the_wait() {
+async fn a_disconnect_client_kill_or_client_unblock_ends_the_wait() {
     let (_cluster, addr) = cluster(0).await;
     let mut gone = Client::connect(addr).await;
     gone.send(&["BLPOP", "foo", "0"]).await;
@@ -207,6 +207,18 @@ async fn a_disconnect_or_client_unblock_ends_the_wait() {
     w.cmd(&["LPUSH", "foo", "kept"]).await;
     assert_eq!(w.cmd(&["LLEN", "foo"]).await, Value::Integer(1));
     w.cmd(&["DEL", "foo"]).await;
+
+    // CLIENT KILL of a blocked client closes it and releases its wait.
+    let mut killed = Client::connect(addr).await;
+    let killed_id = text(&killed.cmd(&["CLIENT", "ID"]).await);
+    killed.send(&["BLPOP", "foo", "0"]).await;
+    blocked(addr, 1).await;
+    assert_eq!(
+        w.cmd(&["CLIENT", "KILL", "ID", &killed_id]).await,
+        Value::Integer(1)
+    );
+    assert_eq!(killed.read().await, None);
+    blocked(addr, 0).await;
 
     let mut c = Client::connect(addr).await;
     let id = text(&c.cmd(&["CLIENT", "ID"]).await);
