@@ -1,6 +1,7 @@
 //! The main job in one run: start the bundled cluster (3 primaries + 3 replicas on
 //! 127.0.0.1), connect with `ReadFrom::ReplicaPreferred`, write keys across slots, read them
-//! back, and print where every key, read and redirect went.
+//! back, and print where every key, read and redirect went; then MGET, a pipeline and SCAN
+//! across nodes.
 //!
 //! ```sh
 //! cargo run --example quickstart                 # against the bundled cluster
@@ -85,6 +86,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("  {addr:<21} {reads} reads ({what})");
         }
     }
+
+    println!("\ncluster-wide operations (keys on every node):");
+    let values: Vec<Option<String>> = client.cmd("MGET").args(&keys).query().await?;
+    println!(
+        "  MGET of {} keys in {} slots -> {} values, in the order asked",
+        keys.len(),
+        keys.iter()
+            .map(|k| redcluster::slot::key_slot(k.as_bytes()))
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        values.iter().flatten().count()
+    );
+    let mut p = client.pipeline();
+    for key in &keys {
+        p.cmd("TTL").arg(key.as_str());
+    }
+    let ttls: Vec<i64> = p.query().await?;
+    println!("  pipeline of {} TTLs across nodes -> {ttls:?}", ttls.len());
+    use futures::TryStreamExt;
+    let found: Vec<bytes::Bytes> = client.scan_match("user:*").try_collect().await?;
+    println!(
+        "  SCAN MATCH user:* over every primary -> {} keys",
+        found.len()
+    );
 
     if let Some(cluster) = &_cluster {
         move_a_slot(cluster, &client).await?;

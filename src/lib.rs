@@ -6,6 +6,15 @@
 //! Layers, top to bottom (see `ARCHITECTURE.md`): the public client, the router, topology and
 //! pool, connections, and the RESP codec; command knowledge and slot hashing beside them; and
 //! the bundled cluster under the `server` feature.
+//!
+//! Commands whose keys span nodes just work: [`Pipeline`]s are split by node and answered in
+//! order; MGET, MSET, DEL, UNLINK, EXISTS and TOUCH are split by slot and merged (commands
+//! that must stay atomic, such as MSETNX, get a cross-slot error before anything is sent);
+//! [`Client::scan_match`] walks every primary and stays correct while slots migrate
+//! ([`scan`]); [`Client::transaction`] pins MULTI/EXEC/WATCH to its slot's node on a
+//! connection of its own; [`Client::subscribe`], [`Client::psubscribe`] and
+//! [`Client::ssubscribe`] return subscriptions that resubscribe by themselves and report
+//! gaps ([`pubsub`]); blocking commands (BLPOP ...) run on dedicated connections.
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -23,14 +32,18 @@ mod connection;
 mod error;
 mod pipeline;
 mod pool;
+pub mod pubsub;
 mod router;
+pub mod scan;
 pub mod topology;
 mod types;
 
-pub use client::{Client, ClientBuilder, Cmd, ReadFrom, Stats};
+pub use client::{Client, ClientBuilder, Cmd, Nodes, ReadFrom, Stats, Transaction, TxCmd};
 pub use error::{Error, ErrorKind, Result};
 pub use pipeline::Pipeline;
+pub use pubsub::{Message, MessageKind, Subscription};
 pub use resp::Value;
+pub use scan::{ScanCursor, ScanOptions};
 pub use topology::Topology;
 pub use types::{FromValue, ToArg};
 

@@ -2,9 +2,10 @@
 //!
 //! Each command is routed on its own (commands may live on different nodes) and all are
 //! issued concurrently, so commands bound for the same node share that connection's next
-//! write; each one follows its own MOVED/ASK/retry without re-sending the others.
-
-use futures::future::join_all;
+//! write (the pipeline is split by node); each one follows its own MOVED/ASK/TRYAGAIN
+//! without re-sending the others. Multi-key commands in a pipeline are split by slot like
+//! any other. One deadline (`request_timeout`, plus the longest blocking timeout among the
+//! commands) covers the whole pipeline.
 
 use crate::client::Client;
 use crate::error::Error;
@@ -76,6 +77,6 @@ impl<'a> Pipeline<'a> {
 
     /// Run every command and return each one's own outcome, in order.
     pub async fn query_each(&self) -> Vec<Result<Value, Error>> {
-        join_all(self.commands.iter().map(|c| self.client.execute(c))).await
+        self.client.router_ref().execute_many(&self.commands).await
     }
 }

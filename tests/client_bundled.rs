@@ -67,10 +67,21 @@ async fn round_trips_and_keys_land_on_their_owners() {
         let got: Vec<String> = client.lrange(&l, 0, -1).await.unwrap();
         assert_eq!(got, ["a", "b"]);
         assert_eq!(client.incr_by(format!("bn{resp3}"), 5).await.unwrap(), 5);
-        let e = client
+        // MGET across slots is split and merged; MSETNX must stay atomic and is refused.
+        let v = client
             .cmd("MGET")
             .arg("a")
             .arg("b")
+            .query::<Value>()
+            .await
+            .unwrap();
+        assert_eq!(v, Value::Array(vec![Value::Null, Value::Null]));
+        let e = client
+            .cmd("MSETNX")
+            .arg("a")
+            .arg(1)
+            .arg("b")
+            .arg(2)
             .query::<Value>()
             .await
             .unwrap_err();

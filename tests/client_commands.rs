@@ -165,8 +165,11 @@ async fn every_command_family_round_trips() {
             .await
             .unwrap();
         assert_eq!(v, vec![None, None]);
+        // Across slots: MGET is split and merged, SUNIONSTORE (atomic) is refused.
+        let v: Vec<Option<String>> = client.cmd("MGET").arg("a").arg("b").query().await.unwrap();
+        assert_eq!(v, vec![None, None]);
         let e = client
-            .cmd("MGET")
+            .cmd("SUNIONSTORE")
             .arg("a")
             .arg("b")
             .query::<Value>()

@@ -136,6 +136,10 @@ async fn fake_node() -> (String, Arc<Script>) {
                 }
                 let _closed = Closed(script.clone());
                 let mut buf = BytesMut::new();
+                // After a command it never answers, the connection answers nothing more: a
+                // real node never skips one reply and answers the next (that would shift
+                // every later reply onto the wrong request).
+                let mut frozen = false;
                 loop {
                     match sock.read_buf(&mut buf).await {
                         Ok(0) | Err(_) => return,
@@ -143,6 +147,7 @@ async fn fake_node() -> (String, Arc<Script>) {
                     }
                     while let Ok(Some(cmd)) = decode_command(&mut buf, &Limits::default()) {
                         match answer(&script, port, &cmd) {
+                            _ if frozen => {}
                             Reply::Value(v) => {
                                 let mut out = BytesMut::new();
                                 encode_value(&mut out, &v, Protocol::Resp2);
@@ -151,7 +156,7 @@ async fn fake_node() -> (String, Arc<Script>) {
                                 }
                             }
                             Reply::HangUp => return,
-                            Reply::Silence => {}
+                            Reply::Silence => frozen = true,
                         }
                     }
                 }

@@ -33,10 +33,8 @@ async fn replica_preferred_reads_hit_replicas_and_fall_back_when_they_are_gone()
     for k in &keys {
         client.set(k.as_str(), k.as_str()).await.unwrap();
     }
-    // Let replication catch up: WAIT on each primary for one replica.
-    for i in 0..3 {
-        c.nodes[i].cli(&["WAIT", "1", "2000"]);
-    }
+    // Let replication catch up before counting where reads go.
+    c.wait_replicas_synced();
     for n in &c.nodes {
         n.cli(&["CONFIG", "RESETSTAT"]);
     }

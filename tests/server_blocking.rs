@@ -7,7 +7,7 @@ mod server_support;
 use std::net::SocketAddr;
 
 use redcluster::resp::Value;
-use redcluster::server::{Role, TestCluster};
+use redcluster::server::{FailoverMode, Role, TestCluster};
 use redcluster::slot::key_slot;
 use server_support::{eventually, text, Client};
 
@@ -270,6 +270,26 @@ async fn a_slot_moving_away_redirects_the_blocked_client() {
     assert_eq!(
         text(&c.read().await.unwrap()),
         format!("MOVED {slot} {}", dst.addr)
+    );
+    blocked(addr, 0).await;
+}
+
+#[tokio::test]
+async fn a_failover_unblocks_clients_of_the_old_primary() {
+    let (cluster, addr) = cluster(1).await;
+    let primary = cluster.index_of(addr).unwrap();
+    let replica = cluster.replica_indexes_of(primary)[0];
+    let mut c = Client::connect(addr).await;
+    c.send(&["BLPOP", "foo", "0"]).await;
+    blocked(addr, 1).await;
+    cluster
+        .failover(replica, FailoverMode::Default)
+        .await
+        .unwrap();
+    assert_eq!(
+        text(&c.read().await.unwrap()),
+        "UNBLOCKED force unblock from blocking operation, instance state changed (master -> \
+         replica?)"
     );
     blocked(addr, 0).await;
 }

@@ -255,7 +255,7 @@ async fn config_get_and_set() {
         v,
         Value::Array(vec![
             Value::bulk("cluster-node-timeout"),
-            Value::bulk("15000"),
+            Value::bulk("1000"),
             Value::bulk("maxmemory"),
             Value::bulk("0")
         ])

@@ -5,7 +5,7 @@
 mod server_support;
 
 use redcluster::resp::Value;
-use redcluster::server::{Role, TestCluster};
+use redcluster::server::{FailoverMode, Role, TestCluster};
 use redcluster::slot::key_slot;
 use server_support::{eventually, text, Client};
 
@@ -358,4 +358,49 @@ async fn a_subscriber_that_does_not_read_is_disconnected() {
     .await;
     // The publisher's connection is unaffected.
     assert_eq!(p.cmd(&["PUBLISH", "big", "x"]).await, Value::Integer(0));
+}
+
+#[tokio::test]
+async fn a_failover_ends_shard_subscriptions_in_the_shard() {
+    let cluster = six().await;
+    let slot = key_slot(b"foo");
+    let primary = cluster.primary_index_of_slot(slot).unwrap();
+    let replica = cluster.replica_indexes_of(primary)[0];
+    let nodes = cluster.nodes();
+    let mut on_primary = Client::connect(nodes[primary].addr).await;
+    let mut on_replica = Client::connect(nodes[replica].addr).await;
+    for c in [&mut on_primary, &mut on_replica] {
+        assert_eq!(
+            parts(&c.cmd(&["SSUBSCRIBE", "foo"]).await),
+            ["ssubscribe", "foo", "1"]
+        );
+    }
+    cluster
+        .failover(replica, FailoverMode::Default)
+        .await
+        .unwrap();
+    // The slot changed hands: both sides of the shard tell their subscribers, as Redis 7.0
+    // does when it deletes a slot it served.
+    assert_eq!(
+        read_parts(&mut on_primary).await,
+        ["sunsubscribe", "foo", "0"]
+    );
+    assert_eq!(
+        read_parts(&mut on_replica).await,
+        ["sunsubscribe", "foo", "0"]
+    );
+    // Subscribing again on the new primary works and gets messages.
+    assert_eq!(
+        parts(&on_replica.cmd(&["SSUBSCRIBE", "foo"]).await),
+        ["ssubscribe", "foo", "1"]
+    );
+    let mut p = Client::connect(nodes[replica].addr).await;
+    assert_eq!(
+        p.cmd(&["SPUBLISH", "foo", "after"]).await,
+        Value::Integer(1)
+    );
+    assert_eq!(
+        read_parts(&mut on_replica).await,
+        ["smessage", "foo", "after"]
+    );
 }

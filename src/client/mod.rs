@@ -15,11 +15,13 @@
 mod builder;
 mod commands;
 mod stats;
+mod transaction;
 
 use std::sync::Arc;
 
 pub use builder::ClientBuilder;
 pub use stats::Stats;
+pub use transaction::{Transaction, TxCmd};
 
 use crate::error::Error;
 use crate::resp::Value;
@@ -70,6 +72,10 @@ impl Client {
         crate::Pipeline::new(self)
     }
 
+    pub(crate) fn router_ref(&self) -> &Router {
+        &self.router
+    }
+
     pub(crate) async fn execute(&self, args: &Args) -> Result<Value, Error> {
         self.router.execute(args).await
     }
@@ -85,6 +91,16 @@ impl Client {
     pub fn stats(&self) -> Stats {
         Stats::collect(self.router.inner())
     }
+}
+
+/// Which nodes [`Cmd::query_per_node`] asks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Nodes {
+    /// Every shard's primary.
+    Primaries,
+    /// Every node, replicas included.
+    All,
 }
 
 /// One command being built: its name, then arguments. Made by [`Client::cmd`].
@@ -121,5 +137,22 @@ impl Cmd<'_> {
     pub async fn query<T: FromValue>(self) -> Result<T, Error> {
         let v = self.client.execute(&self.args).await?;
         T::from_value(v)
+    }
+
+    /// Send the command to every node of `nodes` and return each one's own reply (converted),
+    /// keyed by address, for commands whose answer is per node: `INFO`, `PING`,
+    /// `CONFIG GET`, `SLOWLOG GET`, `CLIENT LIST` ... (Commands with a cluster-wide meaning,
+    /// such as DBSIZE or KEYS, are already sent everywhere and merged by [`query`](Cmd::query).)
+    pub async fn query_per_node<T: FromValue>(
+        self,
+        nodes: Nodes,
+    ) -> Vec<(String, Result<T, Error>)> {
+        self.client
+            .router
+            .execute_per_node(&self.args, nodes == Nodes::All)
+            .await
+            .into_iter()
+            .map(|(addr, r)| (addr, r.and_then(T::from_value)))
+            .collect()
     }
 }

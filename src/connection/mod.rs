@@ -74,7 +74,12 @@ struct State {
     writer_scheduled: bool,
 }
 
+/// Where a subscriber connection's frames go: pushes, and every frame no request waits for.
+pub(crate) type Sink = Box<dyn Fn(Result<Value, Error>) + Send + Sync>;
+
 struct Shared {
+    /// Set once a connection becomes a subscriber (see [`Connection::make_subscriber`]).
+    sink: std::sync::OnceLock<Sink>,
     state: Mutex<State>,
     wake_writer: Notify,
     pending: AtomicUsize,
@@ -107,6 +112,9 @@ impl Shared {
         };
         self.closed.store(true, Ordering::Release);
         self.pending.store(0, Ordering::Relaxed);
+        if let Some(sink) = self.sink.get() {
+            sink(Err(err.clone()));
+        }
         for p in sent {
             if let Some(tx) = p.tx {
                 let _ = tx.send(Err(err.with_sent(true)));
@@ -187,6 +195,7 @@ impl Connection {
 
     fn start(stream: TcpStream, addr: &str, limits: Limits) -> Connection {
         let shared = Arc::new(Shared {
+            sink: std::sync::OnceLock::new(),
             state: Mutex::new(State {
                 buf: BytesMut::with_capacity(16 * 1024),
                 queued: Vec::new(),
@@ -282,6 +291,33 @@ impl Connection {
         }
     }
 
+    /// Make this a subscriber connection: from now on RESP3 pushes, and any frame no request
+    /// is waiting for (RESP2 pub/sub messages, replies to commands sent with
+    /// [`send_no_reply`](Connection::send_no_reply)), go to `sink`, and so does the
+    /// connection's failure, once.
+    pub(crate) fn make_subscriber(&self, sink: Sink) {
+        let _ = self.shared.sink.set(sink);
+    }
+
+    /// Queue a command whose replies go to the subscriber sink (SUBSCRIBE and friends).
+    ///
+    /// # Errors
+    /// The connection's failure when it is already closed.
+    pub(crate) fn send_no_reply(&self, encode: impl FnOnce(&mut BytesMut)) -> Result<(), Error> {
+        let wake = {
+            let mut st = self.shared.lock();
+            if let Some(err) = &st.closed {
+                return Err(err.clone());
+            }
+            encode(&mut st.buf);
+            !std::mem::replace(&mut st.writer_scheduled, true)
+        };
+        if wake {
+            self.shared.wake_writer.notify_one();
+        }
+        Ok(())
+    }
+
     /// Send one command given as arguments and wait for its reply (handshake, discovery).
     pub(crate) async fn request<A: AsRef<[u8]>>(&self, args: &[A]) -> Result<Value, Error> {
         let rx = self.send(false, |buf| {
@@ -366,7 +402,22 @@ async fn read_loop(shared: Arc<Shared>, limits: Limits) {
             match decode(&mut buf, &limits) {
                 Ok(Some(Value::Push(items))) => {
                     // Out-of-band RESP3 push (pub/sub, invalidation): never a reply.
-                    tracing::trace!(addr = %shared.addr, len = items.len(), "push frame ignored");
+                    match shared.sink.get() {
+                        Some(sink) => sink(Ok(Value::Push(items))),
+                        None => {
+                            tracing::trace!(addr = %shared.addr, len = items.len(), "push frame ignored")
+                        }
+                    }
+                }
+                Ok(Some(v))
+                    if shared.sink.get().is_some() && {
+                        let st = shared.lock();
+                        st.in_flight.len() <= replies.len()
+                    } =>
+                {
+                    if let Some(sink) = shared.sink.get() {
+                        sink(Ok(v));
+                    }
                 }
                 Ok(Some(v)) => replies.push(v),
                 Ok(None) => break,

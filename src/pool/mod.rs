@@ -56,6 +56,8 @@ pub(crate) struct NodeEntry {
     latency_us: AtomicU64,
     /// Consecutive LOADING replies, for backoff of a loading replica.
     loading_strikes: AtomicU32,
+    /// Idle dedicated connections (blocking commands, transactions), plain and READONLY.
+    exclusive_idle: Mutex<Vec<(bool, Connection)>>,
 }
 
 impl NodeEntry {
@@ -183,6 +185,7 @@ impl Pool {
             reconnects: AtomicU64::new(0),
             latency_us: AtomicU64::new(0),
             loading_strikes: AtomicU32::new(0),
+            exclusive_idle: Mutex::new(Vec::new()),
         });
         let mut next = HashMap::clone(&current);
         next.insert(addr.to_string(), entry.clone());
@@ -301,6 +304,97 @@ impl Pool {
                 Err(e)
             }
         }
+    }
+}
+
+/// Idle dedicated connections kept per node for reuse.
+const EXCLUSIVE_IDLE_MAX: usize = 4;
+
+/// A connection lent to one caller alone (a blocking command, a transaction), so nothing it
+/// does can stall or interleave with multiplexed traffic. [`release`](Exclusive::release)
+/// gives it back for reuse; dropping it instead closes it (the right end for a connection
+/// left blocked, in a transaction, or watching keys).
+#[derive(Debug)]
+pub(crate) struct Exclusive {
+    conn: Option<Connection>,
+    readonly: bool,
+    entry: Arc<NodeEntry>,
+}
+
+impl Exclusive {
+    /// The connection.
+    pub(crate) fn conn(&self) -> Option<&Connection> {
+        self.conn.as_ref()
+    }
+
+    /// Return the connection to the node's idle set (when still open and in a clean state).
+    pub(crate) fn release(mut self) {
+        if let Some(c) = self.conn.take() {
+            if c.is_closed() || c.pending() > 0 {
+                return;
+            }
+            let mut idle = self
+                .entry
+                .exclusive_idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if idle.len() < EXCLUSIVE_IDLE_MAX {
+                idle.push((self.readonly, c));
+            }
+        }
+    }
+}
+
+impl Pool {
+    /// A dedicated connection to `entry`'s node: an idle one, or a new one.
+    ///
+    /// # Errors
+    /// Connect failures (never sent).
+    pub(crate) async fn exclusive(
+        &self,
+        entry: &Arc<NodeEntry>,
+        readonly: bool,
+    ) -> Result<Exclusive, Error> {
+        loop {
+            let found = {
+                let mut idle = entry
+                    .exclusive_idle
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                let i = idle.iter().position(|(ro, _)| *ro == readonly);
+                i.map(|i| idle.swap_remove(i).1)
+            };
+            match found {
+                Some(c) if !c.is_closed() => {
+                    return Ok(Exclusive {
+                        conn: Some(c),
+                        readonly,
+                        entry: entry.clone(),
+                    })
+                }
+                Some(_) => continue,
+                None => break,
+            }
+        }
+        let mut opts = self.opts.clone();
+        opts.readonly = readonly;
+        let c = Connection::connect(&entry.addr, &opts).await?;
+        Ok(Exclusive {
+            conn: Some(c),
+            readonly,
+            entry: entry.clone(),
+        })
+    }
+
+    /// A fresh connection to `addr` outside the pool, with the client's handshake plus any
+    /// `readonly`, for callers that own it (subscribers).
+    ///
+    /// # Errors
+    /// Connect failures.
+    pub(crate) async fn dedicated(&self, addr: &str, readonly: bool) -> Result<Connection, Error> {
+        let mut opts = self.opts.clone();
+        opts.readonly = readonly;
+        Connection::connect(addr, &opts).await
     }
 }
 

@@ -61,6 +61,13 @@ pub(crate) enum Action {
     Fail(Error),
 }
 
+/// Longest wait before retrying after a broken or refused connection. Such a failure usually
+/// means the node is gone and its replica is about to be (or was just) promoted; the retry
+/// re-routes from the topology the refresh (asked for at the same time, itself rate-limited)
+/// brings, so waiting longer than one refresh gap only delays the first write after a
+/// failover.
+pub(crate) const RECONNECT_RETRY_CAP: Duration = Duration::from_millis(100);
+
 /// `MOVED 3999 127.0.0.1:6381` / `ASK ...` -> (slot, addr). An empty host (`:6381`, sent by
 /// nodes that do not know their address) is kept as is for the caller to resolve.
 pub(crate) fn parse_redirect(rest: &str) -> Option<(u16, String)> {
@@ -113,24 +120,27 @@ pub(crate) fn decide(outcome: &Result<Value, Error>, attempt: &Attempt, policy: 
             }
         }
         Ok(_) => Action::Done,
-        Err(e) => {
-            match e.kind() {
-                ErrorKind::Io | ErrorKind::Closed | ErrorKind::Timeout | ErrorKind::Protocol => {
-                    if !e.maybe_applied() || attempt.readonly || policy.retry_writes {
-                        Action::RetryAfter {
-                            delay: backoff(),
-                            refresh: true,
-                        }
-                    } else {
-                        Action::Fail(Error::new(
-                        ErrorKind::MaybeApplied,
-                        format!("{e}; the write was not re-sent (retry_writes_on_disconnect is off)"),
-                    ))
+        Err(e) => match e.kind() {
+            ErrorKind::Io | ErrorKind::Closed | ErrorKind::Timeout | ErrorKind::Protocol => {
+                if !e.maybe_applied() || attempt.readonly || policy.retry_writes {
+                    Action::RetryAfter {
+                        delay: crate::pool::backoff(
+                            attempt.retries,
+                            policy.base_backoff,
+                            policy.max_backoff.min(RECONNECT_RETRY_CAP),
+                        ),
+                        refresh: true,
                     }
+                } else {
+                    let msg = format!(
+                        "{e}; the write was not re-sent (retry_writes_on_disconnect is off)"
+                    );
+                    // Still a request that was sent: maybe_applied() agrees with the kind.
+                    Action::Fail(Error::new(ErrorKind::MaybeApplied, msg).with_sent(true))
                 }
-                _ => Action::Fail(e.clone()),
             }
-        }
+            _ => Action::Fail(e.clone()),
+        },
     }
 }
 
@@ -258,6 +268,23 @@ mod tests {
             decide(&io(false), &write(), &POLICY),
             Action::RetryAfter { refresh: true, .. }
         ));
+        // ... soon, however many times it failed: the node's replica may take over any
+        // moment, and the retry follows the refreshed topology.
+        let many = Attempt {
+            retries: 30,
+            ..write()
+        };
+        let patient = Policy {
+            max_backoff: Duration::from_secs(5),
+            ..POLICY
+        };
+        match decide(&io(false), &many, &patient) {
+            Action::RetryAfter { delay, refresh } => {
+                assert!(refresh);
+                assert!(delay <= RECONNECT_RETRY_CAP, "{delay:?}");
+            }
+            other => panic!("{other:?}"),
+        }
         // Sent read: retried.
         assert!(matches!(
             decide(&io(true), &read(), &POLICY),
@@ -267,6 +294,7 @@ mod tests {
         match decide(&io(true), &write(), &POLICY) {
             Action::Fail(e) => {
                 assert_eq!(e.kind(), ErrorKind::MaybeApplied);
+                assert!(e.maybe_applied(), "maybe_applied() agrees with the kind");
                 assert!(e.to_string().contains("may have been applied"), "{e}");
             }
             other => panic!("{other:?}"),

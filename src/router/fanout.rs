@@ -3,8 +3,9 @@
 //! and the replies merged as its `response_policy` says, so a caller never gets one shard's
 //! answer passed off as the cluster's.
 //!
-//! Only policies with a well-defined merge are fanned out; `special` ones (INFO, SCAN,
-//! RANDOMKEY ...) still go to one primary.
+//! Only policies with a well-defined merge are fanned out; `special` ones (INFO, SCAN ...)
+//! still go to one primary, except RANDOMKEY, asked of every primary so an empty one cannot
+//! answer nil for a cluster that has keys.
 
 use crate::command::CommandSpec;
 use crate::error::{Error, ErrorKind};
@@ -30,10 +31,16 @@ pub(crate) enum Merge {
     OneSucceeded,
     /// Arrays concatenated (KEYS).
     Concat,
+    /// A random node's non-nil reply; nil only when every node answered nil (RANDOMKEY: a
+    /// primary with no keys must not make the whole cluster look empty).
+    AnyNonNil,
 }
 
 /// The fan-out plan of a keyless command, if its tips call for one.
 pub(crate) fn plan(spec: &CommandSpec) -> Option<(Targets, Merge)> {
+    if spec.name.eq_ignore_ascii_case("randomkey") {
+        return Some((Targets::Primaries, Merge::AnyNonNil));
+    }
     let targets = match spec.request_policy()? {
         "all_shards" => Targets::Primaries,
         "all_nodes" => Targets::AllNodes,
@@ -67,6 +74,16 @@ pub(crate) fn merge(replies: Vec<Result<Value, Error>>, how: Merge) -> Result<Va
         return Err(last.unwrap_or_else(|| Error::new(ErrorKind::ClusterDown, "no node to ask")));
     }
     let values = replies.into_iter().collect::<Result<Vec<Value>, Error>>()?;
+    if how == Merge::AnyNonNil {
+        let n = values.len().max(1);
+        let start = rand::random::<usize>() % n;
+        let mut values = values;
+        values.rotate_left(start);
+        return Ok(values
+            .into_iter()
+            .find(|v| !matches!(v, Value::Null | Value::NullArray))
+            .unwrap_or(Value::Null));
+    }
     match how {
         Merge::Sum => {
             let mut total: i64 = 0;
@@ -98,7 +115,7 @@ pub(crate) fn merge(replies: Vec<Result<Value, Error>>, how: Merge) -> Result<Va
             }
             Ok(Value::Array(all))
         }
-        Merge::AllSucceeded | Merge::OneSucceeded => values
+        Merge::AllSucceeded | Merge::OneSucceeded | Merge::AnyNonNil => values
             .into_iter()
             .next()
             .ok_or_else(|| Error::new(ErrorKind::ClusterDown, "no node to ask")),
@@ -124,6 +141,22 @@ mod tests {
             Some((Targets::AllNodes, Merge::AllSucceeded))
         );
         assert_eq!(p(&["INFO"]), None, "special merge stays on one node");
+        assert_eq!(
+            p(&["RANDOMKEY"]),
+            Some((Targets::Primaries, Merge::AnyNonNil))
+        );
+        let ok = |v: Value| -> Result<Value, Error> { Ok(v) };
+        for _ in 0..8 {
+            let r = merge(
+                vec![ok(Value::Null), ok(Value::bulk("k")), ok(Value::Null)],
+                Merge::AnyNonNil,
+            );
+            assert_eq!(r.unwrap(), Value::bulk("k"));
+        }
+        assert_eq!(
+            merge(vec![ok(Value::Null)], Merge::AnyNonNil).unwrap(),
+            Value::Null
+        );
         assert_eq!(p(&["GET", "k"]), None);
     }
 

@@ -7,10 +7,13 @@
 //! retry, refresh and retry, or fail. The whole loop runs under one deadline
 //! (`request_timeout`), so no request waits forever.
 
+pub(crate) mod blocking;
 pub(crate) mod decide;
 pub(crate) mod fanout;
+mod many;
 pub(crate) mod refresh;
 pub(crate) mod route;
+pub(crate) mod split;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -213,7 +216,7 @@ impl Inner {
     }
 
     /// The node for `route` from the current snapshot, or `None` when the slot is unserved.
-    fn pick(&self, route: Route) -> Option<(Arc<NodeEntry>, bool)> {
+    pub(crate) fn pick(&self, route: Route) -> Option<(Arc<NodeEntry>, bool)> {
         let topo = self.topology.guard();
         let shard = match route.slot {
             Some(slot) => topo.shard_for_slot(slot)?,
@@ -234,6 +237,42 @@ impl Inner {
         route: Route,
         home: Target,
         last_error: &mut Option<Error>,
+    ) -> Result<Value, Error> {
+        self.run_on(args, route, home, last_error, false).await
+    }
+
+    /// Send `args` on a dedicated connection taken from the node's exclusive set (a
+    /// blocking command), returning the connection afterwards. A caller that stops waiting
+    /// drops the connection with it, so a still-blocked command never reaches anyone else.
+    async fn send_exclusive(
+        &self,
+        entry: &Arc<NodeEntry>,
+        readonly_conn: bool,
+        asking: bool,
+        args: &Args,
+    ) -> Result<Value, Error> {
+        let ex = self.pool.exclusive(entry, readonly_conn).await?;
+        let Some(conn) = ex.conn() else {
+            return Err(Error::new(ErrorKind::Closed, "dedicated connection gone"));
+        };
+        let rx = conn.send(asking, |buf| {
+            if asking {
+                buf.extend_from_slice(ASKING);
+            }
+            args.encode(buf)
+        })?;
+        let r = reply_of(rx.await);
+        ex.release();
+        r
+    }
+
+    async fn run_on(
+        &self,
+        args: &Args,
+        route: Route,
+        home: Target,
+        last_error: &mut Option<Error>,
+        exclusive: bool,
     ) -> Result<Value, Error> {
         let mut attempt = Attempt {
             readonly: route.readonly,
@@ -276,20 +315,26 @@ impl Inner {
                 Target::Addr { addr, asking } => (self.pool.entry(addr), false, *asking),
             };
             let started = measure.then(Instant::now);
-            let outcome = match self.pool.conn(&entry, readonly_conn).await {
-                Ok(conn) => {
-                    entry.count_request();
-                    match conn.send(asking, |buf| {
-                        if asking {
-                            buf.extend_from_slice(ASKING);
+            let outcome = if exclusive {
+                entry.count_request();
+                self.send_exclusive(&entry, readonly_conn, asking, args)
+                    .await
+            } else {
+                match self.pool.conn(&entry, readonly_conn).await {
+                    Ok(conn) => {
+                        entry.count_request();
+                        match conn.send(asking, |buf| {
+                            if asking {
+                                buf.extend_from_slice(ASKING);
+                            }
+                            args.encode(buf)
+                        }) {
+                            Ok(rx) => reply_of(rx.await),
+                            Err(e) => Err(e),
                         }
-                        args.encode(buf)
-                    }) {
-                        Ok(rx) => reply_of(rx.await),
-                        Err(e) => Err(e),
                     }
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
             };
             if let Some(t) = started {
                 entry.record_latency(t.elapsed());
@@ -308,7 +353,9 @@ impl Inner {
                     tracing::info!(slot, from = entry.addr(), to = %addr, "MOVED");
                     let addr = self.resolve(&addr, &entry);
                     self.topology.apply_moved(slot, &addr);
-                    self.trigger_refresh();
+                    if let Some(r) = self.refresher() {
+                        r.trigger_after_moved();
+                    }
                     attempt.redirects += 1;
                     target = Target::Addr {
                         addr,
@@ -408,6 +455,55 @@ impl Router {
         &self.inner
     }
 
+    /// Ask for a topology refresh and wait for it (or return at once without a refresher).
+    pub(crate) async fn refresh_and_wait(&self) {
+        if let Some(r) = self.inner.refresher() {
+            r.refresh_and_wait().await;
+        }
+    }
+
+    /// Ask for a topology refresh soon.
+    pub(crate) fn trigger_refresh(&self) {
+        self.inner.trigger_refresh();
+    }
+
+    /// Run a command on the node at `addr` (not routed by key; retried there on transient
+    /// errors), within the request deadline.
+    ///
+    /// # Errors
+    /// As [`execute`](Router::execute).
+    pub(crate) async fn execute_on(&self, addr: &str, args: &Args) -> Result<Value, Error> {
+        let route = Route {
+            slot: None,
+            readonly: true,
+            fanout: None,
+        };
+        let home = Target::Addr {
+            addr: addr.to_string(),
+            asking: false,
+        };
+        let mut last_error = None;
+        let timeout = self.inner.config.request_timeout;
+        match tokio::time::timeout(timeout, self.inner.run(args, route, home, &mut last_error))
+            .await
+        {
+            Ok(r) => r,
+            Err(_) => {
+                self.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                Err(Error::new(
+                    ErrorKind::Timeout,
+                    match last_error {
+                        Some(e) => format!(
+                            "request to {addr} timed out after {timeout:?} (last error: {e})"
+                        ),
+                        None => format!("request to {addr} timed out after {timeout:?}"),
+                    },
+                )
+                .with_sent(true))
+            }
+        }
+    }
+
     /// Run one command to completion: route, send, follow redirects, retry, all within the
     /// request deadline.
     ///
@@ -415,7 +511,14 @@ impl Router {
     /// Cross-slot before sending; server errors; [`ErrorKind::Timeout`] at the deadline
     /// (naming the last transient error seen); the decision's failures.
     pub(crate) async fn execute(&self, args: &Args) -> Result<Value, Error> {
-        let route = route::route(args)?;
+        let route = match route::route(args) {
+            Ok(r) => r,
+            Err(e) if e.kind() == ErrorKind::CrossSlot => match split::plan(args) {
+                Some(plan) => return self.execute_split(plan).await,
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
         let span = tracing::debug_span!(
             "request",
             cmd = %String::from_utf8_lossy(args.get(0).unwrap_or_default()),
@@ -429,17 +532,29 @@ impl Router {
                 .await;
         }
         let mut last_error = None;
-        let result = tokio::time::timeout(
-            timeout,
-            self.inner
-                .run(args, route, Target::Slot, &mut last_error)
-                .instrument(span),
-        )
-        .await;
+        let (timeout, exclusive) = match blocking::block_of(args) {
+            blocking::Block::No => (timeout, false),
+            blocking::Block::For(d) => (timeout.saturating_add(d), true),
+            // Blocks until data comes: only the connection's life bounds it.
+            blocking::Block::Forever => (Duration::MAX, true),
+        };
+        let run = self
+            .inner
+            .run_on(args, route, Target::Slot, &mut last_error, exclusive)
+            .instrument(span);
+        let result = if timeout == Duration::MAX {
+            Ok(run.await)
+        } else {
+            tokio::time::timeout(timeout, run).await
+        };
         match result {
             Ok(r) => r,
             Err(_) => {
                 self.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                // A node that stopped answering with its sockets open (frozen, partitioned
+                // without a reset) may have been failed over meanwhile: look again, so the
+                // next requests do not wait on it until the periodic refresh.
+                self.inner.trigger_refresh();
                 // A cluster that said CLUSTERDOWN (or served no node for the slot) all along
                 // is reported as such, not as a slow request.
                 let kind = match &last_error {
@@ -454,61 +569,6 @@ impl Router {
                     },
                 )
                 // It may have reached a node before the deadline.
-                .with_sent(true))
-            }
-        }
-    }
-
-    /// Send a keyless cluster-wide command to every primary (or node) and merge the replies.
-    async fn fan_out(
-        &self,
-        args: &Args,
-        route: Route,
-        targets: fanout::Targets,
-        how: fanout::Merge,
-    ) -> Result<Value, Error> {
-        let topo = self.inner.topology.load();
-        let mut addrs: Vec<String> = topo
-            .shards()
-            .iter()
-            .map(|s| s.primary.addr.clone())
-            .collect();
-        if targets == fanout::Targets::AllNodes {
-            addrs.extend(
-                topo.shards()
-                    .iter()
-                    .flat_map(|s| s.replicas.iter().map(|r| r.addr.clone())),
-            );
-        }
-        if addrs.is_empty() {
-            return Err(Error::new(ErrorKind::ClusterDown, "no node known"));
-        }
-        let mut last_errors: Vec<Option<Error>> = vec![None; addrs.len()];
-        let runs = addrs
-            .iter()
-            .zip(last_errors.iter_mut())
-            .map(|(addr, last)| {
-                let home = Target::Addr {
-                    addr: addr.clone(),
-                    asking: false,
-                };
-                self.inner.run(args, route, home, last)
-            });
-        let timeout = self.inner.config.request_timeout;
-        match tokio::time::timeout(timeout, futures::future::join_all(runs)).await {
-            Ok(replies) => fanout::merge(replies, how),
-            Err(_) => {
-                self.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
-                let last = last_errors.into_iter().flatten().next();
-                Err(Error::new(
-                    ErrorKind::Timeout,
-                    match last {
-                        Some(e) => format!(
-                            "cluster-wide request timed out after {timeout:?} (last error: {e})"
-                        ),
-                        None => format!("cluster-wide request timed out after {timeout:?}"),
-                    },
-                )
                 .with_sent(true))
             }
         }

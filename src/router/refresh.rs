@@ -10,9 +10,12 @@
 //!
 //! The refresh task is single-flight (one task does all refreshes), rate-limited (at most one
 //! per [`MIN_REFRESH_GAP`]), runs every `refresh_interval`, and at once when asked (MOVED,
-//! broken connections, CLUSTERDOWN, READONLY, an uncovered slot). Waiters learn a refresh
+//! broken connections, CLUSTERDOWN, READONLY, an uncovered slot, a request that hit its
+//! deadline). MOVEDs coalesce: while a refresh one of them asked for is queued or running,
+//! further MOVEDs (each already patched its slot) ask for no other. Waiters learn a refresh
 //! finished through a generation counter.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -37,6 +40,10 @@ const ASK_NODES: usize = 3;
 pub(crate) struct Refresher {
     wake: Arc<Notify>,
     generation: watch::Receiver<u64>,
+    /// A refresh asked for by a MOVED is queued or running: later MOVEDs (each already
+    /// patched its slot) wait for that one instead of queueing another, so a storm of
+    /// MOVEDs after a resharding costs one refresh.
+    moved_pending: Arc<AtomicBool>,
 }
 
 impl Refresher {
@@ -47,11 +54,19 @@ impl Refresher {
     ) -> (Refresher, Arc<Notify>) {
         let wake = Arc::new(Notify::new());
         let (tx, rx) = watch::channel(0u64);
-        tokio::spawn(refresh_loop(inner, wake.clone(), tx, interval));
+        let moved_pending = Arc::new(AtomicBool::new(false));
+        tokio::spawn(refresh_loop(
+            inner,
+            wake.clone(),
+            tx,
+            interval,
+            moved_pending.clone(),
+        ));
         (
             Refresher {
                 wake: wake.clone(),
                 generation: rx,
+                moved_pending,
             },
             wake,
         )
@@ -60,6 +75,14 @@ impl Refresher {
     /// Ask for a refresh soon (coalesced with any other request).
     pub(crate) fn trigger(&self) {
         self.wake.notify_one();
+    }
+
+    /// Ask for a refresh after a MOVED, unless one asked for by an earlier MOVED has not
+    /// finished yet (it will bring this change too).
+    pub(crate) fn trigger_after_moved(&self) {
+        if !self.moved_pending.swap(true, Ordering::AcqRel) {
+            self.trigger();
+        }
     }
 
     /// Ask for a refresh and wait until one that started after this call has finished.
@@ -82,6 +105,7 @@ async fn refresh_loop(
     wake: Arc<Notify>,
     generation: watch::Sender<u64>,
     interval: Option<Duration>,
+    moved_pending: Arc<AtomicBool>,
 ) {
     let mut last: Option<Instant> = None;
     loop {
@@ -113,6 +137,7 @@ async fn refresh_loop(
             measure_latency(&inner).await;
         }
         drop(inner);
+        moved_pending.store(false, Ordering::Release);
         generation.send_modify(|g| *g += 1);
     }
 }

@@ -1,8 +1,9 @@
 //! Where a command goes: its slot (from its keys) and whether it only reads.
 //!
-//! This is the seam for splitting multi-key commands: today keys in different slots are a
-//! [`ErrorKind::CrossSlot`] error before anything is sent; a later split/merge step takes
-//! the same key list and groups it by slot instead.
+//! Keys in different slots are an [`ErrorKind::CrossSlot`] error here, before anything is
+//! sent; the router then splits the commands that may be split (MGET, MSET, DEL ... see
+//! [`split`](super::split)) and returns the error for the others (MSETNX and other commands
+//! that must stay atomic).
 
 use super::fanout::{self, Merge, Targets};
 use crate::command::{self, CommandSpec};
@@ -93,7 +94,7 @@ pub(crate) fn route(args: &Args) -> Result<Route, Error> {
         return Err(Error::new(
             ErrorKind::CrossSlot,
             format!(
-                "CROSSSLOT keys of {} hash to different slots (use hash tags like {{user1}}:a, {{user1}}:b to keep them together)",
+                "CROSSSLOT keys of {} hash to different slots; the command must run on one node, so it is not split (use hash tags like {{user1}}:a, {{user1}}:b to keep them together)",
                 spec.name.to_ascii_uppercase()
             ),
         ));

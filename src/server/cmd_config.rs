@@ -87,17 +87,29 @@ pub(crate) fn glob_match(pattern: &[u8], text: &[u8], nocase: bool) -> bool {
     pattern[p..].iter().all(|&c| c == b'*')
 }
 
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
 fn params(shared: &NodeShared, locked: &mut Locked<'_>) -> Vec<(String, String)> {
-    let timeout = shared.config.node_timeout.as_millis().to_string();
+    let st = locked.get();
+    let timeout = st.cluster.node_timeout_ms.to_string();
+    let full = yes_no(st.cluster.require_full_coverage);
+    let reads_down = yes_no(st.cluster.allow_reads_when_down);
+    let stale = yes_no(st.repl.serve_stale_data);
     let port = shared.addr.port().to_string();
     let mut out: Vec<(String, String)> = [
         ("appendonly", "no"),
         ("appendfsync", "everysec"),
         ("bind", "127.0.0.1"),
-        ("cluster-allow-reads-when-down", "no"),
+        ("cluster-allow-reads-when-down", reads_down),
         ("cluster-enabled", "yes"),
         ("cluster-node-timeout", timeout.as_str()),
-        ("cluster-require-full-coverage", "yes"),
+        ("cluster-require-full-coverage", full),
         ("databases", "16"),
         ("hz", "10"),
         ("lazyfree-lazy-user-del", "no"),
@@ -109,6 +121,8 @@ fn params(shared: &NodeShared, locked: &mut Locked<'_>) -> Vec<(String, String)>
         ("port", port.as_str()),
         ("proto-max-bulk-len", "536870912"),
         ("replica-read-only", "yes"),
+        ("replica-serve-stale-data", stale),
+        ("slave-serve-stale-data", stale),
         (
             "requirepass",
             if shared.config.requirepass.is_some() {
@@ -132,6 +146,52 @@ fn params(shared: &NodeShared, locked: &mut Locked<'_>) -> Vec<(String, String)>
         }
     }
     out
+}
+
+/// Settings that change behaviour, kept in the node state rather than as overrides.
+const LIVE: &[&str] = &[
+    "cluster-node-timeout",
+    "cluster-require-full-coverage",
+    "cluster-allow-reads-when-down",
+    "replica-serve-stale-data",
+    "slave-serve-stale-data",
+];
+
+fn config_set_error(name: &str, why: &str) -> Value {
+    Value::error(format!(
+        "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+    ))
+}
+
+/// Apply a live setting (a no-op for the others).
+fn apply(locked: &mut Locked<'_>, name: &str, value: &str) -> Result<(), Value> {
+    let bool_of = |v: &str| match v.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(config_set_error(name, "argument must be 'yes' or 'no'")),
+    };
+    let st = locked.get();
+    match name {
+        "cluster-node-timeout" => match value.parse::<u64>() {
+            Ok(ms) if ms > 0 => st.cluster.node_timeout_ms = ms,
+            _ => {
+                return Err(config_set_error(
+                    name,
+                    "argument couldn't be parsed into an integer",
+                ))
+            }
+        },
+        "cluster-require-full-coverage" => {
+            st.cluster.require_full_coverage = bool_of(value)?;
+            st.cluster.update_state();
+        }
+        "cluster-allow-reads-when-down" => st.cluster.allow_reads_when_down = bool_of(value)?,
+        "replica-serve-stale-data" | "slave-serve-stale-data" => {
+            st.repl.serve_stale_data = bool_of(value)?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Run a CONFIG subcommand.
@@ -171,8 +231,14 @@ pub(crate) fn run(
                         "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
                     ));
                 }
-                updates.push((name, String::from_utf8_lossy(&pair[1]).into_owned()));
+                let value = String::from_utf8_lossy(&pair[1]).into_owned();
+                if let Err(e) = apply(locked, &name, &value) {
+                    return e;
+                }
+                updates.push((name, value));
             }
+            // Live settings are read back from the state, not from the overrides.
+            updates.retain(|(name, _)| !LIVE.contains(&name.as_str()));
             locked.get().config_overrides.extend(updates);
             Value::ok()
         }

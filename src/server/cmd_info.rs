@@ -124,9 +124,10 @@ fn write_section(out: &mut String, section: &str, st: &NodeState, shared: &NodeS
         "persistence" => {
             let _ = write!(
                 out,
-                "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\n\
+                "# Persistence\r\nloading:{}\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\n\
                  rdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\n\
                  aof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_bgrewrite_status:ok\r\n",
+                u8::from(st.repl.link.as_ref().is_some_and(|l| l.loading)),
                 now_ms() / 1000
             );
         }

@@ -105,6 +105,11 @@ pub(crate) fn run(
         "save" => Value::ok(),
         "bgsave" => Value::simple("Background saving started"),
         "role" => role(locked),
+        "debug" => super::cmd_fault::debug(args, shared),
+        "shutdown" => match super::cmd_fault::shutdown(args, shared) {
+            Some(reply) => reply,
+            None => return Outcome::NoReply,
+        },
         "dbsize" => Value::Integer(locked.get().db.dbsize(now_ms()) as i64),
         "flushall" | "flushdb" => {
             let st = locked.get();
@@ -271,7 +276,8 @@ fn client(conn: &mut Conn, sub: &str, args: &[Bytes], shared: &NodeShared) -> Va
             _ => syntax_error(),
         },
         "kill" => client_kill(conn, args, shared),
-        "pause" | "unpause" => Value::ok(),
+        "pause" => super::cmd_fault::client_pause(args, shared),
+        "unpause" => super::cmd_fault::client_unpause(shared),
         "help" => Value::Array(vec![Value::simple(
             "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are: ID, INFO, LIST, GETNAME, SETNAME, SETINFO, NO-EVICT, NO-TOUCH",
         )]),

@@ -175,24 +175,11 @@ const MAX_BATCH: usize = 1024;
 /// `pending` for the next call.
 fn process_batch(
     conn: &mut Conn,
-    rbuf: &mut BytesMut,
     pending: &mut VecDeque<Vec<Bytes>>,
+    protocol_error: Option<String>,
     out: &mut BytesMut,
     shared: &NodeShared,
-    limits: &Limits,
 ) -> BatchEnd {
-    let mut protocol_error = None;
-    while pending.len() < MAX_BATCH {
-        match decode_command(rbuf, limits) {
-            Ok(None) => break,
-            Ok(Some(args)) if args.is_empty() => {}
-            Ok(Some(args)) => pending.push_back(args),
-            Err(e) => {
-                protocol_error = Some(protocol_error_text(&e));
-                break;
-            }
-        }
-    }
     let mut replies: Vec<(Value, Protocol)> = Vec::with_capacity(pending.len());
     let mut end = BatchEnd::NeedMore;
     {
@@ -252,8 +239,17 @@ async fn run(
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
     let mut conn = Conn::new(id, peer, local, !shared.config.auth_required());
     let kill = shared.clients.register(id, peer, local);
-    let result = serve_conn(&mut stream, &mut conn, shared, &kill).await;
+    // Accepted just before a partition took effect: it is cut like the others.
+    let result = if shared.faults.is_partitioned() {
+        Ok(None)
+    } else {
+        serve_conn(&mut stream, &mut conn, shared, &kill).await
+    };
     shared.clients.unregister(id);
+    if shared.faults.is_partitioned() {
+        // An unreachable node's connections end with a reset, not a clean close.
+        let _ = stream.set_zero_linger();
+    }
     match result {
         Ok(Some(rbuf)) => {
             super::replication::primary::serve_replica(stream, rbuf, conn, shared.clone()).await
@@ -276,7 +272,18 @@ async fn serve_conn(
     let mut stop = shared.shutdown_rx();
     let limits = server_limits();
     loop {
-        let end = process_batch(conn, &mut rbuf, &mut pending, &mut out, shared, &limits);
+        let protocol_error = decode_batch(&mut rbuf, &mut pending, &limits);
+        if shared.faults.maybe_paused() && !pending.is_empty() {
+            let write = pending
+                .iter()
+                .any(|a| crate::command::lookup_args(a).is_some_and(|s| s.is_write()));
+            tokio::select! {
+                _ = shared.faults.wait(true, write) => {}
+                _ = crate::server::node::stopped(&mut stop) => return Ok(None),
+                _ = kill.notified() => return Ok(None),
+            }
+        }
+        let end = process_batch(conn, &mut pending, protocol_error, &mut out, shared);
         match end {
             BatchEnd::NeedMore => {}
             BatchEnd::Close => {
@@ -287,7 +294,11 @@ async fn serve_conn(
                 numreplicas,
                 timeout_ms,
             } => {
-                let reply = super::cmd_server::wait(shared, numreplicas, timeout_ms).await;
+                let reply = tokio::select! {
+                    r = super::cmd_server::wait(shared, numreplicas, timeout_ms) => r,
+                    _ = crate::server::node::stopped(&mut stop) => return Ok(None),
+                    _ = kill.notified() => return Ok(None),
+                };
                 encode_value(&mut out, &reply, conn.proto);
                 continue;
             }
@@ -310,6 +321,11 @@ async fn serve_conn(
             }
         }
         if !out.is_empty() {
+            tokio::select! {
+                _ = hold_replies(shared) => {}
+                _ = crate::server::node::stopped(&mut stop) => return Ok(None),
+                _ = kill.notified() => return Ok(None),
+            }
             super::pubsub::write_out(stream, &out, &conn.pubsub).await?;
             out.clear();
             // More complete commands may still be buffered (a big batch was cut).
@@ -334,6 +350,32 @@ async fn serve_conn(
             return Ok(None);
         }
     }
+}
+
+/// Decode the complete commands buffered in `rbuf` (up to a batch) into `pending`; the
+/// protocol error to answer after them, if the input is malformed.
+fn decode_batch(
+    rbuf: &mut BytesMut,
+    pending: &mut VecDeque<Vec<Bytes>>,
+    limits: &Limits,
+) -> Option<String> {
+    while pending.len() < MAX_BATCH {
+        match decode_command(rbuf, limits) {
+            Ok(None) => break,
+            Ok(Some(args)) if args.is_empty() => {}
+            Ok(Some(args)) => pending.push_back(args),
+            Err(e) => return Some(protocol_error_text(&e)),
+        }
+    }
+    None
+}
+
+/// Fault injection: hold replies while the node is frozen, or for the injected delay.
+async fn hold_replies(shared: &NodeShared) {
+    if let Some(d) = shared.faults.reply_delay() {
+        tokio::time::sleep(d).await;
+    }
+    shared.faults.wait(false, false).await;
 }
 
 fn decode_ready(rbuf: &BytesMut, limits: &Limits) -> bool {

@@ -72,6 +72,7 @@ const SERVER_COMMANDS: &[(&str, &[&str])] = &[
             "countkeysinslot",
             "delslots",
             "delslotsrange",
+            "failover",
             "flushslots",
             "forget",
             "getkeysinslot",
@@ -108,6 +109,7 @@ const SERVER_COMMANDS: &[(&str, &[&str])] = &[
     ),
     ("config", &["get", "help", "resetstat", "rewrite", "set"]),
     ("dbsize", &[]),
+    ("debug", &[]),
     ("discard", &[]),
     ("echo", &[]),
     ("exec", &[]),
@@ -129,6 +131,7 @@ const SERVER_COMMANDS: &[(&str, &[&str])] = &[
     ("role", &[]),
     ("save", &[]),
     ("select", &[]),
+    ("shutdown", &[]),
     ("sync", &[]),
     ("time", &[]),
     ("unwatch", &[]),
@@ -370,6 +373,14 @@ pub(crate) fn process(
         // (EXEC, inside the transaction, keeps it: it routes what was queued.)
         conn.asking = false;
     }
+    // A replica loading a full sync's snapshot, or cut off from its primary with
+    // replica-serve-stale-data no, refuses what Redis refuses.
+    if let Some(e) = replica_gate(locked.get(), spec) {
+        if let Some(m) = conn.multi.as_mut() {
+            m.aborted = true;
+        }
+        return Outcome::Reply(e);
+    }
     // A replica refuses writes that reach it (keyless ones, or READONLY slipping a write).
     if traits.write && handler == Handler::Db {
         let st = locked.get();
@@ -403,6 +414,21 @@ pub(crate) fn process(
     // Serve clients blocked on keys this command (or transaction) wrote.
     super::blocking::serve_ready(locked.get());
     outcome
+}
+
+fn replica_gate(st: &mut super::node::NodeState, spec: &CommandSpec) -> Option<Value> {
+    let link = st.repl.link.as_ref()?;
+    if link.loading && !spec.has_flag("loading") {
+        return Some(Value::error(
+            "LOADING Redis is loading the dataset in memory",
+        ));
+    }
+    if !link.up && !st.repl.serve_stale_data && !spec.has_flag("stale") {
+        return Some(Value::error(
+            "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+        ));
+    }
+    None
 }
 
 /// Execute a command that passed every check, counting it.

@@ -12,6 +12,25 @@
 //! in-process; `replication` ships snapshot + buffered writes + stream to replicas over real
 //! TCP.
 //!
+//! Failure detection and failover follow Redis 7 (`cluster-node-timeout`, PFAIL/FAIL,
+//! replica elections ranked by replication offset, `CLUSTER FAILOVER [FORCE|TAKEOVER]`,
+//! replica migration), and [`TestCluster`] injects faults by node index:
+//!
+//! ```no_run
+//! # async fn faults() -> std::io::Result<()> {
+//! use std::time::Duration;
+//! use redcluster::server::{FailoverMode, TestCluster};
+//! let cluster = TestCluster::builder().replicas_per_primary(1).start().await?;
+//! let dead = cluster.kill_primary_of("user:1").await; // its replica takes over
+//! cluster.wait_stable(Duration::from_secs(10)).await?;
+//! cluster.restart_node(dead, true).await?; // back as a replica, resynced
+//! cluster.pause_node(0); // requests to node 0 hang until resume_node(0)
+//! cluster.resume_node(0);
+//! let replica = cluster.replica_indexes_of(1)[0];
+//! cluster.failover(replica, FailoverMode::Default).await?; // no acknowledged write lost
+//! # Ok(()) }
+//! ```
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use redcluster::server::TestCluster;
@@ -28,20 +47,24 @@ mod clients;
 mod cluster;
 mod cmd_command;
 mod cmd_config;
+mod cmd_fault;
 mod cmd_info;
 mod cmd_multi;
 mod cmd_server;
 mod conn;
 pub(crate) mod db;
 mod dispatch;
+mod fault;
 mod migrate;
 mod node;
 mod pubsub;
 mod replication;
 mod stats;
 mod test_cluster;
+mod test_cluster_faults;
 
-pub use test_cluster::{NodeInfo, Role, TestCluster, TestClusterBuilder};
+pub use cluster::failover::FailoverMode;
+pub use test_cluster::{NodeInfo, Role, TestCluster, TestClusterBuilder, DEFAULT_NODE_TIMEOUT};
 
 /// The Redis version this server answers as (HELLO, INFO).
 pub(crate) const REDIS_VERSION: &str = "7.0.15";

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -12,6 +12,7 @@ use tokio::sync::{watch, Notify};
 use super::cluster::bus;
 use super::cluster::state::{ClusterState, NodeId};
 use super::db::Db;
+use super::fault::Faults;
 use super::replication::ReplState;
 use super::stats::CmdStats;
 
@@ -31,15 +32,6 @@ impl NodeConfig {
     pub(crate) fn auth_required(&self) -> bool {
         self.requirepass.is_some()
     }
-}
-
-/// Switches tests flip to inject faults (used by later fault-injection work).
-#[derive(Debug, Default)]
-pub(crate) struct Faults {
-    /// Drop every bus message to and from this node.
-    pub(crate) bus_blocked: AtomicBool,
-    /// Delay, in ms, a replica waits before applying replication data it received.
-    pub(crate) repl_delay_ms: AtomicU64,
 }
 
 /// Everything about a node that changes, behind one lock.
@@ -128,7 +120,7 @@ impl NodeShared {
     /// Stop the node: listener, connections, bus and replication tasks.
     pub(crate) fn stop(&self) {
         self.shutdown.send_replace(true);
-        bus::unregister(self.addr);
+        bus::unregister(self.addr, self);
         self.migrate_links.clear();
     }
 }
@@ -188,19 +180,94 @@ pub(crate) async fn start(
     let listener = TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;
     let id = NodeId::random();
+    let mut cluster = ClusterState::new(id, addr);
+    cluster.node_timeout_ms = config.node_timeout.as_millis().max(1) as u64;
+    let state = NodeState {
+        db: Db::new(),
+        cluster,
+        cmdstats: CmdStats::default(),
+        repl: ReplState::new(),
+        config_overrides: HashMap::new(),
+        waiters: Default::default(),
+        migrate_fence: Default::default(),
+    };
+    Ok(launch(listener, id, config, state))
+}
+
+/// Start a stopped node again on its address, with its id, cluster view and settings (as
+/// Redis does from `nodes.conf`), and its keyspace when `keep_data`. A replica resumes
+/// replicating its primary.
+///
+/// # Errors
+/// When the address cannot be bound again within 2 s.
+pub(crate) async fn restart(old: &NodeShared, keep_data: bool) -> std::io::Result<Arc<NodeShared>> {
+    old.stop();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    let listener = loop {
+        match TcpListener::bind(old.addr).await {
+            Ok(l) => break l,
+            Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    let (state, primary) = {
+        let mut st = old.lock();
+        let mut cluster = std::mem::replace(&mut st.cluster, ClusterState::new(old.id, old.addr));
+        let now = now_ms();
+        for peer in cluster.nodes.values_mut() {
+            peer.pong_recv_ms = now;
+            peer.ping_sent_ms = 0;
+            peer.pfail = false;
+            peer.fail_reports.clear();
+        }
+        cluster.reset_transient();
+        let primary = cluster
+            .me()
+            .replica_of
+            .and_then(|p| cluster.nodes.get(&p).map(|peer| (p, peer.addr)));
+        let mut db = if keep_data {
+            std::mem::take(&mut st.db)
+        } else {
+            Db::new()
+        };
+        db.set_replica(false);
+        let mut repl = ReplState::new();
+        repl.serve_stale_data = st.repl.serve_stale_data;
+        repl.offset = st.repl.link.as_ref().map_or(st.repl.offset, |l| l.offset);
+        let state = NodeState {
+            db,
+            cluster,
+            cmdstats: CmdStats::default(),
+            repl,
+            config_overrides: std::mem::take(&mut st.config_overrides),
+            waiters: Default::default(),
+            migrate_fence: Default::default(),
+        };
+        (state, primary)
+    };
+    let shared = launch(listener, old.id, old.config.clone(), state);
+    // An injected replication lag belongs to the node, not to one run of it.
+    let lag = old.faults.repl_delay_ms.load(Ordering::Relaxed);
+    shared.faults.repl_delay_ms.store(lag, Ordering::Relaxed);
+    if let Some((id, addr)) = primary {
+        let mut st = shared.lock();
+        super::replication::replica::become_replica(&mut st, &shared, id, addr);
+    }
+    Ok(shared)
+}
+
+fn launch(
+    listener: TcpListener,
+    id: NodeId,
+    config: NodeConfig,
+    state: NodeState,
+) -> Arc<NodeShared> {
+    let addr = state.cluster.me().addr;
     let (shutdown, _) = watch::channel(false);
     let shared = Arc::new(NodeShared {
         id,
         addr,
-        state: Mutex::new(NodeState {
-            db: Db::new(),
-            cluster: ClusterState::new(id, addr),
-            cmdstats: CmdStats::default(),
-            repl: ReplState::new(),
-            config_overrides: HashMap::new(),
-            waiters: Default::default(),
-            migrate_fence: Default::default(),
-        }),
+        state: Mutex::new(state),
         config,
         next_client_id: AtomicU64::new(1),
         connected_clients: AtomicU64::new(0),
@@ -219,14 +286,32 @@ pub(crate) async fn start(
     tokio::spawn(accept_loop(listener, shared.clone()));
     tokio::spawn(bus::run(shared.clone()));
     tokio::spawn(cron(shared.clone()));
-    Ok(shared)
+    shared
 }
 
+/// Accept clients; while partitioned the listener is closed (connects are refused) and
+/// bound again on heal.
 async fn accept_loop(listener: TcpListener, shared: Arc<NodeShared>) {
     let mut stop = shared.shutdown_rx();
+    let mut partitioned = shared.faults.partitioned.subscribe();
+    let mut listener = Some(listener);
     loop {
+        let cut_off = *partitioned.borrow_and_update();
+        if cut_off {
+            listener = None;
+        } else if listener.is_none() {
+            listener = TcpListener::bind(shared.addr).await.ok();
+        }
+        let Some(l) = listener.as_ref() else {
+            tokio::select! {
+                _ = partitioned.changed() => {}
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                _ = crate::server::node::stopped(&mut stop) => return,
+            }
+            continue;
+        };
         tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = l.accept() => match accepted {
                 Ok((stream, peer)) => {
                     shared.total_connections.fetch_add(1, Ordering::Relaxed);
                     tokio::spawn(super::conn::serve(stream, peer, shared.clone()));
@@ -236,6 +321,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<NodeShared>) {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             },
+            _ = partitioned.changed() => {}
             _ = crate::server::node::stopped(&mut stop) => return,
         }
     }
@@ -253,7 +339,9 @@ async fn cron(shared: Arc<NodeShared>) {
         shared.migrate_links.expire();
         let mut st = Locked::new(&shared);
         let state = st.get();
-        if state.cluster.me().is_primary() {
+        if state.cluster.me().is_primary()
+            && !shared.faults.active_expire_off.load(Ordering::Relaxed)
+        {
             state.db.active_expire(now_ms(), 200);
             let props = state.db.take_propagation();
             state.repl.feed(props);

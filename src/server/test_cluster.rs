@@ -1,7 +1,7 @@
 //! `TestCluster`: start a whole cluster in this process, on real loopback TCP ports.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::cluster::state::{even_ranges, Peer};
@@ -32,7 +32,14 @@ pub struct NodeInfo {
     pub primary_id: Option<String>,
     /// Slot ranges this node owns in its own view (empty for replicas).
     pub slots: Vec<std::ops::RangeInclusive<u16>>,
+    /// False while the node is killed (until restarted); a paused or partitioned node is
+    /// alive.
+    pub alive: bool,
 }
+
+/// `cluster-node-timeout` of a [`TestCluster`] unless set: short, so failovers in tests take
+/// about a second (the binary keeps Redis' 15 s).
+pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_millis(1000);
 
 /// Configures a [`TestCluster`]; start it with [`TestClusterBuilder::start`].
 #[derive(Clone, Debug)]
@@ -53,7 +60,7 @@ impl Default for TestClusterBuilder {
             unconfigured: None,
             base_port: None,
             config: NodeConfig {
-                node_timeout: Duration::from_millis(15_000),
+                node_timeout: DEFAULT_NODE_TIMEOUT,
                 ..NodeConfig::default()
             },
         }
@@ -98,7 +105,8 @@ impl TestClusterBuilder {
         self
     }
 
-    /// `cluster-node-timeout` (default 15 s).
+    /// `cluster-node-timeout` (default [`DEFAULT_NODE_TIMEOUT`], 1 s): a primary silent for
+    /// longer is failed over.
     pub fn node_timeout(mut self, timeout: Duration) -> Self {
         self.config.node_timeout = timeout;
         self
@@ -114,14 +122,15 @@ impl TestClusterBuilder {
             .unconfigured
             .unwrap_or(self.primaries * (1 + self.replicas_per_primary));
         let mut nodes = Vec::with_capacity(total);
-        let mut cluster = TestCluster { nodes: Vec::new() };
         for i in 0..total {
             let port = self.base_port.map_or(0, |p| p.saturating_add(i as u16));
             let bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
             let node = node::start(bind, self.config.clone()).await?;
-            cluster.nodes.push(node.clone());
             nodes.push(node);
         }
+        let cluster = TestCluster {
+            nodes: RwLock::new(nodes.clone()),
+        };
         if self.unconfigured.is_some() {
             return Ok(cluster);
         }
@@ -186,7 +195,8 @@ impl TestClusterBuilder {
 /// ```
 #[derive(Debug)]
 pub struct TestCluster {
-    nodes: Vec<Arc<NodeShared>>,
+    /// Nodes in creation order; a restarted node replaces its old incarnation in place.
+    pub(super) nodes: RwLock<Vec<Arc<NodeShared>>>,
 }
 
 impl TestCluster {
@@ -197,12 +207,17 @@ impl TestCluster {
 
     /// Addresses to give a client: every node, primaries first.
     pub fn seeds(&self) -> Vec<SocketAddr> {
-        self.nodes.iter().map(|n| n.addr).collect()
+        self.all().iter().map(|n| n.addr).collect()
+    }
+
+    /// The current incarnation of every node.
+    pub(super) fn all(&self) -> Vec<Arc<NodeShared>> {
+        self.nodes.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Every node as it sees itself now.
     pub fn nodes(&self) -> Vec<NodeInfo> {
-        self.nodes
+        self.all()
             .iter()
             .map(|n| {
                 let st = n.lock();
@@ -222,6 +237,7 @@ impl TestCluster {
                         .into_iter()
                         .map(|(a, b)| a..=b)
                         .collect(),
+                    alive: !n.is_shut_down(),
                 }
             })
             .collect()
@@ -229,7 +245,7 @@ impl TestCluster {
 
     /// Stop every node and close its connections.
     pub async fn shutdown(self) {
-        for n in &self.nodes {
+        for n in &self.all() {
             n.stop();
         }
         tokio::task::yield_now().await;
@@ -238,7 +254,7 @@ impl TestCluster {
 
 impl Drop for TestCluster {
     fn drop(&mut self) {
-        for n in &self.nodes {
+        for n in &self.all() {
             n.stop();
         }
     }

@@ -216,6 +216,41 @@ impl RealCluster {
         });
     }
 
+    /// Block until every replica has acknowledged everything its primary has written
+    /// (each primary's `slaveN:...,offset=` equals its `master_repl_offset`), so reads from
+    /// replicas see every write made before the call. `WAIT` from a fresh `redis-cli`
+    /// connection cannot do this: it only waits for that connection's own writes.
+    pub fn wait_replicas_synced(&self) {
+        wait_until(Duration::from_secs(20), || {
+            self.nodes.iter().all(|n| {
+                let repl = n.cli(&["INFO", "replication"]);
+                if !repl.contains("role:master") {
+                    return true;
+                }
+                let field = |name: &str| {
+                    repl.lines()
+                        .find_map(|l| l.trim().strip_prefix(name))
+                        .and_then(|v| v.parse::<u64>().ok())
+                };
+                let Some(offset) = field("master_repl_offset:") else {
+                    return false;
+                };
+                let replicas = field("connected_slaves:").unwrap_or(0);
+                let acked = repl
+                    .lines()
+                    .filter(|l| l.starts_with("slave") && l.contains("offset="))
+                    .filter(|l| {
+                        l.split(',')
+                            .find_map(|kv| kv.strip_prefix("offset="))
+                            .and_then(|v| v.parse::<u64>().ok())
+                            == Some(offset)
+                    })
+                    .count() as u64;
+                acked == replicas
+            })
+        });
+    }
+
     /// Seed addresses, `127.0.0.1:port` for every node.
     pub fn seeds(&self) -> Vec<String> {
         self.nodes

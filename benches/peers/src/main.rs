@@ -5,7 +5,13 @@
 //! concurrency, the ratios, and `redis-benchmark --cluster` at the same concurrency as the C
 //! reference.
 //!
-//! Run: `cargo run --release --manifest-path benches/peers/Cargo.toml -- [--rounds N] [--secs S]`
+//! `--workload pipeline` instead times 1,000-command pipelines (half GET, half SET, keys over
+//! all slots) and `--workload mget` MGETs of 100 keys across slots, each client doing it the
+//! way its users must: redcluster's own cross-node pipeline and split MGET; redis-rs' native
+//! multi-slot MGET, and pipelines split by slot by hand (its cluster pipelines must stay in one
+//! slot); fred's cluster pipeline, and MGET split by slot by hand.
+//!
+//! Run: `cargo run --release --manifest-path benches/peers/Cargo.toml -- [--rounds N] [--secs S] [--workload kv|pipeline|mget]`
 
 #[path = "../../../tests/support/real_cluster.rs"]
 #[allow(dead_code)]
@@ -88,6 +94,134 @@ impl Peer {
             }
         }
     }
+
+    /// One 1,000-command pipeline: GET for even positions, SET for odd ones.
+    async fn pipeline(&mut self, keys: &[String], value: &Bytes) -> Result<(), String> {
+        match self {
+            Peer::Ours(c) => {
+                let mut p = c.pipeline();
+                for (i, k) in keys.iter().enumerate() {
+                    if i % 2 == 0 {
+                        p.cmd("GET").arg(k.as_str());
+                    } else {
+                        p.cmd("SET").arg(k.as_str()).arg(value.clone());
+                    }
+                }
+                let r: Vec<redcluster::Value> = p.query().await.map_err(|e| e.to_string())?;
+                check_len(r.len(), keys.len())
+            }
+            Peer::RedisRs(c) => {
+                // Cluster pipelines must stay in one slot: one pipeline per slot, all sent
+                // concurrently, replies put back in order.
+                let groups = by_slot(keys);
+                let runs = groups.iter().map(|idx| {
+                    let mut pipe = redis::pipe();
+                    for &i in idx {
+                        if i % 2 == 0 {
+                            pipe.cmd("GET").arg(&keys[i]);
+                        } else {
+                            pipe.cmd("SET").arg(&keys[i]).arg(&value[..]);
+                        }
+                    }
+                    let mut c = c.clone();
+                    async move { pipe.query_async::<Vec<redis::Value>>(&mut c).await }
+                });
+                let mut out: Vec<Option<redis::Value>> = vec![None; keys.len()];
+                for (idx, r) in groups.iter().zip(futures::future::join_all(runs).await) {
+                    let r = r.map_err(|e| e.to_string())?;
+                    for (&i, v) in idx.iter().zip(r) {
+                        out[i] = Some(v);
+                    }
+                }
+                check_len(out.iter().flatten().count(), keys.len())
+            }
+            Peer::Fred(c) => {
+                let p = c.pipeline();
+                for (i, k) in keys.iter().enumerate() {
+                    if i % 2 == 0 {
+                        p.get::<(), _>(k.as_str())
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    } else {
+                        p.set::<(), _, _>(k.as_str(), value.clone(), None, None, false)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
+                let r: Vec<fred::types::Value> = p.all().await.map_err(|e| e.to_string())?;
+                check_len(r.len(), keys.len())
+            }
+        }
+    }
+
+    /// One MGET of `keys` (across slots), values in key order.
+    async fn mget(&mut self, keys: &[String]) -> Result<(), String> {
+        match self {
+            Peer::Ours(c) => {
+                let r: Vec<Option<Bytes>> = c
+                    .cmd("MGET")
+                    .args(keys)
+                    .query()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                check_len(r.len(), keys.len())
+            }
+            Peer::RedisRs(c) => {
+                // redis-rs splits multi-slot MGET itself.
+                let r: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+                    .arg(keys)
+                    .query_async(c)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                check_len(r.len(), keys.len())
+            }
+            Peer::Fred(c) => {
+                // Keys must share a slot: split by slot by hand, concurrently, merge in order.
+                let groups = by_slot(keys);
+                let runs = groups.iter().map(|idx| {
+                    let ks: Vec<String> = idx.iter().map(|&i| keys[i].clone()).collect();
+                    let c = c.clone();
+                    async move {
+                        if ks.len() == 1 {
+                            c.get::<Option<Bytes>, _>(ks[0].as_str())
+                                .await
+                                .map(|v| vec![v])
+                        } else {
+                            c.mget::<Vec<Option<Bytes>>, _>(ks).await
+                        }
+                    }
+                });
+                let mut out: Vec<Option<Option<Bytes>>> = vec![None; keys.len()];
+                for (idx, r) in groups.iter().zip(futures::future::join_all(runs).await) {
+                    let r = r.map_err(|e| e.to_string())?;
+                    for (&i, v) in idx.iter().zip(r) {
+                        out[i] = Some(v);
+                    }
+                }
+                check_len(out.iter().flatten().count(), keys.len())
+            }
+        }
+    }
+}
+
+fn check_len(got: usize, want: usize) -> Result<(), String> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("{got} replies for {want} commands"))
+    }
+}
+
+/// Key positions grouped by slot, each group in key order.
+fn by_slot(keys: &[String]) -> Vec<Vec<usize>> {
+    let mut groups: std::collections::HashMap<u16, Vec<usize>> = Default::default();
+    for (i, k) in keys.iter().enumerate() {
+        groups
+            .entry(redcluster::slot::key_slot(k.as_bytes()))
+            .or_default()
+            .push(i);
+    }
+    groups.into_values().collect()
 }
 
 async fn connect(which: &str, seeds: &[String]) -> Peer {
@@ -125,8 +259,21 @@ async fn connect(which: &str, seeds: &[String]) -> Peer {
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Workload {
+    Kv,
+    Pipeline,
+    Mget,
+}
+
 /// Run `tasks` closed-loop workers for `secs`; returns completed ops per second.
 async fn measure(peer: &Peer, tasks: usize, secs: f64) -> (f64, u64) {
+    measure_workload(peer, tasks, secs, Workload::Kv).await
+}
+
+/// As [`measure`] for any workload: an op is one GET/SET, one 1,000-command pipeline or one
+/// 100-key MGET.
+async fn measure_workload(peer: &Peer, tasks: usize, secs: f64, w: Workload) -> (f64, u64) {
     let done = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -139,6 +286,30 @@ async fn measure(peer: &Peer, tasks: usize, secs: f64) -> (f64, u64) {
         handles.push(tokio::spawn(async move {
             let mut rng = rand::rngs::SmallRng::from_entropy();
             let mut key = String::with_capacity(16);
+            let batch = match w {
+                Workload::Kv => 0,
+                Workload::Pipeline => 1000,
+                Workload::Mget => 100,
+            };
+            while w != Workload::Kv && !stop.load(Ordering::Relaxed) {
+                let keys: Vec<String> = (0..batch)
+                    .map(|_| format!("key:{}", rng.gen_range(0..KEYS)))
+                    .collect();
+                let r = if w == Workload::Pipeline {
+                    peer.pipeline(&keys, &value).await
+                } else {
+                    peer.mget(&keys).await
+                };
+                match r {
+                    Ok(()) => done.fetch_add(1, Ordering::Relaxed),
+                    Err(e) => {
+                        if errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                            eprintln!("{}: {e}", peer.name());
+                        }
+                        0
+                    }
+                };
+            }
             while !stop.load(Ordering::Relaxed) {
                 key.clear();
                 key.push_str("key:");
@@ -217,16 +388,85 @@ fn arg(name: &str, default: f64) -> f64 {
         .unwrap_or(default)
 }
 
+fn workload() -> Workload {
+    let args: Vec<String> = std::env::args().collect();
+    match args
+        .iter()
+        .position(|a| a == "--workload")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+    {
+        None | Some("kv") => Workload::Kv,
+        Some("pipeline") => Workload::Pipeline,
+        Some("mget") => Workload::Mget,
+        Some(other) => panic!("unknown workload {other} (kv|pipeline|mget)"),
+    }
+}
+
+/// The pipeline and MGET workloads: ops/s per client at 1 and 16 concurrent tasks.
+async fn batch_main(peers: &[Peer], w: Workload, rounds: usize, secs: f64) {
+    for p in peers {
+        measure_workload(p, 4, 0.5, w).await;
+    }
+    let concurrency = [1usize, 16];
+    let mut results: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); concurrency.len()]; peers.len()];
+    let mut errors = vec![0u64; peers.len()];
+    for round in 0..rounds {
+        for (ci, &c) in concurrency.iter().enumerate() {
+            for k in 0..peers.len() {
+                let pi = (k + round) % peers.len();
+                let (rate, errs) = measure_workload(&peers[pi], c, secs, w).await;
+                results[pi][ci].push(rate);
+                errors[pi] += errs;
+            }
+        }
+        eprintln!("round {}/{} done", round + 1, rounds);
+    }
+    let (what, per) = match w {
+        Workload::Pipeline => (
+            "1,000-command pipelines (GET/SET, keys over all slots)",
+            1000.0,
+        ),
+        _ => ("MGETs of 100 keys across slots", 100.0),
+    };
+    println!("\n{what}, {rounds} rounds of {secs} s, median ops/s (keys/s = x{per})\n");
+    println!("| tasks | redcluster | redis-rs | fred | vs redis-rs | vs fred |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for (ci, c) in concurrency.iter().enumerate() {
+        let m: Vec<f64> = (0..peers.len())
+            .map(|pi| median(results[pi][ci].clone()))
+            .collect();
+        println!(
+            "| {c} | {:.0} | {:.0} | {:.0} | {:.2}x | {:.2}x |",
+            m[0],
+            m[1],
+            m[2],
+            m[0] / m[1],
+            m[0] / m[2]
+        );
+    }
+    for (pi, p) in peers.iter().enumerate() {
+        if errors[pi] > 0 {
+            println!("{}: {} errors", p.name(), errors[pi]);
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let rounds = arg("--rounds", 5.0) as usize;
     let secs = arg("--secs", 2.0);
+    let w = workload();
     let cluster = real_cluster::RealCluster::start(3, 1).expect("redis-server is required");
     let seeds = cluster.seeds();
     let names = ["redcluster", "redis-rs", "fred"];
     let mut peers = Vec::new();
     for n in names {
         peers.push(connect(n, &seeds).await);
+    }
+    if w != Workload::Kv {
+        batch_main(&peers, w, rounds, secs).await;
+        return;
     }
     // Warm up every client's connections to every node.
     for p in &peers {

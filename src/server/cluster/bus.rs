@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -27,12 +26,16 @@ pub(crate) fn register(addr: SocketAddr, node: &Arc<NodeShared>) {
     map.insert(addr, Arc::downgrade(node));
 }
 
-/// Remove a stopped node.
-pub(crate) fn unregister(addr: SocketAddr) {
-    registry()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&addr);
+/// Remove a stopped node (only if `node` is what is registered there: a later node may
+/// have taken the address since).
+pub(crate) fn unregister(addr: SocketAddr, node: &NodeShared) {
+    let mut map = registry().lock().unwrap_or_else(|e| e.into_inner());
+    if map
+        .get(&addr)
+        .is_some_and(|w| std::ptr::eq(w.as_ptr(), node))
+    {
+        map.remove(&addr);
+    }
 }
 
 /// The running node at `addr`, if any.
@@ -68,6 +71,9 @@ pub(crate) struct Gossip {
     pub(crate) repl_online: bool,
     /// Other nodes the sender knows.
     pub(crate) known: Vec<(NodeId, SocketAddr)>,
+    /// Nodes the sender finds unreachable: (id, true for FAIL, false for PFAIL). From a
+    /// slot-owning primary, a failure report; a FAIL is adopted by every receiver.
+    pub(crate) suspects: Vec<(NodeId, bool)>,
 }
 
 /// The message `st`'s node sends.
@@ -99,6 +105,12 @@ pub(crate) fn snapshot(st: &mut NodeState, meet: bool) -> Gossip {
             .filter(|p| p.id != cl.myself)
             .map(|p| (p.id, p.addr))
             .collect(),
+        suspects: cl
+            .nodes
+            .values()
+            .filter(|p| p.pfail || p.failed)
+            .map(|p| (p.id, p.failed))
+            .collect(),
     }
 }
 
@@ -129,6 +141,7 @@ pub(crate) fn receive(st: &mut NodeState, msg: &Gossip) -> bool {
         peer.pong_recv_ms = now;
         peer.ping_sent_ms = 0;
         peer.failed = false;
+        peer.pfail = false;
         peer.repl_offset = msg.repl_offset;
         peer.repl_online = msg.repl_online;
         became_replica = msg.replica_of.is_some() && peer.replica_of != msg.replica_of;
@@ -148,6 +161,8 @@ pub(crate) fn receive(st: &mut NodeState, msg: &Gossip) -> bool {
             *claims == msg.slots && *epoch == msg.config_epoch && *v == cl.slots_version
         });
     let mut lost = Vec::new();
+    let my_owner = cl.data_owner();
+    let mut took_from_mine = false;
     if msg.replica_of.is_none() && !already {
         for &(start, end) in &msg.slots {
             for slot in start..=end {
@@ -161,6 +176,7 @@ pub(crate) fn receive(st: &mut NodeState, msg: &Gossip) -> bool {
                     Some(o) => cl.node_epoch(&o) < msg.config_epoch,
                 };
                 if adopt {
+                    took_from_mine |= owner == Some(my_owner);
                     if owner == Some(cl.myself) {
                         lost.push(slot);
                         cl.migrating.remove(&slot);
@@ -174,6 +190,12 @@ pub(crate) fn receive(st: &mut NodeState, msg: &Gossip) -> bool {
             peer.applied_claims = Some((msg.slots.clone(), msg.config_epoch, version));
         }
     }
+    // Redis' rule: a node whose (primary's) slots all went to the sender follows it.
+    if took_from_mine && my_owner != msg.from && cl.slot_count(&my_owner) == 0 {
+        cl.repoint = Some(msg.from);
+        lost.clear();
+    }
+    failure_reports(cl, msg, now);
     for (id, addr) in &msg.known {
         if *id != cl.myself && !cl.nodes.contains_key(id) && !cl.forgotten.contains_key(id) {
             cl.nodes.insert(*id, Peer::new(*id, *addr));
@@ -199,6 +221,38 @@ pub(crate) fn receive(st: &mut NodeState, msg: &Gossip) -> bool {
     true
 }
 
+/// Record the sender's failure reports (when it is a slot-owning primary) and adopt the
+/// FAILs it announces.
+fn failure_reports(cl: &mut super::state::ClusterState, msg: &Gossip, now: u64) {
+    let reporter = msg.replica_of.is_none() && !msg.slots.is_empty();
+    let grace = cl.node_timeout_ms / 2;
+    let mut changed = false;
+    for peer in cl.nodes.values_mut() {
+        if peer.id == cl.myself || peer.id == msg.from {
+            continue;
+        }
+        match msg.suspects.iter().find(|(id, _)| *id == peer.id) {
+            Some(&(_, fail)) => {
+                if reporter {
+                    peer.fail_reports.insert(msg.from, now);
+                }
+                if fail && !peer.failed && now.saturating_sub(peer.pong_recv_ms) > grace {
+                    tracing::info!(node = %peer.id, from = %msg.from, "FAIL received");
+                    peer.failed = true;
+                    peer.pfail = true;
+                    changed = true;
+                }
+            }
+            None => {
+                peer.fail_reports.remove(&msg.from);
+            }
+        }
+    }
+    if changed {
+        cl.update_state();
+    }
+}
+
 /// The bus task of one node.
 pub(crate) async fn run(shared: Arc<NodeShared>) {
     let mut stop = shared.shutdown_rx();
@@ -209,11 +263,20 @@ pub(crate) async fn run(shared: Arc<NodeShared>) {
             _ = crate::server::node::stopped(&mut stop) => return,
         }
         tick(&shared);
+        if !blocked(&shared) {
+            super::failover::cron(&shared);
+        }
     }
 }
 
+/// Exchange a ping/pong with the node at `addr` now (after a failover, so it learns at
+/// once).
+pub(crate) fn push(shared: &NodeShared, addr: SocketAddr) {
+    exchange(shared, addr, None, false);
+}
+
 fn blocked(node: &NodeShared) -> bool {
-    node.faults.bus_blocked.load(Ordering::Relaxed)
+    node.faults.bus_silent()
 }
 
 /// One round: MEETs first, then a ping to every known node.
@@ -273,9 +336,11 @@ fn exchange_with(shared: &NodeShared, addr: SocketAddr, expect: Option<NodeId>, 
         if !receive(&mut st, ping) {
             return;
         }
+        super::failover::apply_repoint(&mut st, &peer);
         st.cluster.msgs_sent += 1;
         snapshot(&mut st, meet)
     };
     let mut st = shared.lock();
     receive(&mut st, &pong);
+    super::failover::apply_repoint(&mut st, shared);
 }

@@ -161,8 +161,26 @@ pub(crate) fn run(
         "saveconfig" => Ok(Value::ok()),
         "count-failure-reports" => match find_node(st, &args[2]) {
             None => Err(unknown_node(&args[2])),
-            Some(_) => Ok(Value::Integer(0)),
+            Some(id) => Ok(Value::Integer(
+                st.cluster.nodes.get(&id).map_or(0, |p| p.fail_reports.len()) as i64,
+            )),
         },
+        "failover" => {
+            use super::failover::FailoverMode;
+            let mode = match args.get(2).map(|a| a.to_ascii_lowercase()) {
+                _ if args.len() > 3 => None,
+                None => Some(FailoverMode::Default),
+                Some(m) if m == b"force" => Some(FailoverMode::Force),
+                Some(m) if m == b"takeover" => Some(FailoverMode::Takeover),
+                Some(_) => None,
+            };
+            match mode {
+                None => Err(Value::error("ERR syntax error")),
+                Some(mode) => super::failover::start(st, shared, mode)
+                    .map(|()| Value::ok())
+                    .map_err(Value::error),
+            }
+        }
         "links" => Ok(Value::Array(Vec::new())),
         "setslot" => {
             let r = setslot(st, args);
@@ -178,7 +196,7 @@ pub(crate) fn run(
                 "INFO, MYID, MYSHARDID, NODES, SLOTS, SHARDS, KEYSLOT, COUNTKEYSINSLOT, GETKEYSINSLOT,",
                 "ADDSLOTS, ADDSLOTSRANGE, DELSLOTS, DELSLOTSRANGE, FLUSHSLOTS, MEET, FORGET,",
                 "REPLICATE, REPLICAS, SLAVES, SET-CONFIG-EPOCH, BUMPEPOCH, RESET, SAVECONFIG,",
-                "COUNT-FAILURE-REPORTS, LINKS, SETSLOT, HELP",
+                "COUNT-FAILURE-REPORTS, LINKS, SETSLOT, FAILOVER, HELP",
             ]
             .iter()
             .map(|s| Value::simple(s))

@@ -3,5 +3,6 @@
 
 pub(crate) mod bus;
 pub(crate) mod commands;
+pub(crate) mod failover;
 pub(crate) mod route;
 pub(crate) mod state;

@@ -169,7 +169,14 @@ impl Route {
         };
         let cl = &st.cluster;
         if !cl.ok {
-            return Err(Value::error("CLUSTERDOWN The cluster is down"));
+            if !cl.allow_reads_when_down {
+                return Err(Value::error("CLUSTERDOWN The cluster is down"));
+            }
+            if self.write {
+                return Err(Value::error(
+                    "CLUSTERDOWN The cluster is down and only accepts read commands",
+                ));
+            }
         }
         // MIGRATE moves keys freely while the slot is open, wherever they are.
         if (self.migrating || self.importing) && self.migrate_cmd {

@@ -78,8 +78,12 @@ pub(crate) struct Peer {
     /// The slot claims last applied from this node: (claims, config epoch, the view's
     /// `slots_version` afterwards). Identical claims on an unchanged view are skipped.
     pub(crate) applied_claims: Option<(SlotRanges, u64, u64)>,
-    /// Marked failed (no failure detection yet; kept for the reply formats).
+    /// FAIL: a majority of primaries agreed it is unreachable.
     pub(crate) failed: bool,
+    /// PFAIL: this node had no pong from it within the node timeout.
+    pub(crate) pfail: bool,
+    /// Primaries that reported it PFAIL or FAIL, and when (ms).
+    pub(crate) fail_reports: HashMap<NodeId, u64>,
 }
 
 impl Peer {
@@ -97,6 +101,8 @@ impl Peer {
             repl_online: false,
             applied_claims: None,
             failed: false,
+            pfail: false,
+            fail_reports: HashMap::new(),
         }
     }
 
@@ -136,6 +142,16 @@ pub(crate) struct ClusterState {
     pub(crate) msgs_sent: u64,
     /// Bus messages received, for CLUSTER INFO.
     pub(crate) msgs_received: u64,
+    /// `cluster-node-timeout` in ms (CONFIG SET changes it).
+    pub(crate) node_timeout_ms: u64,
+    /// `cluster-require-full-coverage`.
+    pub(crate) require_full_coverage: bool,
+    /// `cluster-allow-reads-when-down`.
+    pub(crate) allow_reads_when_down: bool,
+    /// Election and vote bookkeeping.
+    pub(crate) failover: super::failover::FailoverState,
+    /// Set by gossip: this node must now replicate that primary (it lost its slots to it).
+    pub(crate) repoint: Option<NodeId>,
 }
 
 impl ClusterState {
@@ -157,7 +173,40 @@ impl ClusterState {
             pending_meets: Vec::new(),
             msgs_sent: 0,
             msgs_received: 0,
+            node_timeout_ms: 15_000,
+            require_full_coverage: true,
+            allow_reads_when_down: false,
+            failover: super::failover::FailoverState::default(),
+            repoint: None,
         }
+    }
+
+    /// Forget elections in progress (a restarted node starts clean).
+    pub(crate) fn reset_transient(&mut self) {
+        self.failover = super::failover::FailoverState::default();
+        self.repoint = None;
+        self.pending_meets.clear();
+    }
+
+    /// Every node that owns at least one slot, ascending (one pass; slots come in runs).
+    pub(crate) fn owners(&self) -> Vec<NodeId> {
+        let mut owners: Vec<NodeId> = Vec::new();
+        for id in self.slots.iter().flatten() {
+            if owners.last() != Some(id) {
+                owners.push(*id);
+            }
+        }
+        owners.sort_unstable();
+        owners.dedup();
+        owners
+    }
+
+    /// Primaries that own slots (the cluster size, quorum base).
+    pub(crate) fn size(&self) -> usize {
+        self.owners()
+            .iter()
+            .filter(|id| self.nodes.get(id).is_some_and(Peer::is_primary))
+            .count()
     }
 
     /// This node's entry.
@@ -188,24 +237,42 @@ impl ClusterState {
         }
     }
 
-    /// Recompute `ok`: every slot assigned to a known, non-failed node.
+    /// Recompute `ok` as Redis' `clusterUpdateState`: with full coverage required, every
+    /// slot must be assigned to a node not marked FAIL; and this node must reach a majority
+    /// of the primaries that own slots (a minority side of a partition goes down).
     pub(crate) fn update_state(&mut self) {
-        let mut last: Option<NodeId> = None;
         let mut ok = true;
-        for s in &self.slots {
-            match s {
-                None => {
-                    ok = false;
-                    break;
-                }
-                Some(id) if last == Some(*id) => {}
-                Some(id) => {
-                    if !self.nodes.get(id).is_some_and(|p| !p.failed) {
+        if self.require_full_coverage {
+            let mut last: Option<NodeId> = None;
+            for s in &self.slots {
+                match s {
+                    None => {
                         ok = false;
                         break;
                     }
-                    last = Some(*id);
+                    Some(id) if last == Some(*id) => {}
+                    Some(id) => {
+                        if !self.nodes.get(id).is_some_and(|p| !p.failed) {
+                            ok = false;
+                            break;
+                        }
+                        last = Some(*id);
+                    }
                 }
+            }
+        }
+        if ok {
+            let owners = self.owners();
+            let size = owners.len();
+            let reachable = owners
+                .iter()
+                .filter(|id| {
+                    **id == self.myself || self.nodes.get(id).is_some_and(|p| !p.failed && !p.pfail)
+                })
+                .count();
+            ok = size == 0 || reachable > size / 2;
+            if size == 0 {
+                ok = !self.require_full_coverage;
             }
         }
         self.ok = ok;
@@ -332,6 +399,8 @@ impl ClusterState {
         flags.push_str(if peer.is_primary() { "master" } else { "slave" });
         if peer.failed {
             flags.push_str(",fail");
+        } else if peer.pfail {
+            flags.push_str(",fail?");
         }
         let primary = peer
             .replica_of
@@ -343,7 +412,7 @@ impl ClusterState {
         };
         let _ = write!(
             out,
-            "{} {}:{}@{} {} {} {} {} {} connected",
+            "{} {}:{}@{} {} {} {} {} {} {}",
             peer.id,
             peer.addr.ip(),
             peer.addr.port(),
@@ -353,6 +422,11 @@ impl ClusterState {
             peer.ping_sent_ms,
             pong,
             self.node_epoch(&peer.id),
+            if myself || !(peer.failed || peer.pfail) {
+                "connected"
+            } else {
+                "disconnected"
+            },
         );
         for &(start, end) in ranges {
             if start == end {
@@ -388,6 +462,15 @@ impl ClusterState {
                     .is_some_and(|p| p.failed)
             })
             .count();
+        let pfail = self
+            .slots
+            .iter()
+            .filter(|s| {
+                s.as_ref()
+                    .and_then(|id| self.nodes.get(id))
+                    .is_some_and(|p| p.pfail && !p.failed)
+            })
+            .count();
         let size = self
             .nodes
             .values()
@@ -395,13 +478,13 @@ impl ClusterState {
             .count();
         format!(
             "cluster_state:{}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{}\r\n\
-             cluster_slots_pfail:0\r\ncluster_slots_fail:{failed}\r\ncluster_known_nodes:{}\r\n\
+             cluster_slots_pfail:{pfail}\r\ncluster_slots_fail:{failed}\r\ncluster_known_nodes:{}\r\n\
              cluster_size:{size}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{}\r\n\
              cluster_stats_messages_ping_sent:{sent}\r\ncluster_stats_messages_sent:{sent}\r\n\
              cluster_stats_messages_pong_received:{recv}\r\ncluster_stats_messages_received:{recv}\r\n\
              total_cluster_links_buffer_limit_exceeded:0\r\n",
             if self.ok { "ok" } else { "fail" },
-            assigned - failed,
+            assigned - failed - pfail,
             self.nodes.len(),
             self.current_epoch,
             self.node_epoch(&self.myself),

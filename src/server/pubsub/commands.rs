@@ -5,7 +5,7 @@
 //! (Redis' `clusterPropagatePublish`); SPUBLISH to the other nodes serving this node's
 //! shard (the primary and its replicas, `clusterPropagatePublishShard`). Both reply with
 //! the number of receivers on this node, as Redis does. The bus hand-over honours
-//! `Faults::bus_blocked` like the gossip does.
+//! the fault switches that silence a node's bus (`Faults::bus_silent`) like the gossip does.
 
 use std::net::SocketAddr;
 
@@ -252,7 +252,5 @@ fn publish(
 }
 
 fn bus_blocked(node: &NodeShared) -> bool {
-    node.faults
-        .bus_blocked
-        .load(std::sync::atomic::Ordering::Relaxed)
+    node.faults.bus_silent()
 }

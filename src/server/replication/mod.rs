@@ -35,7 +35,6 @@ pub(crate) struct ReplicaHandle {
 
 /// This node's replica-side link, when it replicates a primary.
 #[derive(Debug)]
-#[allow(dead_code)] // `primary` is read by failover work to come.
 pub(crate) struct ReplicaLink {
     /// The primary's id.
     pub(crate) primary: NodeId,
@@ -43,6 +42,8 @@ pub(crate) struct ReplicaLink {
     pub(crate) addr: SocketAddr,
     /// True once synced and streaming.
     pub(crate) up: bool,
+    /// True while a full sync's snapshot is being received and loaded (clients get LOADING).
+    pub(crate) loading: bool,
     /// Offset of the last byte applied.
     pub(crate) offset: u64,
     /// Replication id the primary announced.
@@ -68,6 +69,8 @@ pub(crate) struct ReplState {
     pub(crate) link: Option<ReplicaLink>,
     /// Source of link generations.
     pub(crate) next_generation: u64,
+    /// `replica-serve-stale-data`: answer reads while the link to the primary is down.
+    pub(crate) serve_stale_data: bool,
 }
 
 impl ReplState {
@@ -80,6 +83,7 @@ impl ReplState {
             replicas: Vec::new(),
             link: None,
             next_generation: 1,
+            serve_stale_data: true,
         }
     }
 

@@ -101,9 +101,12 @@ async fn stream_to(
     }
     shared.acks.notify_waiters();
     let mut stop = shared.shutdown_rx();
+    let mut cut = shared.faults.cut.subscribe();
+    cut.borrow_and_update();
     let limits = server_limits();
     loop {
         tokio::select! {
+            _ = crate::server::fault::cut(&mut cut) => return Ok(()),
             data = rx.recv() => {
                 let Some(data) = data else { return Ok(()) };
                 // Let writers that are already running add to this write: fewer, larger

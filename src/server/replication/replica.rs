@@ -43,6 +43,7 @@ pub(crate) fn become_replica(
         primary,
         addr,
         up: false,
+        loading: false,
         offset: 0,
         replid: String::new(),
         last_io: std::time::Instant::now(),
@@ -66,6 +67,7 @@ fn current(shared: &NodeShared, generation: u64) -> Option<SocketAddr> {
 /// stops.
 pub(crate) async fn run(shared: Arc<NodeShared>, generation: u64) {
     let mut stop = shared.shutdown_rx();
+    let mut cut = shared.faults.cut.subscribe();
     loop {
         if shared.is_shut_down() {
             return;
@@ -73,8 +75,10 @@ pub(crate) async fn run(shared: Arc<NodeShared>, generation: u64) {
         let Some(addr) = current(&shared, generation) else {
             return;
         };
+        cut.borrow_and_update();
         let result = tokio::select! {
             r = sync_once(&shared, generation, addr) => r,
+            _ = crate::server::fault::cut(&mut cut) => Err(io_err("link cut")),
             _ = crate::server::node::stopped(&mut stop) => return,
         };
         if let Err(e) = result {
@@ -84,6 +88,7 @@ pub(crate) async fn run(shared: Arc<NodeShared>, generation: u64) {
             let mut st = shared.lock();
             if let Some(link) = st.repl.link.as_mut().filter(|l| l.generation == generation) {
                 link.up = false;
+                link.loading = false;
             }
         }
         tokio::select! {
@@ -124,6 +129,21 @@ async fn command(
 }
 
 async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> std::io::Result<()> {
+    if shared.faults.is_partitioned() {
+        return Err(io_err("partitioned"));
+    }
+    // Nodes are in this process: make sure the primary's port was not taken over by another
+    // cluster's node after the primary was killed (tests run many clusters side by side).
+    let primary = shared
+        .lock()
+        .repl
+        .link
+        .as_ref()
+        .filter(|l| l.generation == generation)
+        .map(|l| l.primary);
+    if bus::lookup(addr).map(|n| n.id) != primary {
+        return Err(io_err("primary unreachable"));
+    }
     let mut stream =
         tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr)).await??;
     let _ = stream.set_nodelay(true);
@@ -176,15 +196,24 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
         }
     }
     let payload = buf.split_to(len);
+    // Like Redis, the replica serves its old data during the transfer and answers LOADING
+    // while it loads the new snapshot.
+    set_loading(shared, generation, true);
     let mut db = Db::decode_snapshot(&payload).map_err(io_err)?;
     drop(payload);
     db.set_replica(true);
+    // An injected replication lag slows loading too: the LOADING window is observable.
+    let lag = shared.faults.repl_delay_ms.load(Ordering::Relaxed);
+    if lag > 0 {
+        tokio::time::sleep(Duration::from_millis(lag)).await;
+    }
     {
         let mut st = shared.lock();
         let Some(link) = st.repl.link.as_mut().filter(|l| l.generation == generation) else {
             return Ok(());
         };
         link.up = true;
+        link.loading = false;
         link.offset = offset;
         link.replid = replid;
         link.last_io = std::time::Instant::now();
@@ -232,6 +261,8 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
             }
             _ = sleep => {}
         }
+        // The lag may have changed while waiting.
+        let delay = Duration::from_millis(shared.faults.repl_delay_ms.load(Ordering::Relaxed));
         let now = Instant::now();
         while let Some((t, _)) = pending.front() {
             if *t + delay > now {
@@ -244,6 +275,9 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
         if applied.is_empty() {
             continue;
         }
+        if shared.faults.maybe_paused() {
+            shared.faults.wait(false, false).await;
+        }
         let acks = apply(shared, generation, &mut applied, &mut offset, &limits)?;
         for ack in acks {
             let mut out = BytesMut::new();
@@ -251,6 +285,13 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
             encode_command(&mut out, [&b"REPLCONF"[..], b"ACK", off.as_bytes()]);
             writer.write_all(&out).await?;
         }
+    }
+}
+
+fn set_loading(shared: &NodeShared, generation: u64, loading: bool) {
+    let mut st = shared.lock();
+    if let Some(link) = st.repl.link.as_mut().filter(|l| l.generation == generation) {
+        link.loading = loading;
     }
 }
 

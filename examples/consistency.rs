@@ -1,0 +1,307 @@
+//! A consistency checker in the spirit of redis-rb-cluster's `consistency-test.rb`: many
+//! counters, `INCR` with the expected value tracked locally, and a read before every write
+//! that compares the counter with what the client was told.
+//!
+//! ```sh
+//! cargo run --release --example consistency                       # bundled cluster, 30 s
+//! cargo run --release --example consistency -- --chaos --duration 60
+//! cargo run --release --example consistency -- --seeds 127.0.0.1:30000,127.0.0.1:30001
+//! ```
+//!
+//! Options: `--seeds a,b,..` (any cluster; default: start the bundled 3+3 cluster),
+//! `--duration SECS` (30), `--keys N` (10000), `--workers N` (32), `--timeout MS` (request
+//! deadline, 2000), `--node-timeout MS` (bundled cluster, 1000), `--chaos` (bundled cluster
+//! only: every few seconds kill a primary and restart it, or fail a shard over by hand).
+//!
+//! Each key has one writer, so its expected value is exact. Every second it prints:
+//! - `ops/s`: reads and writes that succeeded;
+//! - `errors`: requests that failed (of which `maybe` may have been applied, `timeout` hit
+//!   their deadline);
+//! - `lost`: increments acknowledged but missing on a later read (the cluster lost them:
+//!   Redis replication is asynchronous, so a promoted replica may miss the last writes);
+//! - `noack`: increments reported as failed (maybe applied) that a later read shows applied;
+//! - `unexpected`: counters higher than any write sent could explain (should stay 0);
+//! - `overdue`: requests that outlived their deadline by more than 250 ms (goal 0).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redcluster::server::{FailoverMode, Role, TestCluster};
+use redcluster::{Client, ErrorKind};
+
+#[derive(Default)]
+struct Counters {
+    ops: AtomicU64,
+    errors: AtomicU64,
+    maybe: AtomicU64,
+    timeouts: AtomicU64,
+    lost: AtomicU64,
+    noack: AtomicU64,
+    unexpected: AtomicU64,
+    overdue: AtomicU64,
+}
+
+struct Opts {
+    seeds: Option<Vec<String>>,
+    duration: Duration,
+    keys: usize,
+    workers: usize,
+    timeout: Duration,
+    node_timeout: Duration,
+    chaos: bool,
+}
+
+fn opts() -> Opts {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let num = |name: &str, default: u64| {
+        value(name)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(default)
+    };
+    Opts {
+        seeds: value("--seeds").map(|s| s.split(',').map(String::from).collect()),
+        duration: Duration::from_secs(num("--duration", 30)),
+        keys: num("--keys", 10_000).max(1) as usize,
+        workers: num("--workers", 32).max(1) as usize,
+        timeout: Duration::from_millis(num("--timeout", 2000)),
+        node_timeout: Duration::from_millis(num("--node-timeout", 1000)),
+        chaos: args.iter().any(|a| a == "--chaos"),
+    }
+}
+
+/// One counter's state as this worker knows it.
+#[derive(Clone, Copy, Default)]
+struct Expect {
+    /// The value the cluster should hold (`None` until first read).
+    value: Option<i64>,
+    /// Increments that failed as "maybe applied" since the last read.
+    maybe: i64,
+}
+
+async fn worker(
+    client: Client,
+    keys: Vec<String>,
+    deadline: Instant,
+    timeout: Duration,
+    c: Arc<Counters>,
+) {
+    let mut expect = vec![Expect::default(); keys.len()];
+    let mut i = 0usize;
+    let overdue_after = timeout + Duration::from_millis(250);
+    let note_error = |e: &redcluster::Error| {
+        if c.errors.fetch_add(1, Ordering::Relaxed) < 5 {
+            println!("error: {e}");
+        }
+        if e.kind() == ErrorKind::Timeout {
+            c.timeouts.fetch_add(1, Ordering::Relaxed);
+        }
+        if e.maybe_applied() {
+            c.maybe.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    while Instant::now() < deadline {
+        i = (i + 1 + rand::random::<usize>() % 7) % keys.len();
+        let key = keys[i].as_str();
+        let e = &mut expect[i];
+        // Read first and compare.
+        let started = Instant::now();
+        let read = client.get::<_, Option<i64>>(key).await;
+        if started.elapsed() > overdue_after {
+            c.overdue.fetch_add(1, Ordering::Relaxed);
+        }
+        match read {
+            Ok(v) => {
+                c.ops.fetch_add(1, Ordering::Relaxed);
+                let v = v.unwrap_or(0);
+                if let Some(want) = e.value {
+                    if v < want {
+                        c.lost.fetch_add((want - v) as u64, Ordering::Relaxed);
+                    } else if v > want {
+                        let explained = (v - want).min(e.maybe);
+                        c.noack.fetch_add(explained as u64, Ordering::Relaxed);
+                        c.unexpected
+                            .fetch_add((v - want - explained) as u64, Ordering::Relaxed);
+                    }
+                }
+                e.value = Some(v);
+                e.maybe = 0;
+            }
+            Err(err) => {
+                note_error(&err);
+                continue;
+            }
+        }
+        let started = Instant::now();
+        let wrote = client.incr(key).await;
+        if started.elapsed() > overdue_after {
+            c.overdue.fetch_add(1, Ordering::Relaxed);
+        }
+        match wrote {
+            Ok(v) => {
+                c.ops.fetch_add(1, Ordering::Relaxed);
+                e.value = Some(v);
+            }
+            Err(err) => {
+                note_error(&err);
+                if err.maybe_applied() {
+                    e.maybe += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Kill a primary and bring it back, or fail a shard over by hand, every few seconds.
+async fn chaos(cluster: Arc<TestCluster>, deadline: Instant, stop: Arc<AtomicBool>) {
+    let mut round = 0u64;
+    while Instant::now() + Duration::from_secs(6) < deadline && !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        round += 1;
+        let nodes = cluster.nodes();
+        let primaries: Vec<usize> = (0..nodes.len())
+            .filter(|&i| nodes[i].alive && nodes[i].role == Role::Primary)
+            .collect();
+        if primaries.is_empty() {
+            continue;
+        }
+        let p = primaries[rand::random::<usize>() % primaries.len()];
+        if round % 2 == 1 {
+            println!("chaos: killing primary {} ({})", p, nodes[p].addr);
+            cluster.kill_node(p).await;
+            tokio::time::sleep(cluster_failover_wait()).await;
+            println!("chaos: restarting node {p}");
+            if let Err(e) = cluster.restart_node(p, true).await {
+                println!("chaos: restart failed: {e}");
+            }
+        } else {
+            let id = nodes[p].id.clone();
+            let replica = (0..nodes.len())
+                .find(|&i| nodes[i].alive && nodes[i].primary_id.as_deref() == Some(id.as_str()));
+            if let Some(r) = replica {
+                println!(
+                    "chaos: CLUSTER FAILOVER on replica {} ({})",
+                    r, nodes[r].addr
+                );
+                if let Err(e) = cluster.failover(r, FailoverMode::Default).await {
+                    println!("chaos: failover failed: {e}");
+                }
+            }
+        }
+        let _ = cluster.wait_stable(Duration::from_secs(10)).await;
+    }
+}
+
+fn cluster_failover_wait() -> Duration {
+    Duration::from_secs(3)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let o = opts();
+    let (cluster, seeds) = match &o.seeds {
+        Some(s) => (None, s.clone()),
+        None => {
+            let cluster = TestCluster::builder()
+                .primaries(3)
+                .replicas_per_primary(1)
+                .node_timeout(o.node_timeout)
+                .start()
+                .await?;
+            let seeds = cluster.seeds().iter().map(|a| a.to_string()).collect();
+            println!(
+                "started the bundled cluster (3+3, node timeout {:?})",
+                o.node_timeout
+            );
+            (Some(Arc::new(cluster)), seeds)
+        }
+    };
+    if o.chaos && cluster.is_none() {
+        return Err("--chaos drives the bundled cluster's fault API; drop --seeds".into());
+    }
+    let client = Client::builder(&seeds)
+        .request_timeout(o.timeout)
+        .build()
+        .await?;
+    let start = Instant::now();
+    let deadline = start + o.duration;
+    let c = Arc::new(Counters::default());
+    let tag = rand::random::<u32>();
+    let mut tasks = Vec::new();
+    for w in 0..o.workers {
+        let keys: Vec<String> = (w..o.keys)
+            .step_by(o.workers)
+            .map(|i| format!("cc:{tag}:{i}"))
+            .collect();
+        if keys.is_empty() {
+            continue;
+        }
+        tasks.push(tokio::spawn(worker(
+            client.clone(),
+            keys,
+            deadline,
+            o.timeout,
+            c.clone(),
+        )));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let chaos_task = match (&cluster, o.chaos) {
+        (Some(cl), true) => Some(tokio::spawn(chaos(cl.clone(), deadline, stop.clone()))),
+        _ => None,
+    };
+    println!(
+        "{:>5} {:>8} {:>7} {:>6} {:>8} {:>6} {:>6} {:>10} {:>8}",
+        "sec", "ops/s", "errors", "maybe", "timeout", "lost", "noack", "unexpected", "overdue"
+    );
+    let mut last_ops = 0;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    while Instant::now() < deadline {
+        tick.tick().await;
+        let ops = c.ops.load(Ordering::Relaxed);
+        println!(
+            "{:>5} {:>8} {:>7} {:>6} {:>8} {:>6} {:>6} {:>10} {:>8}",
+            start.elapsed().as_secs(),
+            ops - last_ops,
+            c.errors.load(Ordering::Relaxed),
+            c.maybe.load(Ordering::Relaxed),
+            c.timeouts.load(Ordering::Relaxed),
+            c.lost.load(Ordering::Relaxed),
+            c.noack.load(Ordering::Relaxed),
+            c.unexpected.load(Ordering::Relaxed),
+            c.overdue.load(Ordering::Relaxed),
+        );
+        last_ops = ops;
+    }
+    for t in tasks {
+        t.await?;
+    }
+    stop.store(true, Ordering::Relaxed);
+    if let Some(t) = chaos_task {
+        t.await?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "done: {:.0} ops/s over {:.0} s; errors {} (maybe applied {}, timeouts {}); lost {}, \
+         noack {}, unexpected {}, overdue {}; client stats: {} MOVED, {} refreshes, {} retries",
+        c.ops.load(Ordering::Relaxed) as f64 / secs,
+        secs,
+        c.errors.load(Ordering::Relaxed),
+        c.maybe.load(Ordering::Relaxed),
+        c.timeouts.load(Ordering::Relaxed),
+        c.lost.load(Ordering::Relaxed),
+        c.noack.load(Ordering::Relaxed),
+        c.unexpected.load(Ordering::Relaxed),
+        c.overdue.load(Ordering::Relaxed),
+        client.stats().moved,
+        client.stats().topology_refreshes,
+        client.stats().retries,
+    );
+    Ok(())
+}

@@ -1,0 +1,232 @@
+//! Requests made of several commands: pipelines (one deadline for all), multi-key commands
+//! split by slot, and keyless commands fanned out to every primary or node.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::{blocking, fanout, route, split, Route, Router, Target};
+use crate::error::{Error, ErrorKind};
+use crate::resp::Value;
+use crate::types::Args;
+
+impl Router {
+    /// The deadline for a request made of `commands`: `request_timeout`, plus the longest
+    /// time any of them may block on the server; `None` when one blocks with no timeout.
+    fn deadline_for<'a>(&self, commands: impl IntoIterator<Item = &'a Args>) -> Option<Duration> {
+        let mut extra = Duration::ZERO;
+        for c in commands {
+            match blocking::block_of(c) {
+                blocking::Block::No => {}
+                blocking::Block::For(d) => extra = extra.max(d),
+                blocking::Block::Forever => return None,
+            }
+        }
+        Some(self.inner.config.request_timeout.saturating_add(extra))
+    }
+
+    /// One command to completion with no deadline of its own (the caller holds it).
+    async fn execute_untimed(
+        &self,
+        args: &Args,
+        last_error: &mut Option<Error>,
+    ) -> Result<Value, Error> {
+        let route = match route::route(args) {
+            Ok(r) => r,
+            Err(e) if e.kind() == ErrorKind::CrossSlot => match split::plan(args) {
+                Some(plan) => return self.execute_split(plan).await,
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
+        if let Some((targets, how)) = route.fanout {
+            return self.fan_out(args, route, targets, how).await;
+        }
+        let exclusive = blocking::block_of(args) != blocking::Block::No;
+        self.inner
+            .run_on(args, route, Target::Slot, last_error, exclusive)
+            .await
+    }
+
+    /// Run a pipeline: every command routed, redirected and retried on its own, all issued
+    /// at once (commands for the same node share its connection's next write), under one
+    /// deadline for the whole pipeline. Outcomes in the caller's order; a command still
+    /// unanswered at the deadline gets a timeout error, the others keep their replies.
+    pub(crate) async fn execute_many(&self, commands: &[Args]) -> Vec<Result<Value, Error>> {
+        let n = commands.len();
+        let mut results: Vec<Option<Result<Value, Error>>> = vec![None; n];
+        let mut last_errors: Vec<Option<Error>> = vec![None; n];
+        let deadline = self.deadline_for(commands);
+        {
+            let runs = commands
+                .iter()
+                .zip(results.iter_mut())
+                .zip(last_errors.iter_mut())
+                .map(|((c, slot), last)| async move {
+                    let r = self.execute_untimed(c, last).await;
+                    *slot = Some(r);
+                });
+            let all = futures::future::join_all(runs);
+            match deadline {
+                Some(d) => {
+                    let _ = tokio::time::timeout(d, all).await;
+                }
+                None => {
+                    all.await;
+                }
+            }
+        }
+        results
+            .into_iter()
+            .zip(last_errors)
+            .map(|(r, last)| {
+                r.unwrap_or_else(|| {
+                    self.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                    let timeout = deadline.unwrap_or(Duration::MAX);
+                    Err(Error::new(
+                        ErrorKind::Timeout,
+                        match last {
+                            Some(e) => format!(
+                                "pipelined request timed out after {timeout:?} (last error: {e})"
+                            ),
+                            None => format!("pipelined request timed out after {timeout:?}"),
+                        },
+                    )
+                    .with_sent(true))
+                })
+            })
+            .collect()
+    }
+
+    /// Run the parts of a split multi-key command concurrently (each routed, redirected and
+    /// retried on its own) under one deadline, and merge their replies.
+    pub(super) async fn execute_split(&self, plan: split::Plan) -> Result<Value, Error> {
+        let mut last_errors: Vec<Option<Error>> = vec![None; plan.parts.len()];
+        let runs = plan
+            .parts
+            .iter()
+            .zip(last_errors.iter_mut())
+            .map(|(part, last)| {
+                let route = Route {
+                    slot: Some(part.slot),
+                    readonly: plan.readonly,
+                    fanout: None,
+                };
+                self.inner.run(&part.args, route, Target::Slot, last)
+            });
+        let timeout = self.inner.config.request_timeout;
+        match tokio::time::timeout(timeout, futures::future::join_all(runs)).await {
+            Ok(replies) => split::merge(&plan, replies),
+            Err(_) => {
+                self.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                let last = last_errors.into_iter().flatten().next();
+                Err(Error::new(
+                    ErrorKind::Timeout,
+                    match last {
+                        Some(e) => format!(
+                            "split multi-key request timed out after {timeout:?} (last error: {e})"
+                        ),
+                        None => format!("split multi-key request timed out after {timeout:?}"),
+                    },
+                )
+                .with_sent(true))
+            }
+        }
+    }
+
+    /// Addresses of every primary, and of every replica too with `all_nodes`.
+    fn node_addrs(&self, all_nodes: bool) -> Vec<String> {
+        let topo = self.inner.topology.load();
+        let mut addrs: Vec<String> = topo
+            .shards()
+            .iter()
+            .map(|s| s.primary.addr.clone())
+            .collect();
+        if all_nodes {
+            addrs.extend(
+                topo.shards()
+                    .iter()
+                    .flat_map(|s| s.replicas.iter().map(|r| r.addr.clone())),
+            );
+        }
+        addrs
+    }
+
+    /// Run `args` on each of `addrs` concurrently under one deadline; outcomes in order (a
+    /// node still unanswered at the deadline gets a timeout error naming its last error).
+    async fn run_on_each(
+        &self,
+        args: &Args,
+        route: Route,
+        addrs: &[String],
+    ) -> Vec<Result<Value, Error>> {
+        let n = addrs.len();
+        let mut results: Vec<Option<Result<Value, Error>>> = vec![None; n];
+        let mut last_errors: Vec<Option<Error>> = vec![None; n];
+        let timeout = self.inner.config.request_timeout;
+        {
+            let runs = addrs
+                .iter()
+                .zip(results.iter_mut())
+                .zip(last_errors.iter_mut())
+                .map(|((addr, slot), last)| async move {
+                    let home = Target::Addr {
+                        addr: addr.clone(),
+                        asking: false,
+                    };
+                    *slot = Some(self.inner.run(args, route, home, last).await);
+                });
+            let _ = tokio::time::timeout(timeout, futures::future::join_all(runs)).await;
+        }
+        results
+            .into_iter()
+            .zip(last_errors)
+            .zip(addrs)
+            .map(|((r, last), addr)| {
+                r.unwrap_or_else(|| {
+                    self.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                    Err(Error::new(
+                        ErrorKind::Timeout,
+                        match last {
+                            Some(e) => format!(
+                                "request to {addr} timed out after {timeout:?} (last error: {e})"
+                            ),
+                            None => format!("request to {addr} timed out after {timeout:?}"),
+                        },
+                    )
+                    .with_sent(true))
+                })
+            })
+            .collect()
+    }
+
+    /// Send a keyless cluster-wide command to every primary (or node) and merge the replies.
+    pub(super) async fn fan_out(
+        &self,
+        args: &Args,
+        route: Route,
+        targets: fanout::Targets,
+        how: fanout::Merge,
+    ) -> Result<Value, Error> {
+        let addrs = self.node_addrs(targets == fanout::Targets::AllNodes);
+        if addrs.is_empty() {
+            return Err(Error::new(ErrorKind::ClusterDown, "no node known"));
+        }
+        fanout::merge(self.run_on_each(args, route, &addrs).await, how)
+    }
+
+    /// Send `args` to every primary (or every node) and return each node's own reply, by
+    /// address: for per-node commands such as INFO, PING, CONFIG GET, SLOWLOG GET.
+    pub(crate) async fn execute_per_node(
+        &self,
+        args: &Args,
+        all_nodes: bool,
+    ) -> Vec<(String, Result<Value, Error>)> {
+        let addrs = self.node_addrs(all_nodes);
+        let route = match route::route(args) {
+            Ok(r) => Route { fanout: None, ..r },
+            Err(e) => return addrs.into_iter().map(|a| (a, Err(e.clone()))).collect(),
+        };
+        let replies = self.run_on_each(args, route, &addrs).await;
+        addrs.into_iter().zip(replies).collect()
+    }
+}

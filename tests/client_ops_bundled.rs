@@ -1,0 +1,399 @@
+//! Cluster-wide operations against the bundled cluster: pipelines across nodes, multi-key
+//! commands split by slot, cluster SCAN, transactions, blocking commands and pub/sub.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use redcluster::resp::{decode, encode_command, Limits, Value};
+use redcluster::server::{Role, TestCluster};
+use redcluster::{Client, ErrorKind, MessageKind, ScanCursor, ScanOptions};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// One command straight to one node, no redirects followed.
+async fn node_cmd(addr: &str, args: &[&str]) -> Value {
+    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut out = bytes::BytesMut::new();
+    encode_command(&mut out, args.iter().copied());
+    sock.write_all(&out).await.unwrap();
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        if let Some(v) = decode(&mut buf, &Limits::default()).unwrap() {
+            return v;
+        }
+        assert!(sock.read_buf(&mut buf).await.unwrap() > 0, "node hung up");
+    }
+}
+
+/// (addr, id) of every primary.
+fn primaries(cluster: &TestCluster) -> Vec<(String, String)> {
+    cluster
+        .nodes()
+        .into_iter()
+        .filter(|n| n.role == Role::Primary)
+        .map(|n| (n.addr.to_string(), n.id.clone()))
+        .collect()
+}
+
+/// Move `slot` and its keys from the primary at `src` to the one at `dst`, as
+/// `redis-cli --cluster reshard` does: IMPORTING, MIGRATING, MIGRATE ... KEYS, SETSLOT NODE.
+async fn move_slot(cluster: &TestCluster, slot: u16, src: &str, dst: &str) {
+    let ps = primaries(cluster);
+    let id = |addr: &str| ps.iter().find(|(a, _)| a == addr).unwrap().1.clone();
+    let (src_id, dst_id) = (id(src), id(dst));
+    let s = slot.to_string();
+    assert_eq!(
+        node_cmd(dst, &["CLUSTER", "SETSLOT", &s, "IMPORTING", &src_id]).await,
+        Value::ok()
+    );
+    assert_eq!(
+        node_cmd(src, &["CLUSTER", "SETSLOT", &s, "MIGRATING", &dst_id]).await,
+        Value::ok()
+    );
+    let keys = node_cmd(src, &["CLUSTER", "GETKEYSINSLOT", &s, "10000"]).await;
+    let Value::Array(keys) = keys else {
+        panic!("{keys:?}")
+    };
+    let keys: Vec<String> = keys
+        .into_iter()
+        .map(|k| match k {
+            Value::BulkString(b) => String::from_utf8(b.to_vec()).unwrap(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    if !keys.is_empty() {
+        let (host, port) = dst.rsplit_once(':').unwrap();
+        let mut args = vec!["MIGRATE", host, port, "", "0", "5000", "KEYS"];
+        args.extend(keys.iter().map(String::as_str));
+        assert_eq!(node_cmd(src, &args).await, Value::ok());
+    }
+    for (addr, _) in &ps {
+        assert_eq!(
+            node_cmd(addr, &["CLUSTER", "SETSLOT", &s, "NODE", &dst_id]).await,
+            Value::ok()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipeline_redirect_and_scan_during_migration() {
+    let cluster = cluster().await;
+    let client = Client::builder(cluster.seeds())
+        .refresh_interval(None)
+        .build()
+        .await
+        .unwrap();
+    let keys: Vec<String> = (0..2000).map(|i| format!("mig:{i}")).collect();
+    let mut p = client.pipeline();
+    for k in &keys {
+        p.cmd("SET").arg(k).arg(1);
+    }
+    p.query::<Vec<Value>>().await.unwrap();
+
+    // One command of a pipeline meets MOVED and is redirected alone.
+    let moved = "mig:7";
+    let slot = redcluster::slot::key_slot(moved.as_bytes());
+    let topo = client.topology();
+    let src = topo.primary_for_slot(slot).unwrap().to_string();
+    let dst = primaries(&cluster)
+        .into_iter()
+        .map(|(a, _)| a)
+        .find(|a| *a != src)
+        .unwrap();
+    move_slot(&cluster, slot, &src, &dst).await;
+    let before = client.stats().moved;
+    let mut p = client.pipeline();
+    p.cmd("INCR")
+        .arg("mig:1")
+        .cmd("INCR")
+        .arg(moved)
+        .cmd("INCR")
+        .arg("mig:2");
+    let r: (i64, i64, i64) = p.query().await.unwrap();
+    assert_eq!(r, (2, 2, 2));
+    assert_eq!(client.stats().moved - before, 1);
+
+    // SCAN while slots move one by one between primaries.
+    let ps: Vec<String> = primaries(&cluster).into_iter().map(|(a, _)| a).collect();
+    let mut slots: Vec<u16> = keys
+        .iter()
+        .map(|k| redcluster::slot::key_slot(k.as_bytes()))
+        .step_by(97)
+        .filter(|&s| s != slot)
+        .collect();
+    slots.sort_unstable();
+    slots.dedup();
+    let topo = client.topology();
+    let scan = async {
+        let opts = ScanOptions::matching("mig:*").count(20);
+        let mut cursor = ScanCursor::new();
+        let mut seen = HashSet::new();
+        while !cursor.is_finished() {
+            let (page, next) = match client.scan_page(&cursor, &opts).await {
+                Ok(r) => r,
+                Err(e) if e.is_retryable() => continue,
+                Err(e) => panic!("{e}"),
+            };
+            seen.extend(page);
+            cursor = next;
+            tokio::task::yield_now().await;
+        }
+        seen
+    };
+    let moves = async {
+        for s in &slots {
+            let from = topo.primary_for_slot(*s).unwrap().to_string();
+            let to = ps.iter().find(|a| **a != from).unwrap().clone();
+            move_slot(&cluster, *s, &from, &to).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    };
+    let (seen, ()) = tokio::join!(scan, moves);
+    let missing: Vec<&String> = keys
+        .iter()
+        .filter(|k| !seen.contains(k.as_bytes()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} missed: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+}
+
+async fn cluster() -> TestCluster {
+    TestCluster::builder()
+        .primaries(3)
+        .replicas_per_primary(1)
+        .start()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelines_multi_key_and_scan() {
+    let cluster = cluster().await;
+    for resp3 in [false, true] {
+        let client = Client::builder(cluster.seeds())
+            .resp3(resp3)
+            .build()
+            .await
+            .unwrap();
+        let prefix = format!("r{resp3}");
+        let mut p = client.pipeline();
+        for i in 0..1000 {
+            p.cmd("SET").arg(format!("{prefix}:{i}")).arg(i);
+        }
+        let oks: Vec<String> = p.query().await.unwrap();
+        assert!(oks.iter().all(|o| o == "OK"));
+        let mut p = client.pipeline();
+        for i in (0..1000).rev() {
+            p.cmd("GET").arg(format!("{prefix}:{i}"));
+        }
+        let got: Vec<i64> = p.query().await.unwrap();
+        assert_eq!(got, (0..1000).rev().collect::<Vec<i64>>());
+
+        let keys: Vec<String> = (0..100).map(|i| format!("{prefix}:{i}")).collect();
+        let vals: Vec<Option<i64>> = client
+            .cmd("MGET")
+            .args(&keys)
+            .arg("nope")
+            .query()
+            .await
+            .unwrap();
+        assert_eq!(vals.len(), 101);
+        assert!(vals[..100]
+            .iter()
+            .enumerate()
+            .all(|(i, v)| *v == Some(i as i64)));
+        assert_eq!(vals[100], None);
+        let mut mset = client.cmd("MSET");
+        for k in &keys {
+            mset = mset.arg(k).arg("x");
+        }
+        mset.query::<()>().await.unwrap();
+        let n: i64 = client.cmd("EXISTS").args(&keys).query().await.unwrap();
+        assert_eq!(n, 100);
+        let n: i64 = client.cmd("DEL").args(&keys[..40]).query().await.unwrap();
+        assert_eq!(n, 40);
+        let e = client
+            .cmd("MSETNX")
+            .arg("a")
+            .arg(1)
+            .arg("b")
+            .arg(2)
+            .query::<i64>()
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::CrossSlot);
+
+        let found: HashSet<bytes::Bytes> = client
+            .scan_match(&format!("{prefix}:*"))
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 960);
+        // Resumable from a kept cursor, with COUNT and TYPE.
+        let opts = ScanOptions::matching(&format!("{prefix}:*"))
+            .count(10)
+            .key_type("string");
+        let (first, cursor) = client.scan_page(&ScanCursor::new(), &opts).await.unwrap();
+        let kept = cursor.to_string();
+        let rest: Vec<bytes::Bytes> = client
+            .scan_with(opts, kept.parse().unwrap())
+            .try_collect()
+            .await
+            .unwrap();
+        let all: HashSet<bytes::Bytes> = first.into_iter().chain(rest).collect();
+        assert_eq!(all, found);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions() {
+    let cluster = cluster().await;
+    let client = Client::builder(cluster.seeds()).build().await.unwrap();
+
+    // Per-node commands: each node's own reply, by address.
+    let all = client
+        .cmd("PING")
+        .query_per_node::<String>(redcluster::Nodes::All)
+        .await;
+    assert_eq!(all.len(), 6);
+    assert!(
+        all.iter().all(|(_, r)| r.as_deref().ok() == Some("PONG")),
+        "{all:?}"
+    );
+    let roles = client
+        .cmd("INFO")
+        .arg("replication")
+        .query_per_node::<String>(redcluster::Nodes::Primaries)
+        .await;
+    assert_eq!(roles.len(), 3);
+    for (addr, r) in &roles {
+        assert!(r.as_ref().unwrap().contains("role:master"), "{addr}: {r:?}");
+    }
+
+    let mut tx = client.transaction();
+    tx.cmd("SET").arg("{t}k").arg(1).cmd("INCR").arg("{t}k");
+    let r: Option<((), i64)> = tx.exec().await.unwrap();
+    assert_eq!(r, Some(((), 2)));
+    let mut tx = client.transaction();
+    tx.watch(["{t}k"]).await.unwrap();
+    client.incr("{t}k").await.unwrap();
+    tx.cmd("SET").arg("{t}k").arg(0);
+    assert_eq!(tx.exec::<((),)>().await.unwrap(), None);
+    assert_eq!(client.get::<_, i64>("{t}k").await.unwrap(), 3);
+    let mut tx = client.transaction();
+    tx.cmd("SET")
+        .arg("{a}k")
+        .arg(1)
+        .cmd("SET")
+        .arg("{b}k")
+        .arg(1);
+    assert_eq!(
+        tx.exec::<()>().await.unwrap_err().kind(),
+        ErrorKind::CrossSlot
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bundled BLPOP lands with the server work on main"]
+async fn blocking_commands_do_not_stall_others() {
+    let cluster = cluster().await;
+    let client = Client::builder(cluster.seeds())
+        .request_timeout(Duration::from_secs(2))
+        .build()
+        .await
+        .unwrap();
+    client.set("{t}k", 3).await.unwrap();
+    let blocked = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .cmd("BLPOP")
+                .arg("{t}q")
+                .arg(2)
+                .query::<Option<(String, String)>>()
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..20 {
+        assert_eq!(client.get::<_, i64>("{t}k").await.unwrap(), 3);
+    }
+    client.rpush("{t}q", "x").await.unwrap();
+    assert_eq!(
+        blocked.await.unwrap().unwrap(),
+        Some(("{t}q".to_string(), "x".to_string()))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bundled PUBLISH/SPUBLISH land with the server work on main"]
+async fn pubsub_on_the_bundled_cluster() {
+    let cluster = cluster().await;
+    let client = Client::builder(cluster.seeds()).build().await.unwrap();
+    let mut sub = client.subscribe(["chan"]).await.unwrap();
+    let mut ssub = client.ssubscribe(["{s}chan"]).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut got = (false, false);
+    while !(got.0 && got.1) {
+        assert!(tokio::time::Instant::now() < deadline, "{got:?}");
+        client.publish("chan", "hello").await.unwrap();
+        client.spublish("{s}chan", "shard").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        while let Ok(Some(m)) =
+            tokio::time::timeout(Duration::from_millis(10), sub.next_message()).await
+        {
+            got.0 |= m.kind == MessageKind::Message && &m.payload[..] == b"hello";
+        }
+        while let Ok(Some(m)) =
+            tokio::time::timeout(Duration::from_millis(10), ssub.next_message()).await
+        {
+            got.1 |= m.kind == MessageKind::Sharded && &m.payload[..] == b"shard";
+        }
+    }
+
+    // Move the shard channel's slot: the old owner drops the subscription, the client
+    // reports a gap, resubscribes on the new owner and receives again.
+    let slot = redcluster::slot::key_slot(b"{s}chan");
+    let src = client
+        .topology()
+        .primary_for_slot(slot)
+        .unwrap()
+        .to_string();
+    let dst = primaries(&cluster)
+        .into_iter()
+        .map(|(a, _)| a)
+        .find(|a| *a != src)
+        .unwrap();
+    move_slot(&cluster, slot, &src, &dst).await;
+    let mut seen = Vec::new();
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline + Duration::from_secs(10),
+            "{seen:?}"
+        );
+        client.spublish("{s}chan", "moved").await.unwrap();
+        while let Ok(Some(m)) =
+            tokio::time::timeout(Duration::from_millis(50), ssub.next_message()).await
+        {
+            seen.push(m);
+        }
+        let back = seen
+            .iter()
+            .position(|m| m.kind == MessageKind::Resubscribed);
+        let after = seen
+            .iter()
+            .rposition(|m| m.kind == MessageKind::Sharded && &m.payload[..] == b"moved");
+        if back.is_some() && after > back {
+            break;
+        }
+    }
+    let gap = seen.iter().position(|m| m.kind == MessageKind::Gap);
+    let back = seen
+        .iter()
+        .position(|m| m.kind == MessageKind::Resubscribed);
+    assert!(gap.is_some() && gap < back, "{seen:?}");
+}
