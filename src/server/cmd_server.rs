@@ -126,7 +126,12 @@ pub(crate) fn run(
         "multi" | "exec" | "discard" | "watch" | "unwatch" => {
             cmd_multi::run(conn, spec, args, locked, shared)
         }
+        "client|unblock" => super::blocking::client_unblock(args, locked),
         name if name.starts_with("client|") => client(conn, &name[7..], args, shared),
+        name if super::pubsub::commands::handles(name) => {
+            return super::pubsub::commands::run(conn, spec, args, locked, shared)
+        }
+        name if super::blocking::handles(name) => return super::blocking::run(conn, args, locked),
         name if name.starts_with("command|") || name == "command" => {
             cmd_command::run(conn, spec, args)
         }

@@ -61,6 +61,8 @@ pub(crate) struct Conn {
     pub(crate) last_cmd: &'static str,
     /// REPLCONF listening-port of a replica connection.
     pub(crate) repl_port: Option<u16>,
+    /// Subscriptions and the mailbox other connections reach this one through.
+    pub(crate) pubsub: super::pubsub::ConnPubSub,
 }
 
 impl Conn {
@@ -83,6 +85,7 @@ impl Conn {
             created: Instant::now(),
             last_cmd: "NULL",
             repl_port: None,
+            pubsub: Default::default(),
         }
     }
 
@@ -95,6 +98,9 @@ impl Conn {
         if self.readonly {
             flags.push('r');
         }
+        if self.pubsub.subscribed() {
+            flags.push('P');
+        }
         if flags.is_empty() {
             flags.push('N');
         }
@@ -105,13 +111,14 @@ impl Conn {
                 .unwrap_or_default()
         };
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={age} idle=0 flags={flags} db=0 sub=0 psub=0 \
-             ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 \
+            "id={} addr={} laddr={} fd=8 name={} age={age} idle=0 flags={flags} db=0 {} multi={} \
+             qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 \
              oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.peer,
             self.local,
             text(&self.name),
+            self.pubsub.client_fields(),
             self.multi.as_ref().map_or(-1, |m| m.queued.len() as i64),
             self.last_cmd,
             self.user,
@@ -149,6 +156,8 @@ enum BatchEnd {
     Sync,
     /// MIGRATE: its reply goes after what is already in `out`.
     Migrate(Box<super::migrate::Job>),
+    /// A blocking command must wait; its reply goes after what is already in `out`.
+    Block(Box<super::blocking::Pending>),
 }
 
 fn protocol_error_text(e: &ProtocolError) -> String {
@@ -200,6 +209,11 @@ fn process_batch(
                 }
                 Outcome::Migrate(job) => {
                     end = BatchEnd::Migrate(job);
+                    break;
+                }
+                Outcome::Replies(vs) => replies.extend(vs.into_iter().map(|v| (v, conn.proto))),
+                Outcome::Block(p) => {
+                    end = BatchEnd::Block(p);
                     break;
                 }
             }
@@ -293,6 +307,14 @@ async fn serve_conn(
                 encode_value(&mut out, &reply, conn.proto);
                 continue;
             }
+            BatchEnd::Block(p) => {
+                let (r, o) = (&mut rbuf, &mut out);
+                match super::blocking::wait(stream, conn, r, o, shared, p, kill.notified()).await? {
+                    Some(reply) => encode_value(&mut out, &reply, conn.proto),
+                    None => return Ok(None),
+                }
+                continue;
+            }
             BatchEnd::Sync => {
                 stream.write_all(&out).await?;
                 return Ok(Some(rbuf));
@@ -304,7 +326,7 @@ async fn serve_conn(
                 _ = crate::server::node::stopped(&mut stop) => return Ok(None),
                 _ = kill.notified() => return Ok(None),
             }
-            stream.write_all(&out).await?;
+            super::pubsub::write_out(stream, &out, &conn.pubsub).await?;
             out.clear();
             // More complete commands may still be buffered (a big batch was cut).
             if !pending.is_empty() || decode_ready(&rbuf, &limits) {
@@ -318,6 +340,11 @@ async fn serve_conn(
             r = stream.read_buf(&mut rbuf) => r?,
             _ = crate::server::node::stopped(&mut stop) => return Ok(None),
             _ = kill.notified() => return Ok(None),
+            wake = conn.pubsub.next() => {
+                // Pub/sub frames (or a shard slot check) to write.
+                super::pubsub::apply(conn, wake, &mut out, shared)?;
+                continue;
+            }
         };
         if n == 0 {
             return Ok(None);

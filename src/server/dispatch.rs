@@ -35,6 +35,10 @@ pub(crate) enum Outcome {
     Sync,
     /// MIGRATE: talk to the target (no lock held), then reply.
     Migrate(Box<super::migrate::Job>),
+    /// Send these replies in order ((P|S)SUBSCRIBE and the like answer once per channel).
+    Replies(Vec<Value>),
+    /// A blocking command (BLPOP ...) must wait for data.
+    Block(Box<super::blocking::Pending>),
 }
 
 /// Who executes a command.
@@ -55,7 +59,7 @@ const SERVER_COMMANDS: &[(&str, &[&str])] = &[
         "client",
         &[
             "getname", "help", "id", "info", "kill", "list", "no-evict", "no-touch", "pause",
-            "reply", "setinfo", "setname", "unpause",
+            "reply", "setinfo", "setname", "unblock", "unpause",
         ],
     ),
     (
@@ -155,7 +159,11 @@ fn table() -> &'static HashMap<&'static [u8], Entry> {
     TABLE.get_or_init(|| {
         let mut map = HashMap::new();
         for spec in command::all() {
-            let server = SERVER_COMMANDS.iter().find(|(n, _)| *n == spec.name);
+            let server = SERVER_COMMANDS
+                .iter()
+                .chain(super::pubsub::commands::COMMANDS)
+                .chain(super::blocking::COMMANDS)
+                .find(|(n, _)| *n == spec.name);
             // The engine wins for data commands it implements (DBSIZE, FLUSHALL ...).
             let entry = if Db::supports(spec.name.as_bytes()) {
                 Entry {
@@ -350,7 +358,9 @@ pub(crate) fn process(
         } else {
             std::mem::take(&mut conn.asking)
         };
-        if let Err(e) = route::check_one(st, spec, traits, &args, conn.readonly, asking) {
+        // Replicas serve shard pub/sub without READONLY (Redis' `pubsubshard_included`).
+        let readonly = conn.readonly || traits.pubsub;
+        if let Err(e) = route::check_one(st, spec, traits, &args, readonly, asking) {
             if let Some(m) = conn.multi.as_mut() {
                 m.aborted = true;
             }
@@ -384,6 +394,12 @@ pub(crate) fn process(
             ));
         }
     }
+    if let Some(reply) = super::pubsub::commands::context_check(conn, spec, &args) {
+        if let (Some(m), true) = (conn.multi.as_mut(), reply.is_error()) {
+            m.aborted = true;
+        }
+        return Outcome::Reply(reply);
+    }
     if let Some(m) = conn.multi.as_mut() {
         let control = matches!(
             spec.name,
@@ -394,7 +410,10 @@ pub(crate) fn process(
             return Outcome::Reply(Value::simple("QUEUED"));
         }
     }
-    run(conn, spec, handler, &args, locked, shared)
+    let outcome = run(conn, spec, handler, &args, locked, shared);
+    // Serve clients blocked on keys this command (or transaction) wrote.
+    super::blocking::serve_ready(locked.get());
+    outcome
 }
 
 fn replica_gate(st: &mut super::node::NodeState, spec: &CommandSpec) -> Option<Value> {
@@ -427,6 +446,7 @@ fn run(
         Handler::Db => Outcome::Reply(run_db(conn, args, locked)),
         Handler::Server => super::cmd_server::run(conn, spec, args, locked, shared),
     };
+    super::blocking::mark_written(locked.get(), spec, args);
     let failed = matches!(&outcome, Outcome::Reply(v) if v.is_error());
     let usec = start.elapsed().as_micros() as u64;
     locked.get().cmdstats.executed(spec.name, usec, failed);
@@ -471,6 +491,13 @@ pub(crate) fn run_queued(
             Outcome::Migrate(job) => {
                 job.abandon(locked.get());
                 Value::error("ERR MIGRATE is not supported in a transaction")
+            }
+            // Inside a transaction blocking commands do not block.
+            Outcome::Block(pending) => pending.nonblocking_reply(),
+            Outcome::Replies(mut frames) => {
+                let last = frames.pop().unwrap_or(Value::NullArray);
+                replies.extend(frames);
+                last
             }
         };
         replies.push(reply);

@@ -42,6 +42,7 @@
 //! ```
 
 mod auth;
+mod blocking;
 mod clients;
 mod cluster;
 mod cmd_command;
@@ -56,6 +57,7 @@ mod dispatch;
 mod fault;
 mod migrate;
 mod node;
+mod pubsub;
 mod replication;
 mod stats;
 mod test_cluster;

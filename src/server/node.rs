@@ -50,6 +50,8 @@ pub(crate) struct NodeState {
     pub(crate) repl: ReplState,
     /// Values set by CONFIG SET.
     pub(crate) config_overrides: HashMap<String, String>,
+    /// Clients blocked in BLPOP & co (served by writes under this lock).
+    pub(crate) waiters: super::blocking::Waiters,
     /// Keys a MIGRATE is moving right now: served here even if deleted meanwhile.
     pub(crate) migrate_fence: super::migrate::Fence,
 }
@@ -85,6 +87,8 @@ pub(crate) struct NodeShared {
     pub(crate) faults: Faults,
     /// The INFO run_id.
     pub(crate) run_id: NodeId,
+    /// Pub/sub subscriptions (its own lock: other nodes deliver PUBLISH into it).
+    pub(crate) pubsub: Arc<super::pubsub::PubSub>,
     /// MIGRATE's cached connections to its targets.
     pub(crate) migrate_links: super::migrate::LinkCache,
 }
@@ -184,6 +188,7 @@ pub(crate) async fn start(
         cmdstats: CmdStats::default(),
         repl: ReplState::new(),
         config_overrides: HashMap::new(),
+        waiters: Default::default(),
         migrate_fence: Default::default(),
     };
     Ok(launch(listener, id, config, state))
@@ -235,6 +240,7 @@ pub(crate) async fn restart(old: &NodeShared, keep_data: bool) -> std::io::Resul
             cmdstats: CmdStats::default(),
             repl,
             config_overrides: std::mem::take(&mut st.config_overrides),
+            waiters: Default::default(),
             migrate_fence: Default::default(),
         };
         (state, primary)
@@ -273,6 +279,7 @@ fn launch(
         acks: Notify::new(),
         faults: Faults::default(),
         run_id: NodeId::random(),
+        pubsub: Default::default(),
         migrate_links: Default::default(),
     });
     bus::register(addr, &shared);

@@ -44,7 +44,7 @@ fn token(p: &[u8], pi: usize, c: u8) -> (bool, usize) {
 }
 
 /// True when `s` matches the glob `pattern` (case-sensitive).
-pub(super) fn matches(pattern: &[u8], s: &[u8]) -> bool {
+pub(crate) fn matches(pattern: &[u8], s: &[u8]) -> bool {
     let (mut pi, mut si) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while si < s.len() {

@@ -56,6 +56,7 @@ use crate::slot::{key_slot, SLOT_COUNT};
 
 #[allow(unused_imports)] // for the network layer's blocking-command support
 pub(crate) use blocking::BlockSpec;
+pub(crate) use glob::matches as glob_match;
 pub(crate) use zset::ZSet;
 
 /// Per-call facts a command needs from the connection that sent it.
