@@ -397,3 +397,76 @@ async fn pubsub_on_the_bundled_cluster() {
         .position(|m| m.kind == MessageKind::Resubscribed);
     assert!(gap.is_some() && gap < back, "{seen:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bundled SSUBSCRIBE/SPUBLISH land with the server work on main"]
+async fn sharded_subscription_follows_a_bundled_failover() {
+    let cluster = cluster().await;
+    let client = Client::builder(cluster.seeds())
+        .refresh_interval(Some(Duration::from_secs(1)))
+        .build()
+        .await
+        .unwrap();
+    let ch = "{fo}chan";
+    let mut sub = client.ssubscribe([ch]).await.unwrap();
+    let owner = client
+        .topology()
+        .primary_for_slot(redcluster::slot::key_slot(ch.as_bytes()))
+        .unwrap()
+        .to_string();
+    let nodes = cluster.nodes();
+    let owner_id = nodes
+        .iter()
+        .find(|n| n.addr.to_string() == owner)
+        .unwrap()
+        .id
+        .clone();
+    let replica = nodes
+        .iter()
+        .position(|n| n.primary_id.as_deref() == Some(owner_id.as_str()))
+        .expect("the owner has a replica");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    // Received before the failover ...
+    while !seen
+        .iter()
+        .any(|m: &redcluster::Message| m.kind == MessageKind::Sharded)
+    {
+        assert!(tokio::time::Instant::now() < deadline, "{seen:?}");
+        client.spublish(ch, "before").await.unwrap();
+        while let Ok(Some(m)) =
+            tokio::time::timeout(Duration::from_millis(50), sub.next_message()).await
+        {
+            seen.push(m);
+        }
+    }
+    cluster
+        .failover(replica, redcluster::server::FailoverMode::Default)
+        .await
+        .unwrap();
+    // ... and after it, once the subscription moved (a Gap, then Resubscribed).
+    let mut seen = Vec::new();
+    loop {
+        assert!(tokio::time::Instant::now() < deadline, "{seen:?}");
+        let _ = client.spublish(ch, "after").await;
+        while let Ok(Some(m)) =
+            tokio::time::timeout(Duration::from_millis(50), sub.next_message()).await
+        {
+            seen.push(m);
+        }
+        let back = seen
+            .iter()
+            .position(|m| m.kind == MessageKind::Resubscribed);
+        let after = seen
+            .iter()
+            .rposition(|m| m.kind == MessageKind::Sharded && &m.payload[..] == b"after");
+        if back.is_some() && after > back {
+            break;
+        }
+    }
+    let gap = seen.iter().position(|m| m.kind == MessageKind::Gap);
+    let back = seen
+        .iter()
+        .position(|m| m.kind == MessageKind::Resubscribed);
+    assert!(gap.is_some() && gap < back, "{seen:?}");
+}
