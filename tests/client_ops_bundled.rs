@@ -298,7 +298,6 @@ async fn transactions() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bundled BLPOP lands with the server work on main"]
 async fn blocking_commands_do_not_stall_others() {
     let cluster = cluster().await;
     let client = Client::builder(cluster.seeds())
@@ -330,7 +329,6 @@ async fn blocking_commands_do_not_stall_others() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bundled PUBLISH/SPUBLISH land with the server work on main"]
 async fn pubsub_on_the_bundled_cluster() {
     let cluster = cluster().await;
     let client = Client::builder(cluster.seeds()).build().await.unwrap();
@@ -399,7 +397,6 @@ async fn pubsub_on_the_bundled_cluster() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bundled SSUBSCRIBE/SPUBLISH land with the server work on main"]
 async fn sharded_subscription_follows_a_bundled_failover() {
     let cluster = cluster().await;
     let client = Client::builder(cluster.seeds())
