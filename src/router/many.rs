@@ -1,7 +1,6 @@
 //! Requests made of several commands: pipelines (one deadline for all), multi-key commands
 //! split by slot, and keyless commands fanned out to every primary or node.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::{blocking, fanout, route, split, Route, Router, Target};
@@ -80,18 +79,12 @@ impl Router {
             .zip(last_errors)
             .map(|(r, last)| {
                 r.unwrap_or_else(|| {
-                    self.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
-                    let timeout = deadline.unwrap_or(Duration::MAX);
-                    Err(Error::new(
+                    Err(self.inner.deadline_error(
                         ErrorKind::Timeout,
-                        match last {
-                            Some(e) => format!(
-                                "pipelined request timed out after {timeout:?} (last error: {e})"
-                            ),
-                            None => format!("pipelined request timed out after {timeout:?}"),
-                        },
-                    )
-                    .with_sent(true))
+                        "pipelined request",
+                        deadline.unwrap_or(Duration::MAX),
+                        last,
+                    ))
                 })
             })
             .collect()
@@ -116,20 +109,12 @@ impl Router {
         let timeout = self.inner.config.request_timeout;
         match tokio::time::timeout(timeout, futures::future::join_all(runs)).await {
             Ok(replies) => split::merge(&plan, replies),
-            Err(_) => {
-                self.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
-                let last = last_errors.into_iter().flatten().next();
-                Err(Error::new(
-                    ErrorKind::Timeout,
-                    match last {
-                        Some(e) => format!(
-                            "split multi-key request timed out after {timeout:?} (last error: {e})"
-                        ),
-                        None => format!("split multi-key request timed out after {timeout:?}"),
-                    },
-                )
-                .with_sent(true))
-            }
+            Err(_) => Err(self.inner.deadline_error(
+                ErrorKind::Timeout,
+                "split multi-key request",
+                timeout,
+                last_errors.into_iter().flatten().next(),
+            )),
         }
     }
 
@@ -183,17 +168,12 @@ impl Router {
             .zip(addrs)
             .map(|((r, last), addr)| {
                 r.unwrap_or_else(|| {
-                    self.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
-                    Err(Error::new(
+                    Err(self.inner.deadline_error(
                         ErrorKind::Timeout,
-                        match last {
-                            Some(e) => format!(
-                                "request to {addr} timed out after {timeout:?} (last error: {e})"
-                            ),
-                            None => format!("request to {addr} timed out after {timeout:?}"),
-                        },
-                    )
-                    .with_sent(true))
+                        &format!("request to {addr}"),
+                        timeout,
+                        last,
+                    ))
                 })
             })
             .collect()

@@ -110,6 +110,25 @@ enum Target {
 const ASKING: &[u8] = b"*1\r\n$6\r\nASKING\r\n";
 
 impl Inner {
+    /// Count a request that hit its deadline and build its error. `what` names the request
+    /// in the message ("request", "request to ADDR", "pipelined request" ...); `last` is the
+    /// last error met before the deadline. The request may have reached a node before the
+    /// deadline, so the error says it may have been applied.
+    pub(super) fn deadline_error(
+        &self,
+        kind: ErrorKind,
+        what: &str,
+        timeout: Duration,
+        last: Option<Error>,
+    ) -> Error {
+        self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+        let message = match last {
+            Some(e) => format!("{what} timed out after {timeout:?} (last error: {e})"),
+            None => format!("{what} timed out after {timeout:?}"),
+        };
+        Error::new(kind, message).with_sent(true)
+    }
+
     /// Publish a refreshed topology.
     pub(crate) fn install(&self, t: Topology) {
         self.counters.refreshes.fetch_add(1, Ordering::Relaxed);
@@ -488,19 +507,12 @@ impl Router {
             .await
         {
             Ok(r) => r,
-            Err(_) => {
-                self.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
-                Err(Error::new(
-                    ErrorKind::Timeout,
-                    match last_error {
-                        Some(e) => format!(
-                            "request to {addr} timed out after {timeout:?} (last error: {e})"
-                        ),
-                        None => format!("request to {addr} timed out after {timeout:?}"),
-                    },
-                )
-                .with_sent(true))
-            }
+            Err(_) => Err(self.inner.deadline_error(
+                ErrorKind::Timeout,
+                &format!("request to {addr}"),
+                timeout,
+                last_error,
+            )),
         }
     }
 
@@ -550,7 +562,6 @@ impl Router {
         match result {
             Ok(r) => r,
             Err(_) => {
-                self.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
                 // A node that stopped answering with its sockets open (frozen, partitioned
                 // without a reset) may have been failed over meanwhile: look again, so the
                 // next requests do not wait on it until the periodic refresh.
@@ -561,15 +572,9 @@ impl Router {
                     Some(e) if e.kind() == ErrorKind::ClusterDown => ErrorKind::ClusterDown,
                     _ => ErrorKind::Timeout,
                 };
-                Err(Error::new(
-                    kind,
-                    match last_error {
-                        Some(e) => format!("request timed out after {timeout:?} (last error: {e})"),
-                        None => format!("request timed out after {timeout:?}"),
-                    },
-                )
-                // It may have reached a node before the deadline.
-                .with_sent(true))
+                Err(self
+                    .inner
+                    .deadline_error(kind, "request", timeout, last_error))
             }
         }
     }
