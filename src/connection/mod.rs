@@ -3,17 +3,20 @@
 //! Callers encode their command straight into the connection's shared write buffer under a
 //! short lock (never held across an await) and get a oneshot receiver for the reply.
 //!
-//! Writing has two paths. On an idle connection (nothing queued, nothing awaiting a reply)
-//! the caller writes its bytes itself with one non-blocking `try_write`, which saves a task
-//! hop on the latency-bound path of a lone caller. Otherwise a writer task is woken; it
-//! yields once, so the callers woken by the same batch of replies can queue their commands
-//! too, then swaps the buffer out and writes everything queued in one syscall
-//! (auto-pipelining). Measured on a 3+3 redis-server cluster with 256 concurrent tasks the
-//! yield alone took throughput from ~85k to ~230k ops/s, since the write count per batch of
-//! replies, not the bytes, is what costs. A reader task decodes replies and completes
-//! requests in FIFO order. A caller that stops waiting (its future
-//! dropped or timed out) only drops its receiver: the reply is still read and discarded, so the
-//! connection never falls out of step.
+//! One task at a time holds the write duty (`State::writing`), so bytes never interleave,
+//! and it writes outside the state lock, so callers queueing meanwhile never wait on a
+//! syscall. Writing has two paths. On an idle connection (nothing queued, nothing awaiting a
+//! reply) the caller takes the duty and writes its bytes itself with one non-blocking
+//! `try_write`, which saves a task hop on the latency-bound path of a lone caller. Otherwise
+//! a writer task is woken; it yields once, so the callers woken by the same batch of replies
+//! can queue their commands too, then takes the buffer and writes everything queued in one
+//! syscall (auto-pipelining). Measured on a 3+3 redis-server cluster with 256 concurrent
+//! tasks the yield alone took throughput from ~85k to ~230k ops/s, since the write count per
+//! batch of replies, not the bytes, is what costs. A reader task decodes replies and
+//! completes requests in FIFO order; it reads through tokio's `AsyncRead`, which takes a
+//! short read as "drained" and so saves the extra `read` that would only say `EAGAIN`. A
+//! caller that stops waiting (its future dropped or timed out) only drops its receiver: the
+//! reply is still read and discarded, so the connection never falls out of step.
 //!
 //! When the socket fails (EOF, reset, a protocol error) every request still waiting is failed
 //! with an error that says whether its bytes had been handed to the socket (it may have been
@@ -22,12 +25,14 @@
 mod handshake;
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Buf;
 use bytes::BytesMut;
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, Notify};
 
@@ -62,7 +67,7 @@ struct Pending {
 }
 
 struct State {
-    /// Encoded commands not yet taken by the writer.
+    /// Encoded commands not yet taken by a writer.
     buf: BytesMut,
     /// Requests whose bytes are in `buf` (never sent), in order.
     queued: Vec<Pending>,
@@ -70,8 +75,9 @@ struct State {
     in_flight: VecDeque<Pending>,
     /// Set once the connection failed; later requests fail at once with it.
     closed: Option<Error>,
-    /// True while the writer has been woken and not yet found the buffer empty.
-    writer_scheduled: bool,
+    /// The write duty: true while a caller writes directly or the writer task has been
+    /// woken and not yet found the buffer empty. Whoever holds it is the only one writing.
+    writing: bool,
 }
 
 /// Where a subscriber connection's frames go: pushes, and every frame no request waits for.
@@ -85,12 +91,101 @@ struct Shared {
     pending: AtomicUsize,
     closed: AtomicBool,
     addr: String,
-    /// Shared by the reader, the writer, and callers that write directly when the
-    /// connection is idle (tokio's `try_read`/`try_write` take `&self`).
-    stream: TcpStream,
+    /// Shared by the writer task and callers that write directly when the connection is
+    /// idle (tokio's `try_write` takes `&self`). The read half belongs to the reader task.
+    stream: OwnedWriteHalf,
+    /// When the reader last got bytes, or a writer last checked the peer (see [`now_ns`]).
+    last_read: AtomicU64,
 }
 
+/// Nanoseconds since the first call in this process: a cheap timestamp for `last_read`.
+fn now_ns() -> u64 {
+    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let base = *BASE.get_or_init(Instant::now);
+    u64::try_from(base.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Whether the server has closed or reset `stream`, without reading from it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn peer_hung_up(stream: &TcpStream) -> Option<std::io::Error> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(stream, PollFlags::RDHUP)];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    match poll(&mut fds, Some(&now)) {
+        Ok(n) if n > 0 => {
+            let seen = fds[0].revents();
+            if seen.contains(PollFlags::ERR) {
+                Some(std::io::ErrorKind::ConnectionReset.into())
+            } else if seen.intersects(PollFlags::RDHUP | PollFlags::HUP) {
+                Some(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection closed by the server",
+                ))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Whether the server has closed or reset `stream`: elsewhere only a close with nothing
+/// left to read is seen (a one-byte `MSG_PEEK` that finds the end of the stream).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn peer_hung_up(stream: &TcpStream) -> Option<std::io::Error> {
+    use rustix::net::{recv, RecvFlags};
+    let mut byte = [0u8; 1];
+    match recv(stream, &mut byte[..], RecvFlags::PEEK | RecvFlags::DONTWAIT) {
+        Ok((0, _)) => Some(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "connection closed by the server",
+        )),
+        Ok(_) => None,
+        Err(e) if e == rustix::io::Errno::AGAIN => None,
+        Err(e) => Some(e.into()),
+    }
+}
+
+/// One non-blocking read straight from the socket into `buf`, whatever tokio last heard
+/// from epoll (its own `try_read` answers `WouldBlock` without asking the socket once a short
+/// read has cleared its readiness).
+fn read_now(stream: &OwnedReadHalf, buf: &mut BytesMut) -> std::io::Result<usize> {
+    let mut chunk = [0u8; 16 * 1024];
+    match rustix::io::read(stream.as_ref(), &mut chunk[..]) {
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            Ok(n)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// How long the reader may have been quiet before a writer checks that the peer is still
+/// there (see [`Shared::peer_gone`]).
+const QUIET_BEFORE_PROBE: Duration = Duration::from_millis(1);
+
 impl Shared {
+    /// Before writing on a connection whose reader has been quiet for a while: has the
+    /// server already closed or reset it? A hang-up the reader has not yet seen (its task
+    /// starved, or the close arrived a moment ago) would otherwise take the next command and
+    /// then fail it as "may have been applied" though the server never saw it. The check is
+    /// one non-blocking `poll` for a hang-up (`POLLRDHUP`, which sees a close even behind
+    /// replies not yet read), made at most once per quiet period, so busy connections never
+    /// pay for it.
+    fn peer_gone(&self) -> Option<Error> {
+        let quiet = now_ns().saturating_sub(self.last_read.load(Ordering::Relaxed));
+        if quiet < QUIET_BEFORE_PROBE.as_nanos() as u64 {
+            return None;
+        }
+        // Probe at most once per quiet period.
+        self.last_read.store(now_ns(), Ordering::Relaxed);
+        let gone = peer_hung_up(self.stream.as_ref())?;
+        Some(Error::io(&gone, &format!("read from {}", self.addr), true))
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding this lock cannot leave the state half-changed in a way that
         // matters more than failing, so a poisoned lock is used as is.
@@ -194,6 +289,7 @@ impl Connection {
     }
 
     fn start(stream: TcpStream, addr: &str, limits: Limits) -> Connection {
+        let (read_half, stream) = stream.into_split();
         let shared = Arc::new(Shared {
             sink: std::sync::OnceLock::new(),
             state: Mutex::new(State {
@@ -201,16 +297,17 @@ impl Connection {
                 queued: Vec::new(),
                 in_flight: VecDeque::new(),
                 closed: None,
-                writer_scheduled: false,
+                writing: false,
             }),
             wake_writer: Notify::new(),
             pending: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             addr: addr.to_string(),
             stream,
+            last_read: AtomicU64::new(now_ns()),
         });
         tokio::spawn(write_loop(shared.clone()));
-        let reader = tokio::spawn(read_loop(shared.clone(), limits));
+        let reader = tokio::spawn(read_loop(shared.clone(), read_half, limits));
         Connection { shared, reader }
     }
 
@@ -240,54 +337,75 @@ impl Connection {
         discard_first: bool,
         encode: impl FnOnce(&mut BytesMut),
     ) -> Result<ReplyFuture, Error> {
+        if self.pending() == 0 {
+            if let Some(err) = self.shared.peer_gone() {
+                tracing::warn!(addr = %self.shared.addr, error = %err, "connection lost");
+                self.shared.fail_all(err);
+            }
+        }
         let (tx, rx) = oneshot::channel();
-        let wake = {
+        let direct = {
             let mut st = self.shared.lock();
             if let Some(err) = &st.closed {
                 return Err(err.clone());
             }
-            // Idle connection (writer asleep, nothing queued or awaiting a reply): write from
-            // this task at once, saving the hop through the writer task. Busy connections
-            // batch in the writer, so concurrent callers share one syscall.
-            let idle = !st.writer_scheduled && st.buf.is_empty() && st.in_flight.is_empty();
+            // Idle connection (nobody writing, nothing queued or awaiting a reply): take the
+            // write duty and write from this task at once, saving the hop through the writer
+            // task. Busy connections batch in the writer, so concurrent callers share one
+            // syscall.
+            let idle = !st.writing && st.buf.is_empty() && st.in_flight.is_empty();
             encode(&mut st.buf);
             if discard_first {
                 st.queued.push(Pending { tx: None });
             }
             st.queued.push(Pending { tx: Some(tx) });
-            if idle && self.write_now(&mut st) {
-                false
+            if idle {
+                st.writing = true;
+                let st = &mut *st;
+                st.in_flight.extend(st.queued.drain(..));
+                Some(st.buf.split())
+            } else if !st.writing {
+                st.writing = true;
+                None
             } else {
-                !std::mem::replace(&mut st.writer_scheduled, true)
+                // The duty holder writes these bytes too.
+                self.shared
+                    .pending
+                    .fetch_add(1 + usize::from(discard_first), Ordering::Relaxed);
+                return Ok(rx);
             }
         };
         self.shared
             .pending
             .fetch_add(1 + usize::from(discard_first), Ordering::Relaxed);
-        if wake {
-            self.shared.wake_writer.notify_one();
+        match direct {
+            Some(bytes) => self.write_direct(bytes),
+            None => self.shared.wake_writer.notify_one(),
         }
         Ok(rx)
     }
 
-    /// Try to write the whole buffer with one non-blocking syscall, under the state lock so
-    /// no other write can interleave. Returns true when everything went out; otherwise the
-    /// rest stays queued for the writer task.
-    fn write_now(&self, st: &mut State) -> bool {
-        match self.shared.stream.try_write(&st.buf) {
-            Ok(n) => {
-                let st = &mut *st;
-                st.in_flight.extend(st.queued.drain(..));
-                if n == st.buf.len() {
-                    st.buf.clear();
-                    true
-                } else {
-                    st.buf.advance(n);
-                    false
-                }
-            }
-            // WouldBlock, or an error the writer task will meet and report.
-            Err(_) => false,
+    /// Write `bytes` (already taken from the buffer, their requests already in flight) with
+    /// one non-blocking syscall while holding the write duty, outside the state lock. Whatever
+    /// does not go out, and whatever other callers queued meanwhile, is handed to the writer
+    /// task together with the duty.
+    fn write_direct(&self, mut bytes: BytesMut) {
+        let n = self.shared.stream.try_write(&bytes).unwrap_or(0);
+        // (A WouldBlock or an error leaves everything to the writer task, which waits for
+        // the socket or meets the error and reports it.)
+        let mut st = self.shared.lock();
+        if n < bytes.len() {
+            bytes.advance(n);
+            // The unwritten rest goes before anything queued since: its requests are ahead
+            // of theirs in `in_flight`.
+            bytes.unsplit(std::mem::take(&mut st.buf));
+            st.buf = bytes;
+        }
+        if st.buf.is_empty() {
+            st.writing = false;
+        } else {
+            drop(st);
+            self.shared.wake_writer.notify_one();
         }
     }
 
@@ -310,7 +428,7 @@ impl Connection {
                 return Err(err.clone());
             }
             encode(&mut st.buf);
-            !std::mem::replace(&mut st.writer_scheduled, true)
+            !std::mem::replace(&mut st.writing, true)
         };
         if wake {
             self.shared.wake_writer.notify_one();
@@ -328,37 +446,40 @@ impl Connection {
 }
 
 async fn write_loop(shared: Arc<Shared>) {
-    let mut spare = BytesMut::with_capacity(16 * 1024);
     loop {
         shared.wake_writer.notified().await;
         // Let callers woken by the same batch of replies queue their commands first, so
         // they share this write.
         tokio::task::yield_now().await;
+        if let Some(err) = shared.peer_gone() {
+            tracing::warn!(addr = %shared.addr, error = %err, "connection lost");
+            shared.fail_all(err);
+            return;
+        }
         loop {
-            {
+            let mut bytes = {
                 let mut st = shared.lock();
                 if st.closed.is_some() {
                     return;
                 }
                 if st.buf.is_empty() {
-                    st.writer_scheduled = false;
+                    st.writing = false;
                     break;
                 }
-                std::mem::swap(&mut st.buf, &mut spare);
                 let st = &mut *st;
                 st.in_flight.extend(st.queued.drain(..));
-            }
-            if let Err(e) = write_all(&shared.stream, &mut spare).await {
+                st.buf.split()
+            };
+            if let Err(e) = write_all(&shared.stream, &mut bytes).await {
                 tracing::warn!(addr = %shared.addr, error = %e, "write failed; closing connection");
                 shared.fail_all(Error::io(&e, &format!("write to {}", shared.addr), true));
                 return;
             }
-            spare.clear();
         }
     }
 }
 
-async fn write_all(stream: &TcpStream, buf: &mut BytesMut) -> std::io::Result<()> {
+async fn write_all(stream: &OwnedWriteHalf, buf: &mut BytesMut) -> std::io::Result<()> {
     while !buf.is_empty() {
         stream.writable().await?;
         match stream.try_write(buf) {
@@ -371,20 +492,27 @@ async fn write_all(stream: &TcpStream, buf: &mut BytesMut) -> std::io::Result<()
     Ok(())
 }
 
-async fn read_loop(shared: Arc<Shared>, limits: Limits) {
+async fn read_loop(shared: Arc<Shared>, mut stream: OwnedReadHalf, limits: Limits) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut replies: Vec<Value> = Vec::new();
     let mut done: Vec<(Pending, Value)> = Vec::new();
+    let mut drain = false;
     let failure = loop {
         if buf.capacity() - buf.len() < 8 * 1024 {
             buf.reserve(64 * 1024);
         }
-        let read = match shared.stream.readable().await {
-            Ok(()) => match shared.stream.try_read_buf(&mut buf) {
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+        let read = if drain {
+            // The server hung up: everything it sent is already here, so read without
+            // waiting (a wait would let a writer in before the end of the stream is seen).
+            match read_now(&stream, &mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    drain = false;
+                    continue;
+                }
                 other => other,
-            },
-            Err(e) => Err(e),
+            }
+        } else {
+            stream.read_buf(&mut buf).await
         };
         match read {
             Ok(0) => {
@@ -394,7 +522,18 @@ async fn read_loop(shared: Arc<Shared>, limits: Limits) {
                 );
                 break Error::io(&e, &format!("read from {}", shared.addr), true);
             }
-            Ok(_) => {}
+            Ok(_) => {
+                // The first bytes after a quiet spell (or after this task was starved) may
+                // have arrived together with a hang-up that tokio has not reported yet:
+                // look, so the end of the stream is seen before anything else is written.
+                let now = now_ns();
+                let quiet = now.saturating_sub(shared.last_read.swap(now, Ordering::Relaxed));
+                if quiet >= QUIET_BEFORE_PROBE.as_nanos() as u64
+                    && peer_hung_up(stream.as_ref()).is_some()
+                {
+                    drain = true;
+                }
+            }
             Err(e) => break Error::io(&e, &format!("read from {}", shared.addr), true),
         }
         let mut bad = None;

@@ -137,3 +137,88 @@ async fn connect_refused_is_io_never_sent() {
     assert_eq!(e.kind(), ErrorKind::Io);
     assert!(!e.maybe_applied());
 }
+
+#[tokio::test]
+async fn an_idle_connection_notices_the_server_closing_it() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let (close_tx, close_rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let mut b = [0u8; 64];
+        let _ = s.read(&mut b).await;
+        let _ = s.write_all(b"+OK\r\n").await;
+        let _ = close_rx.await;
+        // Dropping the socket closes it: the client is idle, nothing in flight.
+    });
+    let conn = Connection::connect(&addr, &opts()).await.unwrap();
+    assert_eq!(
+        conn.request(&["PING"]).await.unwrap(),
+        Value::SimpleString(bytes::Bytes::from_static(b"OK"))
+    );
+    let _ = close_tx.send(());
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while !conn.is_closed() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reader never saw the server close the idle connection"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The next request is refused before sending: it cannot have been applied.
+    let e = conn.request(&["SET", "k", "v"]).await.unwrap_err();
+    assert!(!e.maybe_applied(), "{e}");
+}
+
+/// A server on its own thread (so it runs while the test's runtime is blocked) that answers
+/// the first command with `+OK`, then, once told to, reads one more command if `answer` is
+/// given, answers it with `answer`, and closes the connection.
+fn closing_server(answer: Option<&'static [u8]>) -> (String, std::sync::mpsc::Sender<()>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut b = [0u8; 256];
+        let _ = s.read(&mut b);
+        let _ = s.write_all(b"+OK\r\n");
+        let _ = rx.recv();
+        if let Some(reply) = answer {
+            let _ = s.read(&mut b);
+            let _ = s.write_all(reply);
+        }
+    });
+    (addr, tx)
+}
+
+#[tokio::test]
+async fn a_hang_up_the_reader_has_not_seen_refuses_the_next_write_as_unsent() {
+    let (addr, close) = closing_server(None);
+    let conn = Connection::connect(&addr, &opts()).await.unwrap();
+    conn.request(&["PING"]).await.unwrap();
+    close.send(()).unwrap();
+    // Block this (current-thread) runtime: the reader cannot run and see the close, as when
+    // a busy runtime starves it.
+    std::thread::sleep(Duration::from_millis(200));
+    let e = conn.request(&["SET", "k", "v"]).await.unwrap_err();
+    assert!(!e.maybe_applied(), "{e}");
+}
+
+#[tokio::test]
+async fn a_reply_that_comes_with_a_hang_up_is_delivered_and_the_next_write_refused_unsent() {
+    let (addr, close) = closing_server(Some(b":1\r\n"));
+    let conn = Connection::connect(&addr, &opts()).await.unwrap();
+    conn.request(&["PING"]).await.unwrap();
+    let mut first = Box::pin(conn.request(&["INCR", "n"]));
+    assert!(tokio::time::timeout(Duration::from_millis(20), &mut first)
+        .await
+        .is_err());
+    // The server answers INCR and hangs up while this runtime is blocked (starved): the
+    // reply and the close wait in the socket together.
+    close.send(()).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(first.await.unwrap(), Value::Integer(1));
+    let e = conn.request(&["SET", "k", "v"]).await.unwrap_err();
+    assert!(!e.maybe_applied(), "{e}");
+}
