@@ -12,6 +12,10 @@
 //! slot); fred's cluster pipeline, and MGET split by slot by hand.
 //!
 //! Run: `cargo run --release --manifest-path benches/peers/Cargo.toml -- [--rounds N] [--secs S] [--workload kv|pipeline|mget]`
+//!
+//! `--profile 16[,256...] [--client 0|1|2]` runs only one client's kv workload (0 =
+//! redcluster, 1 = redis-rs, 2 = fred) at those concurrencies, `--rounds` times, for
+//! `perf record` and friends.
 
 #[path = "../../../tests/support/real_cluster.rs"]
 #[allow(dead_code)]
@@ -388,6 +392,14 @@ fn arg(name: &str, default: f64) -> f64 {
         .unwrap_or(default)
 }
 
+/// A comma-separated list of numbers after `name`, if given.
+fn list_arg(name: &str) -> Option<Vec<usize>> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == name)?;
+    let v = args.get(i + 1)?;
+    Some(v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+}
+
 fn workload() -> Workload {
     let args: Vec<String> = std::env::args().collect();
     match args
@@ -463,6 +475,22 @@ async fn main() {
     let mut peers = Vec::new();
     for n in names {
         peers.push(connect(n, &seeds).await);
+    }
+    if let Some(tasks) = list_arg("--profile") {
+        // Only our client, at the given concurrency, for a profiler to watch.
+        let which = list_arg("--client")
+            .and_then(|v| v.first().copied())
+            .unwrap_or(0);
+        for round in 0..rounds {
+            for &c in &tasks {
+                let (rate, errs) = measure(&peers[which], c, secs).await;
+                println!(
+                    "round {round}: {} at {c} tasks: {rate:.0} ops/s, {errs} errors",
+                    peers[which].name()
+                );
+            }
+        }
+        return;
     }
     if w != Workload::Kv {
         batch_main(&peers, w, rounds, secs).await;
