@@ -3,7 +3,7 @@
 //! LOADING once, or never answers.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,6 +21,8 @@ struct Script {
     hangups: AtomicUsize,
     /// Client connections currently open.
     open: AtomicUsize,
+    /// The port CLUSTER SHARDS names as the owner of every slot (0: this node).
+    owner_port: AtomicU16,
 }
 
 enum Reply {
@@ -67,7 +69,10 @@ fn answer(script: &Script, port: u16, cmd: &[bytes::Bytes]) -> Reply {
         *e
     };
     match name.as_str() {
-        "CLUSTER" if key.eq_ignore_ascii_case("shards") => Reply::Value(shards_reply(port)),
+        "CLUSTER" if key.eq_ignore_ascii_case("shards") => {
+            let owner = script.owner_port.load(Ordering::SeqCst);
+            Reply::Value(shards_reply(if owner == 0 { port } else { owner }))
+        }
         "CLUSTER" => Reply::Value(Value::error("ERR unknown subcommand")),
         "SET" => {
             if key.starts_with("hangup") && n == 1 {
@@ -286,4 +291,30 @@ async fn dropping_the_last_clone_closes_every_connection() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(closed, "connections left open after the client was dropped");
+}
+
+#[tokio::test]
+async fn a_deadline_hit_before_anything_was_sent_says_the_request_was_not_applied() {
+    // Every slot's owner accepts connections and never answers, so connecting to it (the
+    // handshake names the client) outlasts the request deadline: nothing is ever sent.
+    let hole = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hole_port = hole.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = hole.accept().await {
+            held.push(s);
+        }
+    });
+    let (addr, script) = fake_node().await;
+    script.owner_port.store(hole_port, Ordering::SeqCst);
+    let client = Client::builder([addr.as_str()])
+        .client_name("deadline-test")
+        .connect_timeout(Duration::from_secs(5))
+        .request_timeout(Duration::from_millis(300))
+        .build()
+        .await
+        .unwrap();
+    let e = client.set("k", "v").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(!e.maybe_applied(), "never sent, yet: {e}");
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{blocking, fanout, route, split, Route, Router, Target};
+use super::{blocking, fanout, route, split, Route, Router, Target, Trail};
 use crate::error::{Error, ErrorKind};
 use crate::resp::Value;
 use crate::types::Args;
@@ -24,25 +24,27 @@ impl Router {
     }
 
     /// One command to completion with no deadline of its own (the caller holds it).
-    async fn execute_untimed(
-        &self,
-        args: &Args,
-        last_error: &mut Option<Error>,
-    ) -> Result<Value, Error> {
+    async fn execute_untimed(&self, args: &Args, trail: &mut Trail) -> Result<Value, Error> {
         let route = match route::route(args) {
             Ok(r) => r,
             Err(e) if e.kind() == ErrorKind::CrossSlot => match split::plan(args) {
-                Some(plan) => return self.execute_split(plan).await,
+                Some(plan) => {
+                    // Its parts keep their own trails: if the outer deadline cuts this
+                    // off, assume some part was sent.
+                    trail.sent = true;
+                    return self.execute_split(plan).await;
+                }
                 None => return Err(e),
             },
             Err(e) => return Err(e),
         };
         if let Some((targets, how)) = route.fanout {
+            trail.sent = true;
             return self.fan_out(args, route, targets, how).await;
         }
         let exclusive = blocking::block_of(args) != blocking::Block::No;
         self.inner
-            .run_on(args, route, Target::Slot, last_error, exclusive)
+            .run_on(args, route, Target::Slot, trail, exclusive)
             .await
     }
 
@@ -53,13 +55,13 @@ impl Router {
     pub(crate) async fn execute_many(&self, commands: &[Args]) -> Vec<Result<Value, Error>> {
         let n = commands.len();
         let mut results: Vec<Option<Result<Value, Error>>> = vec![None; n];
-        let mut last_errors: Vec<Option<Error>> = vec![None; n];
+        let mut trails: Vec<Trail> = vec![Trail::default(); n];
         let deadline = self.deadline_for(commands);
         {
             let runs = commands
                 .iter()
                 .zip(results.iter_mut())
-                .zip(last_errors.iter_mut())
+                .zip(trails.iter_mut())
                 .map(|((c, slot), last)| async move {
                     let r = self.execute_untimed(c, last).await;
                     *slot = Some(r);
@@ -76,7 +78,7 @@ impl Router {
         }
         results
             .into_iter()
-            .zip(last_errors)
+            .zip(trails)
             .map(|(r, last)| {
                 r.unwrap_or_else(|| {
                     Err(self.inner.deadline_error(
@@ -93,18 +95,18 @@ impl Router {
     /// Run the parts of a split multi-key command concurrently (each routed, redirected and
     /// retried on its own) under one deadline, and merge their replies.
     pub(super) async fn execute_split(&self, plan: split::Plan) -> Result<Value, Error> {
-        let mut last_errors: Vec<Option<Error>> = vec![None; plan.parts.len()];
+        let mut trails: Vec<Trail> = vec![Trail::default(); plan.parts.len()];
         let runs = plan
             .parts
             .iter()
-            .zip(last_errors.iter_mut())
-            .map(|(part, last)| {
+            .zip(trails.iter_mut())
+            .map(|(part, trail)| {
                 let route = Route {
                     slot: Some(part.slot),
                     readonly: plan.readonly,
                     fanout: None,
                 };
-                self.inner.run(&part.args, route, Target::Slot, last)
+                self.inner.run(&part.args, route, Target::Slot, trail)
             });
         let timeout = self.inner.config.request_timeout;
         match tokio::time::timeout(timeout, futures::future::join_all(runs)).await {
@@ -113,7 +115,10 @@ impl Router {
                 ErrorKind::Timeout,
                 "split multi-key request",
                 timeout,
-                last_errors.into_iter().flatten().next(),
+                Trail {
+                    sent: trails.iter().any(|t| t.sent),
+                    last_error: trails.into_iter().find_map(|t| t.last_error),
+                },
             )),
         }
     }
@@ -146,13 +151,13 @@ impl Router {
     ) -> Vec<Result<Value, Error>> {
         let n = addrs.len();
         let mut results: Vec<Option<Result<Value, Error>>> = vec![None; n];
-        let mut last_errors: Vec<Option<Error>> = vec![None; n];
+        let mut trails: Vec<Trail> = vec![Trail::default(); n];
         let timeout = self.inner.config.request_timeout;
         {
             let runs = addrs
                 .iter()
                 .zip(results.iter_mut())
-                .zip(last_errors.iter_mut())
+                .zip(trails.iter_mut())
                 .map(|((addr, slot), last)| async move {
                     let home = Target::Addr {
                         addr: addr.clone(),
@@ -164,7 +169,7 @@ impl Router {
         }
         results
             .into_iter()
-            .zip(last_errors)
+            .zip(trails)
             .zip(addrs)
             .map(|((r, last), addr)| {
                 r.unwrap_or_else(|| {

@@ -109,24 +109,32 @@ enum Target {
 
 const ASKING: &[u8] = b"*1\r\n$6\r\nASKING\r\n";
 
+/// What a request left behind when its deadline cut it off: the last transient error it met,
+/// and whether any attempt got as far as a connection (so it may have been applied).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Trail {
+    pub(crate) last_error: Option<Error>,
+    pub(crate) sent: bool,
+}
+
 impl Inner {
     /// Count a request that hit its deadline and build its error. `what` names the request
-    /// in the message ("request", "request to ADDR", "pipelined request" ...); `last` is the
-    /// last error met before the deadline. The request may have reached a node before the
-    /// deadline, so the error says it may have been applied.
+    /// in the message ("request", "request to ADDR", "pipelined request" ...); `trail` has
+    /// the last error met before the deadline, and whether any attempt was handed to a
+    /// connection: only then does the error say the request may have been applied.
     pub(super) fn deadline_error(
         &self,
         kind: ErrorKind,
         what: &str,
         timeout: Duration,
-        last: Option<Error>,
+        trail: Trail,
     ) -> Error {
         self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
-        let message = match last {
+        let message = match trail.last_error {
             Some(e) => format!("{what} timed out after {timeout:?} (last error: {e})"),
             None => format!("{what} timed out after {timeout:?}"),
         };
-        Error::new(kind, message).with_sent(true)
+        Error::new(kind, message).with_sent(trail.sent)
     }
 
     /// Publish a refreshed topology.
@@ -255,9 +263,9 @@ impl Inner {
         args: &Args,
         route: Route,
         home: Target,
-        last_error: &mut Option<Error>,
+        trail: &mut Trail,
     ) -> Result<Value, Error> {
-        self.run_on(args, route, home, last_error, false).await
+        self.run_on(args, route, home, trail, false).await
     }
 
     /// Send `args` on a dedicated connection taken from the node's exclusive set (a
@@ -290,7 +298,7 @@ impl Inner {
         args: &Args,
         route: Route,
         home: Target,
-        last_error: &mut Option<Error>,
+        trail: &mut Trail,
         exclusive: bool,
     ) -> Result<Value, Error> {
         let mut attempt = Attempt {
@@ -311,13 +319,13 @@ impl Inner {
                                 None => "no node known".to_string(),
                             },
                         );
-                        *last_error = Some(err);
+                        trail.last_error = Some(err);
                         self.counters.retries.fetch_add(1, Ordering::Relaxed);
                         attempt.retries += 1;
                         match self.refresher() {
                             Some(r) => r.refresh_and_wait().await,
                             None => {
-                                return Err(last_error.clone().unwrap_or_else(|| {
+                                return Err(trail.last_error.clone().unwrap_or_else(|| {
                                     Error::new(ErrorKind::ClusterDown, "no topology")
                                 }))
                             }
@@ -336,6 +344,8 @@ impl Inner {
             let started = measure.then(Instant::now);
             let outcome = if exclusive {
                 entry.count_request();
+                // (Counted as sent from here: the dedicated connection may be ready.)
+                trail.sent = true;
                 self.send_exclusive(&entry, readonly_conn, asking, args)
                     .await
             } else {
@@ -348,7 +358,10 @@ impl Inner {
                             }
                             args.encode(buf)
                         }) {
-                            Ok(rx) => reply_of(rx.await),
+                            Ok(rx) => {
+                                trail.sent = true;
+                                reply_of(rx.await)
+                            }
                             Err(e) => Err(e),
                         }
                     }
@@ -397,12 +410,12 @@ impl Inner {
                             entry.mark_loading();
                         }
                     }
-                    *last_error = Some(match outcome {
+                    trail.last_error = Some(match outcome {
                         Ok(Value::Error(line)) => Error::server(&String::from_utf8_lossy(&line)),
                         Err(e) => e,
                         Ok(_) => Error::new(ErrorKind::Server, "retry"),
                     });
-                    tracing::warn!(node = entry.addr(), retry_in = ?delay, error = ?last_error.as_ref().map(|e| e.to_string()), "retrying");
+                    tracing::warn!(node = entry.addr(), retry_in = ?delay, error = ?trail.last_error.as_ref().map(|e| e.to_string()), "retrying");
                     if refresh {
                         self.trigger_refresh();
                     }
@@ -417,7 +430,7 @@ impl Inner {
                         "node is not what the map says; refreshing"
                     );
                     if let Ok(Value::Error(line)) = outcome {
-                        *last_error = Some(Error::server(&String::from_utf8_lossy(&line)));
+                        trail.last_error = Some(Error::server(&String::from_utf8_lossy(&line)));
                     }
                     attempt.retries += 1;
                     target = home.clone();
@@ -501,17 +514,15 @@ impl Router {
             addr: addr.to_string(),
             asking: false,
         };
-        let mut last_error = None;
+        let mut trail = Trail::default();
         let timeout = self.inner.config.request_timeout;
-        match tokio::time::timeout(timeout, self.inner.run(args, route, home, &mut last_error))
-            .await
-        {
+        match tokio::time::timeout(timeout, self.inner.run(args, route, home, &mut trail)).await {
             Ok(r) => r,
             Err(_) => Err(self.inner.deadline_error(
                 ErrorKind::Timeout,
                 &format!("request to {addr}"),
                 timeout,
-                last_error,
+                trail,
             )),
         }
     }
@@ -543,7 +554,7 @@ impl Router {
                 .instrument(span)
                 .await;
         }
-        let mut last_error = None;
+        let mut trail = Trail::default();
         let (timeout, exclusive) = match blocking::block_of(args) {
             blocking::Block::No => (timeout, false),
             blocking::Block::For(d) => (timeout.saturating_add(d), true),
@@ -552,7 +563,7 @@ impl Router {
         };
         let run = self
             .inner
-            .run_on(args, route, Target::Slot, &mut last_error, exclusive)
+            .run_on(args, route, Target::Slot, &mut trail, exclusive)
             .instrument(span);
         let result = if timeout == Duration::MAX {
             Ok(run.await)
@@ -568,13 +579,11 @@ impl Router {
                 self.inner.trigger_refresh();
                 // A cluster that said CLUSTERDOWN (or served no node for the slot) all along
                 // is reported as such, not as a slow request.
-                let kind = match &last_error {
+                let kind = match &trail.last_error {
                     Some(e) if e.kind() == ErrorKind::ClusterDown => ErrorKind::ClusterDown,
                     _ => ErrorKind::Timeout,
                 };
-                Err(self
-                    .inner
-                    .deadline_error(kind, "request", timeout, last_error))
+                Err(self.inner.deadline_error(kind, "request", timeout, trail))
             }
         }
     }
