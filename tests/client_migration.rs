@@ -83,6 +83,22 @@ async fn ask_during_migration_and_moved_after_it_lose_no_write() {
     for i in 20..30 {
         client.set(key(i), i).await.unwrap();
     }
+    // A transaction whose keys all left src is sent to dst behind ASKING.
+    let mut tx = client.transaction();
+    tx.cmd("INCR").arg(key(0)).cmd("INCR").arg(key(1));
+    assert_eq!(tx.exec::<(i64, i64)>().await.unwrap(), Some((1, 2)));
+    // One with a key on each side can run nowhere until the migration ends: dst refuses
+    // its EXEC with TRYAGAIN, and nothing is applied on either node.
+    let mut tx = client.transaction();
+    tx.cmd("INCR").arg(key(0)).cmd("INCR").arg(key(15));
+    let e = tx.exec::<(i64, i64)>().await.unwrap_err();
+    assert_eq!(e.code(), Some("TRYAGAIN"), "{e}");
+    assert!(e.is_retryable());
+    assert_eq!(client.get::<_, i64>(key(0)).await.unwrap(), 1);
+    assert_eq!(client.get::<_, i64>(key(15)).await.unwrap(), 15);
+    client.set(key(0), 0).await.unwrap();
+    client.set(key(1), 1).await.unwrap();
+
     let stats = client.stats();
     assert!(stats.ask >= 20, "{stats:?}");
     assert_eq!(stats.moved, 0, "ASK leaves the slot map alone: {stats:?}");

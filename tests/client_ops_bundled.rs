@@ -467,3 +467,74 @@ async fn sharded_subscription_follows_a_bundled_failover() {
         .position(|m| m.kind == MessageKind::Resubscribed);
     assert!(gap.is_some() && gap < back, "{seen:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_follow_ask_during_a_migration() {
+    let cluster = cluster().await;
+    let client = Client::builder(cluster.seeds())
+        .refresh_interval(None)
+        .request_timeout(Duration::from_secs(2))
+        .build()
+        .await
+        .unwrap();
+    for k in ["{mtx}a", "{mtx}b", "{mtx}c"] {
+        client.set(k, 10).await.unwrap();
+    }
+    let slot = redcluster::slot::key_slot(b"mtx");
+    let src = client
+        .topology()
+        .primary_for_slot(slot)
+        .unwrap()
+        .to_string();
+    let ps = primaries(&cluster);
+    let (dst, dst_id) = ps.iter().find(|(a, _)| *a != src).cloned().unwrap();
+    let src_id = ps.iter().find(|(a, _)| *a == src).unwrap().1.clone();
+    let s = slot.to_string();
+    assert_eq!(
+        node_cmd(&dst, &["CLUSTER", "SETSLOT", &s, "IMPORTING", &src_id]).await,
+        Value::ok()
+    );
+    assert_eq!(
+        node_cmd(&src, &["CLUSTER", "SETSLOT", &s, "MIGRATING", &dst_id]).await,
+        Value::ok()
+    );
+    let (host, port) = dst.rsplit_once(':').unwrap();
+    let migrate = [
+        "MIGRATE", host, port, "", "0", "5000", "KEYS", "{mtx}a", "{mtx}b",
+    ];
+    assert_eq!(node_cmd(&src, &migrate).await, Value::ok());
+
+    // Every key on dst: the block goes there behind ASKING.
+    let mut tx = client.transaction();
+    tx.cmd("INCR").arg("{mtx}a").cmd("INCR").arg("{mtx}b");
+    assert_eq!(tx.exec::<(i64, i64)>().await.unwrap(), Some((11, 11)));
+    // A key on each side: refused everywhere until the deadline, nothing applied.
+    let mut tx = client.transaction();
+    tx.cmd("INCR").arg("{mtx}a").cmd("INCR").arg("{mtx}c");
+    let e = tx.exec::<(i64, i64)>().await.unwrap_err();
+    assert_eq!(e.code(), Some("TRYAGAIN"), "{e}");
+    // Finish the migration while the same transaction is retried: it lands once.
+    let finish = {
+        let (src, dst, s, dst_id) = (src.clone(), dst.clone(), s.clone(), dst_id.clone());
+        let ps = ps.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            let (host, port) = dst.rsplit_once(':').unwrap();
+            let migrate = ["MIGRATE", host, port, "", "0", "5000", "KEYS", "{mtx}c"];
+            assert_eq!(node_cmd(&src, &migrate).await, Value::ok());
+            for (addr, _) in &ps {
+                assert_eq!(
+                    node_cmd(addr, &["CLUSTER", "SETSLOT", &s, "NODE", &dst_id]).await,
+                    Value::ok()
+                );
+            }
+        })
+    };
+    let mut tx = client.transaction();
+    tx.cmd("INCR").arg("{mtx}a").cmd("INCR").arg("{mtx}c");
+    assert_eq!(tx.exec::<(i64, i64)>().await.unwrap(), Some((12, 11)));
+    finish.await.unwrap();
+    for (k, v) in [("{mtx}a", 12), ("{mtx}b", 11), ("{mtx}c", 11)] {
+        assert_eq!(client.get::<_, i64>(k).await.unwrap(), v, "{k}");
+    }
+}

@@ -19,6 +19,11 @@
 //! [`ErrorKind::CrossSlot`] error before anything is sent. `exec` returns `Ok(None)` when a
 //! watched key changed (EXEC answered nil, nothing applied), and an `EXECABORT` server error
 //! naming the first rejected command when the server refused to queue one.
+//!
+//! During a slot migration (no WATCH), a block whose keys have left the source node is sent
+//! again to the target as `ASKING`, `MULTI` ... `EXEC` (the ASKING flag lasts through a MULTI
+//! block), and one the target cannot serve yet (`TRYAGAIN`: some keys still on the source) is
+//! retried every 50 ms until the request deadline.
 
 use super::Client;
 use crate::error::{Error, ErrorKind};
@@ -36,6 +41,8 @@ pub struct Transaction {
     watching: bool,
     conn: Option<Exclusive>,
     commands: Vec<Args>,
+    /// The node named by an ASK: the next EXEC goes there, behind ASKING.
+    ask: Option<String>,
 }
 
 /// A command run at once on the transaction's connection, before EXEC (to read watched
@@ -73,6 +80,7 @@ impl Client {
             watching: false,
             conn: None,
             commands: Vec::new(),
+            ask: None,
         }
     }
 }
@@ -104,9 +112,15 @@ impl Transaction {
         }
     }
 
-    /// The connection to the slot's primary, opened on first use.
+    /// The connection to the slot's primary, opened on first use; or, after an ASK, a fresh
+    /// one to the node it named.
     async fn connection(&mut self) -> Result<&Exclusive, Error> {
-        if self.conn.is_none() {
+        if let Some(addr) = self.ask.take() {
+            self.release();
+            let inner = self.client.router_ref().inner();
+            let entry = inner.pool.entry(&addr);
+            self.conn = Some(inner.pool.exclusive(&entry, false).await?);
+        } else if self.conn.is_none() {
             let router = self.client.router_ref();
             let topo = self.client.topology();
             let addr = match self.slot {
@@ -235,20 +249,43 @@ impl Transaction {
         for c in &commands {
             self.pin(c)?;
         }
-        let max_redirects = self.client.router_ref().inner().config.policy.max_redirects;
+        let config = &self.client.router_ref().inner().config;
+        let max_redirects = config.policy.max_redirects;
+        let deadline = std::time::Instant::now() + config.request_timeout;
         let mut redirects = 0;
         loop {
+            let asked = self.ask.clone();
             match self.exec_once(&commands).await {
+                // TRYAGAIN waits for the migration within the request deadline; MOVED and
+                // ASK count against the redirect cap.
                 Err(e)
                     if !self.watching
-                        && matches!(e.code(), Some("MOVED" | "ASK"))
-                        && redirects < max_redirects =>
+                        && if e.code() == Some("TRYAGAIN") {
+                            std::time::Instant::now() < deadline
+                        } else {
+                            matches!(e.code(), Some("MOVED" | "ASK")) && redirects < max_redirects
+                        } =>
                 {
-                    redirects += 1;
-                    self.follow_moved(&e);
-                    if e.code() == Some("ASK") {
-                        // Mid-migration: wait for it to settle rather than split the block.
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    if e.code() != Some("TRYAGAIN") {
+                        redirects += 1;
+                    }
+                    match e.code() {
+                        Some("ASK") => {
+                            // Mid-migration: the keys are on the target now. The slot map
+                            // stays as it is (the source still owns the slot).
+                            self.release();
+                            self.ask = crate::router::decide::parse_redirect(e.detail())
+                                .map(|(_, addr)| addr);
+                        }
+                        Some("TRYAGAIN") => {
+                            // The target holds some of the keys, the source the others:
+                            // wait for the migration to move the rest, then ask the same
+                            // node again.
+                            self.release();
+                            self.ask = asked;
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        }
+                        _ => self.follow_moved(&e),
                     }
                 }
                 Err(e) => return Err(e),
@@ -260,12 +297,18 @@ impl Transaction {
 
     async fn exec_once(&mut self, commands: &[Args]) -> Result<Option<Value>, Error> {
         let timeout = self.client.router_ref().inner().config.request_timeout;
+        let asking = self.ask.is_some();
         let conn = self.connection().await?;
         let Some(c) = conn.conn() else {
             return Err(Error::new(ErrorKind::Closed, "transaction connection gone"));
         };
         let mut rxs = Vec::with_capacity(commands.len() + 2);
-        rxs.push(c.send(false, |buf| {
+        // After an ASK, ASKING goes right before MULTI on the same connection (its OK is
+        // read and dropped).
+        rxs.push(c.send(asking, |buf| {
+            if asking {
+                crate::resp::encode_command(buf, [&b"ASKING"[..]]);
+            }
             crate::resp::encode_command(buf, [&b"MULTI"[..]])
         })?);
         for cmd in commands {
@@ -313,8 +356,11 @@ impl Transaction {
             Value::Error(line) => {
                 let aborted = Error::server(&String::from_utf8_lossy(&line));
                 match refused {
-                    // A redirect is reported as itself so the caller (or exec) can follow it.
-                    Some((_, e)) if matches!(e.code(), Some("MOVED" | "ASK")) => Err(e),
+                    // A redirect (or TRYAGAIN) is reported as itself so the caller (or exec)
+                    // can follow it.
+                    Some((_, e)) if matches!(e.code(), Some("MOVED" | "ASK" | "TRYAGAIN")) => {
+                        Err(e)
+                    }
                     Some((i, e)) => Err(Error::server(&format!(
                         "EXECABORT Transaction discarded: command #{i} was refused: {e}"
                     ))),
