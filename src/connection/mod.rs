@@ -105,6 +105,14 @@ fn now_ns() -> u64 {
     u64::try_from(base.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// The end of the stream, as an I/O error.
+fn closed_by_server() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        "connection closed by the server",
+    )
+}
+
 /// Whether the server has closed or reset `stream`, without reading from it.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn peer_hung_up(stream: &TcpStream) -> Option<std::io::Error> {
@@ -120,10 +128,7 @@ fn peer_hung_up(stream: &TcpStream) -> Option<std::io::Error> {
             if seen.contains(PollFlags::ERR) {
                 Some(std::io::ErrorKind::ConnectionReset.into())
             } else if seen.intersects(PollFlags::RDHUP | PollFlags::HUP) {
-                Some(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "connection closed by the server",
-                ))
+                Some(closed_by_server())
             } else {
                 None
             }
@@ -139,10 +144,7 @@ fn peer_hung_up(stream: &TcpStream) -> Option<std::io::Error> {
     use rustix::net::{recv, RecvFlags};
     let mut byte = [0u8; 1];
     match recv(stream, &mut byte[..], RecvFlags::PEEK | RecvFlags::DONTWAIT) {
-        Ok((0, _)) => Some(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            "connection closed by the server",
-        )),
+        Ok((0, _)) => Some(closed_by_server()),
         Ok(_) => None,
         Err(e) if e == rustix::io::Errno::AGAIN => None,
         Err(e) => Some(e.into()),
@@ -152,6 +154,7 @@ fn peer_hung_up(stream: &TcpStream) -> Option<std::io::Error> {
 /// One non-blocking read straight from the socket into `buf`, whatever tokio last heard
 /// from epoll (its own `try_read` answers `WouldBlock` without asking the socket once a short
 /// read has cleared its readiness).
+#[cfg(unix)]
 fn read_now(stream: &OwnedReadHalf, buf: &mut BytesMut) -> std::io::Result<usize> {
     let mut chunk = [0u8; 16 * 1024];
     match rustix::io::read(stream.as_ref(), &mut chunk[..]) {
@@ -161,6 +164,13 @@ fn read_now(stream: &OwnedReadHalf, buf: &mut BytesMut) -> std::io::Result<usize
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Elsewhere: tokio's own non-blocking read (which may say `WouldBlock` until epoll's
+/// equivalent reports the bytes; the reader then waits for them as usual).
+#[cfg(not(unix))]
+fn read_now(stream: &OwnedReadHalf, buf: &mut BytesMut) -> std::io::Result<usize> {
+    stream.try_read_buf(buf)
 }
 
 /// How long the reader may have been quiet before a writer checks that the peer is still
@@ -516,10 +526,7 @@ async fn read_loop(shared: Arc<Shared>, mut stream: OwnedReadHalf, limits: Limit
         };
         match read {
             Ok(0) => {
-                let e = std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "connection closed by the server",
-                );
+                let e = closed_by_server();
                 break Error::io(&e, &format!("read from {}", shared.addr), true);
             }
             Ok(_) => {
