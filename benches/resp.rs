@@ -11,7 +11,8 @@
 use bytes::{Bytes, BytesMut};
 use criterion::{black_box, criterion_group, BatchSize, Criterion, Throughput};
 use redcluster::resp::{
-    decode, decode_command, encode_command, encode_value, Limits, Protocol, Value,
+    decode, decode_command, decode_resumable, encode_command, encode_value, FrameScan, Limits,
+    Protocol, Value,
 };
 use redis_protocol::resp2::{
     decode as rp2_decode, encode as rp2_encode, types::BytesFrame as Rp2Frame,
@@ -266,7 +267,56 @@ fn interleaved_decode() {
     }
 }
 
-criterion_group!(benches, bench_decode, bench_encode);
+/// A large reply (200,000 16-byte bulk strings, ~4.6 MB, like a big HGETALL or SMEMBERS)
+/// arriving in 64 KiB reads, decoded after every read as the client's reader does: `decode`
+/// re-checks the frame from its start each time, `decode_resumable` only the new bytes.
+fn bench_large_reply_over_reads(c: &mut Criterion) {
+    let limits = Limits::default();
+    let value = Value::Array(
+        (0..200_000)
+            .map(|i| Value::bulk(format!("member:{i:09}")))
+            .collect(),
+    );
+    let mut wire = BytesMut::new();
+    encode_value(&mut wire, &value, Protocol::Resp2);
+    let wire = wire.freeze();
+    let mut g = c.benchmark_group("decode/array_200k_in_64KiB_reads");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(wire.len() as u64));
+    g.bench_function("decode_resumable", |b| {
+        b.iter(|| {
+            let mut buf = BytesMut::new();
+            let mut scan = FrameScan::default();
+            for chunk in wire.chunks(64 * 1024) {
+                buf.extend_from_slice(chunk);
+                if let Some(v) = decode_resumable(&mut buf, &limits, &mut scan).unwrap() {
+                    return black_box(v);
+                }
+            }
+            unreachable!("the whole reply was fed")
+        })
+    });
+    g.bench_function("decode (re-check per read)", |b| {
+        b.iter(|| {
+            let mut buf = BytesMut::new();
+            for chunk in wire.chunks(64 * 1024) {
+                buf.extend_from_slice(chunk);
+                if let Some(v) = decode(&mut buf, &limits).unwrap() {
+                    return black_box(v);
+                }
+            }
+            unreachable!("the whole reply was fed")
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_decode,
+    bench_encode,
+    bench_large_reply_over_reads
+);
 
 fn main() {
     if std::env::var_os("RESP_AB").is_some() {

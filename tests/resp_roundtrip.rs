@@ -4,7 +4,8 @@
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use redcluster::resp::{
-    decode, encode_command, encode_value, format_double, Limits, Protocol, Value,
+    decode, decode_resumable, encode_command, encode_value, format_double, FrameScan, Limits,
+    Protocol, Value,
 };
 
 fn line_bytes() -> impl Strategy<Value = Bytes> {
@@ -136,6 +137,34 @@ proptest! {
             let mut buf = BytesMut::from(&wire[..split]);
             prop_assert_eq!(decode(&mut buf, &Limits::default()), Ok(None));
         }
+    }
+
+    #[test]
+    fn a_resumed_scan_decodes_what_one_pass_does(
+        a in value(),
+        b in value(),
+        cuts in proptest::collection::vec(1usize..40, 1..20),
+    ) {
+        // Two frames back to back, arriving in chunks of arbitrary sizes; the scan resumes
+        // across chunks and starts afresh after each decoded frame.
+        let (_, wa) = round_trip(&a, Protocol::Resp3);
+        let (_, wb) = round_trip(&b, Protocol::Resp3);
+        let wire = [wa.as_ref(), wb.as_ref()].concat();
+        let mut buf = BytesMut::new();
+        let mut scan = FrameScan::default();
+        let mut got = Vec::new();
+        let mut fed = 0;
+        let mut cut = cuts.iter().cycle();
+        while fed < wire.len() {
+            let n = (*cut.next().unwrap()).min(wire.len() - fed);
+            buf.extend_from_slice(&wire[fed..fed + n]);
+            fed += n;
+            while let Some(v) = decode_resumable(&mut buf, &Limits::default(), &mut scan).unwrap() {
+                got.push(v);
+            }
+        }
+        prop_assert!(buf.is_empty());
+        prop_assert_eq!(got, vec![resp3_view(&a), resp3_view(&b)]);
     }
 
     #[test]

@@ -37,7 +37,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{oneshot, Notify};
 
 use crate::error::{Error, ErrorKind};
-use crate::resp::{decode, Limits, Value};
+use crate::resp::{decode_resumable, FrameScan, Limits, Value};
 
 pub(crate) use handshake::Credentials;
 
@@ -507,6 +507,9 @@ async fn read_loop(shared: Arc<Shared>, mut stream: OwnedReadHalf, limits: Limit
     let mut replies: Vec<Value> = Vec::new();
     let mut done: Vec<(Pending, Value)> = Vec::new();
     let mut drain = false;
+    // How far the front frame has been checked: a reply spread over many reads is checked
+    // once, not once per read.
+    let mut scan = FrameScan::default();
     let failure = loop {
         if buf.capacity() - buf.len() < 8 * 1024 {
             buf.reserve(64 * 1024);
@@ -545,7 +548,7 @@ async fn read_loop(shared: Arc<Shared>, mut stream: OwnedReadHalf, limits: Limit
         }
         let mut bad = None;
         loop {
-            match decode(&mut buf, &limits) {
+            match decode_resumable(&mut buf, &limits, &mut scan) {
                 Ok(Some(Value::Push(items))) => {
                     // Out-of-band RESP3 push (pub/sub, invalidation): never a reply.
                     match shared.sink.get() {

@@ -20,9 +20,23 @@ use super::{Limits, ProtocolError, Value};
 /// A [`ProtocolError`] when the bytes can never form a valid frame or break a limit; the
 /// connection should then be closed, since its framing is lost.
 pub fn decode(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Value>, ProtocolError> {
-    let Some(end) = check(buf, 0, 0, limits)? else {
+    decode_resumable(buf, limits, &mut FrameScan::default())
+}
+
+/// [`decode`] for a buffer that fills over many reads: `scan` remembers how far the front
+/// frame has been checked, so each call checks only bytes it has not seen.
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_resumable(
+    buf: &mut BytesMut,
+    limits: &Limits,
+    scan: &mut FrameScan,
+) -> Result<Option<Value>, ProtocolError> {
+    let Some(end) = scan.run(buf, 0, limits)? else {
         return Ok(None);
     };
+    *scan = FrameScan::default();
     // Frames without string payloads are read in place: no split, no freeze, no refcount.
     if let Some(value) = scalar(&buf[..end]) {
         buf.advance(end);
@@ -83,6 +97,81 @@ pub fn check(
     depth: usize,
     limits: &Limits,
 ) -> Result<Option<usize>, ProtocolError> {
+    let mut scan = FrameScan {
+        pos,
+        open: Vec::new(),
+    };
+    scan.run(buf, depth, limits)
+}
+
+/// Where a frame arriving over many reads has been checked up to, so each read checks only
+/// the new bytes: a reply of a million elements costs one pass, not one per read.
+///
+/// Use one per buffer with [`decode_resumable`]; it must see the same buffer, only ever grown
+/// at the end, until the frame is decoded.
+#[derive(Clone, Debug, Default)]
+pub struct FrameScan {
+    /// The first byte not yet checked.
+    pos: usize,
+    /// For each aggregate opened and not yet complete, the elements still to come.
+    open: Vec<usize>,
+}
+
+/// One element's header, checked.
+enum Step {
+    /// A whole element (a scalar, a string, a null or an empty aggregate) ending here.
+    Whole(usize),
+    /// An aggregate whose `items` elements start at `next`.
+    Open { next: usize, items: usize },
+}
+
+impl FrameScan {
+    /// Go on checking from where the last call stopped.
+    ///
+    /// # Returns
+    /// The frame's end once it is complete (the scan is then spent: start a new one for the
+    /// next frame), `None` while bytes are missing.
+    fn run(
+        &mut self,
+        buf: &[u8],
+        base_depth: usize,
+        limits: &Limits,
+    ) -> Result<Option<usize>, ProtocolError> {
+        loop {
+            match step(buf, self.pos, base_depth + self.open.len(), limits)? {
+                None => return Ok(None),
+                Some(Step::Open { next, items }) if items > 0 => {
+                    self.pos = next;
+                    self.open.push(items);
+                    continue;
+                }
+                Some(Step::Open { next: end, .. } | Step::Whole(end)) => self.pos = end,
+            }
+            // One element is complete: so is every aggregate it was the last element of.
+            loop {
+                match self.open.last_mut() {
+                    None => return Ok(Some(self.pos)),
+                    Some(left) => {
+                        *left -= 1;
+                        if *left > 0 {
+                            break;
+                        }
+                        self.open.pop();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Check the header of the element at `buf[pos]`, and the whole of it when it is not an
+/// aggregate.
+fn step(
+    buf: &[u8],
+    pos: usize,
+    depth: usize,
+    limits: &Limits,
+) -> Result<Option<Step>, ProtocolError> {
     let Some(&kind) = buf.get(pos) else {
         return Ok(None);
     };
@@ -95,7 +184,7 @@ pub fn check(
             if line.contains(&b'\n') {
                 return Err(ProtocolError::new("line feed inside a simple string"));
             }
-            Ok(Some(next))
+            Ok(Some(Step::Whole(next)))
         }
         b'(' => {
             let digits = match line.first() {
@@ -105,23 +194,23 @@ pub fn check(
             if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
                 return Err(ProtocolError::new("invalid big number"));
             }
-            Ok(Some(next))
+            Ok(Some(Step::Whole(next)))
         }
         b':' => {
             parse_int(line)?;
-            Ok(Some(next))
+            Ok(Some(Step::Whole(next)))
         }
         b',' => {
             parse_double(line)?;
-            Ok(Some(next))
+            Ok(Some(Step::Whole(next)))
         }
         b'#' => match line {
-            b"t" | b"f" => Ok(Some(next)),
+            b"t" | b"f" => Ok(Some(Step::Whole(next))),
             _ => Err(ProtocolError::new("invalid boolean, expected #t or #f")),
         },
         b'_' => {
             if line.is_empty() {
-                Ok(Some(next))
+                Ok(Some(Step::Whole(next)))
             } else {
                 Err(ProtocolError::new("invalid null, expected _ and CRLF"))
             }
@@ -129,7 +218,7 @@ pub fn check(
         b'$' | b'!' | b'=' => {
             let len = parse_len(line, "bulk length")?;
             if len == -1 && kind == b'$' {
-                return Ok(Some(next));
+                return Ok(Some(Step::Whole(next)));
             }
             let len = checked_len(len, limits.max_bulk_len, "bulk length")?;
             // Saturating: a limit near usize::MAX must not make the sum wrap around.
@@ -145,12 +234,12 @@ pub fn check(
                     "invalid verbatim string, expected a three-byte format and ':'",
                 ));
             }
-            Ok(Some(end + 2))
+            Ok(Some(Step::Whole(end + 2)))
         }
         b'*' | b'~' | b'>' | b'%' | b'|' => {
             let count = parse_len(line, "aggregate length")?;
             if count == -1 && kind == b'*' {
-                return Ok(Some(next));
+                return Ok(Some(Step::Whole(next)));
             }
             if depth >= limits.max_depth {
                 return Err(ProtocolError::new(format!(
@@ -166,19 +255,10 @@ pub fn check(
             } else {
                 count
             };
-            let mut at = next;
-            for _ in 0..items {
-                match check(buf, at, depth + 1, limits)? {
-                    Some(end) => at = end,
-                    None => return Ok(None),
-                }
-            }
-            if kind == b'|' {
-                // Attributes describe the value that follows them. It counts one level deeper
-                // so a chain of attributes cannot recurse without bound.
-                return check(buf, at, depth + 1, limits);
-            }
-            Ok(Some(at))
+            // Attributes describe the value that follows them: it is one more element of the
+            // attribute, one level deeper, so a chain of attributes cannot nest without bound.
+            let items = items + usize::from(kind == b'|');
+            Ok(Some(Step::Open { next, items }))
         }
         other => Err(ProtocolError::new(format!(
             "invalid frame type byte '{}'",

@@ -24,7 +24,7 @@ mod encode;
 mod value;
 
 pub use command::decode_command;
-pub use decode::{check, decode};
+pub use decode::{check, decode, decode_resumable, FrameScan};
 pub use encode::{encode_bulk, encode_command, encode_value, format_double, write_header};
 pub use value::Value;
 
