@@ -11,8 +11,8 @@
 use bytes::{Bytes, BytesMut};
 use criterion::{black_box, criterion_group, BatchSize, Criterion, Throughput};
 use redcluster::resp::{
-    decode, decode_command, decode_resumable, encode_command, encode_value, FrameScan, Limits,
-    Protocol, Value,
+    decode, decode_command, decode_command_resumable, decode_resumable, encode_command,
+    encode_value, CommandScan, FrameScan, Limits, Protocol, Value,
 };
 use redis_protocol::resp2::{
     decode as rp2_decode, encode as rp2_encode, types::BytesFrame as Rp2Frame,
@@ -306,6 +306,41 @@ fn bench_large_reply_over_reads(c: &mut Criterion) {
                 }
             }
             unreachable!("the whole reply was fed")
+        })
+    });
+    g.finish();
+
+    // The server's side: one command of 200,000 arguments (a huge MSET or SADD).
+    let args: Vec<String> = (0..200_000).map(|i| format!("member:{i:09}")).collect();
+    let mut wire = BytesMut::new();
+    encode_command(&mut wire, &args);
+    let wire = wire.freeze();
+    let mut g = c.benchmark_group("decode_command/200k_args_in_64KiB_reads");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(wire.len() as u64));
+    g.bench_function("decode_command_resumable", |b| {
+        b.iter(|| {
+            let mut buf = BytesMut::new();
+            let mut scan = CommandScan::default();
+            for chunk in wire.chunks(64 * 1024) {
+                buf.extend_from_slice(chunk);
+                if let Some(v) = decode_command_resumable(&mut buf, &limits, &mut scan).unwrap() {
+                    return black_box(v);
+                }
+            }
+            unreachable!("the whole command was fed")
+        })
+    });
+    g.bench_function("decode_command (re-check per read)", |b| {
+        b.iter(|| {
+            let mut buf = BytesMut::new();
+            for chunk in wire.chunks(64 * 1024) {
+                buf.extend_from_slice(chunk);
+                if let Some(v) = decode_command(&mut buf, &limits).unwrap() {
+                    return black_box(v);
+                }
+            }
+            unreachable!("the whole command was fed")
         })
     });
     g.finish();

@@ -4,8 +4,8 @@
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use redcluster::resp::{
-    decode, decode_resumable, encode_command, encode_value, format_double, FrameScan, Limits,
-    Protocol, Value,
+    command_ready, decode, decode_command_resumable, decode_resumable, encode_command,
+    encode_value, format_double, CommandScan, FrameScan, Limits, Protocol, Value,
 };
 
 fn line_bytes() -> impl Strategy<Value = Bytes> {
@@ -173,6 +173,35 @@ proptest! {
         encode_command(&mut buf, &args);
         let got = redcluster::resp::decode_command(&mut buf, &Limits::default()).unwrap();
         prop_assert_eq!(got, Some(args));
+    }
+
+    #[test]
+    fn commands_fed_in_pieces_decode_as_sent(
+        a in proptest::collection::vec(any_bytes(), 1..8),
+        b in proptest::collection::vec(any_bytes(), 1..8),
+        cuts in proptest::collection::vec(1usize..30, 1..20),
+    ) {
+        // A server's view: two commands arriving in chunks; `command_ready` and the decoder
+        // share one scan, as the bundled server's connection loop does.
+        let mut wire = BytesMut::new();
+        encode_command(&mut wire, &a);
+        encode_command(&mut wire, &b);
+        let limits = Limits::default();
+        let mut buf = BytesMut::new();
+        let mut scan = CommandScan::default();
+        let mut got = Vec::new();
+        let mut fed = 0;
+        let mut cut = cuts.iter().cycle();
+        while fed < wire.len() {
+            let n = (*cut.next().unwrap()).min(wire.len() - fed);
+            buf.extend_from_slice(&wire[fed..fed + n]);
+            fed += n;
+            while command_ready(&buf, &limits, &mut scan).unwrap() {
+                got.push(decode_command_resumable(&mut buf, &limits, &mut scan).unwrap().unwrap());
+            }
+        }
+        prop_assert!(buf.is_empty());
+        prop_assert_eq!(got, vec![a, b]);
     }
 
     #[test]

@@ -23,20 +23,63 @@ pub fn decode_command(
     buf: &mut BytesMut,
     limits: &Limits,
 ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+    decode_command_resumable(buf, limits, &mut CommandScan::default())
+}
+
+/// Where the check of a `*N` command arriving over many reads has got to, so each read
+/// checks only new bytes (a command of a million arguments is checked once, not per read).
+/// Use one per buffer with [`decode_command_resumable`] and [`command_ready`].
+#[derive(Clone, Debug, Default)]
+pub struct CommandScan {
+    /// The first byte of the next argument to check (0: the `*N` header not read yet).
+    at: usize,
+    /// The command's argument count, once its header was read.
+    count: usize,
+    /// Arguments checked so far.
+    seen: usize,
+}
+
+/// [`decode_command`] for a buffer that fills over many reads (see [`CommandScan`]).
+///
+/// # Errors
+/// As [`decode_command`].
+pub fn decode_command_resumable(
+    buf: &mut BytesMut,
+    limits: &Limits,
+    scan: &mut CommandScan,
+) -> Result<Option<Vec<Bytes>>, ProtocolError> {
     match buf.first() {
         None => Ok(None),
-        Some(b'*') => decode_multibulk(buf, limits),
+        Some(b'*') => decode_multibulk(buf, limits, scan),
         Some(_) => decode_inline(buf, limits),
+    }
+}
+
+/// Whether a whole command is buffered (nothing consumed; `scan` keeps the progress).
+///
+/// # Errors
+/// As [`decode_command`]: the bytes can never form a command.
+pub fn command_ready(
+    buf: &[u8],
+    limits: &Limits,
+    scan: &mut CommandScan,
+) -> Result<bool, ProtocolError> {
+    match buf.first() {
+        None => Ok(false),
+        Some(b'*') => Ok(check_multibulk(buf, limits, scan)?.is_some()),
+        Some(_) => Ok(buf.contains(&b'\n')),
     }
 }
 
 fn decode_multibulk(
     buf: &mut BytesMut,
     limits: &Limits,
+    scan: &mut CommandScan,
 ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
-    let Some((end, count)) = check_multibulk(buf, limits)? else {
+    let Some((end, count)) = check_multibulk(buf, limits, scan)? else {
         return Ok(None);
     };
+    *scan = CommandScan::default();
     let frame = buf.split_to(end).freeze();
     // Second pass over a frame the first one validated: headers are plain digits.
     let mut pos = trusted_header(&frame, 0).1;
@@ -49,25 +92,43 @@ fn decode_multibulk(
     Ok(Some(args))
 }
 
-/// Validate a whole `*N` command is buffered, as Redis' `processMultibulkBuffer` does.
+/// Validate a whole `*N` command is buffered, as Redis' `processMultibulkBuffer` does,
+/// going on from where `scan` stopped (and leaving it there when bytes are missing).
 ///
 /// # Returns
 /// `(end of the frame, number of arguments)`, or `None` when incomplete.
-fn check_multibulk(buf: &[u8], limits: &Limits) -> Result<Option<(usize, usize)>, ProtocolError> {
-    let Some((line_end, mut at)) = header(buf, 0, limits, "too big mbulk count string")? else {
-        return Ok(None);
-    };
-    let count = parse_len(&buf[1..line_end], "multibulk length")
-        .map_err(|_| ProtocolError::new("invalid multibulk length"))?;
-    if count <= 0 {
-        // Redis treats `*0` and `*-N` as an empty command and moves on.
-        return Ok(Some((at, 0)));
+fn check_multibulk(
+    buf: &[u8],
+    limits: &Limits,
+    scan: &mut CommandScan,
+) -> Result<Option<(usize, usize)>, ProtocolError> {
+    if scan.at == 0 {
+        let Some((line_end, at)) = header(buf, 0, limits, "too big mbulk count string")? else {
+            return Ok(None);
+        };
+        let count = parse_len(&buf[1..line_end], "multibulk length")
+            .map_err(|_| ProtocolError::new("invalid multibulk length"))?;
+        if count <= 0 {
+            // Redis treats `*0` and `*-N` as an empty command and moves on.
+            return Ok(Some((at, 0)));
+        }
+        if count as u64 > limits.max_elements as u64 {
+            return Err(ProtocolError::new("invalid multibulk length"));
+        }
+        *scan = CommandScan {
+            at,
+            count: count as usize,
+            seen: 0,
+        };
     }
-    if count as u64 > limits.max_elements as u64 {
-        return Err(ProtocolError::new("invalid multibulk length"));
-    }
-    for _ in 0..count {
+    let CommandScan {
+        mut at,
+        count,
+        mut seen,
+    } = *scan;
+    while seen < count {
         let Some(&kind) = buf.get(at) else {
+            *scan = CommandScan { at, count, seen };
             return Ok(None);
         };
         if kind != b'$' {
@@ -77,6 +138,7 @@ fn check_multibulk(buf: &[u8], limits: &Limits) -> Result<Option<(usize, usize)>
             )));
         }
         let Some((line_end, data)) = header(buf, at, limits, "too big bulk count string")? else {
+            *scan = CommandScan { at, count, seen };
             return Ok(None);
         };
         let len = parse_len(&buf[at + 1..line_end], "bulk length")
@@ -86,14 +148,17 @@ fn check_multibulk(buf: &[u8], limits: &Limits) -> Result<Option<(usize, usize)>
             .ok_or_else(|| ProtocolError::new("invalid bulk length"))?;
         let end = data.saturating_add(len);
         if buf.len() < end.saturating_add(2) {
+            *scan = CommandScan { at, count, seen };
             return Ok(None);
         }
         if &buf[end..end + 2] != b"\r\n" {
             return Err(ProtocolError::new("bulk string not terminated by CRLF"));
         }
         at = end + 2;
+        seen += 1;
     }
-    Ok(Some((at, count as usize)))
+    *scan = CommandScan { at, count, seen };
+    Ok(Some((at, count)))
 }
 
 /// The `*N`/`$N` line at `pos`, with Redis' "too big ... count string" when it runs too long.

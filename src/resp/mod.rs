@@ -23,7 +23,7 @@ mod decode;
 mod encode;
 mod value;
 
-pub use command::decode_command;
+pub use command::{command_ready, decode_command, decode_command_resumable, CommandScan};
 pub use decode::{check, decode, decode_resumable, FrameScan};
 pub use encode::{encode_bulk, encode_command, encode_value, format_double, write_header};
 pub use value::Value;

@@ -12,7 +12,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::command::CommandSpec;
-use crate::resp::{decode_command, encode_value, Limits, Protocol, ProtocolError, Value};
+use crate::resp::{
+    command_ready, decode_command_resumable, encode_value, CommandScan, Limits, Protocol,
+    ProtocolError, Value,
+};
 
 use super::dispatch::{self, Outcome};
 use super::node::{Locked, NodeShared};
@@ -267,12 +270,15 @@ async fn serve_conn(
     kill: &tokio::sync::Notify,
 ) -> std::io::Result<Option<BytesMut>> {
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
+    // How far the command at the front of `rbuf` has been checked (a big command arriving
+    // over many reads is checked once).
+    let mut scan = CommandScan::default();
     let mut out = BytesMut::with_capacity(16 * 1024);
     let mut pending = VecDeque::new();
     let mut stop = shared.shutdown_rx();
     let limits = server_limits();
     loop {
-        let protocol_error = decode_batch(&mut rbuf, &mut pending, &limits);
+        let protocol_error = decode_batch(&mut rbuf, &mut scan, &mut pending, &limits);
         if shared.faults.maybe_paused() && !pending.is_empty() {
             let write = pending
                 .iter()
@@ -329,7 +335,7 @@ async fn serve_conn(
             super::pubsub::write_out(stream, &out, &conn.pubsub).await?;
             out.clear();
             // More complete commands may still be buffered (a big batch was cut).
-            if !pending.is_empty() || decode_ready(&rbuf, &limits) {
+            if !pending.is_empty() || decode_ready(&rbuf, &mut scan, &limits) {
                 continue;
             }
         }
@@ -356,11 +362,12 @@ async fn serve_conn(
 /// protocol error to answer after them, if the input is malformed.
 fn decode_batch(
     rbuf: &mut BytesMut,
+    scan: &mut CommandScan,
     pending: &mut VecDeque<Vec<Bytes>>,
     limits: &Limits,
 ) -> Option<String> {
     while pending.len() < MAX_BATCH {
-        match decode_command(rbuf, limits) {
+        match decode_command_resumable(rbuf, limits, scan) {
             Ok(None) => break,
             Ok(Some(args)) if args.is_empty() => {}
             Ok(Some(args)) => pending.push_back(args),
@@ -378,10 +385,7 @@ async fn hold_replies(shared: &NodeShared) {
     shared.faults.wait(false, false).await;
 }
 
-fn decode_ready(rbuf: &BytesMut, limits: &Limits) -> bool {
-    match rbuf.first() {
-        None => false,
-        Some(b'*') => !matches!(crate::resp::check(rbuf, 0, 0, limits), Ok(None)),
-        Some(_) => rbuf.contains(&b'\n'),
-    }
+/// A whole command (or bytes that can never form one, to be reported) is buffered.
+fn decode_ready(rbuf: &BytesMut, scan: &mut CommandScan, limits: &Limits) -> bool {
+    !matches!(command_ready(rbuf, limits, scan), Ok(false))
 }
