@@ -538,3 +538,62 @@ async fn transactions_follow_ask_during_a_migration() {
         assert_eq!(client.get::<_, i64>(k).await.unwrap(), v, "{k}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_subscription_takes_and_drops_channels() {
+    let cluster = cluster().await;
+    let client = Client::builder(cluster.seeds()).build().await.unwrap();
+    let mut sub = client.subscribe(["live:a"]).await.unwrap();
+    // Additions return once confirmed: messages published right after arrive.
+    sub.subscribe(["live:b"]).await.unwrap();
+    sub.psubscribe(["livep:*"]).await.unwrap();
+    sub.ssubscribe(["{live}s"]).await.unwrap();
+    // live:a went out first on the same connection as live:b: confirmed too by now.
+    client.publish("live:a", "0").await.unwrap();
+    client.publish("live:b", "1").await.unwrap();
+    client.publish("livep:x", "2").await.unwrap();
+    client.spublish("{live}s", "3").await.unwrap();
+    let mut got = HashSet::new();
+    while got.len() < 4 {
+        let m = tokio::time::timeout(Duration::from_secs(5), sub.next_message())
+            .await
+            .expect("a published message")
+            .unwrap();
+        got.insert((m.kind, m.channel, m.payload));
+    }
+    let want: HashSet<_> = [
+        (MessageKind::Message, "live:a", "0"),
+        (MessageKind::Message, "live:b", "1"),
+        (MessageKind::Pattern, "livep:x", "2"),
+        (MessageKind::Sharded, "{live}s", "3"),
+    ]
+    .into_iter()
+    .map(|(k, c, p)| (k, bytes::Bytes::from(c), bytes::Bytes::from(p)))
+    .collect();
+    assert_eq!(got, want);
+
+    // Removals: nothing for them from the call on; a later message on a kept channel
+    // comes through, and is the next one.
+    sub.unsubscribe(["live:a"]).unwrap();
+    sub.punsubscribe(["livep:*"]).unwrap();
+    sub.sunsubscribe(["{live}s"]).unwrap();
+    client.publish("live:a", "gone").await.unwrap();
+    client.publish("livep:y", "gone").await.unwrap();
+    client.spublish("{live}s", "gone").await.unwrap();
+    client.publish("live:b", "kept").await.unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(5), sub.next_message())
+        .await
+        .expect("the kept channel's message")
+        .unwrap();
+    assert_eq!(
+        (m.channel.as_ref(), m.payload.as_ref()),
+        (&b"live:b"[..], &b"kept"[..])
+    );
+    let after = tokio::time::timeout(Duration::from_millis(300), sub.next_message()).await;
+    assert!(after.is_err(), "a message after unsubscribing: {after:?}");
+    // The server took the unsubscriptions: no subscriber is left for them.
+    let n: i64 = client.publish("live:a", "x").await.unwrap();
+    assert_eq!(n, 0);
+    let n: i64 = client.spublish("{live}s", "x").await.unwrap();
+    assert_eq!(n, 0);
+}

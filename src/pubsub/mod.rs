@@ -14,6 +14,10 @@
 //! now lives, and yields [`MessageKind::Resubscribed`] once the server confirms. It keeps
 //! trying, with backoff, for as long as the subscription is alive; dropping the
 //! [`Subscription`] ends the task and closes its connections.
+//!
+//! A live subscription takes more channels ([`Subscription::subscribe`] and friends, which
+//! return once the server confirmed them) and gives some up ([`Subscription::unsubscribe`]
+//! and friends: no message for them is yielded after the call).
 
 use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
@@ -22,17 +26,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::Stream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::client::Client;
 use crate::connection::Connection;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::resp::Value;
 use crate::slot::key_slot;
 use crate::types::ToArg;
 
 /// What a [`Message`] is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum MessageKind {
     /// A message published with `PUBLISH` to a subscribed channel.
@@ -68,6 +72,26 @@ pub struct Message {
 pub struct Subscription {
     rx: mpsc::UnboundedReceiver<Message>,
     task: tokio::task::JoinHandle<()>,
+    changes: mpsc::UnboundedSender<Change>,
+    /// How long [`Subscription::subscribe`] waits for the server's confirmation.
+    timeout: Duration,
+    /// Names given up with `unsubscribe` and friends: messages for them still queued (or
+    /// sent before the server took the unsubscription) are dropped here.
+    dropped: HashSet<(u8, Bytes)>,
+}
+
+/// A change asked of a live subscription.
+#[derive(Debug)]
+enum Change {
+    Add {
+        kind: u8,
+        names: Vec<Bytes>,
+        confirmed: oneshot::Sender<()>,
+    },
+    Remove {
+        kind: u8,
+        names: Vec<Bytes>,
+    },
 }
 
 impl Drop for Subscription {
@@ -80,15 +104,152 @@ impl Stream for Subscription {
     type Item = Message;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
-        self.rx.poll_recv(cx)
+        loop {
+            match self.rx.poll_recv(cx) {
+                Poll::Ready(Some(m)) if self.is_dropped(&m) => continue,
+                other => return other,
+            }
+        }
     }
 }
 
 impl Subscription {
     /// The next message (`None` only if the subscription's task ended).
     pub async fn next_message(&mut self) -> Option<Message> {
-        self.rx.recv().await
+        loop {
+            let m = self.rx.recv().await?;
+            if !self.is_dropped(&m) {
+                return Some(m);
+            }
+        }
     }
+
+    /// A message for a name the caller has unsubscribed from.
+    fn is_dropped(&self, m: &Message) -> bool {
+        if self.dropped.is_empty() {
+            return false;
+        }
+        let key = match m.kind {
+            MessageKind::Message => (K_CHANNEL, m.channel.clone()),
+            MessageKind::Sharded => (K_SHARD, m.channel.clone()),
+            MessageKind::Pattern => match &m.pattern {
+                Some(p) => (K_PATTERN, p.clone()),
+                None => return false,
+            },
+            _ => return false,
+        };
+        self.dropped.contains(&key)
+    }
+
+    async fn add(&mut self, kind: u8, names: Vec<Bytes>) -> Result<(), Error> {
+        for n in &names {
+            self.dropped.remove(&(kind, n.clone()));
+        }
+        let (confirmed, done) = oneshot::channel();
+        self.changes
+            .send(Change::Add {
+                kind,
+                names,
+                confirmed,
+            })
+            .map_err(|_| ended())?;
+        match tokio::time::timeout(self.timeout, done).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(ended()),
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "subscription not confirmed within {:?} (it is still being tried)",
+                    self.timeout
+                ),
+            )),
+        }
+    }
+
+    fn remove(&mut self, kind: u8, names: Vec<Bytes>) -> Result<(), Error> {
+        self.dropped.extend(names.iter().map(|n| (kind, n.clone())));
+        self.changes
+            .send(Change::Remove { kind, names })
+            .map_err(|_| ended())
+    }
+
+    /// Also `SUBSCRIBE` to `channels`; returns once the server confirmed every one.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Timeout`] when not confirmed within the client's request timeout (the
+    /// subscription keeps trying); [`ErrorKind::Closed`] when the subscription has ended.
+    pub async fn subscribe<I>(&mut self, channels: I) -> Result<(), Error>
+    where
+        I: IntoIterator,
+        I::Item: ToArg,
+    {
+        self.add(K_CHANNEL, bytes_of(channels)).await
+    }
+
+    /// Also `PSUBSCRIBE` to `patterns` (see [`subscribe`](Self::subscribe)).
+    ///
+    /// # Errors
+    /// As [`subscribe`](Self::subscribe).
+    pub async fn psubscribe<I>(&mut self, patterns: I) -> Result<(), Error>
+    where
+        I: IntoIterator,
+        I::Item: ToArg,
+    {
+        self.add(K_PATTERN, bytes_of(patterns)).await
+    }
+
+    /// Also `SSUBSCRIBE` to shard `channels`, each where its slot lives (see
+    /// [`subscribe`](Self::subscribe)).
+    ///
+    /// # Errors
+    /// As [`subscribe`](Self::subscribe).
+    pub async fn ssubscribe<I>(&mut self, channels: I) -> Result<(), Error>
+    where
+        I: IntoIterator,
+        I::Item: ToArg,
+    {
+        self.add(K_SHARD, bytes_of(channels)).await
+    }
+
+    /// `UNSUBSCRIBE` from `channels`: no message for them is yielded after this call.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Closed`] when the subscription has ended.
+    pub fn unsubscribe<I>(&mut self, channels: I) -> Result<(), Error>
+    where
+        I: IntoIterator,
+        I::Item: ToArg,
+    {
+        self.remove(K_CHANNEL, bytes_of(channels))
+    }
+
+    /// `PUNSUBSCRIBE` from `patterns` (see [`unsubscribe`](Self::unsubscribe)).
+    ///
+    /// # Errors
+    /// As [`unsubscribe`](Self::unsubscribe).
+    pub fn punsubscribe<I>(&mut self, patterns: I) -> Result<(), Error>
+    where
+        I: IntoIterator,
+        I::Item: ToArg,
+    {
+        self.remove(K_PATTERN, bytes_of(patterns))
+    }
+
+    /// `SUNSUBSCRIBE` from shard `channels` (see [`unsubscribe`](Self::unsubscribe)).
+    ///
+    /// # Errors
+    /// As [`unsubscribe`](Self::unsubscribe).
+    pub fn sunsubscribe<I>(&mut self, channels: I) -> Result<(), Error>
+    where
+        I: IntoIterator,
+        I::Item: ToArg,
+    {
+        self.remove(K_SHARD, bytes_of(channels))
+    }
+}
+
+fn ended() -> Error {
+    Error::new(ErrorKind::Closed, "the subscription has ended")
 }
 
 fn bytes_of<T: ToArg>(items: impl IntoIterator<Item = T>) -> Vec<Bytes> {
@@ -149,14 +310,22 @@ impl Client {
         shard_channels: Vec<Bytes>,
     ) -> Subscription {
         let (tx, rx) = mpsc::unbounded_channel();
+        let (changes, changes_rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(run(Task::new(
             self.clone(),
             tx,
+            changes_rx,
             channels,
             patterns,
             shard_channels,
         )));
-        Subscription { rx, task }
+        Subscription {
+            rx,
+            task,
+            changes,
+            timeout: self.router_ref().inner().config.request_timeout,
+            dropped: HashSet::new(),
+        }
     }
 
     /// `PUBLISH channel message`: how many subscribers (on the node that took it) got it.
@@ -172,6 +341,9 @@ impl Client {
 
 type Event = (u64, Result<Value, Error>);
 
+/// A channel, pattern or shard channel, with its kind (`K_CHANNEL` ...).
+type Name = (u8, Bytes);
+
 struct Link {
     id: u64,
     conn: Connection,
@@ -183,6 +355,11 @@ struct Task {
     out: mpsc::UnboundedSender<Message>,
     events_tx: mpsc::UnboundedSender<Event>,
     events_rx: mpsc::UnboundedReceiver<Event>,
+    changes: mpsc::UnboundedReceiver<Change>,
+    /// Every name (with its kind) the caller wants: messages for others are dropped.
+    wanted: HashSet<(u8, Bytes)>,
+    /// Callers of `Subscription::subscribe` waiting for these names to be confirmed.
+    waiters: Vec<(HashSet<Name>, oneshot::Sender<()>)>,
     next_id: u64,
     channels: Vec<Bytes>,
     patterns: Vec<Bytes>,
@@ -231,6 +408,7 @@ impl Task {
     fn new(
         client: Client,
         out: mpsc::UnboundedSender<Message>,
+        changes: mpsc::UnboundedReceiver<Change>,
         channels: Vec<Bytes>,
         patterns: Vec<Bytes>,
         shard: Vec<Bytes>,
@@ -238,11 +416,20 @@ impl Task {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let shard_dirty = shard.iter().cloned().collect();
         let global_dirty = !channels.is_empty() || !patterns.is_empty();
+        let wanted = channels
+            .iter()
+            .map(|c| (K_CHANNEL, c.clone()))
+            .chain(patterns.iter().map(|p| (K_PATTERN, p.clone())))
+            .chain(shard.iter().map(|c| (K_SHARD, c.clone())))
+            .collect();
         Task {
             client,
             out,
             events_tx,
             events_rx,
+            changes,
+            wanted,
+            waiters: Vec::new(),
             next_id: 0,
             channels,
             patterns,
@@ -489,10 +676,17 @@ impl Task {
         };
         let kind = items.first().and_then(text).unwrap_or_default();
         let at = |i: usize| items.get(i).and_then(text).unwrap_or_default();
+        let wanted = |k: u8, name: Bytes| self.wanted.contains(&(k, name));
         match &kind.to_ascii_lowercase()[..] {
-            b"message" => self.emit(MessageKind::Message, at(1), None, at(2)),
-            b"smessage" => self.emit(MessageKind::Sharded, at(1), None, at(2)),
-            b"pmessage" => self.emit(MessageKind::Pattern, at(2), Some(at(1)), at(3)),
+            b"message" if wanted(K_CHANNEL, at(1)) => {
+                self.emit(MessageKind::Message, at(1), None, at(2));
+            }
+            b"smessage" if wanted(K_SHARD, at(1)) => {
+                self.emit(MessageKind::Sharded, at(1), None, at(2));
+            }
+            b"pmessage" if wanted(K_PATTERN, at(1)) => {
+                self.emit(MessageKind::Pattern, at(2), Some(at(1)), at(3));
+            }
             b"subscribe" | b"psubscribe" | b"ssubscribe" => {
                 let k = match &kind.to_ascii_lowercase()[..] {
                     b"subscribe" => K_CHANNEL,
@@ -500,7 +694,9 @@ impl Task {
                     _ => K_SHARD,
                 };
                 let name = at(1);
-                if self.awaiting.remove(&(k, name.clone())) {
+                // A name the caller just added is confirmed to them, not reported as back.
+                let fresh = self.confirm(k, &name);
+                if self.awaiting.remove(&(k, name.clone())) && !fresh {
                     let (channel, pattern) = if k == K_PATTERN {
                         (Bytes::new(), Some(name))
                     } else {
@@ -524,6 +720,123 @@ impl Task {
                 }
             }
             _ => {}
+        }
+    }
+}
+
+impl Task {
+    /// Count a confirmation towards the callers waiting for it; true if one was.
+    fn confirm(&mut self, kind: u8, name: &Bytes) -> bool {
+        let key = (kind, name.clone());
+        let mut fresh = false;
+        for (pending, _) in &mut self.waiters {
+            fresh |= pending.remove(&key);
+        }
+        let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|(pending, _)| pending.is_empty());
+        self.waiters = waiting;
+        for (_, tx) in done {
+            let _ = tx.send(());
+        }
+        fresh
+    }
+
+    /// Apply a caller's change: new names are subscribed on the links already open (or by
+    /// the next repair), removed ones unsubscribed and their messages dropped from now on.
+    fn change(&mut self, c: Change) {
+        match c {
+            Change::Add {
+                kind,
+                names,
+                confirmed,
+            } => {
+                let new: Vec<Bytes> = names
+                    .into_iter()
+                    .filter(|n| self.wanted.insert((kind, n.clone())))
+                    .collect();
+                if new.is_empty() {
+                    let _ = confirmed.send(());
+                    return;
+                }
+                self.waiters
+                    .push((new.iter().map(|n| (kind, n.clone())).collect(), confirmed));
+                match kind {
+                    K_SHARD => {
+                        self.shard.extend(new.iter().cloned());
+                        self.shard_dirty.extend(new);
+                    }
+                    _ => {
+                        let (list, cmd) = if kind == K_CHANNEL {
+                            (&mut self.channels, "SUBSCRIBE")
+                        } else {
+                            (&mut self.patterns, "PSUBSCRIBE")
+                        };
+                        list.extend(new.iter().cloned());
+                        let sent = self.global.as_ref().map(|link| {
+                            link.conn.send_no_reply(|buf| {
+                                crate::resp::encode_command(buf, command(cmd, &new))
+                            })
+                        });
+                        if !matches!(sent, Some(Ok(()))) {
+                            // No link (or it just failed): the repair subscribes everything.
+                            self.global = None;
+                            self.global_dirty = true;
+                        }
+                    }
+                }
+            }
+            Change::Remove { kind, names } => {
+                let gone: Vec<Bytes> = names
+                    .into_iter()
+                    .filter(|n| self.wanted.remove(&(kind, n.clone())))
+                    .collect();
+                for n in &gone {
+                    self.awaiting.remove(&(kind, n.clone()));
+                    // A caller still waiting for it needs it no more.
+                    self.confirm(kind, n);
+                }
+                match kind {
+                    K_SHARD => {
+                        self.shard.retain(|c| !gone.contains(c));
+                        for ch in &gone {
+                            self.shard_dirty.remove(ch);
+                            if let Some(link) = self
+                                .shard_home
+                                .remove(ch)
+                                .and_then(|addr| self.nodes.get(&addr))
+                            {
+                                let _ = link.conn.send_no_reply(|buf| {
+                                    crate::resp::encode_command(
+                                        buf,
+                                        [&b"SUNSUBSCRIBE"[..], &ch[..]],
+                                    )
+                                });
+                            }
+                        }
+                        let used: HashSet<&String> = self.shard_home.values().collect();
+                        self.nodes.retain(|addr, _| used.contains(addr));
+                    }
+                    _ => {
+                        let (list, cmd) = if kind == K_CHANNEL {
+                            (&mut self.channels, "UNSUBSCRIBE")
+                        } else {
+                            (&mut self.patterns, "PUNSUBSCRIBE")
+                        };
+                        list.retain(|c| !gone.contains(c));
+                        if let Some(link) = &self.global {
+                            let _ = link.conn.send_no_reply(|buf| {
+                                crate::resp::encode_command(buf, command(cmd, &gone))
+                            });
+                        }
+                        if self.channels.is_empty() && self.patterns.is_empty() {
+                            // Nothing left on the global link: close it.
+                            self.global = None;
+                            self.global_dirty = false;
+                        }
+                    }
+                }
+            }
         }
     }
 }
@@ -559,6 +872,7 @@ async fn run(mut t: Task) {
                     t.lose_shard(&ch, "the channel's slot has a new owner");
                 }
             }
+            Some(c) = t.changes.recv() => t.change(c),
             _ = t.out.closed() => return,
         }
         if t.global_dirty || !t.shard_dirty.is_empty() {
