@@ -267,6 +267,18 @@ fn interleaved_decode() {
     }
 }
 
+/// Feed `wire` in 64 KiB reads, calling `decode` after each, until it yields the value.
+fn over_reads<T>(wire: &Bytes, mut decode: impl FnMut(&mut BytesMut) -> Option<T>) -> T {
+    let mut buf = BytesMut::new();
+    for chunk in wire.chunks(64 * 1024) {
+        buf.extend_from_slice(chunk);
+        if let Some(v) = decode(&mut buf) {
+            return black_box(v);
+        }
+    }
+    unreachable!("the whole input was fed")
+}
+
 /// A large reply (200,000 16-byte bulk strings, ~4.6 MB, like a big HGETALL or SMEMBERS)
 /// arriving in 64 KiB reads, decoded after every read as the client's reader does: `decode`
 /// re-checks the frame from its start each time, `decode_resumable` only the new bytes.
@@ -285,28 +297,14 @@ fn bench_large_reply_over_reads(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(wire.len() as u64));
     g.bench_function("decode_resumable", |b| {
         b.iter(|| {
-            let mut buf = BytesMut::new();
             let mut scan = FrameScan::default();
-            for chunk in wire.chunks(64 * 1024) {
-                buf.extend_from_slice(chunk);
-                if let Some(v) = decode_resumable(&mut buf, &limits, &mut scan).unwrap() {
-                    return black_box(v);
-                }
-            }
-            unreachable!("the whole reply was fed")
+            over_reads(&wire, |buf| {
+                decode_resumable(buf, &limits, &mut scan).unwrap()
+            })
         })
     });
     g.bench_function("decode (re-check per read)", |b| {
-        b.iter(|| {
-            let mut buf = BytesMut::new();
-            for chunk in wire.chunks(64 * 1024) {
-                buf.extend_from_slice(chunk);
-                if let Some(v) = decode(&mut buf, &limits).unwrap() {
-                    return black_box(v);
-                }
-            }
-            unreachable!("the whole reply was fed")
-        })
+        b.iter(|| over_reads(&wire, |buf| decode(buf, &limits).unwrap()))
     });
     g.finish();
 
@@ -320,28 +318,14 @@ fn bench_large_reply_over_reads(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(wire.len() as u64));
     g.bench_function("decode_command_resumable", |b| {
         b.iter(|| {
-            let mut buf = BytesMut::new();
             let mut scan = CommandScan::default();
-            for chunk in wire.chunks(64 * 1024) {
-                buf.extend_from_slice(chunk);
-                if let Some(v) = decode_command_resumable(&mut buf, &limits, &mut scan).unwrap() {
-                    return black_box(v);
-                }
-            }
-            unreachable!("the whole command was fed")
+            over_reads(&wire, |buf| {
+                decode_command_resumable(buf, &limits, &mut scan).unwrap()
+            })
         })
     });
     g.bench_function("decode_command (re-check per read)", |b| {
-        b.iter(|| {
-            let mut buf = BytesMut::new();
-            for chunk in wire.chunks(64 * 1024) {
-                buf.extend_from_slice(chunk);
-                if let Some(v) = decode_command(&mut buf, &limits).unwrap() {
-                    return black_box(v);
-                }
-            }
-            unreachable!("the whole command was fed")
-        })
+        b.iter(|| over_reads(&wire, |buf| decode_command(buf, &limits).unwrap()))
     });
     g.finish();
 }

@@ -115,6 +115,21 @@ fn round_trip(v: &Value, proto: Protocol) -> (Value, BytesMut) {
     (got, wire)
 }
 
+/// Feed `wire` into a buffer in chunks of the sizes in `cuts` (cycled), calling `take` after
+/// each chunk; returns what is left in the buffer.
+fn feed_in_chunks(wire: &[u8], cuts: &[usize], mut take: impl FnMut(&mut BytesMut)) -> BytesMut {
+    let mut buf = BytesMut::new();
+    let mut fed = 0;
+    let mut cut = cuts.iter().cycle();
+    while fed < wire.len() {
+        let n = (*cut.next().unwrap()).min(wire.len() - fed);
+        buf.extend_from_slice(&wire[fed..fed + n]);
+        fed += n;
+        take(&mut buf);
+    }
+    buf
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -150,20 +165,14 @@ proptest! {
         let (_, wa) = round_trip(&a, Protocol::Resp3);
         let (_, wb) = round_trip(&b, Protocol::Resp3);
         let wire = [wa.as_ref(), wb.as_ref()].concat();
-        let mut buf = BytesMut::new();
         let mut scan = FrameScan::default();
         let mut got = Vec::new();
-        let mut fed = 0;
-        let mut cut = cuts.iter().cycle();
-        while fed < wire.len() {
-            let n = (*cut.next().unwrap()).min(wire.len() - fed);
-            buf.extend_from_slice(&wire[fed..fed + n]);
-            fed += n;
-            while let Some(v) = decode_resumable(&mut buf, &Limits::default(), &mut scan).unwrap() {
+        let rest = feed_in_chunks(&wire, &cuts, |buf| {
+            while let Some(v) = decode_resumable(buf, &Limits::default(), &mut scan).unwrap() {
                 got.push(v);
             }
-        }
-        prop_assert!(buf.is_empty());
+        });
+        prop_assert!(rest.is_empty());
         prop_assert_eq!(got, vec![resp3_view(&a), resp3_view(&b)]);
     }
 
@@ -187,20 +196,14 @@ proptest! {
         encode_command(&mut wire, &a);
         encode_command(&mut wire, &b);
         let limits = Limits::default();
-        let mut buf = BytesMut::new();
         let mut scan = CommandScan::default();
         let mut got = Vec::new();
-        let mut fed = 0;
-        let mut cut = cuts.iter().cycle();
-        while fed < wire.len() {
-            let n = (*cut.next().unwrap()).min(wire.len() - fed);
-            buf.extend_from_slice(&wire[fed..fed + n]);
-            fed += n;
-            while command_ready(&buf, &limits, &mut scan).unwrap() {
-                got.push(decode_command_resumable(&mut buf, &limits, &mut scan).unwrap().unwrap());
+        let rest = feed_in_chunks(&wire, &cuts, |buf| {
+            while command_ready(buf, &limits, &mut scan).unwrap() {
+                got.push(decode_command_resumable(buf, &limits, &mut scan).unwrap().unwrap());
             }
-        }
-        prop_assert!(buf.is_empty());
+        });
+        prop_assert!(rest.is_empty());
         prop_assert_eq!(got, vec![a, b]);
     }
 
