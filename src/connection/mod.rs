@@ -105,6 +105,28 @@ fn now_ns() -> u64 {
     u64::try_from(base.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// How long a peer may stay silent before the kernel gives up on it (see
+/// [`watch_liveness`]).
+const PEER_SILENCE_LIMIT: Duration = Duration::from_secs(30);
+
+/// Let the kernel notice a server that vanished without a reset (host down, network path
+/// gone): keepalive probes once an idle connection has been silent for
+/// [`PEER_SILENCE_LIMIT`] (every 10 s, 3 of them), and, on Linux, data left unacknowledged
+/// that long aborts the connection (`TCP_USER_TIMEOUT`). The reader then sees the error and
+/// the pool reconnects. A stopped but reachable server still acknowledges data, so slow or
+/// blocking commands are not affected. Best effort: a refused option is ignored.
+fn watch_liveness(stream: &TcpStream) {
+    use rustix::net::sockopt;
+    let _ = sockopt::set_socket_keepalive(stream, true);
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let _ = sockopt::set_tcp_keepidle(stream, PEER_SILENCE_LIMIT);
+        let _ = sockopt::set_tcp_keepintvl(stream, Duration::from_secs(10));
+        let _ = sockopt::set_tcp_keepcnt(stream, 3);
+        let _ = sockopt::set_tcp_user_timeout(stream, PEER_SILENCE_LIMIT.as_millis() as u32);
+    }
+}
+
 /// The end of the stream, as an I/O error.
 fn closed_by_server() -> std::io::Error {
     std::io::Error::new(
@@ -282,6 +304,7 @@ impl Connection {
                 .await
                 .map_err(|e| Error::io(&e, &format!("connect to {addr}"), false))?;
             let _ = stream.set_nodelay(true);
+            watch_liveness(&stream);
             let conn = Connection::start(stream, addr, opts.limits.clone());
             handshake::run(&conn, opts).await?;
             Ok(conn)

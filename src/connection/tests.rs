@@ -222,3 +222,18 @@ async fn a_reply_that_comes_with_a_hang_up_is_delivered_and_the_next_write_refus
     let e = conn.request(&["SET", "k", "v"]).await.unwrap_err();
     assert!(!e.maybe_applied(), "{e}");
 }
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[tokio::test]
+async fn connections_ask_the_kernel_to_watch_for_a_vanished_server() {
+    use rustix::net::sockopt;
+    let addr = echo_server(Duration::ZERO).await;
+    let conn = Connection::connect(&addr, &opts()).await.unwrap();
+    let sock: &TcpStream = conn.shared.stream.as_ref();
+    assert!(sockopt::socket_keepalive(sock).unwrap());
+    assert_eq!(sockopt::tcp_keepidle(sock).unwrap(), PEER_SILENCE_LIMIT);
+    assert_eq!(
+        sockopt::tcp_user_timeout(sock).unwrap(),
+        PEER_SILENCE_LIMIT.as_millis() as u32
+    );
+}
