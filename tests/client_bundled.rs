@@ -3,34 +3,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use redcluster::resp::{decode, encode_command, Limits, Value};
+mod support;
+
+use redcluster::resp::Value;
 use redcluster::server::{Role, TestCluster};
 use redcluster::{Client, ErrorKind, ReadFrom};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// One command straight to one node, no redirects followed.
-async fn node_cmd(addr: &str, args: &[&str]) -> Value {
-    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut out = bytes::BytesMut::new();
-    encode_command(&mut out, args.iter().copied());
-    sock.write_all(&out).await.unwrap();
-    let mut buf = bytes::BytesMut::new();
-    loop {
-        if let Some(v) = decode(&mut buf, &Limits::default()).unwrap() {
-            return v;
-        }
-        assert!(sock.read_buf(&mut buf).await.unwrap() > 0, "node hung up");
-    }
-}
-
-async fn cluster() -> TestCluster {
-    TestCluster::builder()
-        .primaries(3)
-        .replicas_per_primary(1)
-        .start()
-        .await
-        .unwrap()
-}
+use support::bundled::{cluster, node_cmd};
 
 #[tokio::test]
 async fn round_trips_and_keys_land_on_their_owners() {

@@ -5,75 +5,13 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use redcluster::resp::{decode, encode_command, Limits, Value};
-use redcluster::server::{Role, TestCluster};
+mod support;
+
+use redcluster::resp::Value;
 use redcluster::{Client, ErrorKind, MessageKind, ScanCursor, ScanOptions};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// One command straight to one node, no redirects followed.
-async fn node_cmd(addr: &str, args: &[&str]) -> Value {
-    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut out = bytes::BytesMut::new();
-    encode_command(&mut out, args.iter().copied());
-    sock.write_all(&out).await.unwrap();
-    let mut buf = bytes::BytesMut::new();
-    loop {
-        if let Some(v) = decode(&mut buf, &Limits::default()).unwrap() {
-            return v;
-        }
-        assert!(sock.read_buf(&mut buf).await.unwrap() > 0, "node hung up");
-    }
-}
-
-/// (addr, id) of every primary.
-fn primaries(cluster: &TestCluster) -> Vec<(String, String)> {
-    cluster
-        .nodes()
-        .into_iter()
-        .filter(|n| n.role == Role::Primary)
-        .map(|n| (n.addr.to_string(), n.id.clone()))
-        .collect()
-}
-
-/// Move `slot` and its keys from the primary at `src` to the one at `dst`, as
-/// `redis-cli --cluster reshard` does: IMPORTING, MIGRATING, MIGRATE ... KEYS, SETSLOT NODE.
-async fn move_slot(cluster: &TestCluster, slot: u16, src: &str, dst: &str) {
-    let ps = primaries(cluster);
-    let id = |addr: &str| ps.iter().find(|(a, _)| a == addr).unwrap().1.clone();
-    let (src_id, dst_id) = (id(src), id(dst));
-    let s = slot.to_string();
-    assert_eq!(
-        node_cmd(dst, &["CLUSTER", "SETSLOT", &s, "IMPORTING", &src_id]).await,
-        Value::ok()
-    );
-    assert_eq!(
-        node_cmd(src, &["CLUSTER", "SETSLOT", &s, "MIGRATING", &dst_id]).await,
-        Value::ok()
-    );
-    let keys = node_cmd(src, &["CLUSTER", "GETKEYSINSLOT", &s, "10000"]).await;
-    let Value::Array(keys) = keys else {
-        panic!("{keys:?}")
-    };
-    let keys: Vec<String> = keys
-        .into_iter()
-        .map(|k| match k {
-            Value::BulkString(b) => String::from_utf8(b.to_vec()).unwrap(),
-            other => panic!("{other:?}"),
-        })
-        .collect();
-    if !keys.is_empty() {
-        let (host, port) = dst.rsplit_once(':').unwrap();
-        let mut args = vec!["MIGRATE", host, port, "", "0", "5000", "KEYS"];
-        args.extend(keys.iter().map(String::as_str));
-        assert_eq!(node_cmd(src, &args).await, Value::ok());
-    }
-    for (addr, _) in &ps {
-        assert_eq!(
-            node_cmd(addr, &["CLUSTER", "SETSLOT", &s, "NODE", &dst_id]).await,
-            Value::ok()
-        );
-    }
-}
+use support::bundled::{
+    cluster, finish_migration, migrate_keys, move_slot, primaries, start_migration,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipeline_redirect_and_scan_during_migration() {
@@ -159,15 +97,6 @@ async fn pipeline_redirect_and_scan_during_migration() {
         missing.len(),
         &missing[..missing.len().min(5)]
     );
-}
-
-async fn cluster() -> TestCluster {
-    TestCluster::builder()
-        .primaries(3)
-        .replicas_per_primary(1)
-        .start()
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -486,23 +415,13 @@ async fn transactions_follow_ask_during_a_migration() {
         .primary_for_slot(slot)
         .unwrap()
         .to_string();
-    let ps = primaries(&cluster);
-    let (dst, dst_id) = ps.iter().find(|(a, _)| *a != src).cloned().unwrap();
-    let src_id = ps.iter().find(|(a, _)| *a == src).unwrap().1.clone();
-    let s = slot.to_string();
-    assert_eq!(
-        node_cmd(&dst, &["CLUSTER", "SETSLOT", &s, "IMPORTING", &src_id]).await,
-        Value::ok()
-    );
-    assert_eq!(
-        node_cmd(&src, &["CLUSTER", "SETSLOT", &s, "MIGRATING", &dst_id]).await,
-        Value::ok()
-    );
-    let (host, port) = dst.rsplit_once(':').unwrap();
-    let migrate = [
-        "MIGRATE", host, port, "", "0", "5000", "KEYS", "{mtx}a", "{mtx}b",
-    ];
-    assert_eq!(node_cmd(&src, &migrate).await, Value::ok());
+    let dst = primaries(&cluster)
+        .into_iter()
+        .map(|(a, _)| a)
+        .find(|a| *a != src)
+        .unwrap();
+    start_migration(&cluster, slot, &src, &dst).await;
+    migrate_keys(&src, &dst, &["{mtx}a", "{mtx}b"]).await;
 
     // Every key on dst: the block goes there behind ASKING.
     let mut tx = client.transaction();
@@ -514,26 +433,19 @@ async fn transactions_follow_ask_during_a_migration() {
     let e = tx.exec::<(i64, i64)>().await.unwrap_err();
     assert_eq!(e.code(), Some("TRYAGAIN"), "{e}");
     // Finish the migration while the same transaction is retried: it lands once.
-    let finish = {
-        let (src, dst, s, dst_id) = (src.clone(), dst.clone(), s.clone(), dst_id.clone());
-        let ps = ps.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(60)).await;
-            let (host, port) = dst.rsplit_once(':').unwrap();
-            let migrate = ["MIGRATE", host, port, "", "0", "5000", "KEYS", "{mtx}c"];
-            assert_eq!(node_cmd(&src, &migrate).await, Value::ok());
-            for (addr, _) in &ps {
-                assert_eq!(
-                    node_cmd(addr, &["CLUSTER", "SETSLOT", &s, "NODE", &dst_id]).await,
-                    Value::ok()
-                );
-            }
-        })
+    let finish = async {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        migrate_keys(&src, &dst, &["{mtx}c"]).await;
+        finish_migration(&cluster, slot, &dst).await;
     };
-    let mut tx = client.transaction();
-    tx.cmd("INCR").arg("{mtx}a").cmd("INCR").arg("{mtx}c");
-    assert_eq!(tx.exec::<(i64, i64)>().await.unwrap(), Some((12, 11)));
-    finish.await.unwrap();
+    let retried = async {
+        let mut tx = client.transaction();
+        tx.cmd("INCR").arg("{mtx}a").cmd("INCR").arg("{mtx}c");
+        tx.exec::<(i64, i64)>().await.unwrap()
+    };
+    let ((), r) = tokio::join!(finish, retried);
+    assert_eq!(r, Some((12, 11)));
+
     for (k, v) in [("{mtx}a", 12), ("{mtx}b", 11), ("{mtx}c", 11)] {
         assert_eq!(client.get::<_, i64>(k).await.unwrap(), v, "{k}");
     }
