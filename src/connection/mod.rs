@@ -196,7 +196,7 @@ fn read_now(stream: &OwnedReadHalf, buf: &mut BytesMut) -> std::io::Result<usize
 }
 
 /// How long the reader may have been quiet before a writer checks that the peer is still
-/// there (see [`Shared::peer_gone`]).
+/// there (see [`Shared::fail_if_peer_gone`]).
 const QUIET_BEFORE_PROBE: Duration = Duration::from_millis(1);
 
 impl Shared {
@@ -207,15 +207,28 @@ impl Shared {
     /// one non-blocking `poll` for a hang-up (`POLLRDHUP`, which sees a close even behind
     /// replies not yet read), made at most once per quiet period, so busy connections never
     /// pay for it.
-    fn peer_gone(&self) -> Option<Error> {
-        let quiet = now_ns().saturating_sub(self.last_read.load(Ordering::Relaxed));
+    ///
+    /// Returns true when the peer was gone: the connection is then failed.
+    fn fail_if_peer_gone(&self) -> bool {
+        let now = now_ns();
+        let quiet = now.saturating_sub(self.last_read.load(Ordering::Relaxed));
         if quiet < QUIET_BEFORE_PROBE.as_nanos() as u64 {
-            return None;
+            return false;
         }
         // Probe at most once per quiet period.
-        self.last_read.store(now_ns(), Ordering::Relaxed);
-        let gone = peer_hung_up(self.stream.as_ref())?;
-        Some(Error::io(&gone, &format!("read from {}", self.addr), true))
+        self.last_read.store(now, Ordering::Relaxed);
+        let Some(gone) = peer_hung_up(self.stream.as_ref()) else {
+            return false;
+        };
+        let err = self.read_error(&gone);
+        tracing::warn!(addr = %self.addr, error = %err, "connection lost");
+        self.fail_all(err);
+        true
+    }
+
+    /// A failed read (or a hang-up found without reading) as the error requests get.
+    fn read_error(&self, e: &std::io::Error) -> Error {
+        Error::io(e, &format!("read from {}", self.addr), true)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -254,6 +267,16 @@ impl Shared {
         }
         self.wake_writer.notify_one();
     }
+}
+
+/// What a caller does after queueing its command (see [`Connection::send`]).
+enum Next {
+    /// It took the write duty on an idle connection: write these bytes now.
+    Write(BytesMut),
+    /// It took the duty on a busy connection: the writer task batches.
+    WakeWriter,
+    /// Someone else holds the duty and writes these bytes too.
+    Nothing,
 }
 
 /// A connection handle. Dropping the last handle closes the socket.
@@ -371,13 +394,10 @@ impl Connection {
         encode: impl FnOnce(&mut BytesMut),
     ) -> Result<ReplyFuture, Error> {
         if self.pending() == 0 {
-            if let Some(err) = self.shared.peer_gone() {
-                tracing::warn!(addr = %self.shared.addr, error = %err, "connection lost");
-                self.shared.fail_all(err);
-            }
+            self.shared.fail_if_peer_gone();
         }
         let (tx, rx) = oneshot::channel();
-        let direct = {
+        let next = {
             let mut st = self.shared.lock();
             if let Some(err) = &st.closed {
                 return Err(err.clone());
@@ -396,24 +416,21 @@ impl Connection {
                 st.writing = true;
                 let st = &mut *st;
                 st.in_flight.extend(st.queued.drain(..));
-                Some(st.buf.split())
-            } else if !st.writing {
-                st.writing = true;
-                None
+                Next::Write(st.buf.split())
+            } else if !std::mem::replace(&mut st.writing, true) {
+                Next::WakeWriter
             } else {
                 // The duty holder writes these bytes too.
-                self.shared
-                    .pending
-                    .fetch_add(1 + usize::from(discard_first), Ordering::Relaxed);
-                return Ok(rx);
+                Next::Nothing
             }
         };
         self.shared
             .pending
             .fetch_add(1 + usize::from(discard_first), Ordering::Relaxed);
-        match direct {
-            Some(bytes) => self.write_direct(bytes),
-            None => self.shared.wake_writer.notify_one(),
+        match next {
+            Next::Write(bytes) => self.write_direct(bytes),
+            Next::WakeWriter => self.shared.wake_writer.notify_one(),
+            Next::Nothing => {}
         }
         Ok(rx)
     }
@@ -484,9 +501,7 @@ async fn write_loop(shared: Arc<Shared>) {
         // Let callers woken by the same batch of replies queue their commands first, so
         // they share this write.
         tokio::task::yield_now().await;
-        if let Some(err) = shared.peer_gone() {
-            tracing::warn!(addr = %shared.addr, error = %err, "connection lost");
-            shared.fail_all(err);
+        if shared.fail_if_peer_gone() {
             return;
         }
         loop {
@@ -551,10 +566,7 @@ async fn read_loop(shared: Arc<Shared>, mut stream: OwnedReadHalf, limits: Limit
             stream.read_buf(&mut buf).await
         };
         match read {
-            Ok(0) => {
-                let e = closed_by_server();
-                break Error::io(&e, &format!("read from {}", shared.addr), true);
-            }
+            Ok(0) => break shared.read_error(&closed_by_server()),
             Ok(_) => {
                 // The first bytes after a quiet spell (or after this task was starved) may
                 // have arrived together with a hang-up that tokio has not reported yet:
@@ -567,7 +579,7 @@ async fn read_loop(shared: Arc<Shared>, mut stream: OwnedReadHalf, limits: Limit
                     drain = true;
                 }
             }
-            Err(e) => break Error::io(&e, &format!("read from {}", shared.addr), true),
+            Err(e) => break shared.read_error(&e),
         }
         let mut bad = None;
         loop {

@@ -579,10 +579,14 @@ impl Task {
                 }
             }
         }
-        // Links that no longer carry any shard channel are closed.
+        self.close_unused_links();
+        ok
+    }
+
+    /// Close the links that no longer carry any shard channel.
+    fn close_unused_links(&mut self) {
         let used: HashSet<&String> = self.shard_home.values().collect();
         self.nodes.retain(|addr, _| used.contains(addr));
-        ok
     }
 
     /// A shard channel was lost where it was: report the gap and mark it to redo.
@@ -814,8 +818,7 @@ impl Task {
                                 });
                             }
                         }
-                        let used: HashSet<&String> = self.shard_home.values().collect();
-                        self.nodes.retain(|addr, _| used.contains(addr));
+                        self.close_unused_links();
                     }
                     _ => {
                         let (list, cmd) = if kind == K_CHANNEL {
