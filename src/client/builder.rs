@@ -37,6 +37,8 @@ pub struct ClientBuilder {
     refresh_interval: Option<Duration>,
     client_name: Option<String>,
     retry_writes_on_disconnect: bool,
+    /// Set by a `rediss://` URL: every connection must use TLS.
+    tls_required: bool,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -56,6 +58,7 @@ impl std::fmt::Debug for ClientBuilder {
                 "retry_writes_on_disconnect",
                 &self.retry_writes_on_disconnect,
             )
+            .field("tls_required", &self.tls_required)
             .finish()
     }
 }
@@ -78,7 +81,36 @@ impl ClientBuilder {
             refresh_interval: Some(Duration::from_secs(30)),
             client_name: None,
             retry_writes_on_disconnect: false,
+            tls_required: false,
         }
+    }
+
+    /// Apply what a URL said (see [`ClientBuilder::url`]).
+    pub(super) fn apply_url(mut self, url: super::url::ParsedUrl) -> Result<Self, Error> {
+        self.seeds = url.seeds;
+        self.tls_required = url.tls;
+        if let Some(password) = url.password {
+            self.credentials = Some(Credentials {
+                user: url.user,
+                password,
+            });
+        }
+        if let Some(r) = url.read_from {
+            self.read_from = r;
+        }
+        if let Some(d) = url.request_timeout {
+            self.request_timeout = d;
+        }
+        if let Some(d) = url.connect_timeout {
+            self.connect_timeout = d;
+        }
+        if let Some(on) = url.resp3 {
+            self.resp3 = on;
+        }
+        if let Some(name) = url.client_name {
+            self.client_name = Some(name);
+        }
+        Ok(self)
     }
 
     /// Which node serves read-only commands (default [`ReadFrom::Primary`]).
@@ -163,6 +195,13 @@ impl ClientBuilder {
             return Err(Error::new(
                 ErrorKind::Config,
                 format!("seed {bad:?} is not host:port"),
+            ));
+        }
+        if self.tls_required {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "a rediss:// or valkeys:// URL asks for TLS, which this build of redcluster \
+                 does not have",
             ));
         }
         if self

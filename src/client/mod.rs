@@ -16,6 +16,7 @@ mod builder;
 mod commands;
 mod stats;
 mod transaction;
+mod url;
 
 use std::sync::Arc;
 
