@@ -112,7 +112,7 @@ async fn worker(
         let e = &mut expect[i];
         // Read first and compare.
         let started = Instant::now();
-        let read = client.get::<_, Option<i64>>(key).await;
+        let read = client.get::<Option<i64>>(key).await;
         if started.elapsed() > overdue_after {
             c.overdue.fetch_add(1, Ordering::Relaxed);
         }

@@ -9,6 +9,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use redcluster::resp::{decode, encode_command, Limits, Value};
 use redcluster::server::{Role, TestCluster};
@@ -63,7 +64,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let keys: Vec<String> = (1..=9).map(|i| format!("user:{i}")).collect();
     for (i, key) in keys.iter().enumerate() {
         let value = format!(r#"{{"id":{},"name":"user {}"}}"#, i + 1, i + 1);
-        client.set_ex(key.as_str(), value.as_str(), 30 * 60).await?;
+        client
+            .set_ex(key.as_str(), value.as_str(), Duration::from_secs(30 * 60))
+            .await?;
         let slot = redcluster::slot::key_slot(key.as_bytes());
         let owner = topo.primary_for_slot(slot).unwrap_or("?");
         println!("  SET {key:<8} slot {slot:>5} -> {owner}");

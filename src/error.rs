@@ -69,6 +69,12 @@ impl Error {
         }
     }
 
+    /// An [`ErrorKind::Conversion`] error with `message`: for implementations of
+    /// [`FromValue`](crate::FromValue) of a caller's own types, whose reply did not fit.
+    pub fn conversion(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Conversion, message)
+    }
+
     /// An error reply from the server: `line` is the whole line, code first.
     pub(crate) fn server(line: &str) -> Error {
         let (code, rest) = match line.split_once(' ') {
@@ -192,6 +198,12 @@ impl fmt::Debug for Error {
 }
 
 impl std::error::Error for Error {}
+
+// Errors cross tasks and box into `anyhow`/`Box<dyn Error + Send + Sync>` (axum handlers).
+const _: () = {
+    const fn assert_error<T: std::error::Error + Send + Sync + 'static>() {}
+    assert_error::<Error>();
+};
 
 impl From<crate::resp::ProtocolError> for Error {
     fn from(e: crate::resp::ProtocolError) -> Error {

@@ -38,7 +38,9 @@ pub mod scan;
 pub mod topology;
 mod types;
 
-pub use client::{Client, ClientBuilder, Cmd, Nodes, ReadFrom, Stats, Transaction, TxCmd};
+pub use client::{
+    Client, ClientBuilder, Cmd, IntoSeeds, Nodes, ReadFrom, Stats, Transaction, TxCmd,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use pipeline::Pipeline;
 pub use pubsub::{Message, MessageKind, Subscription};
@@ -46,6 +48,10 @@ pub use resp::Value;
 pub use scan::{ScanCursor, ScanOptions};
 pub use topology::Topology;
 pub use types::{FromValue, ToArg};
+
+/// The `bytes` crate's buffer types, re-exported so implementations of [`ToArg`] and
+/// [`FromValue`] need no `bytes` dependency of their own.
+pub use bytes::{Bytes, BytesMut};
 
 #[cfg(feature = "server")]
 pub mod server;

@@ -166,7 +166,7 @@ async fn auth_with_a_named_user() {
         .await
         .unwrap();
     client.set("auth:b", 1).await.unwrap();
-    assert_eq!(client.get::<_, i64>("auth:b").await.unwrap(), 1);
+    assert_eq!(client.get::<i64>("auth:b").await.unwrap(), 1);
     let e = Client::builder(cluster.seeds())
         .credentials(Some("app"), "nope-pw")
         .build()

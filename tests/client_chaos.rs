@@ -99,7 +99,7 @@ async fn a_redirect_to_an_unreachable_node_ends_with_an_error_before_the_deadlin
         .build()
         .await
         .unwrap();
-    let e = bounded(client.get::<_, Option<String>>("lost:1"))
+    let e = bounded(client.get::<Option<String>>("lost:1"))
         .await
         .unwrap_err();
     assert!(
@@ -144,9 +144,9 @@ async fn malformed_and_oversized_replies_drop_the_connection_and_spare_other_req
     // the dropped connection are retried too.
     let reads = (0..20).map(|i| {
         let c = client.clone();
-        async move { c.get::<_, Option<i64>>(format!("ok:{i}")).await }
+        async move { c.get::<Option<i64>>(format!("ok:{i}")).await }
     });
-    let garbled = client.get::<_, Option<String>>("garbled:r");
+    let garbled = client.get::<Option<String>>("garbled:r");
     let (others, garbled) = bounded(futures::future::join(
         futures::future::join_all(reads),
         garbled,
@@ -158,7 +158,7 @@ async fn malformed_and_oversized_replies_drop_the_connection_and_spare_other_req
     }
     // An oversized reply every time: an error at the deadline naming the protocol failure;
     // the other keys keep working.
-    let e = bounded(client.get::<_, Option<String>>("huge:1"))
+    let e = bounded(client.get::<Option<String>>("huge:1"))
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
@@ -228,7 +228,7 @@ async fn a_cluster_gone_and_back_is_used_again_without_a_new_client() {
         .unwrap();
     client.set("k", "1").await.unwrap();
     node.stop();
-    let e = bounded(client.get::<_, Option<String>>("k"))
+    let e = bounded(client.get::<Option<String>>("k"))
         .await
         .unwrap_err();
     assert!(
@@ -241,7 +241,7 @@ async fn a_cluster_gone_and_back_is_used_again_without_a_new_client() {
     let client = client;
     let mut ok = false;
     for _ in 0..10 {
-        if let Ok(v) = client.get::<_, Option<String>>("k").await {
+        if let Ok(v) = client.get::<Option<String>>("k").await {
             assert_eq!(v.as_deref(), Some("1"));
             ok = true;
             break;

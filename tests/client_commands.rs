@@ -40,6 +40,12 @@ async fn every_command_family_round_trips() {
         assert_eq!(v.as_deref(), Some("v1"));
         let missing: Option<String> = client.get(format!("{p}:nope")).await.unwrap();
         assert_eq!(missing, None);
+        // The reply type alone in the turbofish.
+        let v = client
+            .get::<Option<String>>(format!("{p}:s"))
+            .await
+            .unwrap();
+        assert_eq!(v.as_deref(), Some("v1"));
         client
             .set(format!("{p}:bin"), vec![0u8, 255, 13, 10])
             .await
@@ -68,10 +74,39 @@ async fn every_command_family_round_trips() {
         assert!(client.set_nx(format!("{p}:nx"), 1).await.unwrap());
         assert!(!client.set_nx(format!("{p}:nx"), 2).await.unwrap());
         // expiry
-        client.set_ex(format!("{p}:ex"), "x", 100).await.unwrap();
+        client
+            .set_ex(format!("{p}:ex"), "x", Duration::from_secs(100))
+            .await
+            .unwrap();
         let ttl = client.ttl(format!("{p}:ex")).await.unwrap();
         assert!((1..=100).contains(&ttl), "{ttl}");
-        assert!(client.expire(format!("{p}:s"), 50).await.unwrap());
+        assert!(client
+            .expire(format!("{p}:s"), Duration::from_secs(50))
+            .await
+            .unwrap());
+        // Durations that are not whole seconds go as PX / PEXPIRE milliseconds.
+        client
+            .set_ex(format!("{p}:px"), "x", Duration::from_millis(1500))
+            .await
+            .unwrap();
+        let pttl: i64 = client
+            .cmd("PTTL")
+            .arg(format!("{p}:px"))
+            .query()
+            .await
+            .unwrap();
+        assert!((1..=1500).contains(&pttl), "{pttl}");
+        assert!(client
+            .expire(format!("{p}:px"), Duration::from_millis(99_500))
+            .await
+            .unwrap());
+        let pttl: i64 = client
+            .cmd("PTTL")
+            .arg(format!("{p}:px"))
+            .query()
+            .await
+            .unwrap();
+        assert!((1501..=99_500).contains(&pttl), "{pttl}");
         assert_eq!(client.ttl(format!("{p}:nope")).await.unwrap(), -2);
         assert!(client.exists(format!("{p}:s")).await.unwrap());
         assert_eq!(client.del(format!("{p}:s")).await.unwrap(), 1);
@@ -154,7 +189,7 @@ async fn every_command_family_round_trips() {
             .await
             .unwrap_err();
         assert_eq!(e.code(), Some("ERR"));
-        let e = client.get::<_, i64>(format!("{p}:str")).await.unwrap_err();
+        let e = client.get::<i64>(format!("{p}:str")).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Conversion);
         // multi-key in one slot works; across slots is refused before sending
         let v: Vec<Option<String>> = client
@@ -213,7 +248,7 @@ async fn keys_across_all_slots_land_on_their_owners() {
         assert_eq!(c.nodes[owner].cli(&["GET", k]).trim(), k.as_str());
     }
     assert_eq!(owners.len(), 3, "keys reached every primary");
-    let reads = keys.iter().map(|k| client.get::<_, String>(k.as_str()));
+    let reads = keys.iter().map(|k| client.get::<String>(k.as_str()));
     for (k, r) in keys.iter().zip(futures::future::join_all(reads).await) {
         assert_eq!(&r.unwrap(), k);
     }
@@ -255,7 +290,7 @@ async fn some_seeds_down_at_start_do_not_matter() {
         .await
         .unwrap();
     client.set("seeds:k", "v").await.unwrap();
-    assert_eq!(client.get::<_, String>("seeds:k").await.unwrap(), "v");
+    assert_eq!(client.get::<String>("seeds:k").await.unwrap(), "v");
     assert_eq!(client.topology().covered_slots(), 16384);
     // All seeds down: a clear error, not a hang.
     let e = Client::builder([dead])
@@ -325,8 +360,8 @@ async fn a_cancelled_request_leaves_the_connection_in_step() {
         .is_err());
     // The next requests on the same connection get their own replies, not BLPOP's nil.
     let (k, j, n) = tokio::join!(
-        client.get::<_, Option<String>>("{cancel}k"),
-        client.get::<_, Option<String>>("{cancel}j"),
+        client.get::<Option<String>>("{cancel}k"),
+        client.get::<Option<String>>("{cancel}j"),
         client.incr("{cancel}n"),
     );
     assert_eq!(k.unwrap().as_deref(), Some("kv"));
@@ -362,7 +397,7 @@ async fn read_from_policies_all_answer_reads() {
             .unwrap();
         let mut got = None;
         for _ in 0..50 {
-            got = client.get::<_, Option<String>>("policy:k").await.unwrap();
+            got = client.get::<Option<String>>("policy:k").await.unwrap();
             if got.is_some() {
                 break;
             }

@@ -118,7 +118,7 @@ async fn a_paused_primary_costs_a_deadline_not_a_hang() {
         })
         .unwrap();
     cluster.pause_node(p);
-    let e = bounded(client.get::<_, Option<String>>(key))
+    let e = bounded(client.get::<Option<String>>(key))
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
@@ -149,13 +149,7 @@ async fn replica_preferred_reads_from_a_lagging_replica_are_stale_until_it_catch
     // Wait for the replica to have the first value.
     let mut synced = false;
     for _ in 0..100 {
-        if reader
-            .get::<_, Option<String>>(key)
-            .await
-            .unwrap()
-            .as_deref()
-            == Some("old")
-        {
+        if reader.get::<Option<String>>(key).await.unwrap().as_deref() == Some("old") {
             synced = true;
             break;
         }
@@ -180,13 +174,7 @@ async fn replica_preferred_reads_from_a_lagging_replica_are_stale_until_it_catch
     // ... and the replica catches up.
     let mut caught_up = false;
     for _ in 0..100 {
-        if reader
-            .get::<_, Option<String>>(key)
-            .await
-            .unwrap()
-            .as_deref()
-            == Some("new")
-        {
+        if reader.get::<Option<String>>(key).await.unwrap().as_deref() == Some("new") {
             caught_up = true;
             break;
         }
@@ -354,7 +342,7 @@ async fn a_shard_lost_without_replicas_is_cluster_down_until_it_returns() {
     // as a hang.
     let mut down = None;
     for _ in 0..20 {
-        match bounded(client.get::<_, Option<String>>(key)).await {
+        match bounded(client.get::<Option<String>>(key)).await {
             Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             Err(e) => {
                 down = Some(e);
@@ -370,7 +358,7 @@ async fn a_shard_lost_without_replicas_is_cluster_down_until_it_returns() {
     cluster.wait_stable(Duration::from_secs(10)).await.unwrap();
     let mut back = false;
     for _ in 0..10 {
-        if let Ok(v) = bounded(client.get::<_, Option<String>>(key)).await {
+        if let Ok(v) = bounded(client.get::<Option<String>>(key)).await {
             assert_eq!(v.as_deref(), Some("v"));
             back = true;
             break;
@@ -395,7 +383,7 @@ async fn every_node_down_then_back_is_used_again_by_the_same_client() {
     for i in 0..n {
         cluster.kill_node(i).await;
     }
-    let e = bounded(client.get::<_, Option<String>>("all:1"))
+    let e = bounded(client.get::<Option<String>>("all:1"))
         .await
         .unwrap_err();
     assert!(
@@ -411,7 +399,7 @@ async fn every_node_down_then_back_is_used_again_by_the_same_client() {
     cluster.wait_stable(Duration::from_secs(10)).await.unwrap();
     let mut back = false;
     for _ in 0..10 {
-        if let Ok(v) = bounded(client.get::<_, Option<String>>("all:1")).await {
+        if let Ok(v) = bounded(client.get::<Option<String>>("all:1")).await {
             assert_eq!(v.as_deref(), Some("v"));
             back = true;
             break;

@@ -228,17 +228,14 @@ async fn a_node_that_never_answers_hits_the_deadline() {
         .build()
         .await
         .unwrap();
-    let e = client
-        .get::<_, Option<String>>("silent:1")
-        .await
-        .unwrap_err();
+    let e = client.get::<Option<String>>("silent:1").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout);
     assert!(
         e.maybe_applied(),
         "a timed-out request may have reached the node"
     );
     // Requests queued behind the unanswered one are bounded by the deadline too.
-    let e = client.get::<_, Option<String>>("after").await.unwrap_err();
+    let e = client.get::<Option<String>>("after").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout);
     assert_eq!(client.stats().timeouts, 2);
 }
@@ -252,7 +249,7 @@ async fn a_cluster_down_until_the_deadline_is_reported_as_cluster_down() {
         .await
         .unwrap();
     let e = client
-        .get::<_, Option<String>>("alwaysdown:1")
+        .get::<Option<String>>("alwaysdown:1")
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ClusterDown, "{e}");
@@ -274,11 +271,7 @@ async fn dropping_the_last_clone_closes_every_connection() {
     drop(client);
     // A clone keeps everything alive.
     assert_eq!(
-        clone
-            .get::<_, Option<String>>("k")
-            .await
-            .unwrap()
-            .as_deref(),
+        clone.get::<Option<String>>("k").await.unwrap().as_deref(),
         Some("v")
     );
     drop(clone);

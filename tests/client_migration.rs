@@ -94,8 +94,8 @@ async fn ask_during_migration_and_moved_after_it_lose_no_write() {
     let e = tx.exec::<(i64, i64)>().await.unwrap_err();
     assert_eq!(e.code(), Some("TRYAGAIN"), "{e}");
     assert!(e.is_retryable());
-    assert_eq!(client.get::<_, i64>(key(0)).await.unwrap(), 1);
-    assert_eq!(client.get::<_, i64>(key(15)).await.unwrap(), 15);
+    assert_eq!(client.get::<i64>(key(0)).await.unwrap(), 1);
+    assert_eq!(client.get::<i64>(key(15)).await.unwrap(), 15);
     client.set(key(0), 0).await.unwrap();
     client.set(key(1), 1).await.unwrap();
 

@@ -212,7 +212,7 @@ async fn transactions() {
     client.incr("{t}k").await.unwrap();
     tx.cmd("SET").arg("{t}k").arg(0);
     assert_eq!(tx.exec::<((),)>().await.unwrap(), None);
-    assert_eq!(client.get::<_, i64>("{t}k").await.unwrap(), 3);
+    assert_eq!(client.get::<i64>("{t}k").await.unwrap(), 3);
     let mut tx = client.transaction();
     tx.cmd("SET")
         .arg("{a}k")
@@ -248,7 +248,7 @@ async fn blocking_commands_do_not_stall_others() {
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
     for _ in 0..20 {
-        assert_eq!(client.get::<_, i64>("{t}k").await.unwrap(), 3);
+        assert_eq!(client.get::<i64>("{t}k").await.unwrap(), 3);
     }
     client.rpush("{t}q", "x").await.unwrap();
     assert_eq!(
@@ -447,7 +447,7 @@ async fn transactions_follow_ask_during_a_migration() {
     assert_eq!(r, Some((12, 11)));
 
     for (k, v) in [("{mtx}a", 12), ("{mtx}b", 11), ("{mtx}c", 11)] {
-        assert_eq!(client.get::<_, i64>(k).await.unwrap(), v, "{k}");
+        assert_eq!(client.get::<i64>(k).await.unwrap(), v, "{k}");
     }
 }
 

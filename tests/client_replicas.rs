@@ -82,7 +82,7 @@ async fn replica_preferred_reads_hit_replicas_and_fall_back_when_they_are_gone()
         c.nodes[owner].cli(&["CLIENT", "PAUSE", "1500"]).trim(),
         "OK"
     );
-    let e = quick.get::<_, Option<String>>("rp:0").await.unwrap_err();
+    let e = quick.get::<Option<String>>("rp:0").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
     assert!(e.is_retryable());
     assert_eq!(quick.stats().timeouts, 1);

@@ -63,14 +63,67 @@ impl std::fmt::Debug for ClientBuilder {
     }
 }
 
+/// What [`Client::builder`] accepts as seeds: one `"host:port"` (`&str`, `String`,
+/// `SocketAddr`), or a list of them (array, slice, `Vec`, e.g. a `Vec<String>` read from
+/// configuration). Any one reachable node is enough.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), redcluster::Error> {
+/// let one = redcluster::Client::builder("127.0.0.1:7000").build().await?;
+/// let from_config: Vec<String> = vec!["10.0.0.1:6379".into(), "10.0.0.2:6379".into()];
+/// let many = redcluster::Client::builder(from_config).build().await?;
+/// # let _ = (one, many); Ok(()) }
+/// ```
+pub trait IntoSeeds {
+    /// The seeds as `"host:port"` strings.
+    fn into_seeds(self) -> Vec<String>;
+}
+
+macro_rules! one_seed {
+    ($($t:ty),*) => {$(
+        impl IntoSeeds for $t {
+            fn into_seeds(self) -> Vec<String> {
+                vec![self.to_string()]
+            }
+        }
+    )*};
+}
+one_seed!(&str, String, &String, std::net::SocketAddr);
+
+impl<S: Display> IntoSeeds for Vec<S> {
+    fn into_seeds(self) -> Vec<String> {
+        self.iter().map(S::to_string).collect()
+    }
+}
+
+impl<S: Display> IntoSeeds for &Vec<S> {
+    fn into_seeds(self) -> Vec<String> {
+        self.iter().map(S::to_string).collect()
+    }
+}
+
+impl<S: Display> IntoSeeds for &[S] {
+    fn into_seeds(self) -> Vec<String> {
+        self.iter().map(S::to_string).collect()
+    }
+}
+
+impl<S: Display, const N: usize> IntoSeeds for [S; N] {
+    fn into_seeds(self) -> Vec<String> {
+        self.iter().map(S::to_string).collect()
+    }
+}
+
+impl<S: Display, const N: usize> IntoSeeds for &[S; N] {
+    fn into_seeds(self) -> Vec<String> {
+        self.iter().map(S::to_string).collect()
+    }
+}
+
 impl ClientBuilder {
-    pub(super) fn new<I, S>(seeds: I) -> ClientBuilder
-    where
-        I: IntoIterator<Item = S>,
-        S: Display,
-    {
+    pub(super) fn new(seeds: impl IntoSeeds) -> ClientBuilder {
         ClientBuilder {
-            seeds: seeds.into_iter().map(|s| s.to_string()).collect(),
+            seeds: seeds.into_seeds(),
             read_from: ReadFrom::Primary,
             pool_size: 1,
             connect_timeout: Duration::from_secs(1),
@@ -243,6 +296,20 @@ impl ClientBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seeds_from_one_string_or_a_list() {
+        assert_eq!("h:1".into_seeds(), vec!["h:1"]);
+        assert_eq!(String::from("h:1").into_seeds(), vec!["h:1"]);
+        let v: Vec<String> = vec!["a:1".into(), "b:2".into()];
+        assert_eq!((&v).into_seeds(), v);
+        assert_eq!(v.clone().into_seeds(), v);
+        assert_eq!(["a:1", "b:2"].into_seeds(), v);
+        assert_eq!(v[..].into_seeds(), v);
+        let addr: std::net::SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        assert_eq!(addr.into_seeds(), vec!["127.0.0.1:7000"]);
+        assert_eq!(vec![addr].into_seeds(), vec!["127.0.0.1:7000"]);
+    }
 
     #[test]
     fn debug_never_shows_the_password() {

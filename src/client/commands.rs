@@ -1,14 +1,33 @@
 //! Typed helpers for the most used commands. Each is `cmd(NAME).arg(..).query()` with the
 //! reply type the command's documentation gives; the generic ones let the caller pick the
-//! value type (`Option<String>`, `Bytes`, `i64` ...).
+//! value type (`Option<String>`, `Bytes`, `i64` ...): the reply type is their only type
+//! parameter, so both `let v: Option<String> = client.get(k).await?` and
+//! `client.get::<Option<String>>(k)` work. Expiry is a [`Duration`].
+
+use std::time::Duration;
 
 use super::Client;
 use crate::error::Error;
 use crate::types::{FromValue, ToArg};
 
+/// A time to live as whole seconds (`secs` form) when it is one, else as milliseconds rounded
+/// up (`millis` form), so a short positive duration never becomes 0.
+pub(crate) fn expiry(
+    ttl: Duration,
+    secs: &'static str,
+    millis: &'static str,
+) -> (&'static str, u64) {
+    if ttl.subsec_nanos() == 0 {
+        (secs, ttl.as_secs())
+    } else {
+        let ms = ttl.as_nanos().div_ceil(1_000_000);
+        (millis, u64::try_from(ms).unwrap_or(u64::MAX))
+    }
+}
+
 impl Client {
     /// `GET key`: the value, `None`-able when asked for as `Option<T>`.
-    pub async fn get<K: ToArg, T: FromValue>(&self, key: K) -> Result<T, Error> {
+    pub async fn get<T: FromValue>(&self, key: impl ToArg) -> Result<T, Error> {
         self.cmd("GET").arg(key).query().await
     }
 
@@ -17,18 +36,23 @@ impl Client {
         self.cmd("SET").arg(key).arg(value).query().await
     }
 
-    /// `SET key value EX seconds`: set with a time to live.
+    /// `SET key value EX seconds` (or `PX milliseconds` when `ttl` is not whole seconds): set
+    /// with a time to live, e.g. `set_ex(k, v, Duration::from_secs(1800))`.
+    ///
+    /// # Errors
+    /// A zero `ttl` is refused by the server (`ERR invalid expire time`).
     pub async fn set_ex<K: ToArg, V: ToArg>(
         &self,
         key: K,
         value: V,
-        seconds: u64,
+        ttl: Duration,
     ) -> Result<(), Error> {
+        let (unit, n) = expiry(ttl, "EX", "PX");
         self.cmd("SET")
             .arg(key)
             .arg(value)
-            .arg("EX")
-            .arg(seconds)
+            .arg(unit)
+            .arg(n)
             .query()
             .await
     }
@@ -55,9 +79,11 @@ impl Client {
         self.cmd("EXISTS").arg(key).query().await
     }
 
-    /// `EXPIRE key seconds`: true when a timeout was set.
-    pub async fn expire<K: ToArg>(&self, key: K, seconds: i64) -> Result<bool, Error> {
-        self.cmd("EXPIRE").arg(key).arg(seconds).query().await
+    /// `EXPIRE key seconds` (or `PEXPIRE key milliseconds` when `ttl` is not whole seconds):
+    /// true when a timeout was set (false when the key does not exist).
+    pub async fn expire<K: ToArg>(&self, key: K, ttl: Duration) -> Result<bool, Error> {
+        let (name, n) = expiry(ttl, "EXPIRE", "PEXPIRE");
+        self.cmd(name).arg(key).arg(n).query().await
     }
 
     /// `TTL key`: seconds to live, -1 without expiry, -2 when the key does not exist.
@@ -81,11 +107,7 @@ impl Client {
     }
 
     /// `HGET key field`.
-    pub async fn hget<K: ToArg, F: ToArg, T: FromValue>(
-        &self,
-        key: K,
-        field: F,
-    ) -> Result<T, Error> {
+    pub async fn hget<T: FromValue>(&self, key: impl ToArg, field: impl ToArg) -> Result<T, Error> {
         self.cmd("HGET").arg(key).arg(field).query().await
     }
 
@@ -110,7 +132,7 @@ impl Client {
     }
 
     /// `HGETALL key`, typically into a `HashMap<String, String>`.
-    pub async fn hgetall<K: ToArg, T: FromValue>(&self, key: K) -> Result<T, Error> {
+    pub async fn hgetall<T: FromValue>(&self, key: impl ToArg) -> Result<T, Error> {
         self.cmd("HGETALL").arg(key).query().await
     }
 
@@ -125,7 +147,7 @@ impl Client {
     }
 
     /// `LPOP key`.
-    pub async fn lpop<K: ToArg, T: FromValue>(&self, key: K) -> Result<T, Error> {
+    pub async fn lpop<T: FromValue>(&self, key: impl ToArg) -> Result<T, Error> {
         self.cmd("LPOP").arg(key).query().await
     }
 
@@ -135,9 +157,9 @@ impl Client {
     }
 
     /// `LRANGE key start stop`.
-    pub async fn lrange<K: ToArg, T: FromValue>(
+    pub async fn lrange<T: FromValue>(
         &self,
-        key: K,
+        key: impl ToArg,
         start: i64,
         stop: i64,
     ) -> Result<T, Error> {
@@ -160,7 +182,7 @@ impl Client {
     }
 
     /// `SMEMBERS key`, typically into a `HashSet<String>` or `Vec<String>`.
-    pub async fn smembers<K: ToArg, T: FromValue>(&self, key: K) -> Result<T, Error> {
+    pub async fn smembers<T: FromValue>(&self, key: impl ToArg) -> Result<T, Error> {
         self.cmd("SMEMBERS").arg(key).query().await
     }
 
@@ -185,9 +207,9 @@ impl Client {
     }
 
     /// `ZRANGE key start stop`: members by rank.
-    pub async fn zrange<K: ToArg, T: FromValue>(
+    pub async fn zrange<T: FromValue>(
         &self,
-        key: K,
+        key: impl ToArg,
         start: i64,
         stop: i64,
     ) -> Result<T, Error> {
@@ -211,5 +233,19 @@ impl Client {
     /// `PING` to one primary: `PONG` when the cluster answers.
     pub async fn ping(&self) -> Result<String, Error> {
         self.cmd("PING").query().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_uses_seconds_when_whole_else_milliseconds_rounded_up() {
+        let e = |d| expiry(d, "EX", "PX");
+        assert_eq!(e(Duration::from_secs(1800)), ("EX", 1800));
+        assert_eq!(e(Duration::from_millis(1500)), ("PX", 1500));
+        assert_eq!(e(Duration::from_micros(1)), ("PX", 1));
+        assert_eq!(e(Duration::ZERO), ("EX", 0));
     }
 }

@@ -20,7 +20,7 @@ mod url;
 
 use std::sync::Arc;
 
-pub use builder::ClientBuilder;
+pub use builder::{ClientBuilder, IntoSeeds};
 pub use stats::Stats;
 pub use transaction::{Transaction, TxCmd};
 
@@ -44,13 +44,9 @@ const _: () = {
 };
 
 impl Client {
-    /// Start configuring a client for the cluster reachable through `seeds` (`"host:port"`
-    /// strings or `SocketAddr`s; any one reachable node is enough).
-    pub fn builder<I, S>(seeds: I) -> ClientBuilder
-    where
-        I: IntoIterator<Item = S>,
-        S: std::fmt::Display,
-    {
+    /// Start configuring a client for the cluster reachable through `seeds`: one
+    /// `"host:port"` or a list of them ([`IntoSeeds`]); any one reachable node is enough.
+    pub fn builder(seeds: impl IntoSeeds) -> ClientBuilder {
         ClientBuilder::new(seeds)
     }
 

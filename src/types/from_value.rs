@@ -13,6 +13,26 @@ use crate::resp::Value;
 /// Error replies never reach a conversion: the client returns them as
 /// [`ErrorKind::Server`](crate::ErrorKind::Server) first. Conversions accept both RESP2 and
 /// RESP3 shapes (a map or a flat array of pairs, a double or its text, a boolean or `:0`/`:1`).
+///
+/// Implement it for a type of your own; [`Error::conversion`] builds the error for a reply
+/// that does not fit:
+///
+/// ```
+/// use redcluster::{Error, FromValue, Value};
+/// struct Flag(bool);
+/// impl FromValue for Flag {
+///     fn from_value(value: Value) -> Result<Self, Error> {
+///         match String::from_value(value)?.as_str() {
+///             "on" => Ok(Flag(true)),
+///             "off" => Ok(Flag(false)),
+///             other => Err(Error::conversion(format!("{other:?} is not on/off"))),
+///         }
+///     }
+/// }
+/// let Flag(on) = Flag::from_value(Value::bulk("on")).unwrap();
+/// assert!(on);
+/// assert!(Flag::from_value(Value::bulk("maybe")).is_err());
+/// ```
 pub trait FromValue: Sized {
     /// Convert `value`.
     ///

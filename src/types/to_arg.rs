@@ -6,6 +6,38 @@ use bytes::{BufMut, Bytes, BytesMut};
 ///
 /// Integers and floats are sent as their decimal text (floats in the shortest form that reads
 /// back to the same number, `inf`/`-inf` as Redis spells them); strings and bytes as they are.
+/// `Vec<u8>`, `&[u8]` and `[u8; N]` are one binary argument.
+///
+/// Implement it for a type of your own by appending its bytes; [`BytesMut`] is re-exported
+/// here (`redcluster::BytesMut`), so no `bytes` dependency is needed:
+///
+/// ```
+/// use redcluster::{BytesMut, ToArg};
+/// struct UserId(u32);
+/// impl ToArg for UserId {
+///     fn write_arg(&self, out: &mut BytesMut) {
+///         out.extend_from_slice(format!("user:{}", self.0).as_bytes());
+///     }
+/// }
+/// ```
+///
+/// A list is several arguments, not one: `.arg(&keys)` with a `Vec<String>` does not compile
+/// and the error points to `.args(&keys)`, which appends each element.
+///
+/// ```compile_fail
+/// # async fn f(client: redcluster::Client) -> redcluster::Result<()> {
+/// let keys = vec!["a".to_string(), "b".to_string()];
+/// let n: i64 = client.cmd("DEL").arg(&keys).query().await?; // use .args(&keys)
+/// # Ok(()) }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not one command argument",
+    label = "not a single argument",
+    note = "a list (a `Vec`, slice or array of strings or numbers) is several arguments: \
+            use `.args(..)` instead of `.arg(..)`",
+    note = "bytes (`Vec<u8>`, `&[u8]`, `Bytes`) are one binary argument; a type of your own \
+            implements `ToArg` by appending its bytes to the `BytesMut` it is given"
+)]
 pub trait ToArg {
     /// Append this value's bytes to `out` (no framing: the caller writes the length).
     fn write_arg(&self, out: &mut BytesMut);

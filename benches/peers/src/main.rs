@@ -231,7 +231,7 @@ fn by_slot(keys: &[String]) -> Vec<Vec<usize>> {
 async fn connect(which: &str, seeds: &[String]) -> Peer {
     match which {
         "redcluster" => Peer::Ours(
-            redcluster::Client::builder(seeds.iter().map(String::as_str))
+            redcluster::Client::builder(seeds)
                 .build()
                 .await
                 .expect("redcluster connect"),
