@@ -5,14 +5,14 @@
 //!
 //! Run: `cargo bench --bench cluster_ops` (needs `redis-server` and `redis-cli`).
 
-#[path = "../tests/support/real_cluster.rs"]
-mod real_cluster;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use redcluster::{Client, Value};
 
 fn cluster_ops(c: &mut Criterion) {
-    let Some(cluster) = real_cluster::RealCluster::start(3, 1) else {
+    let Some(cluster) = support::real_cluster::RealCluster::start(3, 1) else {
         eprintln!("redis-server not installed: skipping cluster_ops");
         return;
     };

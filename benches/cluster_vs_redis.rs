@@ -5,14 +5,14 @@
 //!
 //! Run: `cargo bench --bench cluster_vs_redis -- [--rounds N] [--requests N]`
 
-#[path = "../tests/support/real_cluster.rs"]
-mod real_cluster;
-#[path = "../tests/support/server_bin.rs"]
-mod server_bin;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
-// server_bin.rs refers to `super::real_cluster`.
-use real_cluster::{cli, wait_until};
 use std::time::Duration;
+
+use support::real_cluster::{self, cli};
+use support::server_bin;
+use support::wait::wait_until;
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();

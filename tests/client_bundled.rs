@@ -8,7 +8,8 @@ mod support;
 use redcluster::resp::Value;
 use redcluster::server::{Role, TestCluster};
 use redcluster::{Client, ErrorKind, ReadFrom};
-use support::bundled::{cluster, node_cmd};
+use support::bundled::cluster;
+use support::raw::node_cmd;
 
 #[tokio::test]
 async fn round_trips_and_keys_land_on_their_owners() {

@@ -8,17 +8,17 @@
 //! and a paused node hitting the deadline on a real cluster (`client_replicas.rs`); ASK and
 //! MOVED during a real migration (`client_migration.rs`).
 
-#[path = "support/fake_cluster.rs"]
-mod fake_cluster;
+mod support;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use fake_cluster::{kv, FakeNode, FakeShard, Reply, Script};
 use redcluster::resp::Value;
 use redcluster::{Client, ErrorKind, ReadFrom};
+use support::fake_cluster::{kv, FakeNode, FakeShard, Reply, Script};
+use support::wait::bounded;
 
 type Store = Arc<Mutex<HashMap<Vec<u8>, Vec<u8>>>>;
 
@@ -37,13 +37,6 @@ fn whole(primary: u16) -> FakeShard {
         primary,
         replicas: vec![],
     }
-}
-
-/// Never lets a test hang: the client's own deadline must end it much sooner.
-async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(10), f)
-        .await
-        .expect("the request outlived its deadline")
 }
 
 #[tokio::test]

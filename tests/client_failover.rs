@@ -9,36 +9,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use redcluster::resp::{decode, encode_command, Limits, Value};
-use redcluster::server::{Role, TestCluster};
+use redcluster::resp::Value;
+use redcluster::server::Role;
 use redcluster::{Client, ErrorKind};
-use support::real_cluster::{wait_until, RealCluster};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Commands straight to one node on one connection, no redirects followed.
-async fn node_cmds(addr: &str, cmds: &[Vec<String>]) -> Vec<Value> {
-    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut out = bytes::BytesMut::new();
-    for c in cmds {
-        encode_command(&mut out, c.iter().map(String::as_str));
-    }
-    sock.write_all(&out).await.unwrap();
-    let mut buf = bytes::BytesMut::new();
-    let mut replies = Vec::new();
-    while replies.len() < cmds.len() {
-        while let Some(v) = decode(&mut buf, &Limits::default()).unwrap() {
-            replies.push(v);
-        }
-        if replies.len() < cmds.len() {
-            assert!(sock.read_buf(&mut buf).await.unwrap() > 0, "node hung up");
-        }
-    }
-    replies
-}
+use support::bundled::three_primaries;
+use support::raw::node_cmds;
+use support::real_cluster::RealCluster;
+use support::wait::wait_until;
 
 #[tokio::test]
 async fn a_moved_storm_after_resharding_costs_one_refresh() {
-    let cluster = TestCluster::builder().primaries(3).start().await.unwrap();
+    let cluster = three_primaries().await;
     let client = Client::builder(cluster.seeds())
         .refresh_interval(None)
         .build()

@@ -2,36 +2,18 @@
 //! return as a replica, a paused primary, a lagging replica and a shard without replicas
 //! under `ReadFrom::ReplicaPreferred`. Short node timeouts keep each test to a second or two.
 
+mod support;
+
 use std::time::Duration;
 
 use redcluster::server::{Role, TestCluster};
 use redcluster::{Client, ErrorKind, ReadFrom};
+use support::bundled::{replica_of, with_timeout};
+use support::wait::bounded;
 
+/// 3 primaries with 1 replica each and the given node timeout.
 async fn cluster(node_timeout: Duration) -> TestCluster {
-    TestCluster::builder()
-        .primaries(3)
-        .replicas_per_primary(1)
-        .node_timeout(node_timeout)
-        .start()
-        .await
-        .unwrap()
-}
-
-/// The replica index of the primary at `p`.
-fn replica_of(cluster: &TestCluster, p: usize) -> usize {
-    let nodes = cluster.nodes();
-    let id = nodes[p].id.clone();
-    nodes
-        .iter()
-        .position(|n| n.primary_id.as_deref() == Some(id.as_str()))
-        .expect("the primary has a replica")
-}
-
-/// Never lets a test hang past the client's own deadline by much.
-async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(10), f)
-        .await
-        .expect("the request outlived its deadline")
+    with_timeout(3, 1, node_timeout).await
 }
 
 #[tokio::test]

@@ -2,14 +2,17 @@
 //! that owns every slot and misbehaves on cue: hangs up after a write, answers TRYAGAIN or
 //! LOADING once, or never answers.
 
+mod support;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use redcluster::resp::{decode_command, encode_value, Limits, Protocol, Value};
+use redcluster::resp::{encode_value, Protocol, Value};
 use redcluster::{Client, ErrorKind};
+use support::fake_cluster::next_command;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -150,7 +153,7 @@ async fn fake_node() -> (String, Arc<Script>) {
                         Ok(0) | Err(_) => return,
                         Ok(_) => {}
                     }
-                    while let Ok(Some(cmd)) = decode_command(&mut buf, &Limits::default()) {
+                    while let Ok(Some(cmd)) = next_command(&mut buf) {
                         match answer(&script, port, &cmd) {
                             _ if frozen => {}
                             Reply::Value(v) => {

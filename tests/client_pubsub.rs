@@ -6,7 +6,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use redcluster::{Client, Message, MessageKind, Subscription};
-use support::real_cluster::{wait_until, RealCluster};
+use support::real_cluster::RealCluster;
+use support::wait::wait_until;
 
 /// The next message within `limit` (a bound so a broken subscription fails, not hangs).
 async fn next(sub: &mut Subscription, limit: Duration) -> Option<Message> {

@@ -2,29 +2,16 @@
 //! connections in the order they blocked, timeouts, MULTI, BLMOVE chains, BZPOPMIN, a
 //! disconnect releasing the wait, CLIENT UNBLOCK, and a slot moving away.
 
-mod server_support;
+mod support;
 
 use std::net::SocketAddr;
 
 use redcluster::resp::Value;
 use redcluster::server::{FailoverMode, Role, TestCluster};
 use redcluster::slot::key_slot;
-use server_support::{eventually, text, Client};
-
-fn parts(v: &Value) -> Vec<String> {
-    match v {
-        Value::Array(items) | Value::Push(items) => items.iter().map(text).collect(),
-        other => panic!("not an aggregate: {other:?}"),
-    }
-}
-
-fn owner_index(slot: u16) -> usize {
-    match slot {
-        0..=5460 => 0,
-        5461..=10922 => 1,
-        _ => 2,
-    }
-}
+use support::bundled::owner_index;
+use support::raw::{parts, text, Client};
+use support::wait::eventually;
 
 /// The node serving "foo" and another primary.
 async fn cluster(replicas: usize) -> (TestCluster, SocketAddr) {

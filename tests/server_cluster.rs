@@ -2,29 +2,14 @@
 //! slot migration states, and forming a cluster by hand the way `redis-cli --cluster create`
 //! does.
 
-mod server_support;
+mod support;
 
 use redcluster::resp::Value;
 use redcluster::server::{Role, TestCluster};
 use redcluster::slot::key_slot;
-use server_support::{eventually, text, Client};
-
-async fn six() -> TestCluster {
-    TestCluster::builder()
-        .primaries(3)
-        .replicas_per_primary(1)
-        .start()
-        .await
-        .unwrap()
-}
-
-fn owner_index(slot: u16) -> usize {
-    match slot {
-        0..=5460 => 0,
-        5461..=10922 => 1,
-        _ => 2,
-    }
-}
+use support::bundled::{cluster as six, owner_index, three_primaries};
+use support::raw::{text, Client};
+use support::wait::eventually;
 
 #[tokio::test]
 async fn layout_matches_redis_cli_create() {
@@ -215,7 +200,7 @@ async fn moved_crossslot_readonly_and_keyless_commands() {
 
 #[tokio::test]
 async fn ask_redirects_during_slot_migration() {
-    let cluster = TestCluster::builder().primaries(3).start().await.unwrap();
+    let cluster = three_primaries().await;
     let nodes = cluster.nodes();
     let slot = key_slot(b"foo");
     let (src, dst) = (owner_index(slot), (owner_index(slot) + 1) % 3);
@@ -393,7 +378,7 @@ async fn gossip_spreads_nodes_met_through_others() {
 
 #[tokio::test]
 async fn shutdown_closes_listeners_and_connections() {
-    let cluster = TestCluster::builder().primaries(3).start().await.unwrap();
+    let cluster = three_primaries().await;
     let addr = cluster.seeds()[0];
     let mut c = Client::connect(addr).await;
     assert_eq!(c.text(&["PING"]).await, "PONG");
@@ -407,7 +392,7 @@ async fn shutdown_closes_listeners_and_connections() {
 
 #[tokio::test]
 async fn resp3_replies_use_verbatim_strings_and_maps() {
-    let cluster = TestCluster::builder().primaries(3).start().await.unwrap();
+    let cluster = three_primaries().await;
     let mut c = Client::connect(cluster.seeds()[0]).await;
     c.cmd(&["HELLO", "3"]).await;
     let info = c.cmd_raw(&["CLUSTER", "INFO"]).await;

@@ -1,11 +1,11 @@
 //! Connection and server commands of the bundled cluster, over real TCP, with the replies and
 //! errors Redis 7.0 gives.
 
-mod server_support;
+mod support;
 
 use redcluster::resp::Value;
 use redcluster::server::TestCluster;
-use server_support::{text, Client};
+use support::raw::{text, Client};
 
 async fn one_node() -> (TestCluster, Client) {
     let cluster = TestCluster::builder().primaries(1).start().await.unwrap();

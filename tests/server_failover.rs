@@ -1,7 +1,6 @@
 //! Failure detection and failover of the bundled cluster, over real TCP.
 #![cfg(feature = "server")]
 
-mod server_support;
 mod support;
 
 use std::net::SocketAddr;
@@ -10,30 +9,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redcluster::server::{FailoverMode, Role, TestCluster};
-use server_support::{eventually, text, Client};
+use support::bundled::{replica_of, with_timeout};
+use support::raw::{text, Client};
+use support::wait::eventually;
 
 const STABLE: Duration = Duration::from_secs(8);
 
 async fn three_by_one() -> TestCluster {
-    TestCluster::builder()
-        .primaries(3)
-        .replicas_per_primary(1)
-        .node_timeout(Duration::from_millis(500))
-        .start()
-        .await
-        .expect("cluster starts")
+    with_timeout(3, 1, Duration::from_millis(500)).await
 }
 
 /// The index of `key`'s primary and of its replica.
 fn shard_of(cluster: &TestCluster, key: &str) -> (usize, usize) {
     let slot = redcluster::slot::key_slot(key.as_bytes());
     let p = cluster.primary_index_of_slot(slot).expect("an owner");
-    let nodes = cluster.nodes();
-    let r = nodes
-        .iter()
-        .position(|n| n.primary_id.as_deref() == Some(nodes[p].id.as_str()))
-        .expect("a replica");
-    (p, r)
+    (p, replica_of(cluster, p))
 }
 
 /// CLUSTER NODES lines reduced to "id role primary slots", sorted, without `myself`.
@@ -242,8 +232,9 @@ async fn the_other_replicas_follow_the_promoted_one() {
 /// The binary fails over by itself and `redis-cli --cluster check` agrees afterwards.
 #[test]
 fn the_binary_fails_over_and_redis_cli_check_stays_ok() {
-    use support::real_cluster::{cli, redis_available, wait_until};
+    use support::real_cluster::{cli, redis_available};
     use support::server_bin::{run_tool, ServerProcess};
+    use support::wait::wait_until;
     if !redis_available() {
         return;
     }

@@ -1,16 +1,17 @@
 //! Fault injection on the bundled cluster, from Rust and from outside tools, over real TCP.
 #![cfg(feature = "server")]
 
-mod server_support;
-
-use std::process::Command;
+mod support;
 
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use redcluster::resp::Value;
 use redcluster::server::TestCluster;
-use server_support::{eventually, text, Client};
+use support::bundled::with_timeout;
+use support::raw::{text, Client};
+use support::real_cluster::{cli, tools_available};
+use support::wait::eventually;
 
 const STABLE: Duration = Duration::from_secs(8);
 
@@ -21,27 +22,12 @@ async fn reply_within(c: &mut Client, ms: u64) -> Option<Option<Value>> {
         .ok()
 }
 
-fn have_redis_cli() -> bool {
-    Command::new("redis-cli").arg("--version").output().is_ok()
-}
-
 fn redis_cli(port: u16, args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
-        .args(["-p", &port.to_string()])
-        .args(args)
-        .output()
-        .expect("redis-cli runs");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    cli(port, args).trim().to_string()
 }
 
 async fn cluster(primaries: usize, replicas: usize, timeout_ms: u64) -> TestCluster {
-    TestCluster::builder()
-        .primaries(primaries)
-        .replicas_per_primary(replicas)
-        .node_timeout(Duration::from_millis(timeout_ms))
-        .start()
-        .await
-        .expect("cluster starts")
+    with_timeout(primaries, replicas, Duration::from_millis(timeout_ms)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,8 +257,7 @@ async fn an_orphaned_primary_receives_a_spare_replica() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outside_tools_can_pause_sleep_and_shut_down_nodes() {
-    if !have_redis_cli() {
-        eprintln!("redis-cli not installed: skipped");
+    if !tools_available(&["redis-cli"]) {
         return;
     }
     let cluster = cluster(3, 0, 5000).await;

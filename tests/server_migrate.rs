@@ -2,14 +2,14 @@
 //! against the bundled cluster, with the replies Redis 7.0 gives (checked against
 //! redis-server 7.0.15).
 
-mod server_support;
+mod support;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use redcluster::resp::Value;
 use redcluster::server::TestCluster;
-use server_support::Client;
+use support::raw::Client;
 
 /// `{a}` keys live in slot 15495, served by the third primary of the default layout.
 const SLOT: &str = "15495";
@@ -534,10 +534,7 @@ async fn incr_following_ask(src: &mut Client, dst: &mut Client, key: &str) -> i6
         Value::Error(e) if e.starts_with(b"ASK ") => {
             dst.send(&["ASKING"]).await;
             dst.send(&["INCR", key]).await;
-            assert_eq!(
-                server_support::text(&dst.read().await.expect("reply")),
-                "OK"
-            );
+            assert_eq!(support::raw::text(&dst.read().await.expect("reply")), "OK");
             match dst.read().await.expect("reply") {
                 Value::Integer(n) => n,
                 other => panic!("INCR on the target: {other:?}"),
@@ -666,10 +663,7 @@ async fn del_following_ask(src: &mut Client, dst: &mut Client, key: &str) {
         Value::Error(e) if e.starts_with(b"ASK ") => {
             dst.send(&["ASKING"]).await;
             dst.send(&["DEL", key]).await;
-            assert_eq!(
-                server_support::text(&dst.read().await.expect("reply")),
-                "OK"
-            );
+            assert_eq!(support::raw::text(&dst.read().await.expect("reply")), "OK");
             assert!(matches!(dst.read().await, Some(Value::Integer(_))));
         }
         other => panic!("DEL on the source: {other:?}"),

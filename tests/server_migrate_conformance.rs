@@ -1,13 +1,12 @@
 //! The same slot-migration script run against a real redis-server 7 cluster and the bundled
 //! cluster: every reply must be identical (addresses and ids replaced by role names).
 
-mod server_support;
 mod support;
 
 use std::net::SocketAddr;
 
 use redcluster::server::TestCluster;
-use server_support::Client;
+use support::raw::Client;
 use support::real_cluster::RealCluster;
 
 /// The three primaries of a cluster: `src` serves slot 15495 (`{a}` keys), `dst` will import

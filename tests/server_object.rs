@@ -1,10 +1,10 @@
 //! OBJECT over real TCP: its subcommands reach the keyspace and answer as Redis 7.0 does.
 
-mod server_support;
+mod support;
 
 use redcluster::resp::Value;
 use redcluster::server::TestCluster;
-use server_support::Client;
+use support::raw::Client;
 
 #[tokio::test]
 async fn object_subcommands_reach_the_keyspace() {

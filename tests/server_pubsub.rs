@@ -2,42 +2,14 @@
 //! pub/sub following slot ownership, RESP2 subscribed mode, RESP3 pushes, and the output
 //! limit that disconnects a subscriber that does not read.
 
-mod server_support;
+mod support;
 
 use redcluster::resp::Value;
-use redcluster::server::{FailoverMode, Role, TestCluster};
+use redcluster::server::{FailoverMode, Role};
 use redcluster::slot::key_slot;
-use server_support::{eventually, text, Client};
-
-/// The elements of an array or push frame as text (`(nil)` for nulls).
-fn parts(v: &Value) -> Vec<String> {
-    match v {
-        Value::Array(items) | Value::Push(items) => items.iter().map(text).collect(),
-        other => panic!("not an aggregate: {other:?}"),
-    }
-}
-
-/// The index of the primary owning `slot` in the default even layout.
-fn owner_index(slot: u16) -> usize {
-    match slot {
-        0..=5460 => 0,
-        5461..=10922 => 1,
-        _ => 2,
-    }
-}
-
-async fn three() -> TestCluster {
-    TestCluster::builder().primaries(3).start().await.unwrap()
-}
-
-async fn six() -> TestCluster {
-    TestCluster::builder()
-        .primaries(3)
-        .replicas_per_primary(1)
-        .start()
-        .await
-        .unwrap()
-}
+use support::bundled::{cluster as six, owner_index, three_primaries as three};
+use support::raw::{parts, text, Client};
+use support::wait::eventually;
 
 async fn read_parts(c: &mut Client) -> Vec<String> {
     parts(&c.read().await.expect("a frame"))

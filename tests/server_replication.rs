@@ -1,14 +1,15 @@
 //! Replication in the bundled cluster: snapshot + buffered writes + stream, offsets, WAIT,
 //! and reads from replicas.
 
-mod server_support;
+mod support;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use redcluster::server::TestCluster;
-use server_support::{eventually, Client};
+use support::raw::Client;
+use support::wait::eventually;
 
 fn field(info: &str, name: &str) -> Option<String> {
     info.lines()

@@ -6,8 +6,9 @@ mod support;
 
 use std::time::Duration;
 
-use support::real_cluster::{cli, redis_available, wait_until};
+use support::real_cluster::{cli, redis_available};
 use support::server_bin::{run_tool, ServerProcess};
+use support::wait::wait_until;
 
 fn text(out: &std::process::Output) -> String {
     format!(

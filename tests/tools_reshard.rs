@@ -10,8 +10,9 @@ mod support;
 use std::time::Duration;
 
 use redcluster::slot::key_slot;
-use support::real_cluster::{cli, redis_available, wait_until};
+use support::real_cluster::{cli, redis_available};
 use support::server_bin::{run_tool, ServerProcess};
+use support::wait::wait_until;
 
 const TOOL_LIMIT: Duration = Duration::from_secs(120);
 

@@ -1,10 +1,15 @@
 //! Helpers for tests against the bundled cluster (`redcluster::server::TestCluster`).
 
-use redcluster::resp::{decode, encode_command, Limits, Value};
-use redcluster::server::{Role, TestCluster};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::time::Duration;
 
-/// The usual layout: 3 primaries with 1 replica each.
+use redcluster::resp::Value;
+use redcluster::server::{Role, TestCluster};
+
+use super::raw::{node_cmd, text};
+use super::real_cluster::replicas_synced;
+use super::wait::eventually;
+
+/// The usual layout: 3 primaries with 1 replica each (nodes 3, 4, 5 replicate 0, 1, 2).
 pub async fn cluster() -> TestCluster {
     TestCluster::builder()
         .primaries(3)
@@ -14,19 +19,62 @@ pub async fn cluster() -> TestCluster {
         .unwrap()
 }
 
-/// One command straight to one node, no redirects followed.
-pub async fn node_cmd(addr: &str, args: &[&str]) -> Value {
-    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut out = bytes::BytesMut::new();
-    encode_command(&mut out, args.iter().copied());
-    sock.write_all(&out).await.unwrap();
-    let mut buf = bytes::BytesMut::new();
-    loop {
-        if let Some(v) = decode(&mut buf, &Limits::default()).unwrap() {
-            return v;
-        }
-        assert!(sock.read_buf(&mut buf).await.unwrap() > 0, "node hung up");
+/// 3 primaries, no replicas.
+pub async fn three_primaries() -> TestCluster {
+    TestCluster::builder().primaries(3).start().await.unwrap()
+}
+
+/// `primaries` primaries with `replicas` replicas each and the given `cluster-node-timeout`
+/// (short timeouts make failure detection and failover take about a second).
+pub async fn with_timeout(
+    primaries: usize,
+    replicas: usize,
+    node_timeout: Duration,
+) -> TestCluster {
+    TestCluster::builder()
+        .primaries(primaries)
+        .replicas_per_primary(replicas)
+        .node_timeout(node_timeout)
+        .start()
+        .await
+        .expect("cluster starts")
+}
+
+/// The index of the primary owning `slot` in the even 3-primary layout the builder makes
+/// (0..=5460, 5461..=10922, 10923..=16383), before any slot moves.
+pub fn owner_index(slot: u16) -> usize {
+    match slot {
+        0..=5460 => 0,
+        5461..=10922 => 1,
+        _ => 2,
     }
+}
+
+/// The index of a replica of the primary at index `p`.
+pub fn replica_of(cluster: &TestCluster, p: usize) -> usize {
+    *cluster
+        .replica_indexes_of(p)
+        .first()
+        .expect("the primary has a replica")
+}
+
+/// Wait until every replica has acknowledged everything its primary has written, so reads
+/// from replicas see every write made before the call.
+pub async fn wait_replicas_synced(cluster: &TestCluster) {
+    let primaries = primaries(cluster);
+    eventually("replicas caught up with their primaries", || {
+        let primaries = primaries.clone();
+        async move {
+            for (addr, _) in &primaries {
+                let info = text(&node_cmd(addr, &["INFO", "replication"]).await);
+                if !replicas_synced(&info) {
+                    return false;
+                }
+            }
+            true
+        }
+    })
+    .await;
 }
 
 /// (addr, id) of every primary.

@@ -5,13 +5,12 @@
 //! Every node answers `CLUSTER SHARDS` from one shared slot map; every other command goes to
 //! the node's script, which sees the node's port and how many times this exact command
 //! (name and first argument) reached this node.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
-use redcluster::resp::{decode_command, encode_value, Limits, Protocol, Value};
+use redcluster::resp::{decode, encode_value, Limits, Protocol, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -112,7 +111,7 @@ impl FakeNode {
                             Ok(0) | Err(_) => return,
                             Ok(_) => {}
                         }
-                        while let Ok(Some(cmd)) = decode_command(&mut buf, &Limits::default()) {
+                        while let Ok(Some(cmd)) = next_command(&mut buf) {
                             let reply = answer(port, &map, &script, &seen, &cmd);
                             let out = match reply {
                                 Reply::Value(v) => {
@@ -140,6 +139,25 @@ impl FakeNode {
 impl Drop for FakeNode {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// The next command in `buf`, as a client sends it: an array of bulk strings. `Ok(None)`
+/// until a whole frame is buffered; an error for anything else, after which the connection
+/// should be closed.
+pub fn next_command(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, String> {
+    match decode(buf, &Limits::default()) {
+        Ok(None) => Ok(None),
+        Ok(Some(Value::Array(items))) if !items.is_empty() => items
+            .into_iter()
+            .map(|v| match v {
+                Value::BulkString(b) => Ok(b),
+                other => Err(format!("not a bulk string: {other:?}")),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Ok(Some(other)) => Err(format!("not a command: {other:?}")),
+        Err(e) => Err(e.to_string()),
     }
 }
 

@@ -1,6 +1,25 @@
-//! Shared test support. Each integration test includes it with `mod support;`.
+//! Shared test support: one tree for every integration test.
+//!
+//! A test file includes it with `mod support;` and imports what it needs, for instance
+//! `use support::raw::Client;` or `use support::bundled::{cluster, owner_index};`.
+//!
+//! - [`wait`]: bounded waiting for a condition (`eventually`, `wait_until`, `bounded`), so no
+//!   test sleeps a fixed time hoping something happened.
+//! - [`raw`]: a raw RESP client over TCP that shows replies exactly as sent.
+//! - `bundled` (feature `server`): the bundled `TestCluster` in its usual layouts, one-shot
+//!   node commands, slot ownership and migration helpers.
+//! - [`real_cluster`]: a real `redis-server` 7 cluster on free ports
+//!   (`REDCLUSTER_REQUIRE_REAL=1` makes a missing `redis-server` fail instead of skip).
+//! - `server_bin` (feature `server`): the `redcluster-server` binary as a child process, and
+//!   running outside tools with a deadline.
+//! - [`fake_cluster`]: scripted fake nodes that misbehave on cue.
 #![allow(dead_code)]
 
+#[cfg(feature = "server")]
 pub mod bundled;
+pub mod fake_cluster;
+pub mod raw;
 pub mod real_cluster;
+#[cfg(feature = "server")]
 pub mod server_bin;
+pub mod wait;

@@ -5,13 +5,14 @@
 //! watchdog kills its `redis-server`, so no server outlives the tests.
 //!
 //! `REDCLUSTER_REQUIRE_REAL=1` turns a missing `redis-server` into a failure instead of a skip.
-#![allow(dead_code)]
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::wait::wait_until;
 
 /// One `redis-server` process of a [`RealCluster`].
 #[derive(Debug)]
@@ -110,29 +111,36 @@ pub struct RealCluster {
     dir: PathBuf,
 }
 
-/// True when `redis-server` can be run here. Panics when it cannot and
+/// True when `redis-server` and `redis-cli` can be run here. Panics when they cannot and
 /// `REDCLUSTER_REQUIRE_REAL=1` is set, so CI never silently skips conformance tests.
 pub fn redis_available() -> bool {
-    let ok = Command::new("redis-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-        && Command::new("redis-cli")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-    if !ok && std::env::var("REDCLUSTER_REQUIRE_REAL").as_deref() == Ok("1") {
-        panic!("REDCLUSTER_REQUIRE_REAL=1 but redis-server/redis-cli are not installed");
+    tools_available(&["redis-server", "redis-cli"])
+}
+
+/// True when every one of `tools` runs (`tool --version` succeeds). When one does not, the
+/// calling test should return early (a skip, said on stderr), except under
+/// `REDCLUSTER_REQUIRE_REAL=1`, where this panics instead.
+pub fn tools_available(tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|tool| {
+            !Command::new(tool)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
     }
-    if !ok {
-        eprintln!("skipping: redis-server not installed (set REDCLUSTER_REQUIRE_REAL=1 to fail)");
+    if std::env::var("REDCLUSTER_REQUIRE_REAL").as_deref() == Ok("1") {
+        panic!("REDCLUSTER_REQUIRE_REAL=1 but {missing:?} cannot be run");
     }
-    ok
+    eprintln!("skipping: {missing:?} not installed (set REDCLUSTER_REQUIRE_REAL=1 to fail)");
+    false
 }
 
 impl RealCluster {
@@ -222,32 +230,9 @@ impl RealCluster {
     /// connection cannot do this: it only waits for that connection's own writes.
     pub fn wait_replicas_synced(&self) {
         wait_until(Duration::from_secs(20), || {
-            self.nodes.iter().all(|n| {
-                let repl = n.cli(&["INFO", "replication"]);
-                if !repl.contains("role:master") {
-                    return true;
-                }
-                let field = |name: &str| {
-                    repl.lines()
-                        .find_map(|l| l.trim().strip_prefix(name))
-                        .and_then(|v| v.parse::<u64>().ok())
-                };
-                let Some(offset) = field("master_repl_offset:") else {
-                    return false;
-                };
-                let replicas = field("connected_slaves:").unwrap_or(0);
-                let acked = repl
-                    .lines()
-                    .filter(|l| l.starts_with("slave") && l.contains("offset="))
-                    .filter(|l| {
-                        l.split(',')
-                            .find_map(|kv| kv.strip_prefix("offset="))
-                            .and_then(|v| v.parse::<u64>().ok())
-                            == Some(offset)
-                    })
-                    .count() as u64;
-                acked == replicas
-            })
+            self.nodes
+                .iter()
+                .all(|n| replicas_synced(&n.cli(&["INFO", "replication"])))
         });
     }
 
@@ -334,14 +319,31 @@ fn cli_auth(port: u16, pass: Option<&str>, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-/// Poll `cond` every 50 ms; panic if it is still false after `limit`.
-pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < limit,
-            "condition not met within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+/// True when the `INFO replication` text `repl` is a replica's, or a primary's whose every
+/// replica has acknowledged its whole stream (each `slaveN:...,offset=` equals
+/// `master_repl_offset`). Shared by the real and the bundled cluster helpers.
+pub fn replicas_synced(repl: &str) -> bool {
+    if !repl.contains("role:master") {
+        return true;
     }
+    let field = |name: &str| {
+        repl.lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    let Some(offset) = field("master_repl_offset:") else {
+        return false;
+    };
+    let replicas = field("connected_slaves:").unwrap_or(0);
+    let acked = repl
+        .lines()
+        .filter(|l| l.starts_with("slave") && l.contains("offset="))
+        .filter(|l| {
+            l.split(',')
+                .find_map(|kv| kv.strip_prefix("offset="))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                == Some(offset)
+        })
+        .count() as u64;
+    acked == replicas
 }

@@ -1,11 +1,11 @@
 //! The `redcluster-server` binary run as a child process, as a user would run it.
-#![allow(dead_code)]
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use super::real_cluster::{cli, wait_until};
+use super::real_cluster::cli;
+use super::wait::wait_until;
 
 /// A running `redcluster-server`, killed on drop.
 #[derive(Debug)]

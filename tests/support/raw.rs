@@ -1,22 +1,20 @@
-//! Test helpers for the bundled server: a tiny raw RESP client over TCP.
-#![allow(dead_code)]
+//! A tiny raw RESP client over TCP: replies exactly as a node sent them, no redirects
+//! followed, for tests of what the server puts on the wire.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use redcluster::resp::{check, decode, encode_command, Limits, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::wait::LIMIT;
+
 /// A raw RESP connection: sends commands, reads one reply at a time.
 pub struct Client {
     stream: TcpStream,
     buf: BytesMut,
 }
-
-/// Fail a test instead of hanging when a reply never comes.
-const LIMIT: Duration = Duration::from_secs(10);
 
 impl Client {
     /// Connect to `addr`.
@@ -90,6 +88,28 @@ impl Client {
     }
 }
 
+/// One command straight to the node at `addr` (`ip:port`) on a fresh connection, no
+/// redirects followed.
+pub async fn node_cmd(addr: &str, args: &[&str]) -> Value {
+    let mut c = Client::connect(addr.parse().expect("an ip:port address")).await;
+    c.cmd(args).await
+}
+
+/// Commands pipelined to the node at `addr` on one fresh connection; their replies in order.
+pub async fn node_cmds<S: AsRef<str>>(addr: &str, cmds: &[Vec<S>]) -> Vec<Value> {
+    let mut c = Client::connect(addr.parse().expect("an ip:port address")).await;
+    let mut out = BytesMut::new();
+    for cmd in cmds {
+        encode_command(&mut out, cmd.iter().map(AsRef::as_ref));
+    }
+    c.send_raw(&out).await;
+    let mut replies = Vec::with_capacity(cmds.len());
+    for _ in cmds {
+        replies.push(c.read().await.expect("node hung up"));
+    }
+    replies
+}
+
 /// The text of a string-like or error reply.
 pub fn text(v: &Value) -> String {
     match v {
@@ -103,22 +123,10 @@ pub fn text(v: &Value) -> String {
     }
 }
 
-/// Poll `f` every 20 ms until it is true; panics after 10 s.
-pub async fn eventually<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + LIMIT;
-    while tokio::time::Instant::now() < deadline {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+/// The elements of an array or push frame as text (`(nil)` for nulls).
+pub fn parts(v: &Value) -> Vec<String> {
+    match v {
+        Value::Array(items) | Value::Push(items) => items.iter().map(text).collect(),
+        other => panic!("not an aggregate: {other:?}"),
     }
-    panic!("timed out waiting for: {what}");
 }
-
-/// `key` names that hash to three different primaries of the default 3-primary layout:
-/// "foo" (12182, third), "bar" (5061, first), "hello" (866, first).
-pub const KEY_ON_THIRD: &str = "foo";
