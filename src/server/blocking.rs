@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::cluster::route;
@@ -321,7 +320,7 @@ impl Drop for Registration<'_> {
 /// # Errors
 /// The socket's, or the output limit.
 pub(crate) async fn wait(
-    stream: &mut TcpStream,
+    stream: &mut super::stream::Stream,
     conn: &mut Conn,
     rbuf: &mut BytesMut,
     out: &mut BytesMut,

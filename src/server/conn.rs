@@ -19,6 +19,7 @@ use crate::resp::{
 
 use super::dispatch::{self, Outcome};
 use super::node::{Locked, NodeShared};
+use super::stream::Stream;
 
 /// A transaction being queued (between MULTI and EXEC).
 #[derive(Debug, Default)]
@@ -66,6 +67,8 @@ pub(crate) struct Conn {
     pub(crate) repl_port: Option<u16>,
     /// Subscriptions and the mailbox other connections reach this one through.
     pub(crate) pubsub: super::pubsub::ConnPubSub,
+    /// Arrived over TLS (CLUSTER SLOTS, NODES and MOVED name TLS ports then).
+    pub(crate) tls: bool,
 }
 
 impl Conn {
@@ -89,6 +92,7 @@ impl Conn {
             last_cmd: "NULL",
             repl_port: None,
             pubsub: Default::default(),
+            tls: false,
         }
     }
 
@@ -169,6 +173,9 @@ fn protocol_error_text(e: &ProtocolError) -> String {
     format!("ERR {e}")
 }
 
+/// How long a TLS client has to finish its handshake.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Most commands decoded per batch (bounds reply memory for huge pipelines).
 const MAX_BATCH: usize = 1024;
 
@@ -232,15 +239,15 @@ fn process_batch(
     end
 }
 
-async fn run(
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    shared: &Arc<NodeShared>,
-) -> std::io::Result<()> {
-    let _ = stream.set_nodelay(true);
-    let local = stream.local_addr()?;
+async fn run(tcp: TcpStream, peer: SocketAddr, shared: &Arc<NodeShared>) -> std::io::Result<()> {
+    let _ = tcp.set_nodelay(true);
+    let local = tcp.local_addr()?;
+    // The node's own address is its TLS port when TLS is on.
+    let tls_port = local.port() == shared.addr.port();
+    let mut stream = Stream::accept(tcp, &shared.config, tls_port, HANDSHAKE_TIMEOUT).await?;
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
     let mut conn = Conn::new(id, peer, local, !shared.config.auth_required());
+    conn.tls = stream.is_tls();
     let kill = shared.clients.register(id, peer, local);
     // Accepted just before a partition took effect: it is cut like the others.
     let result = if shared.faults.is_partitioned() {
@@ -251,7 +258,7 @@ async fn run(
     shared.clients.unregister(id);
     if shared.faults.is_partitioned() {
         // An unreachable node's connections end with a reset, not a clean close.
-        let _ = stream.set_zero_linger();
+        let _ = stream.tcp().set_zero_linger();
     }
     match result {
         Ok(Some(rbuf)) => {
@@ -264,7 +271,7 @@ async fn run(
 
 /// The request loop. `Ok(Some(buffered))` when the connection became a replication link.
 async fn serve_conn(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     conn: &mut Conn,
     shared: &Arc<NodeShared>,
     kill: &tokio::sync::Notify,
@@ -294,6 +301,7 @@ async fn serve_conn(
             BatchEnd::NeedMore => {}
             BatchEnd::Close => {
                 stream.write_all(&out).await?;
+                stream.flush().await?;
                 return Ok(None);
             }
             BatchEnd::Wait {
@@ -323,6 +331,7 @@ async fn serve_conn(
             }
             BatchEnd::Sync => {
                 stream.write_all(&out).await?;
+                stream.flush().await?;
                 return Ok(Some(rbuf));
             }
         }

@@ -60,11 +60,16 @@ mod node;
 mod pubsub;
 mod replication;
 mod stats;
+mod stream;
 mod test_cluster;
 mod test_cluster_faults;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use cluster::failover::FailoverMode;
 pub use test_cluster::{NodeInfo, Role, TestCluster, TestClusterBuilder, DEFAULT_NODE_TIMEOUT};
+#[cfg(feature = "tls")]
+pub use tls::{ServerTls, TlsAuthClients};
 
 /// The Redis version this server answers as (HELLO, INFO).
 pub(crate) const REDIS_VERSION: &str = "7.0.15";

@@ -25,6 +25,9 @@ pub(crate) struct NodeConfig {
     pub(crate) users: Vec<(String, String)>,
     /// `cluster-node-timeout`.
     pub(crate) node_timeout: Duration,
+    /// TLS on the node's port (and on its links when `links`), feature `tls`.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<Arc<super::tls::NodeTls>>,
 }
 
 impl NodeConfig {

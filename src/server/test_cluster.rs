@@ -105,6 +105,23 @@ impl TestClusterBuilder {
         self
     }
 
+    /// Serve TLS only (feature `tls`): every node's port takes TLS connections with
+    /// `tls`'s certificate, and replication and MIGRATE links between nodes use TLS too
+    /// (`--tls-port`, `--port 0`, `--tls-replication yes`, `--tls-cluster yes`). Clients
+    /// trust [`ServerTls::ca_pem`](super::ServerTls::ca_pem).
+    ///
+    /// # Panics
+    /// When `tls`'s PEM cannot be used (a [`ServerTls`](super::ServerTls) from `generate` or
+    /// `from_pem` always can).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: super::ServerTls) -> Self {
+        let node_tls = tls
+            .node_tls(true)
+            .unwrap_or_else(|e| panic!("TLS settings: {e}"));
+        self.config.tls = Some(node_tls);
+        self
+    }
+
     /// `cluster-node-timeout` (default [`DEFAULT_NODE_TIMEOUT`], 1 s): a primary silent for
     /// longer is failed over.
     pub fn node_timeout(mut self, timeout: Duration) -> Self {

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::resp::{decode, Limits, Value};
+use crate::server::node::NodeConfig;
+use crate::server::stream::Stream;
 
 /// Most cached connections, as Redis' `MIGRATE_SOCKET_CACHE_ITEMS`.
 const CACHE_ITEMS: usize = 64;
@@ -21,7 +22,7 @@ const CHUNK: usize = 64 * 1024;
 /// An open connection to a MIGRATE target.
 #[derive(Debug)]
 pub(crate) struct Link {
-    stream: TcpStream,
+    stream: Stream,
     rbuf: BytesMut,
     /// The database the target has selected on this connection (`None`: send SELECT).
     pub(crate) last_db: Option<i64>,
@@ -78,20 +79,18 @@ impl Link {
     pub(crate) async fn connect(
         host: &str,
         port: u16,
+        config: &NodeConfig,
         timeout: Duration,
     ) -> Result<Link, ConnectFailure> {
-        match tokio::time::timeout(timeout, TcpStream::connect((host, port))).await {
-            Err(_) => Err(ConnectFailure::TimedOut),
-            Ok(Err(_)) => Err(ConnectFailure::Refused),
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                Ok(Link {
-                    stream,
-                    rbuf: BytesMut::with_capacity(1024),
-                    last_db: None,
-                    last_use: Instant::now(),
-                })
-            }
+        match Stream::connect(host, port, config, timeout).await {
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(ConnectFailure::TimedOut),
+            Err(_) => Err(ConnectFailure::Refused),
+            Ok(stream) => Ok(Link {
+                stream,
+                rbuf: BytesMut::with_capacity(1024),
+                last_db: None,
+                last_use: Instant::now(),
+            }),
         }
     }
 
@@ -106,7 +105,11 @@ impl Link {
     /// A write failure or timeout.
     pub(crate) async fn write(&mut self, data: &[u8], timeout: Duration) -> Result<(), IoFailure> {
         for chunk in data.chunks(CHUNK) {
-            match tokio::time::timeout(timeout, self.stream.write_all(chunk)).await {
+            let send = async {
+                self.stream.write_all(chunk).await?;
+                self.stream.flush().await
+            };
+            match tokio::time::timeout(timeout, send).await {
                 Err(_) => return Err(IoFailure::Write { timed_out: true }),
                 Ok(Err(_)) => return Err(IoFailure::Write { timed_out: false }),
                 Ok(Ok(())) => {}

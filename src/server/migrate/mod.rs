@@ -346,7 +346,7 @@ pub(crate) async fn run(mut job: Job, shared: &NodeShared) -> Value {
     loop {
         let mut link = match shared.migrate_links.take(&job.name) {
             Some(l) => l,
-            None => match Link::connect(&job.host, job.port, job.timeout).await {
+            None => match Link::connect(&job.host, job.port, &shared.config, job.timeout).await {
                 Ok(l) => l,
                 Err(ConnectFailure::TimedOut) => {
                     return Value::error("IOERR error or timeout connecting to the client")

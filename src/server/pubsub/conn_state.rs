@@ -10,7 +10,6 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use indexmap::{IndexMap, IndexSet};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc::{self, UnboundedReceiver};
 use tokio::time::{Interval, MissedTickBehavior};
 
@@ -19,6 +18,7 @@ use crate::resp::{encode_value, Value};
 use crate::server::cluster::state::NodeId;
 use crate::server::conn::Conn;
 use crate::server::node::NodeShared;
+use crate::server::stream::Stream;
 use crate::slot::key_slot;
 
 /// How often a connection with shard subscriptions checks that their slots did not move.
@@ -236,17 +236,17 @@ impl Drop for ConnPubSub {
 ///
 /// # Errors
 /// The socket's, or the limit.
-pub(crate) async fn write_out(
-    stream: &mut TcpStream,
-    out: &[u8],
-    ps: &ConnPubSub,
-) -> io::Result<()> {
+pub(crate) async fn write_out(stream: &mut Stream, out: &[u8], ps: &ConnPubSub) -> io::Result<()> {
+    let send = async {
+        stream.write_all(out).await?;
+        stream.flush().await
+    };
     let Some((mail, _)) = &ps.mail else {
-        return stream.write_all(out).await;
+        return send.await;
     };
     let state = mail.state.clone();
     tokio::select! {
-        r = stream.write_all(out) => r,
+        r = send => r,
         _ = overflowed(&state) => Err(limit_error()),
     }
 }

@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::ReplicaHandle;
@@ -14,13 +13,14 @@ use crate::resp::decode_command;
 use crate::server::cmd_server::parse_i64;
 use crate::server::conn::{server_limits, Conn};
 use crate::server::node::NodeShared;
+use crate::server::stream::Stream;
 
 /// Serve PSYNC on `stream`: full resync, then stream until the replica goes away.
 ///
 /// # Errors
 /// I/O errors on the link (the replica is then dropped).
 pub(crate) async fn serve_replica(
-    mut stream: TcpStream,
+    mut stream: Stream,
     mut rbuf: BytesMut,
     conn: Conn,
     shared: Arc<NodeShared>,
@@ -59,7 +59,7 @@ pub(crate) async fn serve_replica(
     result
 }
 
-async fn read_more(stream: &mut TcpStream, rbuf: &mut BytesMut) -> std::io::Result<usize> {
+async fn read_more(stream: &mut Stream, rbuf: &mut BytesMut) -> std::io::Result<usize> {
     if rbuf.capacity() - rbuf.len() < 1024 {
         rbuf.reserve(4096);
     }
@@ -68,7 +68,7 @@ async fn read_more(stream: &mut TcpStream, rbuf: &mut BytesMut) -> std::io::Resu
 
 #[allow(clippy::too_many_arguments)]
 async fn stream_to(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     rbuf: &mut BytesMut,
     conn: &Conn,
     shared: &NodeShared,
@@ -80,6 +80,7 @@ async fn stream_to(
     stream
         .write_all(format!("+FULLRESYNC {replid} {offset}\r\n").as_bytes())
         .await?;
+    stream.flush().await?;
     // Encoding may take a while for a big keyspace: off the async threads, while writes keep
     // flowing into `rx`.
     let payload = tokio::task::spawn_blocking(move || snapshot.encode_snapshot())
@@ -90,6 +91,7 @@ async fn stream_to(
     out.put_slice(&payload);
     drop(payload);
     stream.write_all(&out).await?;
+    stream.flush().await?;
     out.clear();
     {
         let mut st = shared.lock();
@@ -120,6 +122,7 @@ async fn stream_to(
                     }
                 }
                 stream.write_all(&out).await?;
+                stream.flush().await?;
                 out.clear();
             }
             n = read_more(stream, rbuf) => {

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::ReplicaLink;
@@ -21,6 +20,7 @@ use crate::server::cluster::state::NodeId;
 use crate::server::conn::server_limits;
 use crate::server::db::{Db, ExecCtx};
 use crate::server::node::{now_ms, NodeShared, NodeState};
+use crate::server::stream::Stream;
 
 /// Make this node a replica of `primary` and start syncing from it.
 pub(crate) fn become_replica(
@@ -102,7 +102,7 @@ fn io_err(msg: impl Into<String>) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, msg.into())
 }
 
-async fn read_line(stream: &mut TcpStream, buf: &mut BytesMut) -> std::io::Result<String> {
+async fn read_line(stream: &mut Stream, buf: &mut BytesMut) -> std::io::Result<String> {
     loop {
         if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
             let line = buf.split_to(i + 2);
@@ -118,13 +118,14 @@ async fn read_line(stream: &mut TcpStream, buf: &mut BytesMut) -> std::io::Resul
 }
 
 async fn command(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     buf: &mut BytesMut,
     args: &[&[u8]],
 ) -> std::io::Result<String> {
     let mut out = BytesMut::new();
     encode_command(&mut out, args.iter());
     stream.write_all(&out).await?;
+    stream.flush().await?;
     read_line(stream, buf).await
 }
 
@@ -144,9 +145,9 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
     if bus::lookup(addr).map(|n| n.id) != primary {
         return Err(io_err("primary unreachable"));
     }
+    let host = addr.ip().to_string();
     let mut stream =
-        tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr)).await??;
-    let _ = stream.set_nodelay(true);
+        Stream::connect(&host, addr.port(), &shared.config, Duration::from_secs(2)).await?;
     let mut buf = BytesMut::with_capacity(16 * 1024);
     if let Some(pass) = &shared.config.requirepass {
         let reply = command(&mut stream, &mut buf, &[b"AUTH", pass.as_bytes()]).await?;
@@ -219,7 +220,7 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
         link.last_io = std::time::Instant::now();
         st.db = db;
     }
-    let (mut reader, mut writer) = stream.into_split();
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let limits = server_limits();
     let mut pending: VecDeque<(Instant, Bytes)> = VecDeque::new();
     if !buf.is_empty() {
@@ -258,6 +259,7 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
                 let off = offset.to_string();
                 encode_command(&mut out, [&b"REPLCONF"[..], b"ACK", off.as_bytes()]);
                 writer.write_all(&out).await?;
+            writer.flush().await?;
             }
             _ = sleep => {}
         }
@@ -284,6 +286,7 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
             let off = ack.to_string();
             encode_command(&mut out, [&b"REPLCONF"[..], b"ACK", off.as_bytes()]);
             writer.write_all(&out).await?;
+            writer.flush().await?;
         }
     }
 }

@@ -1,0 +1,183 @@
+//! The bundled cluster serving TLS (feature `tls`), checked with `redis-cli --tls`: the
+//! reference tool must connect, follow redirects and check the cluster, and replicas must
+//! sync over TLS links.
+#![cfg(feature = "tls")]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use redcluster::server::{Role, ServerTls, TestCluster, TlsAuthClients};
+
+/// Write `text` to a fresh file in a per-test temporary directory.
+fn temp_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "redcluster-tls-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn redis_cli_available() -> bool {
+    let ok = Command::new("redis-cli").arg("--version").output().is_ok();
+    if !ok && std::env::var("REDCLUSTER_REQUIRE_REAL").as_deref() == Ok("1") {
+        panic!("REDCLUSTER_REQUIRE_REAL=1 but redis-cli is not installed");
+    }
+    ok
+}
+
+/// Run redis-cli over TLS against `port`; stdout and stderr together.
+async fn cli_tls(ca: &PathBuf, extra: &[String], port: u16, args: &[&str]) -> String {
+    let mut cmd = Command::new("redis-cli");
+    cmd.args(["--tls", "--cacert"])
+        .arg(ca)
+        .args(extra)
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    text
+}
+
+#[tokio::test]
+async fn redis_cli_speaks_tls_to_the_bundled_cluster_and_replicas_sync_over_tls() {
+    if !redis_cli_available() {
+        return;
+    }
+    let tls = ServerTls::generate().unwrap();
+    let ca = temp_file("ca.pem", tls.ca_pem());
+    let cluster = TestCluster::builder()
+        .primaries(3)
+        .replicas_per_primary(1)
+        .tls(tls)
+        .start()
+        .await
+        .unwrap();
+    let nodes = cluster.nodes();
+    let port = nodes[0].addr.port();
+
+    // -c follows MOVED over TLS: keys of every node written and read back through node 0.
+    for i in 0..12 {
+        let key = format!("tls:{i}");
+        let out = cli_tls(&ca, &[], port, &["-c", "SET", &key, &format!("v{i}")]).await;
+        assert_eq!(out.trim(), "OK", "{out}");
+        let out = cli_tls(&ca, &[], port, &["-c", "GET", &key]).await;
+        assert_eq!(out.trim(), format!("v{i}"), "{out}");
+    }
+
+    // --cluster check over TLS: every slot covered, every node agrees.
+    let out = cli_tls(
+        &ca,
+        &[],
+        port,
+        &["--cluster", "check", &format!("127.0.0.1:{port}")],
+    )
+    .await;
+    assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
+    assert!(
+        out.contains("[OK] All nodes agree about slots configuration."),
+        "{out}"
+    );
+
+    // Replicas synced over TLS links and keep receiving writes.
+    for n in nodes.iter().filter(|n| n.role == Role::Replica) {
+        let out = cli_tls(&ca, &[], n.addr.port(), &["INFO", "replication"]).await;
+        assert!(out.contains("master_link_status:up"), "{out}");
+    }
+    let replica = nodes.iter().find(|n| n.role == Role::Replica).unwrap();
+    let primary = nodes
+        .iter()
+        .find(|n| Some(&n.id) == replica.primary_id.as_ref())
+        .unwrap();
+    // A key owned by that primary.
+    let key = (0..10_000)
+        .map(|i| format!("r{i}"))
+        .find(|k| {
+            primary
+                .slots
+                .iter()
+                .any(|r| r.contains(&redcluster::slot::key_slot(k.as_bytes())))
+        })
+        .unwrap();
+    let out = cli_tls(&ca, &[], primary.addr.port(), &["SET", &key, "replicated"]).await;
+    assert_eq!(out.trim(), "OK", "{out}");
+    let want = cli_tls(&ca, &[], primary.addr.port(), &["DBSIZE"]).await;
+    assert_ne!(want.trim(), "0");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = cli_tls(&ca, &[], replica.addr.port(), &["DBSIZE"]).await;
+        if got == want {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "replica never got the write"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A plaintext client on the TLS port is dropped, not served (and does not hang).
+    let mut plain = Command::new("redis-cli");
+    plain.args(["-h", "127.0.0.1", "-p", &port.to_string(), "PING"]);
+    let out = tokio::time::timeout(
+        Duration::from_secs(15),
+        tokio::task::spawn_blocking(move || plain.output()),
+    )
+    .await
+    .expect("plaintext redis-cli hung on a TLS port")
+    .unwrap()
+    .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("PONG"));
+
+    // A client that does not trust the CA is refused.
+    let other = ServerTls::generate().unwrap();
+    let wrong_ca = temp_file("wrong-ca.pem", other.ca_pem());
+    let out = cli_tls(&wrong_ca, &[], port, &["PING"]).await;
+    assert!(!out.contains("PONG"), "{out}");
+    assert!(out.to_lowercase().contains("certificate"), "{out}");
+}
+
+#[tokio::test]
+async fn mutual_tls_requires_a_client_certificate_signed_by_the_ca() {
+    if !redis_cli_available() {
+        return;
+    }
+    let tls = ServerTls::generate()
+        .unwrap()
+        .auth_clients(TlsAuthClients::Yes);
+    let ca = temp_file("ca.pem", tls.ca_pem());
+    let (cert, key) = tls.client_cert("app").unwrap().unwrap();
+    let cert = temp_file("client.pem", &cert);
+    let key = temp_file("client.key", &key);
+    let cluster = TestCluster::builder()
+        .primaries(3)
+        .replicas_per_primary(1)
+        .tls(tls)
+        .start()
+        .await
+        .unwrap();
+    let port = cluster.nodes()[0].addr.port();
+    let with_cert = [
+        "--cert".to_string(),
+        cert.display().to_string(),
+        "--key".to_string(),
+        key.display().to_string(),
+    ];
+    let out = cli_tls(&ca, &with_cert, port, &["PING"]).await;
+    assert_eq!(out.trim(), "PONG", "{out}");
+    let out = cli_tls(&ca, &[], port, &["PING"]).await;
+    assert!(!out.contains("PONG"), "{out}");
+    // Replicas present the node certificate on their links, so they sync under mutual TLS.
+    for n in cluster.nodes().iter().filter(|n| n.role == Role::Replica) {
+        let out = cli_tls(&ca, &with_cert, n.addr.port(), &["INFO", "replication"]).await;
+        assert!(out.contains("master_link_status:up"), "{out}");
+    }
+}
