@@ -22,6 +22,17 @@ fn temp_file(name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// 3 primaries with a replica each, serving TLS only.
+async fn tls_cluster(tls: ServerTls) -> TestCluster {
+    TestCluster::builder()
+        .primaries(3)
+        .replicas_per_primary(1)
+        .tls(tls)
+        .start()
+        .await
+        .unwrap()
+}
+
 fn redis_cli_available() -> bool {
     let ok = Command::new("redis-cli").arg("--version").output().is_ok();
     if !ok && std::env::var("REDCLUSTER_REQUIRE_REAL").as_deref() == Ok("1") {
@@ -54,13 +65,7 @@ async fn redis_cli_speaks_tls_to_the_bundled_cluster_and_replicas_sync_over_tls(
     }
     let tls = ServerTls::generate().unwrap();
     let ca = temp_file("ca.pem", tls.ca_pem());
-    let cluster = TestCluster::builder()
-        .primaries(3)
-        .replicas_per_primary(1)
-        .tls(tls)
-        .start()
-        .await
-        .unwrap();
+    let cluster = tls_cluster(tls).await;
     let nodes = cluster.nodes();
     let port = nodes[0].addr.port();
 
@@ -157,13 +162,7 @@ async fn mutual_tls_requires_a_client_certificate_signed_by_the_ca() {
     let (cert, key) = tls.client_cert("app").unwrap().unwrap();
     let cert = temp_file("client.pem", &cert);
     let key = temp_file("client.key", &key);
-    let cluster = TestCluster::builder()
-        .primaries(3)
-        .replicas_per_primary(1)
-        .tls(tls)
-        .start()
-        .await
-        .unwrap();
+    let cluster = tls_cluster(tls).await;
     let port = cluster.nodes()[0].addr.port();
     let with_cert = [
         "--cert".to_string(),
