@@ -351,6 +351,7 @@ pub(super) fn encoding(d: &Data) -> &'static str {
                 "skiplist"
             }
         }
+        Data::Stream(_) => "stream",
     }
 }
 

@@ -36,9 +36,15 @@ mod keys;
 mod list;
 mod set;
 mod snapshot;
+mod stream;
+mod stream_codec;
 mod strings;
 mod table;
 mod util;
+mod xclaim;
+mod xcmd;
+mod xgroup;
+mod xread;
 mod zrange;
 mod zset;
 mod zstore;
@@ -92,6 +98,8 @@ pub(crate) enum Data {
     Set(IndexSet<Bytes>),
     /// A sorted set.
     Zset(Box<ZSet>),
+    /// A stream (boxed: it is large and rare).
+    Stream(Box<stream::Stream>),
 }
 
 impl Data {
@@ -103,6 +111,7 @@ impl Data {
             Data::List(_) => "list",
             Data::Set(_) => "set",
             Data::Zset(_) => "zset",
+            Data::Stream(_) => "stream",
         }
     }
 }
@@ -546,6 +555,7 @@ impl Db {
                 Data::List(l) => l.is_empty(),
                 Data::Set(s) => s.is_empty(),
                 Data::Zset(z) => z.is_empty(),
+                Data::Stream(_) => false,
             };
             assert!(!empty, "empty aggregate stored");
         }

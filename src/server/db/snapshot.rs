@@ -24,6 +24,7 @@ const T_LIST: u8 = 1;
 const T_SET: u8 = 2;
 const T_HASH: u8 = 3;
 const T_ZSET: u8 = 4;
+const T_STREAM: u8 = 5;
 
 fn checksum(data: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -34,11 +35,11 @@ fn checksum(data: &[u8]) -> u64 {
     h
 }
 
-fn put_len(out: &mut Vec<u8>, n: usize) {
+pub(super) fn put_len(out: &mut Vec<u8>, n: usize) {
     out.extend_from_slice(&(n as u32).to_le_bytes());
 }
 
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+pub(super) fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     put_len(out, b.len());
     out.extend_from_slice(b);
 }
@@ -75,46 +76,50 @@ fn encode_data(out: &mut Vec<u8>, d: &Data) {
                 out.extend_from_slice(&s.to_bits().to_le_bytes());
             }
         }
+        Data::Stream(s) => {
+            out.push(T_STREAM);
+            super::stream_codec::encode(out, s);
+        }
     }
 }
 
 /// A bounds-checked reader over untrusted bytes.
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
+pub(super) struct Reader<'a> {
+    pub(super) buf: &'a [u8],
+    pub(super) pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], ()> {
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], ()> {
         let end = self.pos.checked_add(n).ok_or(())?;
         let s = self.buf.get(self.pos..end).ok_or(())?;
         self.pos = end;
         Ok(s)
     }
 
-    fn u8(&mut self) -> Result<u8, ()> {
+    pub(super) fn u8(&mut self) -> Result<u8, ()> {
         Ok(self.take(1)?[0])
     }
 
-    fn u32(&mut self) -> Result<usize, ()> {
+    pub(super) fn u32(&mut self) -> Result<usize, ()> {
         let s = self.take(4)?;
         Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize)
     }
 
-    fn u64(&mut self) -> Result<u64, ()> {
+    pub(super) fn u64(&mut self) -> Result<u64, ()> {
         let s = self.take(8)?;
         let mut b = [0u8; 8];
         b.copy_from_slice(s);
         Ok(u64::from_le_bytes(b))
     }
 
-    fn bytes(&mut self) -> Result<Bytes, ()> {
+    pub(super) fn bytes(&mut self) -> Result<Bytes, ()> {
         let n = self.u32()?;
         Ok(Bytes::copy_from_slice(self.take(n)?))
     }
 
     /// A count of items each at least `min` bytes long, checked against what is left.
-    fn count(&mut self, min: usize) -> Result<usize, ()> {
+    pub(super) fn count(&mut self, min: usize) -> Result<usize, ()> {
         let n = self.u32()?;
         if n.saturating_mul(min) > self.buf.len() - self.pos {
             return Err(());
@@ -164,6 +169,7 @@ fn decode_data(r: &mut Reader<'_>) -> Result<Data, ()> {
             }
             Data::Zset(Box::new(z))
         }
+        T_STREAM => Data::Stream(Box::new(super::stream_codec::decode(r)?)),
         _ => return Err(()),
     })
     .and_then(|d| {
@@ -174,6 +180,7 @@ fn decode_data(r: &mut Reader<'_>) -> Result<Data, ()> {
             Data::Set(s) => s.is_empty(),
             Data::Hash(h) => h.is_empty(),
             Data::Zset(z) => z.is_empty(),
+            Data::Stream(_) => false,
         };
         if empty {
             Err(())

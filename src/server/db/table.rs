@@ -3,7 +3,10 @@
 
 use bytes::Bytes;
 
-use super::{bits, hash, keys, list, set, strings, zrange, zset, zstore, Db, ExecCtx};
+use super::{
+    bits, hash, keys, list, set, strings, xclaim, xcmd, xgroup, xread, zrange, zset, zstore, Db,
+    ExecCtx,
+};
 use crate::resp::Value;
 
 /// A command implementation.
@@ -158,6 +161,22 @@ pub(super) fn lookup(name: &[u8]) -> Option<(Handler, i32)> {
         b"zmpop" => (zset::zmpop, -4),
         b"zrandmember" => (zrange::zrandmember, -2),
         b"zscan" => (zrange::zscan, -3),
+        // streams
+        b"xadd" => (xcmd::xadd, -5),
+        b"xrange" => (xcmd::xrange, -4),
+        b"xrevrange" => (xcmd::xrevrange, -4),
+        b"xlen" => (xcmd::xlen, 2),
+        b"xdel" => (xcmd::xdel, -3),
+        b"xtrim" => (xcmd::xtrim, -4),
+        b"xsetid" => (xcmd::xsetid, -3),
+        b"xread" => (xread::xread, -4),
+        b"xreadgroup" => (xread::xread, -7),
+        b"xgroup" => (xgroup::xgroup, -2),
+        b"xack" => (xgroup::xack, -4),
+        b"xpending" => (xgroup::xpending, -3),
+        b"xinfo" => (xgroup::xinfo, -2),
+        b"xclaim" => (xclaim::xclaim, -6),
+        b"xautoclaim" => (xclaim::xautoclaim, -6),
         _ => return None,
     };
     Some(found)
