@@ -32,6 +32,7 @@ mod bits;
 mod blocking;
 mod glob;
 mod hash;
+mod hll;
 mod keys;
 mod list;
 mod set;

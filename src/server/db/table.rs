@@ -4,8 +4,8 @@
 use bytes::Bytes;
 
 use super::{
-    bits, hash, keys, list, set, strings, xclaim, xcmd, xgroup, xread, zrange, zset, zstore, Db,
-    ExecCtx,
+    bits, hash, hll, keys, list, set, strings, xclaim, xcmd, xgroup, xread, zrange, zset, zstore,
+    Db, ExecCtx,
 };
 use crate::resp::Value;
 
@@ -161,6 +161,12 @@ pub(super) fn lookup(name: &[u8]) -> Option<(Handler, i32)> {
         b"zmpop" => (zset::zmpop, -4),
         b"zrandmember" => (zrange::zrandmember, -2),
         b"zscan" => (zrange::zscan, -3),
+        // hyperloglog
+        b"pfadd" => (hll::pfadd, -2),
+        b"pfcount" => (hll::pfcount, -2),
+        b"pfmerge" => (hll::pfmerge, -2),
+        b"pfdebug" => (hll::pfdebug, 3),
+        b"pfselftest" => (hll::pfselftest, 1),
         // streams
         b"xadd" => (xcmd::xadd, -5),
         b"xrange" => (xcmd::xrange, -4),
