@@ -30,6 +30,7 @@
 
 mod bits;
 mod blocking;
+mod geo;
 mod glob;
 mod hash;
 mod hll;

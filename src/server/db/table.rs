@@ -4,8 +4,8 @@
 use bytes::Bytes;
 
 use super::{
-    bits, hash, hll, keys, list, set, strings, xclaim, xcmd, xgroup, xread, zrange, zset, zstore,
-    Db, ExecCtx,
+    bits, geo, hash, hll, keys, list, set, strings, xclaim, xcmd, xgroup, xread, zrange, zset,
+    zstore, Db, ExecCtx,
 };
 use crate::resp::Value;
 
@@ -161,6 +161,17 @@ pub(super) fn lookup(name: &[u8]) -> Option<(Handler, i32)> {
         b"zmpop" => (zset::zmpop, -4),
         b"zrandmember" => (zrange::zrandmember, -2),
         b"zscan" => (zrange::zscan, -3),
+        // geo
+        b"geoadd" => (geo::geoadd, -5),
+        b"geodist" => (geo::geodist, -4),
+        b"geohash" => (geo::geohash, -2),
+        b"geopos" => (geo::geopos, -2),
+        b"geosearch" => (geo::geosearch, -7),
+        b"geosearchstore" => (geo::geosearchstore, -8),
+        b"georadius" => (geo::georadius, -6),
+        b"georadius_ro" => (geo::georadius_ro, -6),
+        b"georadiusbymember" => (geo::georadiusbymember, -5),
+        b"georadiusbymember_ro" => (geo::georadiusbymember_ro, -5),
         // hyperloglog
         b"pfadd" => (hll::pfadd, -2),
         b"pfcount" => (hll::pfcount, -2),

@@ -89,6 +89,13 @@ impl ZSet {
         self.tree.iter().map(|(s, m)| (m, s.0))
     }
 
+    /// Members with scores from score `min` (inclusive) upwards, lowest first.
+    pub(crate) fn iter_from(&self, min: f64) -> impl Iterator<Item = (&Bytes, f64)> + '_ {
+        self.tree
+            .range((Score(min + 0.0), Bytes::new())..)
+            .map(|(s, m)| (m, s.0))
+    }
+
     /// Member names (any order).
     pub(crate) fn members(&self) -> impl Iterator<Item = &Bytes> + '_ {
         self.scores.keys()
