@@ -28,6 +28,7 @@
 
 #![allow(dead_code)]
 
+mod bitfield;
 mod bits;
 mod blocking;
 mod geo;
@@ -35,9 +36,11 @@ mod glob;
 mod hash;
 mod hll;
 mod keys;
+mod lcs;
 mod list;
 mod set;
 mod snapshot;
+mod sort;
 mod stream;
 mod stream_codec;
 mod strings;

@@ -4,8 +4,8 @@
 use bytes::Bytes;
 
 use super::{
-    bits, geo, hash, hll, keys, list, set, strings, xclaim, xcmd, xgroup, xread, zrange, zset,
-    zstore, Db, ExecCtx,
+    bitfield, bits, geo, hash, hll, keys, lcs, list, set, sort, strings, xclaim, xcmd, xgroup,
+    xread, zrange, zset, zstore, Db, ExecCtx,
 };
 use crate::resp::Value;
 
@@ -48,6 +48,12 @@ pub(super) fn lookup(name: &[u8]) -> Option<(Handler, i32)> {
         b"getbit" => (bits::getbit, 3),
         b"bitcount" => (bits::bitcount, -2),
         b"bitpos" => (bits::bitpos, -3),
+        b"bitfield" => (bitfield::bitfield, -2),
+        b"bitfield_ro" => (bitfield::bitfield_ro, -2),
+        b"bitop" => (bitfield::bitop, -4),
+        b"lcs" => (lcs::lcs, -3),
+        b"sort" => (sort::sort, -2),
+        b"sort_ro" => (sort::sort_ro, -2),
         // keys
         b"del" => (keys::del, -2),
         b"unlink" => (keys::del, -2),
