@@ -410,11 +410,10 @@ pub(super) fn pfcount(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
         return err(INVALID_HLL);
     };
     let card = count_hist(&h);
-    if !db.is_replica() {
-        v[8..16].copy_from_slice(&card.to_le_bytes());
-        store(db, &a[1], v, c.now_ms);
-        db.prop_args(a);
-    }
+    // Like Redis (also on replicas): cache the estimate in the value and replicate the read.
+    v[8..16].copy_from_slice(&card.to_le_bytes());
+    store(db, &a[1], v, c.now_ms);
+    db.prop_args(a);
     Value::Integer(card as i64)
 }
 

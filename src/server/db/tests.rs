@@ -10,6 +10,7 @@ mod keys;
 mod propagation;
 mod set_zset;
 mod snapshot;
+mod streams;
 mod strings;
 
 use bytes::Bytes;
