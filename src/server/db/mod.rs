@@ -22,7 +22,9 @@
 //!   examined, so a key present for the whole scan is always returned exactly once.
 //!
 //! Files: `table` (name -> handler), `util` (argument parsing, shared errors), one file per
-//! type family (`strings`, `bits`, `keys`, `hash`, `list`, `set`, `zset`, `zrange`, `zstore`),
+//! type family (`strings`, `bits`, `bitfield`, `lcs`, `keys`, `sort`, `hash`, `list`, `set`,
+//! `zset`, `zrange`, `zstore`, `geo`, `hll`), streams (`stream` the type and its node model,
+//! `stream_codec` its encoding, `xcmd`, `xread`, `xgroup`, `xclaim` the commands),
 //! `glob` (KEYS/MATCH patterns), `snapshot` (full-resync and DUMP encodings), `blocking` (the
 //! data side of BLPOP & co: [`Db::block_spec`], [`Db::try_serve_blocking`]).
 

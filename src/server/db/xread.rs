@@ -393,14 +393,14 @@ pub(super) fn setid_prop(key: &Bytes, group: &Bytes, g: &Group) -> Vec<Bytes> {
 }
 
 impl Db {
-    /// For a blocking XREAD/XREADGROUP that found nothing: the command to wait with, its
-    /// keys and timeout (`Ok(None)` when it has no BLOCK option). `$` IDs are replaced by the
+    /// For a blocking XREAD/XREADGROUP that found nothing: the command to wait with (its
+    /// `$` resolved) and what it waits for (`Ok(None)` when it has no BLOCK option). `$` IDs are replaced by the
     /// stream's current last ID, so later entries are what serves it.
     pub(crate) fn stream_block_args(
         &mut self,
         a: &[Bytes],
         now: u64,
-    ) -> Result<Option<(Vec<Bytes>, Vec<Bytes>, Option<u64>)>, Value> {
+    ) -> Result<Option<(Vec<Bytes>, super::BlockSpec)>, Value> {
         let r = parse(a)?;
         let Some(block) = r.block else {
             return Ok(None);
@@ -413,7 +413,11 @@ impl Db {
             }
         }
         let keys = a[r.keys_at..r.keys_at + r.n].to_vec();
-        Ok(Some((args, keys, (block > 0).then_some(block))))
+        let spec = super::BlockSpec {
+            keys,
+            timeout_ms: (block > 0).then_some(block),
+        };
+        Ok(Some((args, spec)))
     }
 
     /// Serve a blocked XREAD/XREADGROUP (prepared by [`Db::stream_block_args`]) from the
