@@ -102,6 +102,9 @@ fn params(shared: &NodeShared, locked: &mut Locked<'_>) -> Vec<(String, String)>
     let reads_down = yes_no(st.cluster.allow_reads_when_down);
     let stale = yes_no(st.repl.serve_stale_data);
     let port = shared.addr.port().to_string();
+    let maxclients = shared.limits.maxclients().to_string();
+    let obuf = shared.limits.output_config();
+    let backlog = shared.config.tcp_backlog().to_string();
     let mut out: Vec<(String, String)> = [
         ("appendonly", "no"),
         ("appendfsync", "everysec"),
@@ -113,7 +116,8 @@ fn params(shared: &NodeShared, locked: &mut Locked<'_>) -> Vec<(String, String)>
         ("databases", "16"),
         ("hz", "10"),
         ("lazyfree-lazy-user-del", "no"),
-        ("maxclients", "10000"),
+        ("client-output-buffer-limit", obuf.as_str()),
+        ("maxclients", maxclients.as_str()),
         ("maxmemory", "0"),
         ("maxmemory-policy", "noeviction"),
         ("min-replicas-to-write", "0"),
@@ -133,6 +137,7 @@ fn params(shared: &NodeShared, locked: &mut Locked<'_>) -> Vec<(String, String)>
         ),
         ("save", ""),
         ("slave-read-only", "yes"),
+        ("tcp-backlog", backlog.as_str()),
         ("tcp-keepalive", "300"),
         ("timeout", "0"),
     ]
@@ -155,7 +160,13 @@ const LIVE: &[&str] = &[
     "cluster-allow-reads-when-down",
     "replica-serve-stale-data",
     "slave-serve-stale-data",
+    "maxclients",
+    "client-output-buffer-limit",
 ];
+
+/// Settings CONFIG SET refuses (Redis: "can't set immutable config") but a config file or
+/// the command line may give at start.
+const STARTUP_ONLY: &[&str] = &["tcp-backlog"];
 
 fn config_set_error(name: &str, why: &str) -> Value {
     Value::error(format!(
@@ -164,7 +175,12 @@ fn config_set_error(name: &str, why: &str) -> Value {
 }
 
 /// Apply a live setting (a no-op for the others).
-fn apply(locked: &mut Locked<'_>, name: &str, value: &str) -> Result<(), Value> {
+fn apply(
+    locked: &mut Locked<'_>,
+    shared: &NodeShared,
+    name: &str,
+    value: &str,
+) -> Result<(), Value> {
     let bool_of = |v: &str| match v.to_ascii_lowercase().as_str() {
         "yes" => Ok(true),
         "no" => Ok(false),
@@ -189,7 +205,48 @@ fn apply(locked: &mut Locked<'_>, name: &str, value: &str) -> Result<(), Value> 
         "replica-serve-stale-data" | "slave-serve-stale-data" => {
             st.repl.serve_stale_data = bool_of(value)?;
         }
+        "maxclients" => shared
+            .limits
+            .set_maxclients(value)
+            .map_err(|why| config_set_error(name, why))?,
+        "client-output-buffer-limit" => shared
+            .limits
+            .set_output_config(value)
+            .map_err(|why| config_set_error(name, why))?,
         _ => {}
+    }
+    Ok(())
+}
+
+/// Apply the start-up settings of a node (redis.conf directives, as CONFIG SET would, plus
+/// the start-up-only ones).
+///
+/// # Errors
+/// The first unknown or invalid setting, worded as Redis' CONFIG SET error.
+pub(crate) fn apply_startup(shared: &NodeShared) -> Result<(), String> {
+    let mut locked = Locked::new(shared);
+    let known = params(shared, &mut locked);
+    for (name, value) in &shared.config.settings {
+        let name = name.to_ascii_lowercase();
+        if !known.iter().any(|(k, _)| *k == name) {
+            return Err(format!("Bad directive or unknown option '{name}'"));
+        }
+        if STARTUP_ONLY.contains(&name.as_str()) {
+            if value.parse::<u32>().is_err() {
+                return Err(format!(
+                    "'{name}': argument couldn't be parsed into an integer"
+                ));
+            }
+            continue;
+        }
+        match apply(&mut locked, shared, &name, value) {
+            Ok(()) if !LIVE.contains(&name.as_str()) => {
+                let st = locked.get();
+                st.config_overrides.insert(name, value.clone());
+            }
+            Ok(()) => {}
+            Err(e) => return Err(e.error_text().unwrap_or_default().into_owned()),
+        }
     }
     Ok(())
 }
@@ -231,8 +288,11 @@ pub(crate) fn run(
                         "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
                     ));
                 }
+                if STARTUP_ONLY.contains(&name.as_str()) {
+                    return config_set_error(&name, "can't set immutable config");
+                }
                 let value = String::from_utf8_lossy(&pair[1]).into_owned();
-                if let Err(e) = apply(locked, &name, &value) {
+                if let Err(e) = apply(locked, shared, &name, &value) {
                     return e;
                 }
                 updates.push((name, value));

@@ -101,10 +101,11 @@ fn write_section(out: &mut String, section: &str, st: &NodeState, shared: &NodeS
         "clients" => {
             let _ = write!(
                 out,
-                "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:10000\r\n\
+                "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\n\
                  client_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\n\
                  blocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
                 shared.connected_clients.load(Ordering::Relaxed),
+                shared.limits.maxclients(),
                 st.waiters.len(),
             );
         }
@@ -136,12 +137,13 @@ fn write_section(out: &mut String, section: &str, st: &NodeState, shared: &NodeS
                 out,
                 "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
                  instantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:0\r\ntotal_net_output_bytes:0\r\n\
-                 rejected_connections:0\r\nsync_full:{}\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\n\
+                 rejected_connections:{}\r\nsync_full:{}\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\n\
                  expired_keys:0\r\nevicted_keys:0\r\nkeyspace_hits:0\r\nkeyspace_misses:0\r\n\
                  pubsub_channels:{}\r\npubsub_patterns:{}\r\ntotal_error_replies:{}\r\n",
                 shared.total_connections.load(Ordering::Relaxed),
                 st.cmdstats.total_commands,
-                st.repl.replicas.len(),
+                shared.rejected_connections.load(Ordering::Relaxed),
+                st.repl.sync_full,
                 shared.pubsub.active(super::pubsub::Kind::Channel, None).len(),
                 shared.pubsub.numpat(),
                 st.cmdstats.total_errors,

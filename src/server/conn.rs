@@ -142,9 +142,9 @@ pub(crate) fn server_limits() -> Limits {
     Limits::default().with_max_elements(i32::MAX as usize)
 }
 
-/// Serve one accepted connection until it closes or the node stops.
+/// Serve one accepted connection until it closes or the node stops (the accept loop counted
+/// it in `connected_clients`).
 pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<NodeShared>) {
-    shared.connected_clients.fetch_add(1, Ordering::Relaxed);
     if let Err(e) = run(stream, peer, &shared).await {
         tracing::debug!(error = %e, %peer, "connection ended");
     }
@@ -165,6 +165,30 @@ enum BatchEnd {
     Migrate(Box<super::migrate::Job>),
     /// A blocking command must wait; its reply goes after what is already in `out`.
     Block(Box<super::blocking::Pending>),
+    /// A `POST` or `Host:` command (an HTTP request sent to the port): close at once, with
+    /// no reply, executing nothing after it.
+    Attack,
+}
+
+/// True for the first words of an HTTP request, which Redis treats as a cross-protocol
+/// attack (a browser tricked into posting commands to a Redis port) rather than as commands.
+pub(crate) fn is_http_probe(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"post") || name.eq_ignore_ascii_case(b"host:")
+}
+
+/// Log a cross-protocol attack, at most once a minute per process (as Redis does), so a
+/// flood of them cannot flood the log.
+fn log_attack() {
+    static LAST: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if !matches!(*last, Some(t) if t.elapsed().as_secs() <= 60) {
+        *last = Some(Instant::now());
+        tracing::warn!(
+            "Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: \
+             commands to Redis. This is likely due to an attacker attempting to use Cross \
+             Protocol Scripting to compromise your Redis instance. Connection aborted."
+        );
+    }
 }
 
 fn protocol_error_text(e: &ProtocolError) -> String {
@@ -195,6 +219,12 @@ fn process_batch(
     {
         let mut locked = Locked::new(shared);
         while let Some(args) = pending.pop_front() {
+            if args.first().is_some_and(|name| is_http_probe(name)) {
+                // Redis frees the client before writing anything still queued for it.
+                log_attack();
+                pending.clear();
+                return BatchEnd::Attack;
+            }
             match dispatch::process(conn, args, &mut locked, shared) {
                 Outcome::Reply(v) => replies.push((v, conn.proto)),
                 Outcome::NoReply => {}
@@ -299,6 +329,7 @@ async fn serve_conn(
         let end = process_batch(conn, &mut pending, protocol_error, &mut out, shared);
         match end {
             BatchEnd::NeedMore => {}
+            BatchEnd::Attack => return Ok(None),
             BatchEnd::Close => {
                 stream.write_all(&out).await?;
                 stream.flush().await?;

@@ -55,6 +55,7 @@ mod conn;
 pub(crate) mod db;
 mod dispatch;
 mod fault;
+mod limits;
 mod migrate;
 mod node;
 mod pubsub;

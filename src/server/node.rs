@@ -28,6 +28,8 @@ pub(crate) struct NodeConfig {
     /// TLS on the node's port (and on its links when `links`), feature `tls`.
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<Arc<super::tls::NodeTls>>,
+    /// Other redis.conf directives (name, value), applied at start as CONFIG SET would.
+    pub(crate) settings: Vec<(String, String)>,
 }
 
 impl NodeConfig {
@@ -35,6 +37,28 @@ impl NodeConfig {
     pub(crate) fn auth_required(&self) -> bool {
         self.requirepass.is_some()
     }
+
+    /// `tcp-backlog`: the listen queue length (Redis' 511 unless set).
+    pub(crate) fn tcp_backlog(&self) -> u32 {
+        self.settings
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "tcp-backlog")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(super::limits::DEFAULT_TCP_BACKLOG)
+    }
+}
+
+/// Listen on `addr` with the configured backlog (std's own `bind` uses 128).
+pub(crate) fn listen(addr: SocketAddr, config: &NodeConfig) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(config.tcp_backlog())
 }
 
 /// Everything about a node that changes, behind one lock.
@@ -94,6 +118,10 @@ pub(crate) struct NodeShared {
     pub(crate) pubsub: Arc<super::pubsub::PubSub>,
     /// MIGRATE's cached connections to its targets.
     pub(crate) migrate_links: super::migrate::LinkCache,
+    /// `maxclients` and `client-output-buffer-limit`.
+    pub(crate) limits: Arc<super::limits::ClientLimits>,
+    /// Connections refused for `maxclients` (INFO rejected_connections).
+    pub(crate) rejected_connections: AtomicU64,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -180,7 +208,7 @@ pub(crate) async fn start(
     bind: SocketAddr,
     config: NodeConfig,
 ) -> std::io::Result<Arc<NodeShared>> {
-    let listener = TcpListener::bind(bind).await?;
+    let listener = listen(bind, &config)?;
     let addr = listener.local_addr()?;
     let id = NodeId::random();
     let mut cluster = ClusterState::new(id, addr);
@@ -189,12 +217,17 @@ pub(crate) async fn start(
         db: Db::new(),
         cluster,
         cmdstats: CmdStats::default(),
-        repl: ReplState::new(),
+        repl: ReplState::new(Default::default()),
         config_overrides: HashMap::new(),
         waiters: Default::default(),
         migrate_fence: Default::default(),
     };
-    Ok(launch(listener, id, config, state))
+    let shared = launch(listener, id, config, state);
+    if let Err(why) = super::cmd_config::apply_startup(&shared) {
+        shared.stop();
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, why));
+    }
+    Ok(shared)
 }
 
 /// Start a stopped node again on its address, with its id, cluster view and settings (as
@@ -207,7 +240,7 @@ pub(crate) async fn restart(old: &NodeShared, keep_data: bool) -> std::io::Resul
     old.stop();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
     let listener = loop {
-        match TcpListener::bind(old.addr).await {
+        match listen(old.addr, &old.config) {
             Ok(l) => break l,
             Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
@@ -234,7 +267,7 @@ pub(crate) async fn restart(old: &NodeShared, keep_data: bool) -> std::io::Resul
             Db::new()
         };
         db.set_replica(false);
-        let mut repl = ReplState::new();
+        let mut repl = ReplState::new(Default::default());
         repl.serve_stale_data = st.repl.serve_stale_data;
         repl.offset = st.repl.link.as_ref().map_or(st.repl.offset, |l| l.offset);
         let state = NodeState {
@@ -249,6 +282,8 @@ pub(crate) async fn restart(old: &NodeShared, keep_data: bool) -> std::io::Resul
         (state, primary)
     };
     let shared = launch(listener, old.id, old.config.clone(), state);
+    // Limits set at start or by CONFIG SET since are the node's, not one run's.
+    shared.limits.copy_from(&old.limits);
     // An injected replication lag belongs to the node, not to one run of it.
     let lag = old.faults.repl_delay_ms.load(Ordering::Relaxed);
     shared.faults.repl_delay_ms.store(lag, Ordering::Relaxed);
@@ -266,6 +301,7 @@ fn launch(
     state: NodeState,
 ) -> Arc<NodeShared> {
     let addr = state.cluster.me().addr;
+    let limits = state.repl.limits.clone();
     let (shutdown, _) = watch::channel(false);
     let shared = Arc::new(NodeShared {
         id,
@@ -284,6 +320,8 @@ fn launch(
         run_id: NodeId::random(),
         pubsub: Default::default(),
         migrate_links: Default::default(),
+        limits,
+        rejected_connections: AtomicU64::new(0),
     });
     bus::register(addr, &shared);
     tokio::spawn(accept_loop(listener, shared.clone()));
@@ -293,17 +331,20 @@ fn launch(
 }
 
 /// Accept clients; while partitioned the listener is closed (connects are refused) and
-/// bound again on heal.
+/// bound again on heal. Past `maxclients` a client gets Redis' error and is closed. When
+/// accepting fails (out of descriptors: EMFILE/ENFILE), existing clients keep being served
+/// and accepting is retried after a growing pause (10 ms doubling to 1 s), never spinning.
 async fn accept_loop(listener: TcpListener, shared: Arc<NodeShared>) {
     let mut stop = shared.shutdown_rx();
     let mut partitioned = shared.faults.partitioned.subscribe();
     let mut listener = Some(listener);
+    let mut backoff = Duration::ZERO;
     loop {
         let cut_off = *partitioned.borrow_and_update();
         if cut_off {
             listener = None;
         } else if listener.is_none() {
-            listener = TcpListener::bind(shared.addr).await.ok();
+            listener = listen(shared.addr, &shared.config).ok();
         }
         let Some(l) = listener.as_ref() else {
             tokio::select! {
@@ -316,18 +357,41 @@ async fn accept_loop(listener: TcpListener, shared: Arc<NodeShared>) {
         tokio::select! {
             accepted = l.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    shared.total_connections.fetch_add(1, Ordering::Relaxed);
-                    tokio::spawn(super::conn::serve(stream, peer, shared.clone()));
+                    backoff = Duration::ZERO;
+                    admit(stream, peer, &shared);
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    backoff = (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+                    tracing::warn!(
+                        error = %e,
+                        retry_in_ms = backoff.as_millis() as u64,
+                        "Error accepting a client connection"
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = crate::server::node::stopped(&mut stop) => return,
+                    }
                 }
             },
             _ = partitioned.changed() => {}
             _ = crate::server::node::stopped(&mut stop) => return,
         }
     }
+}
+
+/// Serve an accepted client, or refuse it past `maxclients` as Redis does (in its cluster
+/// mode wording): the error is written without waiting (the socket buffer is empty) and the
+/// connection closed.
+fn admit(stream: tokio::net::TcpStream, peer: SocketAddr, shared: &Arc<NodeShared>) {
+    shared.total_connections.fetch_add(1, Ordering::Relaxed);
+    let clients = shared.connected_clients.fetch_add(1, Ordering::Relaxed);
+    if clients >= shared.limits.maxclients() {
+        shared.connected_clients.fetch_sub(1, Ordering::Relaxed);
+        shared.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.try_write(b"-ERR max number of clients + cluster connections reached\r\n");
+        return;
+    }
+    tokio::spawn(super::conn::serve(stream, peer, shared.clone()));
 }
 
 /// Periodic housekeeping: active expiry on primaries.

@@ -129,6 +129,16 @@ impl TestClusterBuilder {
         self
     }
 
+    /// Set a redis.conf directive on every node at start, as a config file would (for
+    /// example `maxclients`, `client-output-buffer-limit`, `tcp-backlog`); later calls win.
+    /// [`start`](Self::start) fails with `InvalidInput` on an unknown name or invalid value.
+    pub fn config(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config
+            .settings
+            .push((name.into().to_ascii_lowercase(), value.into()));
+        self
+    }
+
     /// Start every node; returns when primaries serve their slots and replicas finished
     /// their first sync (or after 10 s).
     ///

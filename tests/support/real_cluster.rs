@@ -74,6 +74,33 @@ impl RealNode {
         });
     }
 
+    /// One node owning every slot (a one-primary cluster), for probes that compare a
+    /// single node's behaviour with the bundled server's. `None` as [`RealCluster::start`].
+    pub fn start_single(extra: &[(&str, &str)]) -> Option<RealNode> {
+        if !redis_available() {
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "redcluster-real1-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        let node = RealNode::spawn(&dir, extra);
+        let pass: Vec<&str> = extra
+            .iter()
+            .filter(|(k, _)| *k == "requirepass")
+            .flat_map(|(_, v)| ["-a", v, "--no-auth-warning"])
+            .collect();
+        let add = [&pass[..], &["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]].concat();
+        cli(node.port, &add);
+        let info = [&pass[..], &["CLUSTER", "INFO"]].concat();
+        wait_until(Duration::from_secs(10), || {
+            cli(node.port, &info).contains("cluster_state:ok")
+        });
+        Some(node)
+    }
+
     /// Kill the process at once (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.watchdog.take() {

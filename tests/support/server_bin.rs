@@ -15,6 +15,8 @@ pub struct ServerProcess {
     /// Number of nodes started.
     pub nodes: usize,
     child: Child,
+    /// Where its stderr goes, when captured.
+    log: Option<std::path::PathBuf>,
 }
 
 /// A base port with `n` consecutive free ports on 127.0.0.1.
@@ -33,24 +35,65 @@ impl ServerProcess {
     /// Start `redcluster-server` with `args` plus `--port BASE`, and wait until every one of
     /// its `nodes` ports answers PING.
     pub fn start(nodes: usize, args: &[&str]) -> ServerProcess {
+        Self::start_with(nodes, args, &[], false)
+    }
+
+    /// As [`ServerProcess::start`], with extra environment variables, and with stderr
+    /// captured for [`ServerProcess::log`] when `capture_log`. The readiness check does not
+    /// authenticate: a node that requires a password answers PING with NOAUTH, which counts.
+    pub fn start_with(
+        nodes: usize,
+        args: &[&str],
+        env: &[(&str, &str)],
+        capture_log: bool,
+    ) -> ServerProcess {
         let base_port = free_port_run(nodes);
+        let log = capture_log.then(|| {
+            std::env::temp_dir().join(format!(
+                "redcluster-server-{}-{}.log",
+                std::process::id(),
+                rand::random::<u64>()
+            ))
+        });
+        let stderr = match &log {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("create log file")),
+            None => Stdio::inherit(),
+        };
         let child = Command::new(env!("CARGO_BIN_EXE_redcluster-server"))
             .args(args)
             .args(["--port", &base_port.to_string()])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn redcluster-server");
         let server = ServerProcess {
             base_port,
             nodes,
             child,
+            log,
         };
         wait_until(Duration::from_secs(20), || {
-            server.ports().all(|p| cli(p, &["PING"]).trim() == "PONG")
+            server.ports().all(|p| {
+                let r = cli(p, &["PING"]);
+                r.trim() == "PONG" || r.contains("NOAUTH")
+            })
         });
         server
+    }
+
+    /// What the server wrote to stderr so far (empty unless captured).
+    pub fn log(&self) -> String {
+        self.log
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Every node's client port.
@@ -68,6 +111,9 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(p) = &self.log {
+            let _ = std::fs::remove_file(p);
+        }
     }
 }
 

@@ -7,12 +7,15 @@ pub(crate) mod primary;
 pub(crate) mod replica;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 
 use super::cluster::state::NodeId;
+use super::limits::{log_overflow, ClientClass, ClientLimits, OutputGuard};
 
 /// One replica attached to this primary.
 #[derive(Debug)]
@@ -31,6 +34,13 @@ pub(crate) struct ReplicaHandle {
     pub(crate) last_ack: Instant,
     /// True once the snapshot is sent and it receives the live stream.
     pub(crate) online: bool,
+    /// Its output buffer: bytes handed to `tx` and not yet written to its socket (the
+    /// streaming task subtracts what it wrote).
+    pub(crate) queued: Arc<AtomicU64>,
+    /// Its output buffer against `client-output-buffer-limit replica`.
+    pub(crate) guard: OutputGuard,
+    /// Told to stop when the replica is dropped for its output buffer.
+    pub(crate) kill: Arc<tokio::sync::Notify>,
 }
 
 /// This node's replica-side link, when it replicates a primary.
@@ -71,11 +81,15 @@ pub(crate) struct ReplState {
     pub(crate) next_generation: u64,
     /// `replica-serve-stale-data`: answer reads while the link to the primary is down.
     pub(crate) serve_stale_data: bool,
+    /// The node's client limits (the replica class applies to `replicas`).
+    pub(crate) limits: Arc<ClientLimits>,
+    /// Full resyncs served (INFO sync_full).
+    pub(crate) sync_full: u64,
 }
 
 impl ReplState {
-    /// A primary with no replicas and an empty stream.
-    pub(crate) fn new() -> ReplState {
+    /// A primary with no replicas and an empty stream, applying `limits` to its replicas.
+    pub(crate) fn new(limits: Arc<ClientLimits>) -> ReplState {
         ReplState {
             replid: NodeId::random(),
             offset: 0,
@@ -84,6 +98,8 @@ impl ReplState {
             link: None,
             next_generation: 1,
             serve_stale_data: true,
+            limits,
+            sync_full: 0,
         }
     }
 
@@ -106,7 +122,26 @@ impl ReplState {
             return;
         }
         let data = self.pending.split().freeze();
-        self.replicas.retain(|r| r.tx.send(data.clone()).is_ok());
+        let limit = self.limits.output(ClientClass::Replica);
+        self.replicas.retain_mut(|r| {
+            if r.tx.send(data.clone()).is_err() {
+                return false;
+            }
+            let queued =
+                r.queued.fetch_add(data.len() as u64, Ordering::Relaxed) + data.len() as u64;
+            if r.guard.over(limit, queued) {
+                // As Redis: the replica is dropped (it reconnects and resyncs) rather than
+                // letting its backlog take the primary's memory.
+                log_overflow(
+                    &format!("id={} addr={}:{}", r.conn_id, r.ip, r.port),
+                    queued,
+                    ClientClass::Replica,
+                );
+                r.kill.notify_one();
+                return false;
+            }
+            true
+        });
     }
 
     /// Number of replicas that acknowledged at least `offset`.

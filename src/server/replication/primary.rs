@@ -1,6 +1,7 @@
 //! The primary's side of one replica: snapshot, buffered writes, then the live stream; and
 //! the replica's REPLCONF ACKs coming back.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -27,6 +28,8 @@ pub(crate) async fn serve_replica(
 ) -> std::io::Result<()> {
     // The point-in-time snapshot: cloned under the lock, together with the stream offset it
     // corresponds to and the registration of the buffer that collects every later write.
+    let queued = Arc::new(AtomicU64::new(0));
+    let kill = Arc::new(tokio::sync::Notify::new());
     let (snapshot, offset, replid, mut rx) = {
         let mut st = shared.lock();
         st.repl.flush();
@@ -40,20 +43,23 @@ pub(crate) async fn serve_replica(
             ack_offset: 0,
             last_ack: Instant::now(),
             online: false,
+            queued: queued.clone(),
+            guard: Default::default(),
+            kill: kill.clone(),
         });
+        st.repl.sync_full += 1;
         (snapshot, st.repl.offset, st.repl.replid, rx)
     };
-    let result = stream_to(
-        &mut stream,
-        &mut rbuf,
-        &conn,
-        &shared,
-        snapshot,
-        offset,
-        replid.as_str(),
-        &mut rx,
-    )
-    .await;
+    let link = Link {
+        conn: &conn,
+        shared: &shared,
+        queued: &queued,
+    };
+    let result = tokio::select! {
+        r = stream_to(&mut stream, &mut rbuf, link, snapshot, offset, replid.as_str(), &mut rx) => r,
+        // Dropped for its output buffer: the connection closes and the replica resyncs.
+        _ = kill.notified() => Ok(()),
+    };
     shared.lock().repl.replicas.retain(|r| r.conn_id != conn.id);
     shared.acks.notify_waiters();
     result
@@ -66,17 +72,29 @@ async fn read_more(stream: &mut Stream, rbuf: &mut BytesMut) -> std::io::Result<
     stream.read_buf(rbuf).await
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Who the stream goes to.
+#[derive(Clone, Copy)]
+struct Link<'a> {
+    conn: &'a Conn,
+    shared: &'a NodeShared,
+    /// The replica's output buffer count: what was written is subtracted.
+    queued: &'a AtomicU64,
+}
+
 async fn stream_to(
     stream: &mut Stream,
     rbuf: &mut BytesMut,
-    conn: &Conn,
-    shared: &NodeShared,
+    link: Link<'_>,
     snapshot: crate::server::db::Db,
     offset: u64,
     replid: &str,
     rx: &mut mpsc::UnboundedReceiver<bytes::Bytes>,
 ) -> std::io::Result<()> {
+    let Link {
+        conn,
+        shared,
+        queued,
+    } = link;
     stream
         .write_all(format!("+FULLRESYNC {replid} {offset}\r\n").as_bytes())
         .await?;
@@ -123,6 +141,7 @@ async fn stream_to(
                 }
                 stream.write_all(&out).await?;
                 stream.flush().await?;
+                queued.fetch_sub(out.len() as u64, Ordering::Relaxed);
                 out.clear();
             }
             n = read_more(stream, rbuf) => {
