@@ -8,8 +8,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use support::real_cluster::{cli, wait_until, RealNode};
+use support::real_cluster::{cli, RealNode};
 use support::server_bin::ServerProcess;
+use support::wait::wait_until;
 
 /// What a server did with a probe: the bytes it answered, and whether it closed.
 #[derive(Debug, PartialEq, Eq)]

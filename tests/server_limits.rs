@@ -5,64 +5,13 @@ mod support;
 
 use std::time::Duration;
 
-use bytes::BytesMut;
-use redcluster::resp::{decode, encode_command, Limits, Value};
+use redcluster::resp::Value;
 use redcluster::server::{Role, TestCluster};
-use support::bundled::node_cmd;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::BulkString(b) | Value::SimpleString(b) => String::from_utf8_lossy(b).into_owned(),
-        Value::Verbatim { text, .. } => String::from_utf8_lossy(text).into_owned(),
-        other => format!("{other:?}"),
-    }
-}
+use support::raw::{node_cmd, node_cmds, parts, text};
+use support::wait::eventually_within;
 
 async fn info(addr: &str, section: &str) -> String {
     text(&node_cmd(addr, &["INFO", section]).await)
-}
-
-/// Poll `cond` every 20 ms for up to `limit`.
-async fn wait_for<F, Fut>(limit: Duration, what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    while !cond().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Send `n` commands on one connection and read their `n` replies.
-async fn pipeline(addr: &str, cmds: &[Vec<Vec<u8>>]) -> Vec<Value> {
-    let mut sock = TcpStream::connect(addr).await.unwrap();
-    let mut out = BytesMut::new();
-    for c in cmds {
-        encode_command(&mut out, c.iter());
-    }
-    let (mut rd, mut wr) = sock.split();
-    let write = async {
-        wr.write_all(&out).await.unwrap();
-    };
-    let read = async {
-        let mut buf = BytesMut::new();
-        let mut replies = Vec::new();
-        while replies.len() < cmds.len() {
-            while let Some(v) = decode(&mut buf, &Limits::default()).unwrap() {
-                replies.push(v);
-            }
-            if replies.len() < cmds.len() {
-                assert!(rd.read_buf(&mut buf).await.unwrap() > 0, "closed");
-            }
-        }
-        replies
-    };
-    let ((), replies) = tokio::join!(write, read);
-    replies
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,14 +32,14 @@ async fn a_stalled_replica_is_dropped_at_its_output_limit_then_resyncs() {
     // The replica stops reading its link; 40 MB of writes then pass the primary's 1 MB
     // limit for it, whatever the kernel buffers hold.
     cluster.pause_node(replica);
-    let value = vec![b'v'; 512 * 1024];
-    let cmds: Vec<Vec<Vec<u8>>> = (0..80)
-        .map(|i| vec![b"SET".to_vec(), format!("k{i}").into_bytes(), value.clone()])
+    let value = "v".repeat(512 * 1024);
+    let cmds: Vec<Vec<String>> = (0..80)
+        .map(|i| vec!["SET".into(), format!("k{i}"), value.clone()])
         .collect();
-    for r in pipeline(&p, &cmds).await {
+    for r in node_cmds(&p, &cmds).await {
         assert_eq!(r, Value::ok());
     }
-    wait_for(Duration::from_secs(10), "the replica dropped", || async {
+    eventually_within(Duration::from_secs(10), "the replica dropped", || async {
         info(&p, "replication")
             .await
             .contains("connected_slaves:0\r\n")
@@ -98,14 +47,14 @@ async fn a_stalled_replica_is_dropped_at_its_output_limit_then_resyncs() {
     .await;
     cluster.resume_node(replica);
     // It reconnects, resyncs in full, and has every write.
-    wait_for(Duration::from_secs(20), "a second full sync", || async {
+    eventually_within(Duration::from_secs(20), "a second full sync", || async {
         info(&p, "stats").await.contains("sync_full:2\r\n")
     })
     .await;
     let acked = node_cmd(&p, &["WAIT", "1", "10000"]).await;
     assert_eq!(acked, Value::Integer(1));
     let r = nodes[replica].addr.to_string();
-    wait_for(Duration::from_secs(10), "the resync loaded", || async {
+    eventually_within(Duration::from_secs(10), "the resync loaded", || async {
         node_cmd(&r, &["DBSIZE"]).await == Value::Integer(80)
     })
     .await;
@@ -118,10 +67,7 @@ async fn output_limits_are_configurable_like_redis() {
     let a = cluster.nodes()[0].addr.to_string();
     let get = || node_cmd(&a, &["CONFIG", "GET", "client-output-buffer-limit"]);
     let default = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
-    let Value::Array(pair) = get().await else {
-        panic!("not an array")
-    };
-    assert_eq!(text(&pair[1]), default);
+    assert_eq!(parts(&get().await)[1], default);
     let set = node_cmd(
         &a,
         &[
