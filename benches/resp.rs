@@ -10,9 +10,9 @@
 
 use bytes::{Bytes, BytesMut};
 use criterion::{black_box, criterion_group, BatchSize, Criterion, Throughput};
+use redcluster::resp::internal::{decode_command, decode_command_resumable, CommandScan};
 use redcluster::resp::{
-    decode, decode_command, decode_command_resumable, decode_resumable, encode_command,
-    encode_value, CommandScan, FrameScan, Limits, Protocol, Value,
+    decode, decode_resumable, encode_command, encode_value, FrameScan, Limits, Protocol, Value,
 };
 use redis_protocol::resp2::{
     decode as rp2_decode, encode as rp2_encode, types::BytesFrame as Rp2Frame,
@@ -164,7 +164,7 @@ fn bench_decode(c: &mut Criterion) {
                 |buf| black_box(rp2_decode::decode_bytes_mut(buf).unwrap().unwrap()),
                 BatchSize::SmallInput,
             ),
-            Protocol::Resp3 => b.iter_batched_ref(
+            _ /* Resp3; Protocol is non-exhaustive */ => b.iter_batched_ref(
                 input,
                 |buf| black_box(rp3_decode::decode_bytes_mut(buf).unwrap().unwrap()),
                 BatchSize::SmallInput,
@@ -208,7 +208,7 @@ fn bench_encode(c: &mut Criterion) {
                     })
                 });
             }
-            Protocol::Resp3 => {
+            _ /* Resp3; Protocol is non-exhaustive */ => {
                 let frame = to_rp3(&f.value);
                 g.bench_function("redis-protocol", |b| {
                     b.iter(|| {
@@ -249,7 +249,7 @@ fn interleaved_decode() {
                 Protocol::Resp2 => {
                     black_box(rp2_decode::decode_bytes_mut(buf).unwrap());
                 }
-                Protocol::Resp3 => {
+                _ /* Resp3; Protocol is non-exhaustive */ => {
                     black_box(rp3_decode::decode_bytes_mut(buf).unwrap());
                 }
             }));

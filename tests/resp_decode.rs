@@ -2,7 +2,8 @@
 //! inline commands and the command decoder's Redis error messages.
 
 use bytes::{Bytes, BytesMut};
-use redcluster::resp::{decode, decode_command, Limits, ProtocolError, Value};
+use redcluster::resp::internal::decode_command;
+use redcluster::resp::{decode, Limits, ProtocolError, Value};
 
 fn decode_all(wire: &[u8]) -> Result<Option<Value>, ProtocolError> {
     let mut buf = BytesMut::from(wire);

@@ -5,7 +5,8 @@
 use bytes::BytesMut;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use redcluster::resp::{decode, decode_command, encode_command, encode_value, Limits, Protocol};
+use redcluster::resp::internal::decode_command;
+use redcluster::resp::{decode, encode_command, encode_value, Limits, Protocol};
 
 const SEEDS: &[&[u8]] = &[
     b"+OK\r\n",

@@ -3,9 +3,12 @@
 
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
+use redcluster::resp::internal::{
+    command_ready, decode_command, decode_command_resumable, CommandScan,
+};
 use redcluster::resp::{
-    command_ready, decode, decode_command_resumable, decode_resumable, encode_command,
-    encode_value, format_double, CommandScan, FrameScan, Limits, Protocol, Value,
+    decode, decode_resumable, encode_command, encode_value, format_double, FrameScan, Limits,
+    Protocol, Value,
 };
 
 fn line_bytes() -> impl Strategy<Value = Bytes> {
@@ -180,7 +183,7 @@ proptest! {
     fn commands_round_trip(args in proptest::collection::vec(any_bytes(), 1..8)) {
         let mut buf = BytesMut::new();
         encode_command(&mut buf, &args);
-        let got = redcluster::resp::decode_command(&mut buf, &Limits::default()).unwrap();
+        let got = decode_command(&mut buf, &Limits::default()).unwrap();
         prop_assert_eq!(got, Some(args));
     }
 

@@ -4,7 +4,8 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use redcluster::resp::{decode, decode_command, encode_command, encode_value, Limits, Protocol};
+use redcluster::resp::internal::decode_command;
+use redcluster::resp::{decode, encode_command, encode_value, Limits, Protocol};
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits::default()

@@ -1,6 +1,6 @@
 //! Incremental, bounded RESP decoding of replies (any RESP2 or RESP3 frame).
 //!
-//! Decoding runs in two phases, as in mini-redis: [`check`] walks the buffered bytes and says
+//! Decoding runs in two phases, as in mini-redis: a check walks the buffered bytes and says
 //! whether one whole frame is there (allocating nothing, so a declared length of four billion
 //! costs nothing until the bytes really arrive), then the frame is split off the buffer,
 //! frozen, and parsed with bulk strings as zero-copy slices of it. The second phase trusts
@@ -79,29 +79,6 @@ fn scalar(frame: &[u8]) -> Option<Value> {
         _ if frame == b"*-1\r\n" => Value::NullArray,
         _ => return None,
     })
-}
-
-/// Find the end of the frame that starts at `buf[pos]`, without allocating.
-///
-/// `depth` is the number of aggregates enclosing this frame (0 for a top-level frame); an
-/// aggregate that would sit at depth `limits.max_depth` or deeper is refused.
-///
-/// # Returns
-/// `Ok(Some(end))`, one past the frame's last byte; `Ok(None)` if the frame is not complete.
-///
-/// # Errors
-/// A [`ProtocolError`] for invalid bytes or a broken limit.
-pub fn check(
-    buf: &[u8],
-    pos: usize,
-    depth: usize,
-    limits: &Limits,
-) -> Result<Option<usize>, ProtocolError> {
-    let mut scan = FrameScan {
-        pos,
-        open: Vec::new(),
-    };
-    scan.run(buf, depth, limits)
 }
 
 /// Where a frame arriving over many reads has been checked up to, so each read checks only

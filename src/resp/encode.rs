@@ -21,7 +21,7 @@ where
 }
 
 /// Append one bulk string.
-pub fn encode_bulk(out: &mut BytesMut, data: &[u8]) {
+pub(crate) fn encode_bulk(out: &mut BytesMut, data: &[u8]) {
     write_header(out, b'$', data.len() as i64);
     out.reserve(data.len() + 2);
     out.put_slice(data);
@@ -29,7 +29,7 @@ pub fn encode_bulk(out: &mut BytesMut, data: &[u8]) {
 }
 
 /// Append a type byte, a decimal number and CRLF (`*3\r\n`, `:42\r\n`).
-pub fn write_header(out: &mut BytesMut, kind: u8, n: i64) {
+pub(crate) fn write_header(out: &mut BytesMut, kind: u8, n: i64) {
     let mut digits = itoa::Buffer::new();
     let text = digits.format(n);
     out.reserve(text.len() + 3);

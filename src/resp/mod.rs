@@ -1,5 +1,11 @@
 //! RESP2 and RESP3: frames to bytes and back, shared by the client and the bundled server.
 //!
+//! The public part is what a client-side user needs to speak RESP by hand (a raw tool, a
+//! fake node in a test, a proxy): [`Value`], [`decode`] / [`decode_resumable`] for replies,
+//! [`encode_command`] for requests, [`encode_value`] for replies a fake server sends, and
+//! [`format_double`] for Redis' text of a double. How the bundled server decodes commands
+//! (arrays and inline commands, with Redis' own protocol-error wording) is internal to it.
+//!
 //! Decoding is incremental and bounded: [`decode`] returns `Ok(None)` until a whole frame is
 //! buffered, and memory grows only with bytes actually received, never with a length a peer
 //! declares. Limits ([`Limits`]) bound bulk length, aggregate length, nesting depth and line
@@ -18,20 +24,40 @@
 //! assert_eq!(decode(&mut wire, &Limits::default()).unwrap(), None); // ":4" is incomplete
 //! ```
 
+// Server side: only the bundled server (and tests that fake a server) decodes commands.
+#[cfg(any(feature = "server", test))]
 mod command;
 mod decode;
 mod encode;
 mod value;
 
-pub use command::{command_ready, decode_command, decode_command_resumable, CommandScan};
-pub use decode::{check, decode, decode_resumable, FrameScan};
-pub use encode::{encode_bulk, encode_command, encode_value, format_double, write_header};
+#[cfg(any(feature = "server", test))]
+pub(crate) use command::decode_command;
+#[cfg(feature = "server")]
+pub(crate) use command::{command_ready, decode_command_resumable, CommandScan};
+pub use decode::{decode, decode_resumable, FrameScan};
+pub(crate) use encode::{encode_bulk, write_header};
+pub use encode::{encode_command, encode_value, format_double};
 pub use value::Value;
+
+/// Not part of the API (no semver promise, hidden from the docs): the bundled server's
+/// command decoder, re-exported only so this crate's own benches, fuzz targets and codec
+/// tests can reach it from outside the crate.
+#[cfg(feature = "server")]
+#[doc(hidden)]
+pub mod internal {
+    pub use super::command::{
+        command_ready, decode_command, decode_command_resumable, CommandScan,
+    };
+}
 
 use std::fmt;
 
 /// Which protocol version a connection speaks (chosen by `HELLO`).
+///
+/// Non-exhaustive: a later protocol version would be a new variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Protocol {
     /// RESP2, the default for every new connection.
     #[default]

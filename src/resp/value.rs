@@ -6,7 +6,10 @@ use bytes::Bytes;
 ///
 /// The variants follow the wire types one to one so nothing is lost in decoding; when a
 /// RESP3-only value is written to a RESP2 peer it is downgraded the way Redis does it (see
-/// [`Value::encode`](crate::resp::encode_value)).
+/// [`encode_value`](crate::resp::encode_value)).
+///
+/// Exhaustive on purpose: the variants are RESP3's fixed set of wire types, so a caller can
+/// match every one.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     /// `+OK`: a short status line.

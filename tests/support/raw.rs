@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use bytes::BytesMut;
-use redcluster::resp::{check, decode, encode_command, Limits, Value};
+use redcluster::resp::{decode, encode_command, Limits, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -58,7 +58,13 @@ impl Client {
     pub async fn read_raw(&mut self) -> Vec<u8> {
         tokio::time::timeout(LIMIT, async {
             loop {
-                if let Some(end) = check(&self.buf, 0, 0, &Limits::default()).expect("valid") {
+                // Decode a copy to learn where the first reply ends; keep its bytes as sent.
+                let mut probe = self.buf.clone();
+                if decode(&mut probe, &Limits::default())
+                    .expect("valid")
+                    .is_some()
+                {
+                    let end = self.buf.len() - probe.len();
                     return self.buf.split_to(end).to_vec();
                 }
                 if self.stream.read_buf(&mut self.buf).await.expect("read") == 0 {
