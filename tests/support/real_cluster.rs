@@ -233,6 +233,29 @@ impl RealCluster {
         Some(cluster)
     }
 
+    /// One cluster-enabled node owning every slot (the reference for byte-for-byte
+    /// comparisons with a one-primary bundled cluster); `None` as for [`RealCluster::start`].
+    pub fn single() -> Option<RealCluster> {
+        if !redis_available() {
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "redcluster-real-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        let node = RealNode::spawn(&dir, &[]);
+        let out = node.cli(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]);
+        assert_eq!(out.trim(), "OK", "CLUSTER ADDSLOTSRANGE: {out}");
+        let cluster = RealCluster {
+            nodes: vec![node],
+            dir,
+        };
+        cluster.wait_healthy(None);
+        Some(cluster)
+    }
+
     /// Block until every node says `cluster_state:ok` and knows every node, and every
     /// replica's replication link is up.
     pub fn wait_healthy(&self, pass: Option<&str>) {
