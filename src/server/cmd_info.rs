@@ -138,12 +138,13 @@ fn write_section(out: &mut String, section: &str, st: &NodeState, shared: &NodeS
                 "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
                  instantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:0\r\ntotal_net_output_bytes:0\r\n\
                  rejected_connections:{}\r\nsync_full:{}\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\n\
-                 expired_keys:0\r\nevicted_keys:0\r\nkeyspace_hits:0\r\nkeyspace_misses:0\r\n\
+                 expired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:0\r\nkeyspace_misses:0\r\n\
                  pubsub_channels:{}\r\npubsub_patterns:{}\r\ntotal_error_replies:{}\r\n",
                 shared.total_connections.load(Ordering::Relaxed),
                 st.cmdstats.total_commands,
                 shared.rejected_connections.load(Ordering::Relaxed),
                 st.repl.sync_full,
+                st.db.expired_keys(),
                 shared.pubsub.active(super::pubsub::Kind::Channel, None).len(),
                 shared.pubsub.numpat(),
                 st.cmdstats.total_errors,

@@ -394,26 +394,65 @@ fn admit(stream: tokio::net::TcpStream, peer: SocketAddr, shared: &Arc<NodeShare
     tokio::spawn(super::conn::serve(stream, peer, shared.clone()));
 }
 
-/// Periodic housekeeping: active expiry on primaries.
+/// How often the cron runs (Redis' `hz` 10).
+const CRON_PERIOD: Duration = Duration::from_millis(100);
+/// Time a slow expiry cycle may take: 25% of a cron period, as Redis'
+/// `ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC`.
+const SLOW_EXPIRE_BUDGET: Duration = Duration::from_millis(25);
+/// A fast expiry cycle: 1 ms, at most every 2 ms, while a backlog of expired keys remains
+/// (Redis' `ACTIVE_EXPIRE_CYCLE_FAST_DURATION`, run from `beforeSleep`).
+const FAST_EXPIRE_BUDGET: Duration = Duration::from_millis(1);
+const FAST_EXPIRE_PERIOD: Duration = Duration::from_millis(2);
+
+/// Periodic housekeeping: active expiry on primaries, as Redis' `activeExpireCycle`: a slow
+/// cycle every 100 ms with a 25 ms budget, and while expired keys remain after it, fast
+/// cycles of 1 ms every 2 ms. Our TTL index is ordered by expiry time, so a cycle deletes
+/// exactly the expired keys (Redis samples until fewer than 10% of a sample are expired).
 async fn cron(shared: Arc<NodeShared>) {
     let mut stop = shared.shutdown_rx();
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut tick = tokio::time::interval(CRON_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut backlog = false;
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = crate::server::node::stopped(&mut stop) => return,
+        let slow = if backlog {
+            tokio::select! {
+                _ = tick.tick() => true,
+                _ = tokio::time::sleep(FAST_EXPIRE_PERIOD) => false,
+                _ = crate::server::node::stopped(&mut stop) => return,
+            }
+        } else {
+            tokio::select! {
+                _ = tick.tick() => true,
+                _ = crate::server::node::stopped(&mut stop) => return,
+            }
+        };
+        if slow {
+            shared.migrate_links.expire();
         }
-        shared.migrate_links.expire();
-        let mut st = Locked::new(&shared);
-        let state = st.get();
-        if state.cluster.me().is_primary()
-            && !shared.faults.active_expire_off.load(Ordering::Relaxed)
-        {
-            state.db.active_expire(now_ms(), 200);
-            let props = state.db.take_propagation();
-            state.repl.feed(props);
-        }
+        let budget = if slow {
+            SLOW_EXPIRE_BUDGET
+        } else {
+            FAST_EXPIRE_BUDGET
+        };
+        backlog = expire_cycle(&shared, budget);
     }
+}
+
+/// One active expiry cycle of at most `budget`; true when expired keys remain.
+fn expire_cycle(shared: &NodeShared, budget: Duration) -> bool {
+    if shared.faults.active_expire_off.load(Ordering::Relaxed) {
+        return false;
+    }
+    let mut st = Locked::new(shared);
+    let state = st.get();
+    if !state.cluster.me().is_primary() {
+        return false;
+    }
+    let deadline = Instant::now() + budget;
+    let more = state.db.active_expire_until(now_ms(), deadline);
+    let props = state.db.take_propagation();
+    state.repl.feed(props);
+    more
 }
 
 /// Resolves once the node behind `rx` is shutting down (or gone).

@@ -157,6 +157,8 @@ pub(crate) struct Db {
     pub(super) changes: u64,
     /// Keys opened for writing by the running command, with their versions before.
     pub(super) touched: Vec<(Bytes, u64)>,
+    /// Keys deleted because they expired (INFO expired_keys).
+    expired_keys: u64,
 }
 
 impl Default for Db {
@@ -179,6 +181,7 @@ impl Db {
             propagate: Vec::new(),
             changes: 0,
             touched: Vec::new(),
+            expired_keys: 0,
         }
     }
 
@@ -266,18 +269,44 @@ impl Db {
         }
         let mut n = 0;
         while n < max_keys {
-            let Some((t, k)) = self.ttls.first() else {
+            match self.ttls.first() {
+                Some((t, _)) if *t <= now_ms => {}
+                _ => break,
+            }
+            let Some((_, k)) = self.ttls.pop_first() else {
                 break;
             };
-            if *t > now_ms {
-                break;
+            if let Some((k, _)) = self.map.swap_remove_entry(&k) {
+                self.slots[key_slot(&k) as usize].remove(&k);
+                self.push_prop(vec![Bytes::from_static(b"DEL"), k]);
             }
-            let k = k.clone();
-            self.remove(&k);
-            self.push_prop(vec![Bytes::from_static(b"DEL"), k]);
             n += 1;
         }
+        self.expired_keys += n as u64;
         n
+    }
+
+    /// Delete expired keys until none is left or `deadline` passes (checked every 16 keys,
+    /// as Redis' `activeExpireCycle` checks its time limit). True when expired keys remain:
+    /// the caller should come back soon (Redis' fast cycle).
+    pub(crate) fn active_expire_until(
+        &mut self,
+        now_ms: u64,
+        deadline: std::time::Instant,
+    ) -> bool {
+        loop {
+            if self.active_expire(now_ms, 16) < 16 {
+                return false;
+            }
+            if std::time::Instant::now() >= deadline {
+                return self.ttls.first().is_some_and(|(t, _)| *t <= now_ms);
+            }
+        }
+    }
+
+    /// Keys deleted because they expired, actively or on access (INFO expired_keys).
+    pub(crate) fn expired_keys(&self) -> u64 {
+        self.expired_keys
     }
 
     /// Number of live keys at `now_ms` (expired keys not yet reclaimed are not counted).
@@ -387,6 +416,7 @@ impl Db {
                     if let Some((k, e)) = self.map.swap_remove_index(i) {
                         self.unindex(&k, &e);
                         self.push_prop(vec![Bytes::from_static(b"DEL"), k]);
+                        self.expired_keys += 1;
                     }
                 }
                 None

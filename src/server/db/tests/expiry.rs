@@ -57,6 +57,35 @@ fn active_expiry_deletes_in_batches_and_propagates() {
 }
 
 #[test]
+fn an_expiry_cycle_runs_until_no_expired_key_is_left_or_its_time_is_up() {
+    let mut t = T::new();
+    for i in 0..1000 {
+        t.run(&format!("SET k{i} v PX 10"));
+    }
+    t.run("SET later v EX 1000");
+    t.prop();
+    t.now += 10;
+    let past = std::time::Instant::now();
+    assert!(
+        t.db.active_expire_until(t.now, past),
+        "out of time, keys remain"
+    );
+    assert_eq!(
+        t.db.stats().keys,
+        1001 - 16,
+        "one batch of 16 per time check"
+    );
+    let later = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    assert!(
+        !t.db.active_expire_until(t.now, later),
+        "all expired keys gone"
+    );
+    assert_eq!(t.db.stats().keys, 1);
+    assert_eq!(t.db.expired_keys(), 1000);
+    assert_eq!(t.prop().len(), 1000);
+}
+
+#[test]
 fn replica_hides_expired_keys_but_never_deletes_them() {
     let mut t = T::new();
     t.db.set_replica(true);
