@@ -286,7 +286,7 @@ fn invalidated(st: &NodeState, key: &Bytes, was_primary: bool) -> Option<Value> 
         Some(owner) if owner == cl.myself => None,
         _ if cl.importing.contains_key(&slot) => None,
         Some(owner) => Some(match cl.nodes.get(&owner) {
-            Some(node) => Value::error(format!("MOVED {slot} {}", node.addr)),
+            Some(node) => Value::error(format!("MOVED {slot} {}", cl.redirect_to(node))),
             None => Value::error("CLUSTERDOWN Hash slot not served"),
         }),
         None => Some(Value::error("CLUSTERDOWN Hash slot not served")),

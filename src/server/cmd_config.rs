@@ -4,6 +4,7 @@ use bytes::Bytes;
 
 use crate::resp::Value;
 
+use super::cluster::state::EndpointType;
 use super::conn::Conn;
 use super::node::{Locked, NodeShared};
 
@@ -105,11 +106,17 @@ fn params(shared: &NodeShared, locked: &mut Locked<'_>) -> Vec<(String, String)>
     let maxclients = shared.limits.maxclients().to_string();
     let obuf = shared.limits.output_config();
     let backlog = shared.config.tcp_backlog().to_string();
+    let hostname = st.cluster.me().hostname.clone();
+    let human = st.cluster.human_nodename.clone();
+    let endpoint = st.cluster.preferred_endpoint.name();
     let mut out: Vec<(String, String)> = [
         ("appendonly", "no"),
         ("appendfsync", "everysec"),
         ("bind", "127.0.0.1"),
         ("cluster-allow-reads-when-down", reads_down),
+        ("cluster-announce-hostname", hostname.as_str()),
+        ("cluster-announce-human-nodename", human.as_str()),
+        ("cluster-preferred-endpoint-type", endpoint),
         ("cluster-enabled", "yes"),
         ("cluster-node-timeout", timeout.as_str()),
         ("cluster-require-full-coverage", full),
@@ -162,6 +169,9 @@ const LIVE: &[&str] = &[
     "slave-serve-stale-data",
     "maxclients",
     "client-output-buffer-limit",
+    "cluster-announce-hostname",
+    "cluster-announce-human-nodename",
+    "cluster-preferred-endpoint-type",
 ];
 
 /// Settings CONFIG SET refuses (Redis: "can't set immutable config") but a config file or
@@ -213,6 +223,36 @@ fn apply(
             .limits
             .set_output_config(value)
             .map_err(|why| config_set_error(name, why))?,
+        "cluster-announce-hostname" => {
+            if value.len() >= 256 {
+                return Err(config_set_error(
+                    name,
+                    "Hostnames must be less than 256 characters",
+                ));
+            }
+            if !value
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
+            {
+                return Err(config_set_error(
+                    name,
+                    "Hostnames may only contain alphanumeric characters, hyphens or dots",
+                ));
+            }
+            let me = st.cluster.myself;
+            if let Some(peer) = st.cluster.nodes.get_mut(&me) {
+                peer.hostname = value.to_string();
+            }
+        }
+        "cluster-announce-human-nodename" => st.cluster.human_nodename = value.to_string(),
+        "cluster-preferred-endpoint-type" => {
+            st.cluster.preferred_endpoint = EndpointType::parse(value).ok_or_else(|| {
+                config_set_error(
+                    name,
+                    "argument(s) must be one of the following: ip, hostname, unknown-endpoint",
+                )
+            })?;
+        }
         _ => {}
     }
     Ok(())

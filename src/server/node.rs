@@ -47,6 +47,14 @@ impl NodeConfig {
             .and_then(|(_, v)| v.parse().ok())
             .unwrap_or(super::limits::DEFAULT_TCP_BACKLOG)
     }
+
+    /// True when the node's port serves TLS.
+    pub(crate) fn serves_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
 }
 
 /// Listen on `addr` with the configured backlog (std's own `bind` uses 128).

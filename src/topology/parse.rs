@@ -114,11 +114,13 @@ pub(crate) fn parse_shards(reply: &Value, queried: &str) -> Result<Vec<Shard>, E
                         let port = get("port")
                             .and_then(int)
                             .or_else(|| get("tls-port").and_then(int));
-                        let host = get("endpoint")
-                            .and_then(text)
-                            .filter(|h| !h.is_empty() && *h != "?")
-                            .or_else(|| get("ip").and_then(text))
-                            .unwrap_or("");
+                        // `endpoint` follows cluster-preferred-endpoint-type: an IP, a
+                        // hostname, `?` (no hostname announced) or "" (unknown-endpoint).
+                        let host = match get("endpoint").and_then(text) {
+                            Some("") => "",
+                            Some("?") | None => get("ip").and_then(text).unwrap_or(""),
+                            Some(h) => h,
+                        };
                         let Some(addr) = port.and_then(|p| join_addr(host, p, queried)) else {
                             continue;
                         };
@@ -158,9 +160,23 @@ pub(crate) fn parse_shards(reply: &Value, queried: &str) -> Result<Vec<Shard>, E
     Ok(out)
 }
 
+/// A CLUSTER SLOTS node: `[endpoint, port, id, {ip, hostname}]`. The endpoint is what
+/// `cluster-preferred-endpoint-type` says: an IP, a hostname, `?` (hostname type, but the node
+/// announces none: its `ip` from the map is used), or NULL (unknown-endpoint: the address
+/// the reply came from is used, as Redis documents).
 fn slots_node(v: &Value, queried: &str) -> Result<Option<Node>, Error> {
     let f = items(v).ok_or_else(|| bad("CLUSTER SLOTS node is not an array"))?;
-    let host = f.first().and_then(text).unwrap_or("");
+    let ip_field = || {
+        f.get(3)
+            .and_then(pairs)
+            .and_then(|m| m.into_iter().find(|(k, _)| *k == "ip"))
+            .and_then(|(_, v)| text(v))
+    };
+    let host = match f.first().and_then(text) {
+        Some("?") => ip_field().unwrap_or(""),
+        Some(h) => h,
+        None => "",
+    };
     let port = f.get(1).and_then(int).ok_or_else(|| bad("node port"))?;
     Ok(join_addr(host, port, queried).map(|addr| Node {
         addr,

@@ -55,6 +55,8 @@ pub(crate) struct Gossip {
     pub(crate) from: NodeId,
     /// Sender client address.
     pub(crate) addr: SocketAddr,
+    /// Sender's `cluster-announce-hostname` (Redis' hostname ping extension).
+    pub(crate) hostname: String,
     /// True for a MEET: the receiver adds the sender even if unknown.
     pub(crate) meet: bool,
     /// The primary the sender replicates.
@@ -92,6 +94,7 @@ pub(crate) fn snapshot(st: &mut NodeState, meet: bool) -> Gossip {
     Gossip {
         from: cl.myself,
         addr: me.addr,
+        hostname: me.hostname.clone(),
         meet,
         replica_of: me.replica_of,
         config_epoch: me.config_epoch,
@@ -138,6 +141,7 @@ pub(crate) fn receive(st: &mut NodeState, msg: &Gossip) -> bool {
         let peer = cl.nodes.get_mut(&msg.from).expect("inserted above");
         peer.addr = msg.addr;
         peer.cport = msg.addr.port().wrapping_add(10000);
+        peer.hostname.clone_from(&msg.hostname);
         peer.pong_recv_ms = now;
         peer.ping_sent_ms = 0;
         peer.failed = false;

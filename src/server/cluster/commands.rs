@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
 
-use super::state::{NodeId, Peer};
+use super::state::{ClusterState, EndpointType, NodeId, Peer};
 use crate::resp::Value;
 use crate::server::cmd_server::{not_integer, parse_i64};
 use crate::server::conn::Conn;
@@ -50,7 +50,7 @@ pub(crate) fn run(
         "myshardid" => Ok(Value::bulk(st.cluster.data_owner().as_str())),
         "nodes" => Ok(verbatim(st.cluster.nodes_text(now_ms()))),
         "slots" => Ok(slots(st)),
-        "shards" => Ok(shards(st)),
+        "shards" => Ok(shards(st, shared.config.serves_tls())),
         "keyslot" => Ok(Value::Integer(i64::from(key_slot(&args[2])))),
         "countkeysinslot" => match parse_i64(&args[2]) {
             Some(n) if (0..16384).contains(&n) => {
@@ -247,12 +247,26 @@ fn change_slots(
     Ok(Value::ok())
 }
 
-fn node_entry(peer: &Peer) -> Value {
+/// One node of a CLUSTER SLOTS range, as Redis' `addNodeToNodeReply`: the preferred
+/// endpoint (NULL for unknown-endpoint), port, id, and the other known names.
+fn node_entry(cl: &ClusterState, peer: &Peer) -> Value {
+    let ip = peer.addr.ip().to_string();
+    let first = match cl.preferred_endpoint {
+        EndpointType::Unknown => Value::Null,
+        _ => Value::bulk(cl.endpoint(peer)),
+    };
+    let mut more = Vec::new();
+    if cl.preferred_endpoint != EndpointType::Ip {
+        more.push((Value::bulk("ip"), Value::bulk(&ip)));
+    }
+    if cl.preferred_endpoint != EndpointType::Hostname && !peer.hostname.is_empty() {
+        more.push((Value::bulk("hostname"), Value::bulk(&peer.hostname)));
+    }
     Value::Array(vec![
-        Value::bulk(peer.addr.ip().to_string()),
+        first,
         Value::Integer(i64::from(peer.addr.port())),
         Value::bulk(peer.id.as_str()),
-        Value::Map(Vec::new()),
+        Value::Map(more),
     ])
 }
 
@@ -279,13 +293,13 @@ fn slots(st: &NodeState) -> Value {
                 let mut entry = vec![
                     Value::Integer(i64::from(a)),
                     Value::Integer(i64::from(b)),
-                    node_entry(primary),
+                    node_entry(cl, primary),
                 ];
                 entry.extend(
                     cl.replicas_of(&id)
                         .into_iter()
                         .filter(|r| !r.failed)
-                        .map(node_entry),
+                        .map(|r| node_entry(cl, r)),
                 );
                 Some(Value::Array(entry))
             })
@@ -293,7 +307,7 @@ fn slots(st: &NodeState) -> Value {
     )
 }
 
-fn shard_node(st: &NodeState, peer: &Peer) -> Value {
+fn shard_node(st: &NodeState, peer: &Peer, tls: bool) -> Value {
     let primary = peer.is_primary();
     let offset = if peer.id == st.cluster.myself {
         match &st.repl.link {
@@ -316,14 +330,25 @@ fn shard_node(st: &NodeState, peer: &Peer) -> Value {
         "loading"
     };
     let ip = peer.addr.ip().to_string();
-    Value::Map(vec![
+    // A TLS cluster's nodes have only a TLS port here (no plaintext `port`), as Redis with
+    // `tls-cluster yes` and `port 0`.
+    let port_name = if tls { "tls-port" } else { "port" };
+    let mut fields = vec![
         (Value::bulk("id"), Value::bulk(peer.id.as_str())),
         (
-            Value::bulk("port"),
+            Value::bulk(port_name),
             Value::Integer(i64::from(peer.addr.port())),
         ),
         (Value::bulk("ip"), Value::bulk(&ip)),
-        (Value::bulk("endpoint"), Value::bulk(&ip)),
+        (
+            Value::bulk("endpoint"),
+            Value::bulk(st.cluster.endpoint(peer)),
+        ),
+    ];
+    if !peer.hostname.is_empty() {
+        fields.push((Value::bulk("hostname"), Value::bulk(&peer.hostname)));
+    }
+    fields.extend([
         (
             Value::bulk("role"),
             Value::bulk(if primary { "master" } else { "replica" }),
@@ -333,10 +358,11 @@ fn shard_node(st: &NodeState, peer: &Peer) -> Value {
             Value::Integer(offset as i64),
         ),
         (Value::bulk("health"), Value::bulk(health)),
-    ])
+    ]);
+    Value::Map(fields)
 }
 
-fn shards(st: &NodeState) -> Value {
+fn shards(st: &NodeState, tls: bool) -> Value {
     let cl = &st.cluster;
     Value::Array(
         cl.nodes
@@ -348,11 +374,11 @@ fn shards(st: &NodeState) -> Value {
                     .into_iter()
                     .flat_map(|(a, b)| [Value::Integer(i64::from(a)), Value::Integer(i64::from(b))])
                     .collect();
-                let mut nodes = vec![shard_node(st, primary)];
+                let mut nodes = vec![shard_node(st, primary, tls)];
                 nodes.extend(
                     cl.replicas_of(&primary.id)
                         .into_iter()
-                        .map(|r| shard_node(st, r)),
+                        .map(|r| shard_node(st, r, tls)),
                 );
                 Value::Map(vec![
                     (Value::bulk("slots"), Value::Array(slots)),

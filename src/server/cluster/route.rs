@@ -188,7 +188,7 @@ impl Route {
                 return Err(tryagain());
             }
             if let Some(to) = cl.migrating.get(&slot).and_then(|id| cl.nodes.get(id)) {
-                return Err(Value::error(format!("ASK {slot} {}", to.addr)));
+                return Err(Value::error(format!("ASK {slot} {}", cl.redirect_to(to))));
             }
         }
         if self.importing && (asking || self.asking_cmd) {
@@ -204,7 +204,10 @@ impl Route {
             return Ok(());
         }
         match cl.nodes.get(&owner) {
-            Some(node) => Err(Value::error(format!("MOVED {slot} {}", node.addr))),
+            Some(node) => Err(Value::error(format!(
+                "MOVED {slot} {}",
+                cl.redirect_to(node)
+            ))),
             None => Err(Value::error("CLUSTERDOWN Hash slot not served")),
         }
     }

@@ -51,6 +51,40 @@ impl std::fmt::Display for NodeId {
     }
 }
 
+/// `cluster-preferred-endpoint-type`: what CLUSTER SLOTS, SHARDS' `endpoint` and MOVED/ASK
+/// name a node by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum EndpointType {
+    /// Its IP address (Redis' default).
+    #[default]
+    Ip,
+    /// Its `cluster-announce-hostname` (`?` when it has none).
+    Hostname,
+    /// Nothing: clients reuse the address they already used (NULL / empty).
+    Unknown,
+}
+
+impl EndpointType {
+    /// Parse a CONFIG SET value.
+    pub(crate) fn parse(text: &str) -> Option<EndpointType> {
+        match text.to_ascii_lowercase().as_str() {
+            "ip" => Some(EndpointType::Ip),
+            "hostname" => Some(EndpointType::Hostname),
+            "unknown-endpoint" => Some(EndpointType::Unknown),
+            _ => None,
+        }
+    }
+
+    /// The CONFIG GET value.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            EndpointType::Ip => "ip",
+            EndpointType::Hostname => "hostname",
+            EndpointType::Unknown => "unknown-endpoint",
+        }
+    }
+}
+
 /// Inclusive slot ranges, ascending.
 pub(crate) type SlotRanges = Vec<(u16, u16)>;
 
@@ -63,6 +97,8 @@ pub(crate) struct Peer {
     pub(crate) addr: SocketAddr,
     /// Nominal bus port shown in CLUSTER NODES (`port + 10000`, as Redis defaults).
     pub(crate) cport: u16,
+    /// Its `cluster-announce-hostname` (empty: none), spread by gossip.
+    pub(crate) hostname: String,
     /// The primary it replicates, when it is a replica.
     pub(crate) replica_of: Option<NodeId>,
     /// The epoch its slot claims carry.
@@ -93,6 +129,7 @@ impl Peer {
             id,
             addr,
             cport: addr.port().wrapping_add(10000),
+            hostname: String::new(),
             replica_of: None,
             config_epoch: 0,
             ping_sent_ms: 0,
@@ -152,6 +189,10 @@ pub(crate) struct ClusterState {
     pub(crate) failover: super::failover::FailoverState,
     /// Set by gossip: this node must now replicate that primary (it lost its slots to it).
     pub(crate) repoint: Option<NodeId>,
+    /// `cluster-preferred-endpoint-type`.
+    pub(crate) preferred_endpoint: EndpointType,
+    /// `cluster-announce-human-nodename` (Redis 7.2; shown only by CONFIG GET here).
+    pub(crate) human_nodename: String,
 }
 
 impl ClusterState {
@@ -178,7 +219,25 @@ impl ClusterState {
             allow_reads_when_down: false,
             failover: super::failover::FailoverState::default(),
             repoint: None,
+            preferred_endpoint: EndpointType::Ip,
+            human_nodename: String::new(),
         }
+    }
+
+    /// What this node names `peer` by in CLUSTER SHARDS' `endpoint` and MOVED/ASK (Redis'
+    /// `getPreferredEndpoint`): its IP, its hostname (`?` when it has none), or "".
+    pub(crate) fn endpoint(&self, peer: &Peer) -> String {
+        match self.preferred_endpoint {
+            EndpointType::Ip => peer.addr.ip().to_string(),
+            EndpointType::Hostname if peer.hostname.is_empty() => "?".to_string(),
+            EndpointType::Hostname => peer.hostname.clone(),
+            EndpointType::Unknown => String::new(),
+        }
+    }
+
+    /// `MOVED slot <this>` / `ASK slot <this>` for `peer`: endpoint and port.
+    pub(crate) fn redirect_to(&self, peer: &Peer) -> String {
+        format!("{}:{}", self.endpoint(peer), peer.addr.port())
     }
 
     /// Forget elections in progress (a restarted node starts clean).
@@ -410,9 +469,14 @@ impl ClusterState {
         } else {
             peer.pong_recv_ms
         };
+        let hostname = if peer.hostname.is_empty() {
+            String::new()
+        } else {
+            format!(",{}", peer.hostname)
+        };
         let _ = write!(
             out,
-            "{} {}:{}@{} {} {} {} {} {} {}",
+            "{} {}:{}@{}{hostname} {} {} {} {} {} {}",
             peer.id,
             peer.addr.ip(),
             peer.addr.port(),

@@ -127,3 +127,44 @@ fn ipv6_and_unknown_endpoints() {
     assert_eq!(join_addr("", 7000, "[::1]:6379").unwrap(), "[::1]:7000");
     assert!(join_addr("h", 0, "q:1").is_none());
 }
+
+/// Replies of nodes with `cluster-preferred-endpoint-type hostname` (one node announcing no
+/// hostname) and `unknown-endpoint`, in the shapes of Redis 7.0's `addNodeToNodeReply` and
+/// `addNodeDetailsToShardReply`.
+#[test]
+fn hostname_endpoints_question_marks_and_unknown_endpoints() {
+    let slots = reply(
+        b"*1\r\n*4\r\n:0\r\n:16383\r\n\
+          *4\r\n$12\r\nnode-a.local\r\n:7000\r\n$2\r\nid\r\n*2\r\n$2\r\nip\r\n$8\r\n10.0.0.1\r\n\
+          *4\r\n$1\r\n?\r\n:7001\r\n$3\r\nid2\r\n*2\r\n$2\r\nip\r\n$8\r\n10.0.0.2\r\n",
+    );
+    let shards = parse_slots(&slots, "seed.local:7000").unwrap();
+    assert_eq!(shards[0].primary.addr, "node-a.local:7000");
+    assert_eq!(shards[0].replicas[0].addr, "10.0.0.2:7001");
+
+    // unknown-endpoint: NULL endpoint, the queried host is reused.
+    let slots = reply(
+        b"*1\r\n*3\r\n:0\r\n:16383\r\n\
+          *4\r\n$-1\r\n:7002\r\n$2\r\nid\r\n*2\r\n$2\r\nip\r\n$8\r\n10.0.0.1\r\n",
+    );
+    let shards = parse_slots(&slots, "lb.example.com:7000").unwrap();
+    assert_eq!(shards[0].primary.addr, "lb.example.com:7002");
+
+    let shards_reply = |endpoint: &str, port_field: &str| {
+        let raw = format!(
+            "*1\r\n*4\r\n$5\r\nslots\r\n*2\r\n:0\r\n:16383\r\n$5\r\nnodes\r\n*1\r\n*14\r\n\
+             $2\r\nid\r\n$2\r\nid\r\n${}\r\n{port_field}\r\n:7000\r\n$2\r\nip\r\n$8\r\n10.0.0.1\r\n\
+             $8\r\nendpoint\r\n${}\r\n{endpoint}\r\n$8\r\nhostname\r\n$6\r\nnode-a\r\n\
+             $4\r\nrole\r\n$6\r\nmaster\r\n$6\r\nhealth\r\n$6\r\nonline\r\n",
+            port_field.len(),
+            endpoint.len()
+        );
+        parse_shards(&reply(raw.as_bytes()), "seed:7000").unwrap()
+    };
+    assert_eq!(
+        shards_reply("node-a", "port")[0].primary.addr,
+        "node-a:7000"
+    );
+    assert_eq!(shards_reply("?", "port")[0].primary.addr, "10.0.0.1:7000");
+    assert_eq!(shards_reply("", "tls-port")[0].primary.addr, "seed:7000");
+}
