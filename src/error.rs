@@ -32,6 +32,13 @@ pub enum ErrorKind {
     Config,
     /// A reply could not be converted into the type the caller asked for.
     Conversion,
+    /// A value could not be encoded or decoded in the format asked for (JSON with
+    /// `Json<T>` or a cache's codec): a stored value that does not fit the type, or one that
+    /// cannot be serialized. The message names the command.
+    Decode,
+    /// A cache loader (`Cache::get_or_load`) failed; [`source`](std::error::Error::source)
+    /// is its error. Every task waiting on the same load gets it; nothing is cached.
+    Load,
     /// A write was sent, then the connection broke before its reply came back: the write may or
     /// may not have been applied, and the client did not re-send it (see
     /// `ClientBuilder::retry_writes_on_disconnect`).
@@ -54,6 +61,8 @@ struct Inner {
     /// For I/O failures: whether the request's bytes were handed to the socket.
     sent: bool,
     io_kind: Option<std::io::ErrorKind>,
+    /// The error this one wraps (a loader's error), for `source()`.
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl Error {
@@ -65,6 +74,7 @@ impl Error {
                 code: None,
                 sent: false,
                 io_kind: None,
+                source: None,
             }),
         }
     }
@@ -93,6 +103,7 @@ impl Error {
                 code: Some(code.to_string()),
                 sent: true,
                 io_kind: None,
+                source: None,
             }),
         }
     }
@@ -106,6 +117,7 @@ impl Error {
                 code: None,
                 sent,
                 io_kind: Some(err.kind()),
+                source: None,
             }),
         }
     }
@@ -120,6 +132,41 @@ impl Error {
                 code: self.inner.code.clone(),
                 sent,
                 io_kind: self.inner.io_kind,
+                source: self.inner.source.clone(),
+            }),
+        }
+    }
+
+    /// An error of `kind` that wraps `source` (a cache loader's error), with `message` as
+    /// its text; [`std::error::Error::source`] returns `source`.
+    pub(crate) fn wrapping(
+        kind: ErrorKind,
+        message: impl Into<String>,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    ) -> Error {
+        Error {
+            inner: Arc::new(Inner {
+                kind,
+                message: message.into(),
+                code: None,
+                sent: false,
+                io_kind: None,
+                source: Some(Arc::from(source)),
+            }),
+        }
+    }
+
+    /// The same error with `context` (a command name) in front of its message, for
+    /// conversion and decode failures, which happen after the reply left the router.
+    pub(crate) fn in_command(&self, context: &str) -> Error {
+        Error {
+            inner: Arc::new(Inner {
+                kind: self.inner.kind,
+                message: format!("{context}: {}", self.inner.message),
+                code: self.inner.code.clone(),
+                sent: self.inner.sent,
+                io_kind: self.inner.io_kind,
+                source: self.inner.source.clone(),
             }),
         }
     }
@@ -197,7 +244,14 @@ impl fmt::Debug for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 // Errors cross tasks and box into `anyhow`/`Box<dyn Error + Send + Sync>` (axum handlers).
 const _: () = {

@@ -55,3 +55,12 @@ pub use bytes::{Bytes, BytesMut};
 
 #[cfg(feature = "server")]
 pub mod server;
+
+#[cfg(feature = "serde")]
+pub mod cache;
+#[cfg(feature = "serde")]
+mod json;
+#[cfg(feature = "serde")]
+pub use cache::{Cache, CacheStats};
+#[cfg(feature = "serde")]
+pub use json::Json;

@@ -77,6 +77,10 @@ impl<'a> Pipeline<'a> {
 
     /// Run every command and return each one's own outcome, in order.
     pub async fn query_each(&self) -> Vec<Result<Value, Error>> {
+        // A command whose argument could not be encoded fails the pipeline unsent.
+        if let Some(e) = self.commands.iter().find_map(|c| c.check().err()) {
+            return self.commands.iter().map(|_| Err(e.clone())).collect();
+        }
         self.client.router_ref().execute_many(&self.commands).await
     }
 }

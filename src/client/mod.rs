@@ -74,6 +74,7 @@ impl Client {
     }
 
     pub(crate) async fn execute(&self, args: &Args) -> Result<Value, Error> {
+        args.check()?;
         self.router.execute(args).await
     }
 
@@ -127,13 +128,22 @@ impl Cmd<'_> {
         self
     }
 
+    /// Serve this command by `read_from` instead of the client's policy, e.g.
+    /// `client.cmd("GET").arg(k).read_from(ReadFrom::Primary)` for a read that must see this
+    /// process's latest write. Only read-only commands can go to replicas; writes always go
+    /// to the primary whatever this says.
+    pub fn read_from(mut self, read_from: ReadFrom) -> Self {
+        self.args.set_read_from(read_from);
+        self
+    }
+
     /// Send the command and convert its reply.
     ///
     /// # Errors
     /// Any [`Error`]: a server error reply, cross-slot keys, a timeout, a conversion failure.
     pub async fn query<T: FromValue>(self) -> Result<T, Error> {
         let v = self.client.execute(&self.args).await?;
-        T::from_value(v)
+        T::from_value(v).map_err(|e| self.args.name_in(e))
     }
 
     /// Send the command to every node of `nodes` and return each one's own reply (converted),

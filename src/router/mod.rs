@@ -173,8 +173,9 @@ impl Inner {
         node_health != NodeHealth::Failed && entry.is_healthy()
     }
 
-    /// Choose the node for a command in `shard`: (node, use a READONLY connection).
-    fn select(&self, shard: &Shard, readonly: bool) -> (Arc<NodeEntry>, bool) {
+    /// Choose the node for a command in `shard` by `read_from`: (node, use a READONLY
+    /// connection).
+    fn select(&self, shard: &Shard, readonly: bool, read_from: ReadFrom) -> (Arc<NodeEntry>, bool) {
         let primary = || (self.pool.entry(&shard.primary.addr), false);
         if !readonly || shard.replicas.is_empty() {
             return primary();
@@ -189,7 +190,7 @@ impl Inner {
                 .collect::<Vec<_>>()
         };
         let rr = || self.rr.fetch_add(1, Ordering::Relaxed);
-        match self.config.read_from {
+        match read_from {
             ReadFrom::Primary => primary(),
             ReadFrom::PrimaryPreferred => {
                 let p = self.pool.entry(&shard.primary.addr);
@@ -229,7 +230,7 @@ impl Inner {
                 if all.is_empty() {
                     return (p, false);
                 }
-                if self.config.read_from == ReadFrom::Any {
+                if read_from == ReadFrom::Any {
                     let i = rr() % all.len();
                     return all.swap_remove(i);
                 }
@@ -244,6 +245,17 @@ impl Inner {
 
     /// The node for `route` from the current snapshot, or `None` when the slot is unserved.
     pub(crate) fn pick(&self, route: Route) -> Option<(Arc<NodeEntry>, bool)> {
+        self.pick_by(route, None)
+    }
+
+    /// [`pick`](Inner::pick) with a command's own read policy (`Cmd::read_from`) over the
+    /// client's.
+    pub(crate) fn pick_by(
+        &self,
+        route: Route,
+        read_from: Option<ReadFrom>,
+    ) -> Option<(Arc<NodeEntry>, bool)> {
+        let read_from = read_from.unwrap_or(self.config.read_from);
         let topo = self.topology.guard();
         let shard = match route.slot {
             Some(slot) => topo.shard_for_slot(slot)?,
@@ -255,7 +267,7 @@ impl Inner {
                 &shards[self.rr.fetch_add(1, Ordering::Relaxed) % shards.len()]
             }
         };
-        Some(self.select(shard, route.readonly))
+        Some(self.select(shard, route.readonly, read_from))
     }
 
     async fn run(
@@ -306,10 +318,10 @@ impl Inner {
             ..Attempt::default()
         };
         let mut target = home.clone();
-        let measure = self.config.read_from == ReadFrom::Nearest;
+        let measure = args.read_from().unwrap_or(self.config.read_from) == ReadFrom::Nearest;
         loop {
             let (entry, readonly_conn, asking) = match &target {
-                Target::Slot => match self.pick(route) {
+                Target::Slot => match self.pick_by(route, args.read_from()) {
                     Some((e, ro)) => (e, ro, false),
                     None => {
                         let err = Error::new(

@@ -7,13 +7,19 @@
 use bytes::BytesMut;
 
 use super::ToArg;
+use crate::error::Error;
 use crate::resp::{encode_bulk, write_header};
+use crate::router::ReadFrom;
 
 /// The arguments of one command, name first.
 #[derive(Clone, Default)]
 pub(crate) struct Args {
     data: BytesMut,
     ranges: Vec<(u32, u32)>,
+    /// The first argument that could not be encoded: the command fails with it unsent.
+    error: Option<Error>,
+    /// This command's own read policy (`Cmd::read_from`), over the client's.
+    read_from: Option<ReadFrom>,
 }
 
 impl std::fmt::Debug for Args {
@@ -32,6 +38,8 @@ impl Args {
         let mut a = Args {
             data: BytesMut::with_capacity(64),
             ranges: Vec::with_capacity(4),
+            error: None,
+            read_from: None,
         };
         a.push(name);
         a
@@ -40,8 +48,37 @@ impl Args {
     /// Append one argument.
     pub(crate) fn push<T: ToArg + ?Sized>(&mut self, arg: &T) {
         let start = self.data.len() as u32;
-        arg.write_arg(&mut self.data);
+        if let Err(e) = arg.try_write_arg(&mut self.data) {
+            self.data.truncate(start as usize);
+            if self.error.is_none() {
+                self.error = Some(e);
+            }
+        }
         self.ranges.push((start, self.data.len() as u32));
+    }
+
+    /// `Err` with the first argument's encoding failure, naming the command.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        match &self.error {
+            None => Ok(()),
+            Some(e) => Err(self.name_in(e.clone())),
+        }
+    }
+
+    /// `e` with this command's name in front of its message (for failures after the
+    /// router: conversions and decoding of the reply).
+    pub(crate) fn name_in(&self, e: Error) -> Error {
+        e.in_command(&String::from_utf8_lossy(self.get(0).unwrap_or(b"")))
+    }
+
+    /// Route this command's read by `read_from` instead of the client's policy.
+    pub(crate) fn set_read_from(&mut self, read_from: ReadFrom) {
+        self.read_from = Some(read_from);
+    }
+
+    /// The command's own read policy, if it has one.
+    pub(crate) fn read_from(&self) -> Option<ReadFrom> {
+        self.read_from
     }
 
     /// Number of arguments, the name included.

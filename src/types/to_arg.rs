@@ -41,11 +41,24 @@ use bytes::{BufMut, Bytes, BytesMut};
 pub trait ToArg {
     /// Append this value's bytes to `out` (no framing: the caller writes the length).
     fn write_arg(&self, out: &mut BytesMut);
+
+    /// Like [`write_arg`](ToArg::write_arg), for values whose encoding can fail
+    /// (`Json<T>` of a value serde cannot serialize): the command then fails with this error
+    /// before anything is sent.
+    #[doc(hidden)]
+    fn try_write_arg(&self, out: &mut BytesMut) -> Result<(), crate::Error> {
+        self.write_arg(out);
+        Ok(())
+    }
 }
 
 impl<T: ToArg + ?Sized> ToArg for &T {
     fn write_arg(&self, out: &mut BytesMut) {
         (**self).write_arg(out)
+    }
+
+    fn try_write_arg(&self, out: &mut BytesMut) -> Result<(), crate::Error> {
+        (**self).try_write_arg(out)
     }
 }
 
