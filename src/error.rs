@@ -144,16 +144,11 @@ impl Error {
         message: impl Into<String>,
         source: Box<dyn std::error::Error + Send + Sync>,
     ) -> Error {
-        Error {
-            inner: Arc::new(Inner {
-                kind,
-                message: message.into(),
-                code: None,
-                sent: false,
-                io_kind: None,
-                source: Some(Arc::from(source)),
-            }),
+        let mut e = Error::new(kind, message);
+        if let Some(inner) = Arc::get_mut(&mut e.inner) {
+            inner.source = Some(Arc::from(source));
         }
+        e
     }
 
     /// The same error with `context` (a command name) in front of its message, for

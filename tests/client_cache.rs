@@ -79,28 +79,27 @@ async fn entries_ttl_prefix_nulls_and_stats() {
 
     // A loader's None is cached as a null (the loader is not asked again) ...
     let loads = AtomicUsize::new(0);
+    let load_none = |cache: redcluster::Cache<User>| {
+        let loads = &loads;
+        async move {
+            let got = cache
+                .get_or_load(8, || async {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, std::io::Error>(None)
+                })
+                .await
+                .unwrap();
+            assert_eq!(got, None);
+        }
+    };
     for _ in 0..3 {
-        let got = users
-            .get_or_load(8, || async {
-                loads.fetch_add(1, Ordering::SeqCst);
-                Ok::<_, std::io::Error>(None)
-            })
-            .await
-            .unwrap();
-        assert_eq!(got, None);
+        load_none(users.clone()).await;
     }
     assert_eq!(loads.load(Ordering::SeqCst), 1);
     // ... unless cache_nulls is off.
     let no_nulls = client.cache::<User>("nonull").cache_nulls(false);
     for _ in 0..2 {
-        let got = no_nulls
-            .get_or_load(8, || async {
-                loads.fetch_add(1, Ordering::SeqCst);
-                Ok::<_, std::io::Error>(None)
-            })
-            .await
-            .unwrap();
-        assert_eq!(got, None);
+        load_none(no_nulls.clone()).await;
     }
     assert_eq!(loads.load(Ordering::SeqCst), 3);
     assert!(!client.exists("nonull::8").await.unwrap());
