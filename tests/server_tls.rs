@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use redcluster::server::{Role, ServerTls, TestCluster, TlsAuthClients};
 
+mod support;
+
 /// Write `text` to a fresh file in a per-test temporary directory.
 fn temp_file(name: &str, text: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
@@ -177,6 +179,82 @@ async fn mutual_tls_requires_a_client_certificate_signed_by_the_ca() {
     // Replicas present the node certificate on their links, so they sync under mutual TLS.
     for n in cluster.nodes().iter().filter(|n| n.role == Role::Replica) {
         let out = cli_tls(&ca, &with_cert, n.addr.port(), &["INFO", "replication"]).await;
+        assert!(out.contains("master_link_status:up"), "{out}");
+    }
+}
+
+/// A child process killed on drop.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_binary_serves_tls_with_redis_servers_flags() {
+    if !redis_cli_available() {
+        return;
+    }
+    let tls = ServerTls::generate().unwrap();
+    let (client_cert, client_key) = tls.client_cert("cli").unwrap().unwrap();
+    let ca = temp_file("ca.pem", tls.ca_pem());
+    let cert = temp_file("node.crt", tls.cert_pem());
+    let key = temp_file("node.key", tls.key_pem());
+    let ccert = temp_file("client.crt", &client_cert);
+    let ckey = temp_file("client.key", &client_key);
+    let base = support::server_bin::free_port_run(6);
+    let _server = Killed(
+        Command::new(env!("CARGO_BIN_EXE_redcluster-server"))
+            .args(["--primaries", "3", "--replicas-per-primary", "1"])
+            .args(["--tls-port", &base.to_string(), "--port", "0"])
+            .arg("--tls-cert-file")
+            .arg(&cert)
+            .arg("--tls-key-file")
+            .arg(&key)
+            .arg("--tls-ca-cert-file")
+            .arg(&ca)
+            .args(["--tls-replication", "yes", "--tls-cluster", "yes"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let with_cert = [
+        "--cert".to_string(),
+        ccert.display().to_string(),
+        "--key".to_string(),
+        ckey.display().to_string(),
+    ];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    for port in base..base + 6 {
+        while cli_tls(&ca, &with_cert, port, &["PING"]).await.trim() != "PONG" {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "node {port} never answered"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // tls-auth-clients defaults to yes, as in Redis: no client certificate, no service.
+    let out = cli_tls(&ca, &[], base, &["PING"]).await;
+    assert!(!out.contains("PONG"), "{out}");
+    for i in 0..6 {
+        let k = format!("bin:{i}");
+        let out = cli_tls(&ca, &with_cert, base, &["-c", "SET", &k, "x"]).await;
+        assert_eq!(out.trim(), "OK", "{out}");
+    }
+    let out = cli_tls(
+        &ca,
+        &with_cert,
+        base,
+        &["--cluster", "check", &format!("127.0.0.1:{base}")],
+    )
+    .await;
+    assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
+    for port in base + 3..base + 6 {
+        let out = cli_tls(&ca, &with_cert, port, &["INFO", "replication"]).await;
         assert!(out.contains("master_link_status:up"), "{out}");
     }
 }

@@ -4,6 +4,8 @@
 //! redcluster-server --primaries 3 --replicas-per-primary 1 --port 7000
 //! redcluster-server --empty --nodes 6 --port 7000      # for redis-cli --cluster create
 //! redcluster-server path/to/redis.conf --port 7100      # redis.conf syntax, flags override
+//! redcluster-server --tls-port 7000 --port 0 --tls-cert-file node.crt \
+//!     --tls-key-file node.key --tls-ca-cert-file ca.crt  # TLS only (feature tls)
 //! ```
 
 use std::process::ExitCode;
@@ -38,6 +40,14 @@ const USAGE: &str = "usage: redcluster-server [CONFIG_FILE] [--primaries N] \
                             as in redis.conf (default 'normal 0 0 0 replica 256mb 64mb 60
                             pubsub 32mb 8mb 60')
 
+  --tls-port BASE           serve TLS on BASE.. instead (feature tls; needs --port 0 and
+                            the three files below); replication and MIGRATE links between
+                            nodes use TLS too (--tls-replication yes, --tls-cluster yes)
+  --tls-cert-file F --tls-key-file F --tls-ca-cert-file F
+                            node certificate (valid for 127.0.0.1), its key, the CA
+  --tls-auth-clients yes|no|optional
+                            require client certificates signed by the CA (default yes)
+
   REDCLUSTER_LOG            log filter (default warn), e.g. info or redcluster=debug";
 
 /// The password handed over by the re-run that removed `--requirepass` from the arguments.
@@ -58,6 +68,20 @@ struct Args {
     node_timeout_ms: u64,
     /// Other directives, handed to every node.
     settings: Vec<(String, String)>,
+    /// `tls-*` directives.
+    tls: TlsArgs,
+}
+
+/// The `tls-*` directives, as redis-server takes them.
+#[derive(Debug, Default)]
+struct TlsArgs {
+    port: Option<u16>,
+    cert_file: Option<String>,
+    key_file: Option<String>,
+    ca_file: Option<String>,
+    auth_clients: Option<String>,
+    /// `tls-replication` and `tls-cluster` as given (both must be yes with TLS).
+    links: Vec<(String, bool)>,
 }
 
 /// Directives of the reference set-up's node files that mean nothing here.
@@ -106,6 +130,19 @@ fn directive(args: &mut Args, name: &str, values: &[String]) -> Result<(), Strin
         "requirepass" => args.requirepass = Some(one()?.to_string()),
         "requirepass-file" => args.requirepass = Some(read_password_file(one()?)?),
         "cluster-node-timeout" => args.node_timeout_ms = num(&name, one()?)?,
+        "tls-port" => args.tls.port = Some(num(&name, one()?)?),
+        "tls-cert-file" => args.tls.cert_file = Some(one()?.to_string()),
+        "tls-key-file" => args.tls.key_file = Some(one()?.to_string()),
+        "tls-ca-cert-file" => args.tls.ca_file = Some(one()?.to_string()),
+        "tls-auth-clients" => args.tls.auth_clients = Some(one()?.to_string()),
+        "tls-replication" | "tls-cluster" => {
+            let on = match one()?.to_ascii_lowercase().as_str() {
+                "yes" => true,
+                "no" => false,
+                _ => return Err(format!("'{name}' takes yes or no")),
+            };
+            args.tls.links.push((name.clone(), on));
+        }
         "cluster-enabled" if one()?.eq_ignore_ascii_case("yes") => {}
         "cluster-enabled" => return Err("only cluster-enabled yes is supported".into()),
         "bind" if values.iter().all(|v| v == "127.0.0.1" || v == "localhost") => {}
@@ -190,6 +227,7 @@ fn parse(argv: Vec<String>) -> Result<Args, String> {
         requirepass: None,
         node_timeout_ms: 15_000,
         settings: Vec::new(),
+        tls: TlsArgs::default(),
     };
     let mut it = argv.into_iter().peekable();
     if let Some(path) = it.next_if(|a| !a.starts_with('-')) {
@@ -353,9 +391,72 @@ fn main() -> ExitCode {
     runtime.block_on(run(args))
 }
 
+/// The TLS settings and base port the `tls-*` directives ask for (`None`: plaintext).
+fn tls_setup(args: &Args) -> Result<Option<(u16, TlsSettings)>, String> {
+    let t = &args.tls;
+    let Some(port) = t.port else {
+        if t.cert_file.is_some() || t.key_file.is_some() || t.ca_file.is_some() {
+            return Err("the tls-*-file options need --tls-port".into());
+        }
+        return Ok(None);
+    };
+    if args.port != 0 {
+        return Err(
+            "serving plaintext and TLS together is not supported: give --port 0 \
+                    with --tls-port"
+                .into(),
+        );
+    }
+    if let Some((name, _)) = t.links.iter().find(|(_, on)| !on) {
+        return Err(format!(
+            "nodes that serve TLS only link over TLS: {name} must be yes"
+        ));
+    }
+    load_tls(t).map(|tls| Some((port, tls)))
+}
+
+#[cfg(feature = "tls")]
+type TlsSettings = redcluster::server::ServerTls;
+#[cfg(not(feature = "tls"))]
+type TlsSettings = ();
+
+#[cfg(feature = "tls")]
+fn load_tls(t: &TlsArgs) -> Result<TlsSettings, String> {
+    use redcluster::server::{ServerTls, TlsAuthClients};
+    let read = |what: &str, path: &Option<String>| -> Result<Vec<u8>, String> {
+        let path = path
+            .as_ref()
+            .ok_or_else(|| format!("--tls-port needs --{what}"))?;
+        std::fs::read(path).map_err(|e| format!("cannot read {what} {path}: {e}"))
+    };
+    let cert = read("tls-cert-file", &t.cert_file)?;
+    let key = read("tls-key-file", &t.key_file)?;
+    let ca = read("tls-ca-cert-file", &t.ca_file)?;
+    let mode = match t.auth_clients.as_deref() {
+        None => TlsAuthClients::Yes,
+        Some(v) => TlsAuthClients::parse(v)
+            .ok_or_else(|| format!("tls-auth-clients takes yes, no or optional, not {v}"))?,
+    };
+    let tls = ServerTls::from_pem(&cert, &key, &ca).map_err(|e| e.to_string())?;
+    Ok(tls.auth_clients(mode))
+}
+
+#[cfg(not(feature = "tls"))]
+fn load_tls(_: &TlsArgs) -> Result<TlsSettings, String> {
+    Err("this redcluster-server was built without TLS (cargo feature tls)".into())
+}
+
 async fn run(args: Args) -> ExitCode {
+    let tls = match tls_setup(&args) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("redcluster-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let base_port = tls.as_ref().map_or(args.port, |(p, _)| *p);
     let mut builder = TestCluster::builder()
-        .base_port(args.port)
+        .base_port(base_port)
         .node_timeout(Duration::from_millis(args.node_timeout_ms));
     if args.empty {
         builder = builder.unconfigured_nodes(args.nodes.unwrap_or(6));
@@ -370,6 +471,12 @@ async fn run(args: Args) -> ExitCode {
     for (name, value) in args.settings {
         builder = builder.config(name, value);
     }
+    #[cfg(feature = "tls")]
+    if let Some((_, tls)) = tls {
+        builder = builder.tls(tls);
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = tls;
     let cluster = match builder.start().await {
         Ok(c) => c,
         Err(e) => {
