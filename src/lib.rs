@@ -61,6 +61,6 @@ pub mod cache;
 #[cfg(feature = "serde")]
 mod json;
 #[cfg(feature = "serde")]
-pub use cache::{Cache, CacheStats};
+pub use cache::{Cache, CacheStats, Origin};
 #[cfg(feature = "serde")]
 pub use json::Json;

@@ -343,3 +343,42 @@ async fn read_your_writes_with_replicas_that_lag() {
     assert_eq!(plain.get(5).await.unwrap(), Some(user(5, 1)));
     c.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_put_during_a_load_is_not_overwritten_by_the_older_loaded_value() {
+    let c = cluster().await;
+    let client = Client::builder(c.seeds()).build().await.unwrap();
+    let users = client.cache::<User>("users");
+    let (release, gate) = tokio::sync::watch::channel(false);
+    let loading = {
+        let (users, mut gate) = (users.clone(), gate.clone());
+        tokio::spawn(async move {
+            users
+                .get_or_load_origin(4, || async move {
+                    // Read "from the database" before the write below ...
+                    let old = user(4, 1);
+                    let _ = gate.wait_for(|open| *open).await;
+                    Ok::<_, DbDown>(Some(old))
+                })
+                .await
+        })
+    };
+    support::wait::eventually("the load started", || {
+        let s = users.stats();
+        async move { s.loads == 1 }
+    })
+    .await;
+    // ... then a newer version is written and acknowledged while the load is running.
+    users.put(4, &user(4, 2)).await.unwrap();
+    release.send(true).unwrap();
+    let (got, origin) = bounded(loading).await.unwrap().unwrap();
+    assert_eq!(got, Some(user(4, 2)), "the load hands out the newer write");
+    assert_eq!(origin, redcluster::Origin::Shared);
+    assert_eq!(users.get(4).await.unwrap(), Some(user(4, 2)));
+    let (_, origin) = users
+        .get_or_load_origin(4, || async { Ok::<_, DbDown>(None) })
+        .await
+        .unwrap();
+    assert_eq!(origin, redcluster::Origin::Cache);
+    c.shutdown().await;
+}

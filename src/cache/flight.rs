@@ -101,6 +101,40 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Write generations by key stripe: a put or evict holds its stripe's lock while it writes
+/// and bumps the generation after; a load notes the generation before it runs and stores
+/// only if it is unchanged, under the same lock.
+#[derive(Debug)]
+pub(super) struct Stripes {
+    locks: Box<[tokio::sync::Mutex<u64>]>,
+}
+
+const STRIPES: usize = 256;
+
+impl Default for Stripes {
+    fn default() -> Self {
+        Stripes {
+            locks: (0..STRIPES).map(|_| tokio::sync::Mutex::new(0)).collect(),
+        }
+    }
+}
+
+impl Stripes {
+    /// The stripe of `key`.
+    pub(super) fn of(&self, key: &str) -> &tokio::sync::Mutex<u64> {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let h = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
+        &self.locks[(h as usize) % self.locks.len()]
+    }
+
+    /// Bump every stripe (after `clear`).
+    pub(super) async fn bump_all(&self) {
+        for l in self.locks.iter() {
+            *l.lock().await += 1;
+        }
+    }
+}
+
 /// Keys this process wrote recently: their reads go to the primary for `window`.
 #[derive(Debug, Default)]
 pub(super) struct RecentWrites {

@@ -56,7 +56,7 @@ use std::time::Duration;
 pub use codec::{BytesCodec, Codec, JsonCodec};
 
 use crate::client::{Client, ReadFrom};
-use flight::{Flights, RecentWrites};
+use flight::{Flights, RecentWrites, Stripes};
 
 /// A cache of `V` values in the cluster; made by [`Client::cache`], configured by its
 /// builder-style methods. Cheap to clone: clones share the statistics, the loads in progress
@@ -91,6 +91,20 @@ struct Shared {
     load_errors: AtomicU64,
     flights: Flights,
     recent: RecentWrites,
+    /// Per-key-stripe write generations: puts and evicts bump them, loads check them.
+    stripes: Stripes,
+}
+
+/// Where [`Cache::get_or_load_origin`]'s value came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Origin {
+    /// The cache had it (a cached null included): a hit.
+    Cache,
+    /// This task ran the loader: a miss.
+    Loaded,
+    /// Another task's load of the same key, or a write that finished during it: a miss.
+    Shared,
 }
 
 /// Counters of a [`Cache`] since it was made (shared by its clones).

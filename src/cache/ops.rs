@@ -10,7 +10,7 @@ use rand::Rng;
 
 use super::codec::NULL_MARKER;
 use super::flight::{self, Role};
-use super::{Cache, Codec};
+use super::{Cache, Codec, Origin};
 use crate::client::ReadFrom;
 use crate::error::{Error, ErrorKind};
 use crate::scan::{ScanCursor, ScanOptions};
@@ -40,7 +40,13 @@ impl<V, C: Codec<V>> Cache<V, C> {
     /// The cluster's errors; [`ErrorKind::Decode`] when the codec cannot encode `value`.
     pub async fn put(&self, key: impl Display, value: &V) -> Result<(), Error> {
         let bytes = self.codec.encode(value)?;
-        self.store(&self.full_key(key), bytes).await
+        let full = self.full_key(key);
+        let mut generation = self.shared.stripes.of(&full).lock().await;
+        let r = self.store(&full, bytes).await;
+        // Even after an error: the write may have been applied, and a load that started
+        // before it must not store over it.
+        *generation += 1;
+        r
     }
 
     /// Remove `key`'s entry; true when there was one.
@@ -49,9 +55,12 @@ impl<V, C: Codec<V>> Cache<V, C> {
     /// The cluster's errors.
     pub async fn evict(&self, key: impl Display) -> Result<bool, Error> {
         let full = self.full_key(key);
-        let n: i64 = self.client.cmd("DEL").arg(&full).query().await?;
+        let mut generation = self.shared.stripes.of(&full).lock().await;
+        let r: Result<i64, Error> = self.client.cmd("DEL").arg(&full).query().await;
+        *generation += 1;
+        drop(generation);
         self.mark_written(&full);
-        Ok(n > 0)
+        Ok(r? > 0)
     }
 
     /// Remove every entry of the cache (every key with its prefix, on every primary, by the
@@ -73,6 +82,7 @@ impl<V, C: Codec<V>> Cache<V, C> {
             }
             cursor = next;
         }
+        self.shared.stripes.bump_all().await;
         if self.settings.ryw.is_some() {
             self.shared.recent.mark_all();
         }
@@ -85,6 +95,9 @@ impl<V, C: Codec<V>> Cache<V, C> {
     /// one gets its value (single flight; if the loading task is cancelled, a waiting one
     /// takes over). `Ok(None)` from the loader is cached as a null when `cache_nulls` is on.
     /// An entry the codec cannot read (a changed type) counts as a miss and is replaced.
+    /// A [`put`](Cache::put) or [`evict`](Cache::evict) of the key by this process that
+    /// finishes while the loader runs wins: the loaded value (maybe read before that write)
+    /// is not stored over it.
     ///
     /// # Errors
     /// The cluster's errors while looking up (the caller decides whether to bypass the
@@ -101,12 +114,30 @@ impl<V, C: Codec<V>> Cache<V, C> {
         Fut: Future<Output = Result<Option<V>, E>>,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        self.get_or_load_origin(key, loader).await.map(|(v, _)| v)
+    }
+
+    /// [`get_or_load`](Cache::get_or_load), also saying where the value came from (for an
+    /// `x-cache: hit|miss` header, or metrics).
+    ///
+    /// # Errors
+    /// As [`get_or_load`](Cache::get_or_load).
+    pub async fn get_or_load_origin<F, Fut, E>(
+        &self,
+        key: impl Display,
+        loader: F,
+    ) -> Result<(Option<V>, Origin), Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<V>, E>>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let full = self.full_key(key);
         let mut loader = Some(loader);
         loop {
             match self.lookup(&full, None, true).await {
-                Ok(Found::Value(v)) => return Ok(Some(v)),
-                Ok(Found::Null) => return Ok(None),
+                Ok(Found::Value(v)) => return Ok((Some(v), Origin::Cache)),
+                Ok(Found::Null) => return Ok((None, Origin::Cache)),
                 Ok(Found::Miss) => {}
                 Err(e) if e.kind() == ErrorKind::Decode => {
                     tracing::warn!(cache = %self.settings.name, error = %e, "unreadable entry; reloading");
@@ -115,25 +146,28 @@ impl<V, C: Codec<V>> Cache<V, C> {
             }
             let lead = match self.shared.flights.join_or_lead(&full) {
                 Role::Waiter(rx) => match flight::wait(rx).await {
-                    Some(outcome) => return self.value_of_outcome(outcome),
+                    Some(outcome) => {
+                        return self.value_of_outcome(outcome).map(|v| (v, Origin::Shared))
+                    }
                     // The loading task was dropped: look again, maybe lead.
                     None => continue,
                 },
                 Role::Leader(lead) => lead,
             };
+            let stripe = self.shared.stripes.of(&full);
+            let generation = *stripe.lock().await;
             // Another task may have loaded and stored it between our miss and now: look
             // again on the primary, which has it as soon as that store was acknowledged.
             // (Not counted: this task's miss already was.)
             match self.lookup(&full, Some(ReadFrom::Primary), false).await {
                 Ok(Found::Value(v)) => {
                     // Waiters decode the stored form; re-encoding is cheaper than a GET.
-                    let outcome = self.codec.encode(&v).map(Some);
-                    lead.finish(outcome);
-                    return Ok(Some(v));
+                    lead.finish(self.codec.encode(&v).map(Some));
+                    return Ok((Some(v), Origin::Cache));
                 }
                 Ok(Found::Null) => {
                     lead.finish(Ok(None));
-                    return Ok(None);
+                    return Ok((None, Origin::Cache));
                 }
                 _ => {}
             }
@@ -156,28 +190,41 @@ impl<V, C: Codec<V>> Cache<V, C> {
                     return Err(err);
                 }
             };
-            let stored = match &loaded {
-                Some(v) => match self.codec.encode(v) {
-                    Ok(b) => Some(b),
-                    Err(e) => {
-                        lead.finish(Err(e.clone()));
-                        return Err(e);
+            let encoded = match loaded.as_ref().map(|v| self.codec.encode(v)).transpose() {
+                Ok(b) => b,
+                Err(e) => {
+                    lead.finish(Err(e.clone()));
+                    return Err(e);
+                }
+            };
+            // Store and end the flight under the key's write lock, so a put that finished
+            // meanwhile is not overwritten, and no task joins this flight after a later put
+            // was acknowledged.
+            let current = stripe.lock().await;
+            if *current != generation {
+                // A write of this key (or one sharing its stripe) finished during the load:
+                // what it stored is at least as new as what was loaded.
+                if let Ok(Found::Value(v)) =
+                    self.lookup(&full, Some(ReadFrom::Primary), false).await
+                {
+                    lead.finish(self.codec.encode(&v).map(Some));
+                    return Ok((Some(v), Origin::Shared));
+                }
+            } else {
+                let to_store = match &encoded {
+                    Some(b) => Some(b.clone()),
+                    None if self.settings.cache_nulls => Some(Bytes::from_static(NULL_MARKER)),
+                    None => None,
+                };
+                if let Some(bytes) = to_store {
+                    if let Err(e) = self.store(&full, bytes).await {
+                        tracing::warn!(cache = %self.settings.name, error = %e, "could not store loaded value");
                     }
-                },
-                None => None,
-            };
-            let to_store = match &stored {
-                Some(b) => Some(b.clone()),
-                None if self.settings.cache_nulls => Some(Bytes::from_static(NULL_MARKER)),
-                None => None,
-            };
-            if let Some(bytes) = to_store {
-                if let Err(e) = self.store(&full, bytes).await {
-                    tracing::warn!(cache = %self.settings.name, error = %e, "could not store loaded value");
                 }
             }
-            lead.finish(Ok(stored));
-            return Ok(loaded);
+            lead.finish(Ok(encoded));
+            drop(current);
+            return Ok((loaded, Origin::Loaded));
         }
     }
 
