@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use redcluster::{Client, ErrorKind};
 use support::bundled::three_primaries;
 use support::raw::node_cmds;
 use support::real_cluster::RealCluster;
-use support::wait::wait_until;
+use support::wait::{progress, wait_until};
 
 #[tokio::test]
 async fn a_moved_storm_after_resharding_costs_one_refresh() {
@@ -91,14 +91,18 @@ type Outcome = (Vec<(String, u64)>, Vec<redcluster::Error>);
 /// Writers that SET their own keys in a loop and remember what was acknowledged.
 struct Load {
     stop: Arc<AtomicBool>,
+    /// Writes acknowledged so far, by all writers.
+    acked: Arc<AtomicU64>,
     tasks: Vec<tokio::task::JoinHandle<Outcome>>,
 }
 
 fn load(client: &Client, tag: &str, writers: usize) -> Load {
     let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
     let tasks = (0..writers)
         .map(|w| {
             let (client, stop, tag) = (client.clone(), stop.clone(), tag.to_string());
+            let count = count.clone();
             tokio::spawn(async move {
                 let mut acked = Vec::new();
                 let mut errors = Vec::new();
@@ -107,7 +111,10 @@ fn load(client: &Client, tag: &str, writers: usize) -> Load {
                     n += 1;
                     let key = format!("{tag}:{w}:{}", n % 50);
                     match client.set(key.as_str(), n).await {
-                        Ok(()) => acked.push((key, n)),
+                        Ok(()) => {
+                            acked.push((key, n));
+                            count.fetch_add(1, Ordering::SeqCst);
+                        }
                         Err(e) => errors.push(e),
                     }
                 }
@@ -115,7 +122,11 @@ fn load(client: &Client, tag: &str, writers: usize) -> Load {
             })
         })
         .collect();
-    Load { stop, tasks }
+    Load {
+        stop,
+        acked: count,
+        tasks,
+    }
 }
 
 impl Load {
@@ -173,12 +184,12 @@ async fn real_cluster_failover_graceful_then_killed_then_back() {
 
     // 1. Graceful CLUSTER FAILOVER under load: no request fails, every write is readable.
     let l = load(&client, "g", 8);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    progress("writes before the failover", &l.acked, 200).await;
     assert_eq!(c.nodes[r].cli(&["CLUSTER", "FAILOVER"]).trim(), "OK");
     wait_until(Duration::from_secs(10), || {
         c.primary_index_for_slot(slot) == r
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    progress("writes on the promoted replica", &l.acked, 200).await;
     let (acked, errors) = l.finish().await;
     assert!(
         errors.is_empty(),
@@ -203,7 +214,7 @@ async fn real_cluster_failover_graceful_then_killed_then_back() {
     // 2. The new primary is killed: writes in flight are reported as maybe applied (never
     // silently lost), and writes resume once the old primary is promoted back.
     let l = load(&client, "k", 8);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    progress("writes before the kill", &l.acked, 200).await;
     c.nodes[r].kill();
     wait_until(Duration::from_secs(20), || {
         c.nodes[p]
@@ -212,7 +223,7 @@ async fn real_cluster_failover_graceful_then_killed_then_back() {
     });
     // Writes go on after the promotion.
     client.set(key, "after-kill").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    progress("the load's writes after the promotion", &l.acked, 200).await;
     let (acked, errors) = l.finish().await;
     for e in &errors {
         assert!(

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use redcluster::server::{Role, TestCluster};
 use redcluster::{Client, ErrorKind, ReadFrom};
-use support::bundled::{replica_of, with_timeout};
-use support::wait::bounded;
+use support::bundled::{replica_of, wait_replicas_synced, with_timeout};
+use support::wait::{bounded, eventually, eventually_some, progress};
 
 /// 3 primaries with 1 replica each and the given node timeout.
 async fn cluster(node_timeout: Duration) -> TestCluster {
@@ -27,7 +27,7 @@ async fn a_killed_primary_is_replaced_and_returns_as_a_replica() {
     let key = "bk:{kill}";
     client.set(key, "1").await.unwrap();
     // Let the replica have it before the primary dies (replication is asynchronous).
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_replicas_synced(&cluster).await;
     // A client that knows the old shape and does nothing until the end.
     let stale = Client::builder(cluster.seeds())
         .refresh_interval(None)
@@ -129,15 +129,10 @@ async fn replica_preferred_reads_from_a_lagging_replica_are_stale_until_it_catch
     let p = cluster.primary_index_of_slot(slot).unwrap();
     let r = replica_of(&cluster, p);
     // Wait for the replica to have the first value.
-    let mut synced = false;
-    for _ in 0..100 {
-        if reader.get::<Option<String>>(key).await.unwrap().as_deref() == Some("old") {
-            synced = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(synced);
+    eventually("the replica has the first value", || async {
+        reader.get::<Option<String>>(key).await.unwrap().as_deref() == Some("old")
+    })
+    .await;
     cluster.set_replication_lag(r, Duration::from_millis(1500));
     writer.set(key, "new").await.unwrap();
     // The client does not hide replication lag: a replica read right after a write sees the
@@ -154,15 +149,10 @@ async fn replica_preferred_reads_from_a_lagging_replica_are_stale_until_it_catch
     let v: Option<String> = writer.get(key).await.unwrap();
     assert_eq!(v.as_deref(), Some("new"), "the primary has it");
     // ... and the replica catches up.
-    let mut caught_up = false;
-    for _ in 0..100 {
-        if reader.get::<Option<String>>(key).await.unwrap().as_deref() == Some("new") {
-            caught_up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(caught_up);
+    eventually("the lagging replica catches up", || async {
+        reader.get::<Option<String>>(key).await.unwrap().as_deref() == Some("new")
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -178,7 +168,7 @@ async fn a_shard_whose_replicas_are_all_down_serves_replica_reads_from_its_prima
     for k in &keys {
         client.set(k.as_str(), k.as_str()).await.unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_replicas_synced(&cluster).await;
     let p = cluster
         .primary_index_of_slot(redcluster::slot::key_slot(keys[0].as_bytes()))
         .unwrap();
@@ -265,9 +255,10 @@ async fn a_graceful_failover_under_load_loses_no_request() {
     let p = cluster.primary_index_of_slot(slot).unwrap();
     let r = replica_of(&cluster, p);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let writers: Vec<_> = (0..8)
         .map(|w| {
-            let (client, stop) = (client.clone(), stop.clone());
+            let (client, stop, acked) = (client.clone(), stop.clone(), acked.clone());
             tokio::spawn(async move {
                 let mut last = 0u64;
                 let mut errors = Vec::new();
@@ -277,7 +268,10 @@ async fn a_graceful_failover_under_load_loses_no_request() {
                         break;
                     }
                     match client.set(key.as_str(), n).await {
-                        Ok(()) => last = n,
+                        Ok(()) => {
+                            last = n;
+                            acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
                         Err(e) => errors.push(e.to_string()),
                     }
                 }
@@ -285,12 +279,12 @@ async fn a_graceful_failover_under_load_loses_no_request() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    progress("writes before the failover", &acked, 200).await;
     cluster
         .failover(r, redcluster::server::FailoverMode::Default)
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    progress("writes after the failover", &acked, 200).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for w in writers {
         let (key, last, errors) = w.await.unwrap();
@@ -322,17 +316,10 @@ async fn a_shard_lost_without_replicas_is_cluster_down_until_it_returns() {
     // Once the others mark the node failed, the whole cluster answers CLUSTERDOWN
     // (cluster-require-full-coverage): requests end at their deadline as ClusterDown, not
     // as a hang.
-    let mut down = None;
-    for _ in 0..20 {
-        match bounded(client.get::<Option<String>>(key)).await {
-            Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            Err(e) => {
-                down = Some(e);
-                break;
-            }
-        }
-    }
-    let e = down.expect("the cluster went down");
+    let e = eventually_some("the cluster went down", || async {
+        bounded(client.get::<Option<String>>(key)).await.err()
+    })
+    .await;
     assert_eq!(e.kind(), ErrorKind::ClusterDown, "{e}");
     assert!(e.is_retryable());
     // The node comes back with its data: the same client carries on.
@@ -360,7 +347,7 @@ async fn every_node_down_then_back_is_used_again_by_the_same_client() {
         .await
         .unwrap();
     client.set("all:1", "v").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_replicas_synced(&cluster).await;
     let n = cluster.nodes().len();
     for i in 0..n {
         cluster.kill_node(i).await;

@@ -12,6 +12,9 @@ use redcluster::{Client, ErrorKind, MessageKind, ScanCursor, ScanOptions};
 use support::bundled::{
     cluster, finish_migration, migrate_keys, move_slot, primaries, start_migration,
 };
+use support::pubsub::{last_is, publish_until, resubscribed_then};
+use support::raw::{node_cmd, text};
+use support::wait::{eventually, LIMIT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipeline_redirect_and_scan_during_migration() {
@@ -246,7 +249,16 @@ async fn blocking_commands_do_not_stall_others() {
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The BLPOP is blocked on its node before the other commands go.
+    let owner = client
+        .topology()
+        .primary_for_slot(redcluster::slot::key_slot(b"{t}q"))
+        .unwrap()
+        .to_string();
+    eventually("the BLPOP is blocked on its node", || async {
+        text(&node_cmd(&owner, &["INFO", "clients"]).await).contains("blocked_clients:1\r\n")
+    })
+    .await;
     for _ in 0..20 {
         assert_eq!(client.get::<i64>("{t}k").await.unwrap(), 3);
     }
@@ -263,24 +275,26 @@ async fn pubsub_on_the_bundled_cluster() {
     let client = Client::builder(cluster.seeds()).build().await.unwrap();
     let mut sub = client.subscribe(["chan"]).await.unwrap();
     let mut ssub = client.ssubscribe(["{s}chan"]).await.unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let mut got = (false, false);
-    while !(got.0 && got.1) {
-        assert!(tokio::time::Instant::now() < deadline, "{got:?}");
-        client.publish("chan", "hello").await.unwrap();
-        client.spublish("{s}chan", "shard").await.unwrap();
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        while let Ok(Some(m)) =
-            tokio::time::timeout(Duration::from_millis(10), sub.next_message()).await
-        {
-            got.0 |= m.kind == MessageKind::Message && &m.payload[..] == b"hello";
-        }
-        while let Ok(Some(m)) =
-            tokio::time::timeout(Duration::from_millis(10), ssub.next_message()).await
-        {
-            got.1 |= m.kind == MessageKind::Sharded && &m.payload[..] == b"shard";
-        }
-    }
+    publish_until(
+        &mut sub,
+        LIMIT,
+        |_| async { client.publish("chan", "hello").await.unwrap() },
+        |seen| {
+            seen.iter()
+                .any(|m| m.kind == MessageKind::Message && &m.payload[..] == b"hello")
+        },
+    )
+    .await;
+    publish_until(
+        &mut ssub,
+        LIMIT,
+        |_| async { client.spublish("{s}chan", "shard").await.unwrap() },
+        |seen| {
+            seen.iter()
+                .any(|m| m.kind == MessageKind::Sharded && &m.payload[..] == b"shard")
+        },
+    )
+    .await;
 
     // Move the shard channel's slot: the old owner drops the subscription, the client
     // reports a gap, resubscribes on the new owner and receives again.
@@ -296,28 +310,13 @@ async fn pubsub_on_the_bundled_cluster() {
         .find(|a| *a != src)
         .unwrap();
     move_slot(&cluster, slot, &src, &dst).await;
-    let mut seen = Vec::new();
-    loop {
-        assert!(
-            tokio::time::Instant::now() < deadline + Duration::from_secs(10),
-            "{seen:?}"
-        );
-        client.spublish("{s}chan", "moved").await.unwrap();
-        while let Ok(Some(m)) =
-            tokio::time::timeout(Duration::from_millis(50), ssub.next_message()).await
-        {
-            seen.push(m);
-        }
-        let back = seen
-            .iter()
-            .position(|m| m.kind == MessageKind::Resubscribed);
-        let after = seen
-            .iter()
-            .rposition(|m| m.kind == MessageKind::Sharded && &m.payload[..] == b"moved");
-        if back.is_some() && after > back {
-            break;
-        }
-    }
+    let seen = publish_until(
+        &mut ssub,
+        LIMIT,
+        |_| async { client.spublish("{s}chan", "moved").await.unwrap() },
+        resubscribed_then(b"moved"),
+    )
+    .await;
     let gap = seen.iter().position(|m| m.kind == MessageKind::Gap);
     let back = seen
         .iter()
@@ -351,45 +350,28 @@ async fn sharded_subscription_follows_a_bundled_failover() {
         .iter()
         .position(|n| n.primary_id.as_deref() == Some(owner_id.as_str()))
         .expect("the owner has a replica");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let mut seen = Vec::new();
     // Received before the failover ...
-    while !seen
-        .iter()
-        .any(|m: &redcluster::Message| m.kind == MessageKind::Sharded)
-    {
-        assert!(tokio::time::Instant::now() < deadline, "{seen:?}");
-        client.spublish(ch, "before").await.unwrap();
-        while let Ok(Some(m)) =
-            tokio::time::timeout(Duration::from_millis(50), sub.next_message()).await
-        {
-            seen.push(m);
-        }
-    }
+    publish_until(
+        &mut sub,
+        LIMIT,
+        |_| async { client.spublish(ch, "before").await.unwrap() },
+        last_is(MessageKind::Sharded),
+    )
+    .await;
     cluster
         .failover(replica, redcluster::server::FailoverMode::Default)
         .await
         .unwrap();
     // ... and after it, once the subscription moved (a Gap, then Resubscribed).
-    let mut seen = Vec::new();
-    loop {
-        assert!(tokio::time::Instant::now() < deadline, "{seen:?}");
-        let _ = client.spublish(ch, "after").await;
-        while let Ok(Some(m)) =
-            tokio::time::timeout(Duration::from_millis(50), sub.next_message()).await
-        {
-            seen.push(m);
-        }
-        let back = seen
-            .iter()
-            .position(|m| m.kind == MessageKind::Resubscribed);
-        let after = seen
-            .iter()
-            .rposition(|m| m.kind == MessageKind::Sharded && &m.payload[..] == b"after");
-        if back.is_some() && after > back {
-            break;
-        }
-    }
+    let seen = publish_until(
+        &mut sub,
+        Duration::from_secs(20),
+        |_| async {
+            let _ = client.spublish(ch, "after").await;
+        },
+        resubscribed_then(b"after"),
+    )
+    .await;
     let gap = seen.iter().position(|m| m.kind == MessageKind::Gap);
     let back = seen
         .iter()

@@ -3,19 +3,15 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use redcluster::{Client, Message, MessageKind, Subscription};
+use redcluster::{Client, MessageKind};
+use support::pubsub::{drain, last_is, next, publish_until, resubscribed_then};
 use support::real_cluster::RealCluster;
-use support::wait::wait_until;
+use support::wait::{eventually, wait_until};
 
-/// The next message within `limit` (a bound so a broken subscription fails, not hangs).
-async fn next(sub: &mut Subscription, limit: Duration) -> Option<Message> {
-    tokio::time::timeout(limit, sub.next_message())
-        .await
-        .ok()
-        .flatten()
-}
+/// How long a test publishes before giving up on a message.
+const LIMIT: Duration = Duration::from_secs(15);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriptions_receive_and_survive_killed_connections() {
@@ -27,41 +23,14 @@ async fn subscriptions_receive_and_survive_killed_connections() {
     let mut psub = client.psubscribe(["ev:*"]).await.unwrap();
     let mut ssub = client.ssubscribe(["{room}a", "{other}b"]).await.unwrap();
     // Subscriptions are confirmed asynchronously: publish until the first arrives.
-    async fn until_received(
-        client: &Client,
-        sub: &mut Subscription,
-        publish: impl Fn(&Client, String) -> futures::future::BoxFuture<'static, ()>,
-        want: MessageKind,
-    ) -> Vec<Message> {
-        let start = Instant::now();
-        let mut seen = Vec::new();
-        let mut i = 0;
-        loop {
-            assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "no message: {seen:?}"
-            );
-            publish(client, format!("m{i}")).await;
-            i += 1;
-            while let Some(m) = next(sub, Duration::from_millis(100)).await {
-                let done = m.kind == want;
-                seen.push(m);
-                if done {
-                    return seen;
-                }
-            }
-        }
-    }
-    let got = until_received(
-        &client,
+    let got = publish_until(
         &mut sub,
-        |c, m| {
-            let c = c.clone();
-            Box::pin(async move {
-                c.publish("news", m).await.unwrap();
-            })
+        LIMIT,
+        |i| {
+            let c = client.clone();
+            async move { c.publish("news", format!("m{i}")).await.unwrap() }
         },
-        MessageKind::Message,
+        last_is(MessageKind::Message),
     )
     .await;
     let m = got.last().unwrap();
@@ -76,20 +45,18 @@ async fn subscriptions_receive_and_survive_killed_connections() {
         (&b"ev:login"[..], &b"alice"[..])
     );
     for ch in ["{room}a", "{other}b"] {
-        let got = until_received(
-            &client,
+        let got = publish_until(
             &mut ssub,
-            move |c, m| {
-                let c = c.clone();
-                Box::pin(async move {
-                    c.spublish(ch, m).await.unwrap();
-                })
+            LIMIT,
+            |i| {
+                let c = client.clone();
+                async move { c.spublish(ch, format!("m{i}")).await.unwrap() }
             },
-            MessageKind::Sharded,
+            last_is(MessageKind::Sharded),
         )
         .await;
         assert_eq!(&got.last().unwrap().channel[..], ch.as_bytes());
-        while next(&mut ssub, Duration::from_millis(50)).await.is_some() {}
+        drain(&mut ssub).await;
     }
 
     // RESP3: messages arrive as push frames and reach the subscription.
@@ -99,52 +66,46 @@ async fn subscriptions_receive_and_survive_killed_connections() {
         .await
         .unwrap();
     let mut sub3 = client3.ssubscribe(["{room}a"]).await.unwrap();
-    let got = until_received(
-        &client3,
+    let got = publish_until(
         &mut sub3,
-        |c, m| {
-            let c = c.clone();
-            Box::pin(async move {
-                c.spublish("{room}a", m).await.unwrap();
-            })
+        LIMIT,
+        |i| {
+            let c = client3.clone();
+            async move { c.spublish("{room}a", format!("m{i}")).await.unwrap() }
         },
-        MessageKind::Sharded,
+        last_is(MessageKind::Sharded),
     )
     .await;
     assert_eq!(&got.last().unwrap().channel[..], b"{room}a");
     drop(sub3);
-    while next(&mut ssub, Duration::from_millis(50)).await.is_some() {}
+    drain(&mut ssub).await;
 
     // The server drops every subscriber connection: a Gap, then Resubscribed, then messages.
     for n in &c.nodes {
         n.cli(&["CLIENT", "KILL", "TYPE", "pubsub"]);
     }
-    let got = until_received(
-        &client,
+    let got = publish_until(
         &mut ssub,
-        |c, m| {
-            let c = c.clone();
-            Box::pin(async move {
-                c.spublish("{room}a", m).await.unwrap();
-            })
+        LIMIT,
+        |i| {
+            let c = client.clone();
+            async move { c.spublish("{room}a", format!("m{i}")).await.unwrap() }
         },
-        MessageKind::Sharded,
+        last_is(MessageKind::Sharded),
     )
     .await;
     let kinds: Vec<MessageKind> = got.iter().map(|m| m.kind).collect();
     let gap = kinds.iter().position(|k| *k == MessageKind::Gap);
     let back = kinds.iter().position(|k| *k == MessageKind::Resubscribed);
     assert!(gap.is_some() && back.is_some() && gap < back, "{got:?}");
-    let got = until_received(
-        &client,
+    let got = publish_until(
         &mut sub,
-        |c, m| {
-            let c = c.clone();
-            Box::pin(async move {
-                c.publish("news", m).await.unwrap();
-            })
+        LIMIT,
+        |i| {
+            let c = client.clone();
+            async move { c.publish("news", format!("m{i}")).await.unwrap() }
         },
-        MessageKind::Message,
+        last_is(MessageKind::Message),
     )
     .await;
     assert!(got.iter().any(|m| m.kind == MessageKind::Gap), "{got:?}");
@@ -155,7 +116,7 @@ async fn subscriptions_receive_and_survive_killed_connections() {
 
     // The shard channel's (empty) slot is given to another primary: the old owner drops the
     // subscription (sunsubscribe), the client moves it to the new owner.
-    while next(&mut ssub, Duration::from_millis(50)).await.is_some() {}
+    drain(&mut ssub).await;
     let slot = redcluster::slot::key_slot(b"{room}a");
     let src = c.primary_index_for_slot(slot);
     let dst = (0..3).find(|&i| i != src).unwrap();
@@ -169,16 +130,14 @@ async fn subscriptions_receive_and_survive_killed_connections() {
             "OK"
         );
     }
-    let got = until_received(
-        &client,
+    let got = publish_until(
         &mut ssub,
-        |c, m| {
-            let c = c.clone();
-            Box::pin(async move {
-                c.spublish("{room}a", m).await.unwrap();
-            })
+        LIMIT,
+        |i| {
+            let c = client.clone();
+            async move { c.spublish("{room}a", format!("m{i}")).await.unwrap() }
         },
-        MessageKind::Sharded,
+        last_is(MessageKind::Sharded),
     )
     .await;
     let gap = got.iter().position(|m| m.kind == MessageKind::Gap);
@@ -205,16 +164,13 @@ async fn sharded_subscription_follows_a_failover() {
         .expect("the primary has a replica");
     let mut sub = client.ssubscribe([ch]).await.unwrap();
     // Receiving before the failover.
-    let start = Instant::now();
-    'before: loop {
-        assert!(start.elapsed() < Duration::from_secs(10));
-        client.spublish(ch, "before").await.unwrap();
-        while let Some(m) = next(&mut sub, Duration::from_millis(100)).await {
-            if m.kind == MessageKind::Sharded {
-                break 'before;
-            }
-        }
-    }
+    publish_until(
+        &mut sub,
+        Duration::from_secs(10),
+        |_| async { client.spublish(ch, "before").await.unwrap() },
+        last_is(MessageKind::Sharded),
+    )
+    .await;
     // With ReplicaPreferred the shard subscription is served by the replica.
     let reader = Client::builder(c.seeds())
         .read_from(redcluster::ReadFrom::ReplicaPreferred)
@@ -222,16 +178,13 @@ async fn sharded_subscription_follows_a_failover() {
         .await
         .unwrap();
     let mut rsub = reader.ssubscribe([ch]).await.unwrap();
-    let start = Instant::now();
-    'replica: loop {
-        assert!(start.elapsed() < Duration::from_secs(10));
-        client.spublish(ch, "via-replica").await.unwrap();
-        while let Some(m) = next(&mut rsub, Duration::from_millis(100)).await {
-            if m.kind == MessageKind::Sharded {
-                break 'replica;
-            }
-        }
-    }
+    publish_until(
+        &mut rsub,
+        Duration::from_secs(10),
+        |_| async { client.spublish(ch, "via-replica").await.unwrap() },
+        last_is(MessageKind::Sharded),
+    )
+    .await;
     let pubsub_clients = c.nodes[replica].cli(&["CLIENT", "LIST", "TYPE", "pubsub"]);
     assert!(
         pubsub_clients.contains("cmd=ssubscribe"),
@@ -246,25 +199,18 @@ async fn sharded_subscription_follows_a_failover() {
     });
     // Keep publishing (the client follows the new primary) until a message arrives after
     // the subscription moved.
-    let start = Instant::now();
-    let mut seen = Vec::new();
-    let mut i = 0;
-    loop {
-        assert!(start.elapsed() < Duration::from_secs(20), "{seen:?}");
-        let _ = client.spublish(ch, format!("after{i}")).await;
-        i += 1;
-        let mut done = false;
-        while let Some(m) = next(&mut sub, Duration::from_millis(100)).await {
-            let after = m.kind == MessageKind::Sharded && m.payload.starts_with(b"after");
-            seen.push(m);
-            if after && seen.iter().any(|m| m.kind == MessageKind::Resubscribed) {
-                done = true;
+    let seen = publish_until(
+        &mut sub,
+        Duration::from_secs(20),
+        |i| {
+            let c = client.clone();
+            async move {
+                let _ = c.spublish(ch, format!("after{i}")).await;
             }
-        }
-        if done {
-            break;
-        }
-    }
+        },
+        resubscribed_then(b"after"),
+    )
+    .await;
     let gap = seen.iter().position(|m| m.kind == MessageKind::Gap);
     let back = seen
         .iter()
@@ -272,14 +218,12 @@ async fn sharded_subscription_follows_a_failover() {
     assert!(gap.is_some() && gap < back, "{seen:?}");
     // The client's map converges on the new primary (periodic refresh every second).
     let new_primary = format!("127.0.0.1:{}", c.nodes[replica].port);
-    let start = Instant::now();
-    while client.topology().primary_for_slot(slot) != Some(new_primary.as_str()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "map says {:?}, new primary {new_primary}, old 127.0.0.1:{}",
-            client.topology().primary_for_slot(slot),
-            c.nodes[primary].port
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let what = format!(
+        "the map names the new primary {new_primary} (old 127.0.0.1:{})",
+        c.nodes[primary].port
+    );
+    eventually(&what, || async {
+        client.topology().primary_for_slot(slot) == Some(new_primary.as_str())
+    })
+    .await;
 }

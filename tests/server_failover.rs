@@ -11,7 +11,7 @@ use std::time::Duration;
 use redcluster::server::{FailoverMode, Role, TestCluster};
 use support::bundled::{replica_of, with_timeout};
 use support::raw::{text, Client};
-use support::wait::eventually;
+use support::wait::{eventually, progress};
 
 const STABLE: Duration = Duration::from_secs(8);
 
@@ -129,12 +129,12 @@ async fn graceful_failover_under_writes_loses_nothing() {
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(AtomicU64::new(0));
     let task = tokio::spawn(writer(cluster.nodes()[p].addr, stop.clone(), acked.clone()));
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    progress("writes before the failover", &acked, 50).await;
     cluster
         .failover(r, FailoverMode::Default)
         .await
         .expect("failover");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    progress("writes on the promoted replica", &acked, 50).await;
     stop.store(true, Ordering::Relaxed);
     task.await.expect("writer");
     let mut c = Client::connect(cluster.nodes()[r].addr).await;

@@ -59,9 +59,25 @@ pub fn replica_of(cluster: &TestCluster, p: usize) -> usize {
 }
 
 /// Wait until every replica has acknowledged everything its primary has written, so reads
-/// from replicas see every write made before the call.
+/// from replicas see every write made before the call. Each primary is first sent `WAIT`
+/// (which asks its replicas to acknowledge now instead of at their next once-a-second ACK),
+/// then `INFO replication` is polled until the offsets agree.
 pub async fn wait_replicas_synced(cluster: &TestCluster) {
-    let primaries = primaries(cluster);
+    let nodes = cluster.nodes();
+    let primaries: Vec<(String, usize)> = nodes
+        .iter()
+        .filter(|n| n.role == Role::Primary && n.alive)
+        .map(|p| {
+            let replicas = nodes
+                .iter()
+                .filter(|n| n.alive && n.primary_id.as_deref() == Some(p.id.as_str()))
+                .count();
+            (p.addr.to_string(), replicas)
+        })
+        .collect();
+    for (addr, replicas) in &primaries {
+        node_cmd(addr, &["WAIT", &replicas.to_string(), "1000"]).await;
+    }
     eventually("replicas caught up with their primaries", || {
         let primaries = primaries.clone();
         async move {

@@ -13,11 +13,13 @@
 //! - `server_bin` (feature `server`): the `redcluster-server` binary as a child process, and
 //!   running outside tools with a deadline.
 //! - [`fake_cluster`]: scripted fake nodes that misbehave on cue.
+//! - [`pubsub`]: publish until a subscription delivers what a test waits for.
 #![allow(dead_code)]
 
 #[cfg(feature = "server")]
 pub mod bundled;
 pub mod fake_cluster;
+pub mod pubsub;
 pub mod raw;
 pub mod real_cluster;
 #[cfg(feature = "server")]

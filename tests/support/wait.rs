@@ -2,6 +2,7 @@
 //! condition that never comes fails the test instead of hanging it.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long [`eventually`] and [`bounded`] wait before failing the test.
@@ -53,6 +54,17 @@ where
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Wait until `counter` has grown by `more` from its value now: a background load (writers
+/// counting their acknowledged writes) has made progress, instead of sleeping a while and
+/// hoping it did. Panics naming `what` after [`LIMIT`].
+pub async fn progress(what: &str, counter: &AtomicU64, more: u64) {
+    let start = counter.load(Ordering::SeqCst);
+    eventually(what, || async move {
+        counter.load(Ordering::SeqCst) >= start + more
+    })
+    .await
 }
 
 /// Blocking version for synchronous tests: poll `cond` every 50 ms; panics if it is still
