@@ -30,6 +30,34 @@ def eventually(read, expected, replicas):
     return got
 
 
+def check_data_families(rc, key):
+    """Streams with a consumer group, HyperLogLog, geo and BITFIELD through redis-py's own
+    helpers (what a backend's job queue, visitor counts and store search call)."""
+    s = key("{fam}stream")
+    ids = [rc.xadd(s, {"job": str(i)}) for i in range(5)]
+    check(all(ids), "XADD ids %r" % ids)
+    check(rc.xgroup_create(s, "workers", id="0"), "XGROUP CREATE")
+    got = rc.xreadgroup("workers", "w1", {s: ">"}, count=3, block=100)
+    check(len(got) == 1 and [e[0] for e in got[0][1]] == ids[:3], "XREADGROUP -> %r" % got)
+    check(rc.xack(s, "workers", ids[0]) == 1, "XACK")
+    pending = rc.xpending(s, "workers")
+    check(pending["pending"] == 2 and pending["min"] == ids[1], "XPENDING -> %r" % pending)
+    claimed = rc.xautoclaim(s, "workers", "w2", min_idle_time=0, start_id="0-0")
+    check([e[0] for e in claimed[1]] == ids[1:3], "XAUTOCLAIM -> %r" % (claimed,))
+    check(rc.xlen(s) == 5 and len(rc.xrange(s)) == 5, "XLEN/XRANGE")
+    h = key("{fam}hll")
+    rc.pfadd(h, *["visitor:%d" % i for i in range(1000)])
+    n = rc.pfcount(h)
+    check(980 <= n <= 1020, "PFCOUNT ~1000 -> %r" % n)
+    g = key("{fam}geo")
+    rc.geoadd(g, [13.361389, 38.115556, "Palermo", 15.087269, 37.502669, "Catania"])
+    near = rc.geosearch(g, longitude=15, latitude=37, radius=200, unit="km", sort="ASC")
+    check(near == ["Catania", "Palermo"], "GEOSEARCH -> %r" % near)
+    b = key("{fam}bits")
+    res = rc.bitfield(b).set("u8", 0, 200).incrby("u8", 0, 100, overflow="SAT").get("i8", 0).execute()
+    check(res == [0, 255, -1], "BITFIELD -> %r" % res)
+
+
 def main():
     warnings.simplefilter("ignore")
     host, port = sys.argv[1], int(sys.argv[2])
@@ -72,6 +100,8 @@ def main():
         expected = [str(i * 2) for i in range(50)]
         out = eventually(pipelined_gets, expected, replicas)
         check(out == expected, "pipeline GETs: %r" % out)
+        if not replicas:
+            check_data_families(rc, key)
         total = rc.dbsize(target_nodes=RedisCluster.PRIMARIES)
         check(total >= 200, "DBSIZE over all primaries: %r" % total)
         rc.close()

@@ -368,8 +368,13 @@ fn dist_reply(d: f64) -> Value {
     Value::BulkString(Bytes::from(format!("{d:.4}")))
 }
 
-/// `addReplyHumanLongDouble`: 17 decimals, trailing zeros trimmed.
-fn human(v: f64) -> Value {
+/// `addReplyHumanLongDouble`: for RESP2 a bulk string of 17 decimals with trailing zeros
+/// trimmed (Redis' bytes exactly); for RESP3 a double (Redis prints the same 17 decimals
+/// there, our encoder the shortest text of the same value).
+fn human(v: f64, resp3: bool) -> Value {
+    if resp3 {
+        return Value::Double(v);
+    }
     let s = format!("{v:.17}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     let s = if s == "-0" { "0" } else { s };
@@ -413,7 +418,7 @@ pub(super) fn geopos(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
                 None => Value::NullArray,
                 Some(s) => {
                     let (x, y) = decode_score(s);
-                    Value::Array(vec![human(x), human(y)])
+                    Value::Array(vec![human(x, c.resp3), human(y, c.resp3)])
                 }
             })
             .collect(),
@@ -697,7 +702,10 @@ fn generic(db: &mut Db, a: &[Bytes], c: &ExecCtx, kind: Kind) -> Value {
                         v.push(Value::Integer(p.score as i64));
                     }
                     if withcoord {
-                        v.push(Value::Array(vec![human(p.lon), human(p.lat)]));
+                        v.push(Value::Array(vec![
+                            human(p.lon, c.resp3),
+                            human(p.lat, c.resp3),
+                        ]));
                     }
                     Value::Array(v)
                 })
