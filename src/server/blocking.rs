@@ -1,5 +1,5 @@
 //! Blocking commands at the network layer: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP,
-//! BZPOPMIN, BZPOPMAX, BZMPOP.
+//! BZPOPMIN, BZPOPMAX, BZMPOP, and XREAD/XREADGROUP with BLOCK ([`run_stream`]).
 //!
 //! The keyspace knows how to serve them ([`Db::try_serve_blocking`]); this module makes the
 //! client wait. A command that cannot be served at once becomes a [`Pending`] the connection
@@ -84,6 +84,10 @@ impl Pending {
 fn is_move(args: &[Bytes]) -> bool {
     args.first()
         .is_some_and(|n| n.eq_ignore_ascii_case(b"blmove") || n.eq_ignore_ascii_case(b"brpoplpush"))
+}
+
+fn is_stream(args: &[Bytes]) -> bool {
+    args.first().is_some_and(|n| Db::is_stream_read(n))
 }
 
 fn is_zset(args: &[Bytes]) -> bool {
@@ -198,12 +202,16 @@ pub(crate) fn serve_ready(st: &mut NodeState) {
                     continue;
                 };
                 let (args, resp3) = (w.args.clone(), w.resp3);
-                // Redis 7.0 serves a waiter only from a key of the type it pops.
-                let want: &[u8] = if is_zset(&args) { b"zset" } else { b"list" };
-                match type_of(&mut st.db, &key) {
-                    Value::SimpleString(t) if t.as_ref() == want => {}
-                    Value::SimpleString(t) if t.as_ref() == b"none" => break,
-                    _ => continue,
+                // Redis 7.0 serves a waiter only from a key of the type it pops. A stream
+                // reader decides itself: XREADGROUP ends with an error when its stream or
+                // group is gone, XREAD keeps waiting.
+                if !is_stream(&args) {
+                    let want: &[u8] = if is_zset(&args) { b"zset" } else { b"list" };
+                    match type_of(&mut st.db, &key) {
+                        Value::SimpleString(t) if t.as_ref() == want => {}
+                        Value::SimpleString(t) if t.as_ref() == b"none" => break,
+                        _ => continue,
+                    }
                 }
                 let Some(reply) = serve(st, &args, resp3) else {
                     continue;
@@ -239,6 +247,32 @@ pub(crate) fn run(conn: &Conn, args: &[Bytes], locked: &mut Locked<'_>) -> Outco
         timeout_ms: spec.timeout_ms,
         started: Instant::now(),
     }))
+}
+
+/// Run XREAD/XREADGROUP with BLOCK: served at once as without BLOCK when entries are
+/// there, otherwise [`Outcome::Block`] waiting (with `$` resolved to the stream's last ID now)
+/// for an XADD, a deleted stream or group, a timeout, a failover or a slot move.
+pub(crate) fn run_stream(conn: &Conn, args: &[Bytes], locked: &mut Locked<'_>) -> Outcome {
+    let st = locked.get();
+    let ctx = ExecCtx {
+        now_ms: now_ms(),
+        resp3: conn.proto == Protocol::Resp3,
+    };
+    let prepared = st.db.stream_block_args(args, ctx.now_ms);
+    let reply = st.db.execute(args, &ctx);
+    let props = st.db.take_propagation();
+    if !props.is_empty() {
+        st.repl.feed(props);
+    }
+    match (prepared, reply) {
+        (Ok(Some((waiting, spec))), Value::NullArray) => Outcome::Block(Box::new(Pending {
+            args: waiting,
+            keys: spec.keys,
+            timeout_ms: spec.timeout_ms,
+            started: Instant::now(),
+        })),
+        (_, reply) => Outcome::Reply(reply),
+    }
 }
 
 /// CLIENT UNBLOCK id [TIMEOUT|ERROR]: 1 when the client was blocked and is now answered.

@@ -443,6 +443,7 @@ fn run(
     let start = Instant::now();
     conn.last_cmd = spec.name;
     let outcome = match handler {
+        Handler::Db if Db::is_stream_block(args) => super::blocking::run_stream(conn, args, locked),
         Handler::Db => Outcome::Reply(run_db(conn, args, locked)),
         Handler::Server => super::cmd_server::run(conn, spec, args, locked, shared),
     };

@@ -84,6 +84,24 @@ impl Db {
         kind(name).is_some()
     }
 
+    /// True for XREAD and XREADGROUP (any case): blocking only with their BLOCK option, and
+    /// served by [`Db::try_serve_blocking`] in the form [`Db::stream_block_args`] prepared.
+    pub(crate) fn is_stream_read(name: &[u8]) -> bool {
+        eq(name, b"xread") || eq(name, b"xreadgroup")
+    }
+
+    /// True for an XREAD/XREADGROUP that has a BLOCK option (before STREAMS).
+    pub(crate) fn is_stream_block(args: &[Bytes]) -> bool {
+        let Some(name) = args.first() else {
+            return false;
+        };
+        Db::is_stream_read(name)
+            && args[1..]
+                .iter()
+                .take_while(|a| !eq(a, b"streams"))
+                .any(|a| eq(a, b"block"))
+    }
+
     /// Validate a blocking command and say what it waits for.
     ///
     /// # Errors
@@ -138,11 +156,18 @@ impl Db {
     /// errors such as WRONGTYPE), or `None` when the client must wait. Propagates what it
     /// changed, like [`Db::execute`].
     pub(crate) fn try_serve_blocking(&mut self, args: &[Bytes], ctx: &ExecCtx) -> Option<Value> {
-        if let Err(e) = Db::block_spec(args) {
-            return Some(e);
+        let stream = args.first().is_some_and(|n| Db::is_stream_read(n));
+        if !stream {
+            if let Err(e) = Db::block_spec(args) {
+                return Some(e);
+            }
         }
         let changes_before = self.changes;
-        let reply = self.serve_blocking(args, ctx);
+        let reply = if stream {
+            self.serve_blocked_stream(args, ctx)
+        } else {
+            self.serve_blocking(args, ctx)
+        };
         if !self.touched.is_empty() {
             self.settle_versions(changes_before);
         }
