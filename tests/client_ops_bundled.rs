@@ -416,6 +416,8 @@ async fn transactions_follow_ask_during_a_migration() {
     assert_eq!(e.code(), Some("TRYAGAIN"), "{e}");
     // Finish the migration while the same transaction is retried: it lands once.
     let finish = async {
+        // Kept: lets the transaction below be refused (TRYAGAIN) at least once before the
+        // migration ends; the result does not depend on the timing.
         tokio::time::sleep(Duration::from_millis(60)).await;
         migrate_keys(&src, &dst, &["{mtx}c"]).await;
         finish_migration(&cluster, slot, &dst).await;

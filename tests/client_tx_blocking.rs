@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use redcluster::{Client, ErrorKind};
 use support::real_cluster::RealCluster;
+use support::wait::wait_until;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions_watch_conflicts_and_cross_slot_refusal() {
@@ -90,7 +91,13 @@ async fn blocking_commands_do_not_stall_other_requests() {
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let owner = c.primary_index_for_slot(redcluster::slot::key_slot(b"{q}list"));
+    wait_until(Duration::from_secs(10), || {
+        c.nodes[owner]
+            .cli(&["INFO", "clients"])
+            .lines()
+            .any(|l| l.trim() == "blocked_clients:1")
+    });
     for _ in 0..50 {
         let v: String = client.get("{q}other").await.unwrap();
         assert_eq!(v, "v");
@@ -125,6 +132,7 @@ async fn blocking_commands_do_not_stall_other_requests() {
                 .await
         })
     };
+    // The sleep is what is tested: the waiter must outlast request_timeout (2 s).
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(
         !waiter.is_finished(),

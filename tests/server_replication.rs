@@ -4,12 +4,12 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use redcluster::server::TestCluster;
 use support::raw::Client;
-use support::wait::eventually;
+use support::wait::{eventually, progress};
 
 fn field(info: &str, name: &str) -> Option<String> {
     info.lines()
@@ -84,7 +84,8 @@ async fn writes_reach_the_replica_and_wait_counts_it() {
         .starts_with("ERR WAIT cannot be used with replica instances"));
 }
 
-async fn writer(addr: SocketAddr, stop: Arc<AtomicBool>) -> u64 {
+/// Writes until `stop`; `done` counts the acknowledged bursts. Returns the number of keys set.
+async fn writer(addr: SocketAddr, stop: Arc<AtomicBool>, done: Arc<AtomicU64>) -> u64 {
     let mut c = Client::connect(addr).await;
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
@@ -98,6 +99,7 @@ async fn writer(addr: SocketAddr, stop: Arc<AtomicBool>) -> u64 {
             let reply = c.read().await.unwrap();
             assert!(!reply.is_error(), "{reply:?}");
         }
+        done.fetch_add(1, Ordering::SeqCst);
         tokio::task::yield_now().await;
     }
     n
@@ -140,8 +142,9 @@ async fn a_replica_syncing_under_writes_ends_identical() {
     .await;
 
     let stop = Arc::new(AtomicBool::new(false));
-    let writes = tokio::spawn(writer(p, stop.clone()));
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let bursts = Arc::new(AtomicU64::new(0));
+    let writes = tokio::spawn(writer(p, stop.clone(), bursts.clone()));
+    progress("writes before REPLICATE", &bursts, 2).await;
     let mut replica = Client::connect(r).await;
     assert_eq!(
         replica.text(&["CLUSTER", "REPLICATE", &nodes[0].id]).await,
@@ -155,7 +158,7 @@ async fn a_replica_syncing_under_writes_ends_identical() {
         info.contains("state=online")
     })
     .await;
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    progress("writes streamed to the online replica", &bursts, 2).await;
     stop.store(true, Ordering::Relaxed);
     let n = writes.await.unwrap();
     assert!(n > 0);
