@@ -139,6 +139,7 @@ impl Error {
 
     /// An error of `kind` that wraps `source` (a cache loader's error), with `message` as
     /// its text; [`std::error::Error::source`] returns `source`.
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
     pub(crate) fn wrapping(
         kind: ErrorKind,
         message: impl Into<String>,

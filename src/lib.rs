@@ -35,6 +35,7 @@ mod pool;
 pub mod pubsub;
 mod router;
 pub mod scan;
+pub mod telemetry;
 pub mod topology;
 mod types;
 

@@ -126,6 +126,19 @@ async fn hit_and_miss_headers_health_and_metrics() {
         .await
         .unwrap();
     assert!(text.contains("webservice_cache_hits_total 3"), "{text}");
+    // The client's own metrics through the `metrics` facade and the Prometheus exporter.
+    assert!(
+        text.contains("redcluster_requests_total{command=\"get\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("redcluster_request_duration_seconds_bucket{command=\"set\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("redcluster_cache_hits_total{cache=\"users\"}"),
+        "{text}"
+    );
     assert!(
         text.contains("webservice_requests_total{route=\"get_user\",status=\"404\"} 2"),
         "{text}"

@@ -55,6 +55,7 @@ pub struct App {
 impl App {
     /// The service over `client` and `db`.
     pub fn new(client: Client, db: Db, settings: Settings) -> Arc<App> {
+        prometheus();
         let cache = client
             .cache::<User>("users")
             .ttl(Duration::from_secs(30 * 60))
@@ -257,8 +258,31 @@ async fn health(State(app): State<Arc<App>>) -> Result<Response, AppError> {
     }
 }
 
+/// The `metrics` facade's recorder (redcluster's request, error, redirect, reconnect and
+/// cache counters, latency per command), installed once per process.
+pub fn prometheus() -> Option<&'static metrics_exporter_prometheus::PrometheusHandle> {
+    static HANDLE: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                    0.5, 1.0,
+                ])
+                .ok()?
+                .install_recorder()
+                .ok()
+        })
+        .as_ref()
+}
+
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let text = app.metrics.render(&app);
+    let mut text = app.metrics.render(&app);
+    if let Some(handle) = prometheus() {
+        handle.run_upkeep();
+        text.push_str(&handle.render());
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

@@ -256,6 +256,7 @@ impl<V, C: Codec<V>> Cache<V, C> {
         };
         if count {
             counter.fetch_add(1, Ordering::Relaxed);
+            crate::telemetry::cache_lookup(&self.settings.name, got.is_some());
         }
         match got {
             None => Ok(Found::Miss),

@@ -285,6 +285,7 @@ impl Pool {
                 entry.loading_strikes.store(0, Ordering::Relaxed);
                 if previous.is_some() {
                     entry.reconnects.fetch_add(1, Ordering::Relaxed);
+                    crate::telemetry::reconnect(&entry.addr);
                     tracing::info!(addr = %entry.addr, readonly, "reconnected");
                 } else {
                     tracing::debug!(addr = %entry.addr, readonly, "connected");

@@ -140,6 +140,7 @@ impl Inner {
     /// Publish a refreshed topology.
     pub(crate) fn install(&self, t: Topology) {
         self.counters.refreshes.fetch_add(1, Ordering::Relaxed);
+        crate::telemetry::refresh();
         let old = self.topology.load();
         if old.fingerprint() != t.fingerprint() {
             tracing::info!(
@@ -333,6 +334,7 @@ impl Inner {
                         );
                         trail.last_error = Some(err);
                         self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                        crate::telemetry::retry();
                         attempt.retries += 1;
                         match self.refresher() {
                             Some(r) => r.refresh_and_wait().await,
@@ -353,6 +355,7 @@ impl Inner {
                 },
                 Target::Addr { addr, asking } => (self.pool.entry(addr), false, *asking),
             };
+            crate::telemetry::node(entry.addr());
             let started = measure.then(Instant::now);
             let outcome = if exclusive {
                 entry.count_request();
@@ -394,6 +397,7 @@ impl Inner {
                 }
                 Action::Moved { slot, addr } => {
                     self.counters.moved.fetch_add(1, Ordering::Relaxed);
+                    crate::telemetry::redirect(false, entry.addr(), attempt.redirects + 1);
                     tracing::info!(slot, from = entry.addr(), to = %addr, "MOVED");
                     let addr = self.resolve(&addr, &entry);
                     self.topology.apply_moved(slot, &addr);
@@ -408,6 +412,7 @@ impl Inner {
                 }
                 Action::Ask { addr } => {
                     self.counters.ask.fetch_add(1, Ordering::Relaxed);
+                    crate::telemetry::redirect(true, entry.addr(), attempt.redirects + 1);
                     tracing::info!(from = entry.addr(), to = %addr, "ASK");
                     attempt.redirects += 1;
                     target = Target::Addr {
@@ -417,6 +422,7 @@ impl Inner {
                 }
                 Action::RetryAfter { delay, refresh } => {
                     self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    crate::telemetry::retry();
                     if let Ok(Value::Error(line)) = &outcome {
                         if line.starts_with(b"LOADING") {
                             entry.mark_loading();
@@ -437,6 +443,7 @@ impl Inner {
                 }
                 Action::RefreshAndRetry => {
                     self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    crate::telemetry::retry();
                     tracing::warn!(
                         node = entry.addr(),
                         "node is not what the map says; refreshing"
@@ -546,6 +553,14 @@ impl Router {
     /// Cross-slot before sending; server errors; [`ErrorKind::Timeout`] at the deadline
     /// (naming the last transient error seen); the decision's failures.
     pub(crate) async fn execute(&self, args: &Args) -> Result<Value, Error> {
+        let (op, span) = crate::telemetry::start(args);
+        let r = self.execute_routed(args).instrument(span.clone()).await;
+        crate::telemetry::finish(op, &span, &r);
+        r
+    }
+
+    /// [`execute`](Router::execute) inside its span.
+    async fn execute_routed(&self, args: &Args) -> Result<Value, Error> {
         let route = match route::route(args) {
             Ok(r) => r,
             Err(e) if e.kind() == ErrorKind::CrossSlot => match split::plan(args) {
@@ -554,11 +569,8 @@ impl Router {
             },
             Err(e) => return Err(e),
         };
-        let span = tracing::debug_span!(
-            "request",
-            cmd = %String::from_utf8_lossy(args.get(0).unwrap_or_default()),
-            slot = route.slot
-        );
+        crate::telemetry::slot(route.slot);
+        let span = tracing::Span::current();
         let timeout = self.inner.config.request_timeout;
         if let Some((targets, how)) = route.fanout {
             return self
