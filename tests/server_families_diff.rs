@@ -320,3 +320,22 @@ async fn new_families_reply_like_redis_server_byte_for_byte() {
     }
     assert!(p.compared > 4000, "compared {} replies", p.compared);
 }
+
+/// The core families (strings, keys, lists, hashes, sets, sorted sets) from a fixed script,
+/// in RESP2 then RESP3: what the old by-hand diff tool in `src/server/db` was run for.
+#[tokio::test]
+async fn core_families_reply_like_redis_server_byte_for_byte() {
+    let Some(real) = RealCluster::single() else {
+        return;
+    };
+    let ours = TestCluster::builder().primaries(1).start().await.unwrap();
+    let mut p = Pair::new(real.nodes[0].addr(), ours.seeds()[0]).await;
+    p.line("FLUSHALL", "core.txt").await;
+    p.script("core.txt").await;
+    for c in [&mut p.real, &mut p.ours] {
+        c.cmd(&["HELLO", "3"]).await;
+    }
+    p.line("FLUSHALL", "core.txt RESP3").await;
+    p.script("core.txt").await;
+    assert!(p.compared > 200, "compared {} replies", p.compared);
+}

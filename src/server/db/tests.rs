@@ -2,7 +2,6 @@
 //! (words split on spaces) against a [`Db`] at a controllable clock.
 
 mod blocking;
-mod diff;
 mod expiry;
 mod fuzz;
 mod hash_list;
