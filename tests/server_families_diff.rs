@@ -1,6 +1,7 @@
 //! Byte-for-byte comparison with a real redis-server 7.0 (one cluster-enabled node owning
 //! every slot) for the streams, HyperLogLog, geo, bit-field, LCS and SORT families: the same
-//! commands go to it and to a one-primary bundled cluster, and every reply must be identical
+//! commands go to it and to a one-primary bundled cluster (plus the server commands added
+//! with them: SLOWLOG, LATENCY, MEMORY, MODULE, and those cluster mode refuses), and every reply must be identical
 //! on the wire. Fixed scripts (tests/data/families/*.txt) cover errors and edge cases;
 //! seeded random sequences per family cover the algorithms (stream node layout and `~`
 //! trimming, HLL sparse/dense bytes, geohash search areas, overflow arithmetic).
@@ -289,6 +290,7 @@ async fn new_families_reply_like_redis_server_byte_for_byte() {
         ("hll.txt", hll_commands(&mut rng)),
         ("geo.txt", geo_commands(&mut rng)),
         ("bits_sort.txt", bitfield_commands(&mut rng)),
+        ("server.txt", Vec::new()),
     ] {
         p.line("FLUSHALL", name).await;
         // Generated state first: the HLL script merges the generated keys.

@@ -132,6 +132,9 @@ pub(crate) fn run(
             return super::pubsub::commands::run(conn, spec, args, locked, shared)
         }
         name if super::blocking::handles(name) => return super::blocking::run(conn, args, locked),
+        name if super::cmd_misc::handles(name) => {
+            super::cmd_misc::run(conn, spec, args, locked, shared)
+        }
         name if name.starts_with("command|") || name == "command" => {
             cmd_command::run(conn, spec, args)
         }

@@ -163,6 +163,7 @@ fn table() -> &'static HashMap<&'static [u8], Entry> {
                 .iter()
                 .chain(super::pubsub::commands::COMMANDS)
                 .chain(super::blocking::COMMANDS)
+                .chain(super::cmd_misc::COMMANDS)
                 .find(|(n, _)| *n == spec.name);
             // The engine wins for data commands it implements (DBSIZE, FLUSHALL ...).
             let entry = if Db::supports(spec.name.as_bytes()) {
@@ -451,6 +452,7 @@ fn run(
     let failed = matches!(&outcome, Outcome::Reply(v) if v.is_error());
     let usec = start.elapsed().as_micros() as u64;
     locked.get().cmdstats.executed(spec.name, usec, failed);
+    super::cmd_misc::record(locked.get(), spec, args, usec, conn);
     outcome
 }
 

@@ -49,6 +49,7 @@ mod cmd_command;
 mod cmd_config;
 mod cmd_fault;
 mod cmd_info;
+mod cmd_misc;
 mod cmd_multi;
 mod cmd_server;
 mod conn;

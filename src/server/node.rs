@@ -89,6 +89,8 @@ pub(crate) struct NodeState {
     pub(crate) waiters: super::blocking::Waiters,
     /// Keys a MIGRATE is moving right now: served here even if deleted meanwhile.
     pub(crate) migrate_fence: super::migrate::Fence,
+    /// SLOWLOG entries and per-command latency histograms.
+    pub(crate) misc: super::cmd_misc::MiscState,
 }
 
 /// A node shared by its tasks.
@@ -229,6 +231,7 @@ pub(crate) async fn start(
         config_overrides: HashMap::new(),
         waiters: Default::default(),
         migrate_fence: Default::default(),
+        misc: Default::default(),
     };
     let shared = launch(listener, id, config, state);
     if let Err(why) = super::cmd_config::apply_startup(&shared) {
@@ -286,6 +289,7 @@ pub(crate) async fn restart(old: &NodeShared, keep_data: bool) -> std::io::Resul
             config_overrides: std::mem::take(&mut st.config_overrides),
             waiters: Default::default(),
             migrate_fence: Default::default(),
+            misc: Default::default(),
         };
         (state, primary)
     };

@@ -40,6 +40,7 @@ mod hll;
 mod keys;
 mod lcs;
 mod list;
+mod memory;
 mod set;
 mod snapshot;
 mod sort;
