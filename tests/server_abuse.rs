@@ -260,3 +260,69 @@ fn password_from_file_env_or_config_file_not_the_command_line() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Read until the server closes; the bytes received. Panics after 20 s.
+fn drain(s: &mut TcpStream) -> usize {
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0;
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return total,
+            Ok(n) => total += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return total,
+            Err(e) => panic!("still open after 20 s ({e}), {total} bytes read"),
+        }
+    }
+}
+
+/// A client that pipelines big reads and does not read the replies, and a subscriber that
+/// does not read its messages, are closed at their class's output buffer limit.
+#[test]
+fn non_reading_clients_are_closed_at_their_output_limit() {
+    let Some(real) = RealNode::start_single(&[]) else {
+        return;
+    };
+    let ours = ServerProcess::start(1, &["--primaries", "1"]);
+    const GETS: usize = 200;
+    for port in [real.port, ours.base_port] {
+        let limits = "normal 1mb 0 0 pubsub 256kb 0 0";
+        let set = cli(
+            port,
+            &["CONFIG", "SET", "client-output-buffer-limit", limits],
+        );
+        assert_eq!(set.trim(), "OK", "port {port}");
+        // Too long for a command-line argument: over a socket.
+        let mut setter = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let value = "v".repeat(512 * 1024);
+        let set = format!(
+            "*3\r\n$3\r\nSET\r\n$6\r\n{{b}}big\r\n${}\r\n{value}\r\n",
+            value.len()
+        );
+        setter.write_all(set.as_bytes()).unwrap();
+        let mut ok = [0u8; 5];
+        setter.read_exact(&mut ok).unwrap();
+        assert_eq!(&ok, b"+OK\r\n");
+        // 200 x 512 KiB = 100 MiB of replies asked for, none read.
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.write_all(&b"GET {b}big\r\n".repeat(GETS)).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let got = drain(&mut c);
+        assert!(got < GETS * 512 * 1024, "port {port}: all {got} bytes sent");
+        // The subscriber.
+        let mut sub = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        sub.write_all(b"SUBSCRIBE ch\r\n").unwrap();
+        let mut confirm = [0u8; 31];
+        sub.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        sub.read_exact(&mut confirm).unwrap();
+        let message = "m".repeat(16 * 1024);
+        let mut publisher = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        // 32 MiB: more than the kernel's socket buffers can absorb.
+        let publish = format!("PUBLISH ch {message}\r\n").repeat(2000);
+        publisher.write_all(publish.as_bytes()).unwrap();
+        let got = drain(&mut sub);
+        assert!(got < 2000 * 16 * 1024, "port {port}: every message sent");
+        // The node still serves.
+        assert_eq!(cli(port, &["PING"]).trim(), "PONG");
+    }
+}

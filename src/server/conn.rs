@@ -18,6 +18,7 @@ use crate::resp::{
 };
 
 use super::dispatch::{self, Outcome};
+use super::limits::{log_overflow, ClientClass, OutputGuard};
 use super::node::{Locked, NodeShared};
 use super::stream::Stream;
 
@@ -202,6 +203,46 @@ const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10
 
 /// Most commands decoded per batch (bounds reply memory for huge pipelines).
 const MAX_BATCH: usize = 1024;
+/// A batch stops taking commands once its replies reach about this size.
+const MAX_BATCH_BYTES: usize = 1 << 20;
+
+/// About how many bytes `v` takes on the wire.
+fn approx_len(v: &Value) -> usize {
+    match v {
+        Value::SimpleString(b) | Value::Error(b) | Value::BulkString(b) | Value::BigNumber(b) => {
+            b.len() + 16
+        }
+        Value::Verbatim { text, .. } => text.len() + 24,
+        Value::Array(items) | Value::Set(items) | Value::Push(items) => {
+            16 + items.iter().map(approx_len).sum::<usize>()
+        }
+        Value::Map(pairs) => {
+            16 + pairs
+                .iter()
+                .map(|(k, v)| approx_len(k) + approx_len(v))
+                .sum::<usize>()
+        }
+        Value::Attribute { attributes, value } => {
+            approx_len(value)
+                + attributes
+                    .iter()
+                    .map(|(k, v)| approx_len(k) + approx_len(v))
+                    .sum::<usize>()
+        }
+        _ => 16,
+    }
+}
+
+/// Buffers above this are dropped once empty, as Redis shrinks an idle client's query
+/// buffer: one big request or reply must not keep its memory for the connection's life.
+const SHRINK_ABOVE: usize = 64 * 1024;
+
+/// A fresh small buffer in place of an empty oversized one.
+fn shrink(buf: &mut BytesMut) {
+    if buf.is_empty() && buf.capacity() > SHRINK_ABOVE {
+        *buf = BytesMut::with_capacity(16 * 1024);
+    }
+}
 
 /// Answer the commands of one batch: decode them without the node lock, execute them under
 /// one lock acquisition, then encode the replies after releasing it, so the critical section
@@ -216,9 +257,17 @@ fn process_batch(
 ) -> BatchEnd {
     let mut replies: Vec<(Value, Protocol)> = Vec::with_capacity(pending.len());
     let mut end = BatchEnd::NeedMore;
+    // Replies are bounded by size too (the rest waits in `pending`), so a pipeline of big
+    // reads holds about one batch of bytes per connection, not a batch of big values.
+    let mut reply_bytes = 0;
+    let may_cut = protocol_error.is_none();
     {
         let mut locked = Locked::new(shared);
         while let Some(args) = pending.pop_front() {
+            if may_cut && reply_bytes >= MAX_BATCH_BYTES {
+                pending.push_front(args);
+                break;
+            }
             if args.first().is_some_and(|name| is_http_probe(name)) {
                 // Redis frees the client before writing anything still queued for it.
                 log_attack();
@@ -226,7 +275,10 @@ fn process_batch(
                 return BatchEnd::Attack;
             }
             match dispatch::process(conn, args, &mut locked, shared) {
-                Outcome::Reply(v) => replies.push((v, conn.proto)),
+                Outcome::Reply(v) => {
+                    reply_bytes += approx_len(&v);
+                    replies.push((v, conn.proto));
+                }
                 Outcome::NoReply => {}
                 Outcome::Quit(v) => {
                     replies.push((v, conn.proto));
@@ -251,7 +303,10 @@ fn process_batch(
                     end = BatchEnd::Migrate(job);
                     break;
                 }
-                Outcome::Replies(vs) => replies.extend(vs.into_iter().map(|v| (v, conn.proto))),
+                Outcome::Replies(vs) => {
+                    reply_bytes += vs.iter().map(approx_len).sum::<usize>();
+                    replies.extend(vs.into_iter().map(|v| (v, conn.proto)));
+                }
                 Outcome::Block(p) => {
                     end = BatchEnd::Block(p);
                     break;
@@ -314,6 +369,7 @@ async fn serve_conn(
     let mut pending = VecDeque::new();
     let mut stop = shared.shutdown_rx();
     let limits = server_limits();
+    let mut obuf = OutputGuard::default();
     loop {
         let protocol_error = decode_batch(&mut rbuf, &mut scan, &mut pending, &limits);
         if shared.faults.maybe_paused() && !pending.is_empty() {
@@ -367,18 +423,43 @@ async fn serve_conn(
             }
         }
         if !out.is_empty() {
+            let class = if conn.pubsub.subscribed() {
+                ClientClass::Pubsub
+            } else {
+                ClientClass::Normal
+            };
+            let limit = shared.limits.output(class);
+            if obuf.over(limit, out.len() as u64) {
+                log_overflow(
+                    &format!("id={} addr={}", conn.id, conn.peer),
+                    out.len() as u64,
+                    class,
+                );
+                return Ok(None);
+            }
             tokio::select! {
                 _ = hold_replies(shared) => {}
                 _ = crate::server::node::stopped(&mut stop) => return Ok(None),
                 _ = kill.notified() => return Ok(None),
             }
-            super::pubsub::write_out(stream, &out, &conn.pubsub).await?;
+            // A client that stays above the soft limit (not reading) for its seconds is
+            // closed, as Redis does; the hard limit was checked above.
+            let soft_deadline = obuf.soft_deadline(limit);
+            tokio::select! {
+                r = super::pubsub::write_out(stream, &out, &conn.pubsub) => r?,
+                _ = sleep_until_opt(soft_deadline) => {
+                    log_overflow(&format!("id={} addr={}", conn.id, conn.peer), out.len() as u64, class);
+                    return Ok(None);
+                }
+            }
             out.clear();
+            shrink(&mut out);
             // More complete commands may still be buffered (a big batch was cut).
             if !pending.is_empty() || decode_ready(&rbuf, &mut scan, &limits) {
                 continue;
             }
         }
+        shrink(&mut rbuf);
         if rbuf.capacity() - rbuf.len() < 4096 {
             rbuf.reserve(16 * 1024);
         }
@@ -415,6 +496,14 @@ fn decode_batch(
         }
     }
     None
+}
+
+/// Resolves at `deadline`, or never without one.
+async fn sleep_until_opt(deadline: Option<std::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Fault injection: hold replies while the node is frozen, or for the injected delay.

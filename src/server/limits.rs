@@ -239,6 +239,13 @@ impl OutputGuard {
         self.soft_since = None;
         false
     }
+
+    /// When a client above its soft limit since the last check must be closed if its output
+    /// has not drained by then.
+    pub(crate) fn soft_deadline(&self, limit: OutputLimit) -> Option<Instant> {
+        let since = self.soft_since?;
+        (limit.soft > 0).then(|| since + std::time::Duration::from_secs(limit.soft_secs))
+    }
 }
 
 /// Log, as Redis does, that a client is being dropped for its output buffer.

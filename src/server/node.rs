@@ -335,6 +335,7 @@ fn launch(
         limits,
         rejected_connections: AtomicU64::new(0),
     });
+    shared.pubsub.set_limits(shared.limits.clone());
     bus::register(addr, &shared);
     tokio::spawn(accept_loop(listener, shared.clone()));
     tokio::spawn(bus::run(shared.clone()));

@@ -162,6 +162,15 @@ pub(crate) struct Db {
     expired_keys: u64,
 }
 
+/// `b` in an allocation of its own when it is small (see [`Db::execute`]).
+fn own_copy(b: &Bytes) -> Bytes {
+    if b.len() < 32 * 1024 {
+        Bytes::copy_from_slice(b)
+    } else {
+        b.clone()
+    }
+}
+
 impl Default for Db {
     fn default() -> Db {
         Db::new()
@@ -209,10 +218,21 @@ impl Db {
         if (arity > 0 && n != arity) || (arity < 0 && n < -arity) {
             return util::wrong_args(name);
         }
+        let write = crate::command::lookup(name).is_some_and(|spec| spec.is_write());
         if self.replica {
-            self.from_primary =
-                crate::command::lookup(name).is_some_and(|spec| spec.flags.contains(&"write"));
+            self.from_primary = write;
         }
+        // What a write stores must not pin the buffer the request was read into (a slice
+        // keeps the whole allocation alive: a 16 KiB read for one 64-byte key that outlives
+        // its neighbours): small arguments get exact-size copies, as Redis builds its own
+        // objects; big ones (Redis' 32 KiB PROTO_MBULK_BIG_ARG) are most of their buffer.
+        let owned: Vec<Bytes>;
+        let args = if write {
+            owned = args.iter().map(own_copy).collect();
+            &owned[..]
+        } else {
+            args
+        };
         let changes_before = self.changes;
         let reply = handler(self, args, ctx);
         self.from_primary = false;

@@ -141,6 +141,9 @@ impl ConnPubSub {
         }
         self.id = id;
         let mail = self.mailbox();
+        if let Some(limits) = registry.limits() {
+            let _ = mail.state.limits.set(limits);
+        }
         registry.add(kind, name, id, &mail);
         self.registry.get_or_insert_with(|| registry.clone());
         if kind == Kind::Shard && self.tick.is_none() {

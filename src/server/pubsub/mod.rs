@@ -24,6 +24,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::Notify;
 
 use crate::resp::Value;
+use crate::server::limits::{log_overflow, ClientClass, ClientLimits, OutputGuard};
 
 pub(crate) use conn_state::{apply, write_out, ConnPubSub};
 
@@ -46,6 +47,11 @@ pub(crate) enum Event {
 struct MailState {
     /// Bytes of `Push` events sent and not yet taken by the connection.
     pending: AtomicUsize,
+    /// The node's limits, once the connection subscribed (`client-output-buffer-limit
+    /// pubsub`; [`OUTPUT_LIMIT`] until then).
+    limits: std::sync::OnceLock<Arc<ClientLimits>>,
+    /// Since when `pending` has been above the soft limit.
+    guard: Mutex<OutputGuard>,
     /// Set once `pending` passed the limit: the connection must close.
     overflow: AtomicBool,
     /// Signalled when `overflow` is set.
@@ -68,7 +74,16 @@ impl Mailbox {
             return;
         }
         let pending = st.pending.fetch_add(size, Ordering::Relaxed) + size;
-        if pending > OUTPUT_LIMIT {
+        let over = match st.limits.get() {
+            Some(l) => {
+                let limit = l.output(ClientClass::Pubsub);
+                let mut guard = st.guard.lock().unwrap_or_else(|e| e.into_inner());
+                guard.over(limit, pending as u64)
+            }
+            None => pending > OUTPUT_LIMIT,
+        };
+        if over {
+            log_overflow("(subscriber)", pending as u64, ClientClass::Pubsub);
             st.overflow.store(true, Ordering::Relaxed);
             st.notify.notify_one();
             return;
@@ -142,6 +157,19 @@ enum TableMut<'a> {
 #[derive(Debug, Default)]
 pub(crate) struct PubSub {
     tables: Mutex<Tables>,
+    /// The node's `client-output-buffer-limit` (set at start).
+    limits: std::sync::OnceLock<Arc<ClientLimits>>,
+}
+
+impl PubSub {
+    /// Apply the node's `client-output-buffer-limit pubsub` to its subscribers.
+    pub(crate) fn set_limits(&self, limits: Arc<ClientLimits>) {
+        let _ = self.limits.set(limits);
+    }
+
+    fn limits(&self) -> Option<Arc<ClientLimits>> {
+        self.limits.get().cloned()
+    }
 }
 
 /// A frame `[word, parts...]`, a Push so RESP3 peers see it out of band (RESP2 peers get an

@@ -124,11 +124,13 @@ impl ReplState {
         let data = self.pending.split().freeze();
         let limit = self.limits.output(ClientClass::Replica);
         self.replicas.retain_mut(|r| {
+            // Counted before it is sent, so the streaming task's subtraction never comes
+            // first.
+            let len = data.len() as u64;
+            let queued = r.queued.fetch_add(len, Ordering::Relaxed) + len;
             if r.tx.send(data.clone()).is_err() {
                 return false;
             }
-            let queued =
-                r.queued.fetch_add(data.len() as u64, Ordering::Relaxed) + data.len() as u64;
             if r.guard.over(limit, queued) {
                 // As Redis: the replica is dropped (it reconnects and resyncs) rather than
                 // letting its backlog take the primary's memory.
