@@ -329,6 +329,20 @@ async fn read_your_writes_with_replicas_that_lag() {
         .await
         .unwrap();
     assert_eq!(u.version, 2);
+    // ... also for a command split by slot (MGET over two slots).
+    assert_ne!(
+        redcluster::slot::key_slot(b"users::5"),
+        redcluster::slot::key_slot(b"users::nope")
+    );
+    let (a, b): (Option<Json<User>>, Option<Json<User>>) = client
+        .cmd("MGET")
+        .arg("users::5")
+        .arg("users::nope")
+        .read_from(ReadFrom::Primary)
+        .query()
+        .await
+        .unwrap();
+    assert_eq!((a.map(|Json(u)| u.version), b.is_none()), (Some(2), true));
     // With read-your-writes this process reads its own write, every time.
     ryw.put(5, &user(5, 3)).await.unwrap();
     for _ in 0..20 {

@@ -93,6 +93,12 @@ pub(crate) fn plan(args: &Args) -> Option<Plan> {
         keys += 1;
         i += step;
     }
+    // A command's own read policy holds for each of its parts.
+    if let Some(rf) = args.read_from() {
+        for p in &mut parts {
+            p.args.set_read_from(rf);
+        }
+    }
     Some(Plan {
         parts,
         merge,
