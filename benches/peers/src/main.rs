@@ -17,9 +17,8 @@
 //! redcluster, 1 = redis-rs, 2 = fred) at those concurrencies, `--rounds` times, for
 //! `perf record` and friends.
 
-#[path = "../../../tests/support/real_cluster.rs"]
-#[allow(dead_code)]
-mod real_cluster;
+#[path = "../../../tests/support/mod.rs"]
+mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -469,7 +468,8 @@ async fn main() {
     let rounds = arg("--rounds", 5.0) as usize;
     let secs = arg("--secs", 2.0);
     let w = workload();
-    let cluster = real_cluster::RealCluster::start(3, 1).expect("redis-server is required");
+    let cluster =
+        support::real_cluster::RealCluster::start(3, 1).expect("redis-server is required");
     let seeds = cluster.seeds();
     let names = ["redcluster", "redis-rs", "fred"];
     let mut peers = Vec::new();
