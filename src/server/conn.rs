@@ -169,6 +169,10 @@ enum BatchEnd {
     /// A `POST` or `Host:` command (an HTTP request sent to the port): close at once, with
     /// no reply, executing nothing after it.
     Attack,
+    /// EVAL/FCALL: run the script; its reply goes after what is already in `out`.
+    Script(Box<super::scripting::Job>),
+    /// Another connection's script runs: wait (or answer BUSY) before executing more.
+    ScriptRunning,
 }
 
 /// True for the first words of an HTTP request, which Redis treats as a cross-protocol
@@ -274,6 +278,14 @@ fn process_batch(
                 pending.clear();
                 return BatchEnd::Attack;
             }
+            // A script runs without holding the lock between its calls: nothing else may
+            // run meanwhile (checked under the lock, where a script is marked as started).
+            locked.get();
+            if shared.scripting.running() {
+                pending.push_front(args);
+                end = BatchEnd::ScriptRunning;
+                break;
+            }
             match dispatch::process(conn, args, &mut locked, shared) {
                 Outcome::Reply(v) => {
                     reply_bytes += approx_len(&v);
@@ -309,6 +321,10 @@ fn process_batch(
                 }
                 Outcome::Block(p) => {
                     end = BatchEnd::Block(p);
+                    break;
+                }
+                Outcome::Script(job) => {
+                    end = BatchEnd::Script(job);
                     break;
                 }
             }
@@ -420,6 +436,28 @@ async fn serve_conn(
                 stream.write_all(&out).await?;
                 stream.flush().await?;
                 return Ok(Some(rbuf));
+            }
+            BatchEnd::Script(job) => {
+                let reply = job.run(shared.clone()).await;
+                encode_value(&mut out, &reply, conn.proto);
+                continue;
+            }
+            BatchEnd::ScriptRunning => {
+                stream.write_all(&out).await?;
+                out.clear();
+                tokio::select! {
+                    _ = shared.scripting.wait_idle_or_busy() => {}
+                    _ = crate::server::node::stopped(&mut stop) => return Ok(None),
+                    _ = kill.notified() => return Ok(None),
+                }
+                if shared.scripting.running() && shared.scripting.busy() {
+                    // Busy: SCRIPT KILL / FUNCTION KILL act, everything else gets BUSY.
+                    while let Some(args) = pending.pop_front() {
+                        let reply = shared.scripting.busy_reply(&args);
+                        encode_value(&mut out, &reply, conn.proto);
+                    }
+                }
+                continue;
             }
         }
         if !out.is_empty() {

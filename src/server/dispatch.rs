@@ -39,6 +39,8 @@ pub(crate) enum Outcome {
     Replies(Vec<Value>),
     /// A blocking command (BLPOP ...) must wait for data.
     Block(Box<super::blocking::Pending>),
+    /// EVAL/FCALL: run the script without the lock (it takes it per `redis.call`).
+    Script(Box<super::scripting::Job>),
 }
 
 /// Who executes a command.
@@ -164,6 +166,7 @@ fn table() -> &'static HashMap<&'static [u8], Entry> {
                 .chain(super::pubsub::commands::COMMANDS)
                 .chain(super::blocking::COMMANDS)
                 .chain(super::cmd_misc::COMMANDS)
+                .chain(super::scripting::COMMANDS)
                 .find(|(n, _)| *n == spec.name);
             // The engine wins for data commands it implements (DBSIZE, FLUSHALL ...).
             let entry = if Db::supports(spec.name.as_bytes()) {
@@ -446,6 +449,9 @@ fn run(
     let outcome = match handler {
         Handler::Db if Db::is_stream_block(args) => super::blocking::run_stream(conn, args, locked),
         Handler::Db => Outcome::Reply(run_db(conn, args, locked)),
+        Handler::Server if super::scripting::handles(spec.name.split('|').next().unwrap_or("")) => {
+            super::scripting::run(conn, spec, args, locked, shared)
+        }
         Handler::Server => super::cmd_server::run(conn, spec, args, locked, shared),
     };
     super::blocking::mark_written(locked.get(), spec, args);
@@ -495,6 +501,8 @@ pub(crate) fn run_queued(
                 job.abandon(locked.get());
                 Value::error("ERR MIGRATE is not supported in a transaction")
             }
+            // Inside a transaction a script runs at once, under the transaction's lock.
+            Outcome::Script(job) => job.run_inline(locked.get(), &shared.scripting),
             // Inside a transaction blocking commands do not block.
             Outcome::Block(pending) => pending.nonblocking_reply(),
             Outcome::Replies(mut frames) => {

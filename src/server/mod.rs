@@ -61,6 +61,7 @@ mod migrate;
 mod node;
 mod pubsub;
 mod replication;
+mod scripting;
 mod stats;
 mod stream;
 mod test_cluster;

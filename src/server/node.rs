@@ -132,6 +132,9 @@ pub(crate) struct NodeShared {
     pub(crate) limits: Arc<super::limits::ClientLimits>,
     /// Connections refused for `maxclients` (INFO rejected_connections).
     pub(crate) rejected_connections: AtomicU64,
+    /// Lua scripts and functions, and the script running now (outside the state lock: a
+    /// script runs without holding it).
+    pub(crate) scripting: super::scripting::Scripting,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -334,6 +337,7 @@ fn launch(
         migrate_links: Default::default(),
         limits,
         rejected_connections: AtomicU64::new(0),
+        scripting: Default::default(),
     });
     shared.pubsub.set_limits(shared.limits.clone());
     bus::register(addr, &shared);

@@ -329,6 +329,12 @@ fn apply(
         {
             acks.push(*offset);
         } else if !args.is_empty() && !args[0].eq_ignore_ascii_case(b"ping") {
+            if args[0].eq_ignore_ascii_case(b"function") {
+                // Libraries live beside the keyspace; a running script may hold them.
+                shared.scripting.queue_replicated(args);
+                *offset += consumed;
+                continue;
+            }
             let start = std::time::Instant::now();
             let reply = st.db.execute(&args, &ctx);
             let _ = st.db.take_propagation();
