@@ -147,12 +147,13 @@ fn to_reply(v: &Lv, resp3: bool, depth: usize) -> Value {
     }
 }
 
-/// C's `(long long)` cast of a double: truncation, saturating where C is undefined.
+/// C's `(long long)` cast of a double as x86-64 does it: truncation, and the "integer
+/// indefinite" value (`i64::MIN`) for NaN, infinities and out-of-range values.
 fn double_to_i64(n: f64) -> i64 {
-    if n.is_nan() {
-        i64::MIN
-    } else {
+    if n.is_finite() && n > -9.223_372_036_854_775_808e18 && n < 9.223_372_036_854_775_808e18 {
         n as i64
+    } else {
+        i64::MIN
     }
 }
 

@@ -18,14 +18,15 @@
 //!
 //! Files: `vm` (the Lua VM and error wording), `prelude.lua` (the `redis` table and the
 //! sandbox), `call` (`redis.call`), `convert` (reply <-> Lua), `eval` (EVAL and SCRIPT),
-//! `functions` (FUNCTION and FCALL), `dump` (FUNCTION DUMP payloads), `lib_bit`, `sha1`.
-//! Not yet: the `cjson`, `cmsgpack` and `struct` libraries.
+//! `functions` (FUNCTION and FCALL), `dump` (FUNCTION DUMP payloads), `lib_bit`, `lib_cjson`,
+//! `sha1`. Not yet: the `cmsgpack` and `struct` libraries.
 
 mod call;
 mod convert;
 mod eval;
 mod functions;
 mod lib_bit;
+mod lib_cjson;
 mod dump;
 mod server_cmds;
 mod sha1;

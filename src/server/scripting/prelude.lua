@@ -73,10 +73,8 @@ redis.pcall = function(...)
   local _, r = rt.exec(false, ...)
   return r
 end
-redis.sha1hex = function(...)
-  if select('#', ...) ~= 1 then error(perr('wrong number of arguments')) end
-  return rt.sha1hex((...))
-end
+-- Rust functions (C functions keep the caller's frame for error lines).
+redis.sha1hex = rt.sha1hex
 redis.error_reply = function(...)
   local e = ...
   if select('#', ...) ~= 1 or type(e) ~= 'string' then
@@ -92,36 +90,9 @@ redis.status_reply = function(...)
   end
   return {ok = s}
 end
-redis.log = function(...)
-  local n = select('#', ...)
-  if n < 2 then error(perr('redis.log() requires two arguments or more.')) end
-  local level = ...
-  if type(tonumber(level)) ~= 'number' then
-    error(perr('First argument must be a number (log level).'))
-  end
-  level = tonumber(level)
-  if level < 0 or level > 3 then error(perr('Invalid log level.')) end
-  local parts = {}
-  for i = 2, n do
-    local v = select(i, ...)
-    if type(v) == 'string' or type(v) == 'number' then parts[#parts + 1] = tostring(v) end
-  end
-  rt.log(level, concat(parts, ' '))
-end
-redis.setresp = function(...)
-  if select('#', ...) ~= 1 then error(perr('redis.setresp() requires one argument.')) end
-  local v = tonumber((...)) or 0
-  if v ~= 2 and v ~= 3 then error(perr('RESP version must be 2 or 3.')) end
-  rt.setresp(v)
-end
-redis.set_repl = function(...)
-  if select('#', ...) ~= 1 then error(perr('redis.set_repl() requires one argument.')) end
-  local v = tonumber((...)) or 0
-  if v ~= 0 and v ~= 1 and v ~= 2 and v ~= 3 then
-    error(perr('Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.'))
-  end
-  rt.set_repl(v)
-end
+redis.log = rt.log
+redis.setresp = rt.setresp
+redis.set_repl = rt.set_repl
 redis.replicate_commands = function() return true end
 redis.breakpoint = function() return false end
 redis.debug = function() end

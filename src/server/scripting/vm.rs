@@ -52,6 +52,7 @@ impl Vm {
         )?;
         let globals = lua.globals();
         super::lib_bit::register(&lua, &globals)?;
+        super::lib_cjson::register(&lua, &globals)?;
         let rt = lua.create_table()?;
         rt.raw_set(
             "perr",
@@ -59,13 +60,35 @@ impl Vm {
         )?;
         rt.raw_set(
             "sha1hex",
-            lua.create_function(|_, s: mlua::String| Ok(super::sha1::sha1_hex(&s.as_bytes())))?,
+            lua.create_function(|lua, args: MultiValue| {
+                if args.len() != 1 {
+                    return Err(raise("wrong number of arguments"));
+                }
+                let text = lua.coerce_string(args[0].clone())?;
+                let bytes = text.map(|s| s.as_bytes().to_vec()).unwrap_or_default();
+                Ok(super::sha1::sha1_hex(&bytes))
+            })?,
         )?;
         rt.raw_set(
             "log",
-            lua.create_function(|_, (level, text): (u8, mlua::String)| {
-                let text = String::from_utf8_lossy(&text.as_bytes()).into_owned();
-                match level {
+            lua.create_function(|lua, args: MultiValue| {
+                if args.len() < 2 {
+                    return Err(raise("redis.log() requires two arguments or more."));
+                }
+                let Some(level) = lua.coerce_number(args[0].clone())? else {
+                    return Err(raise("First argument must be a number (log level)."));
+                };
+                if !(0.0..=3.0).contains(&level) {
+                    return Err(raise("Invalid log level."));
+                }
+                let mut parts = Vec::new();
+                for v in args.iter().skip(1) {
+                    if let Some(s) = lua.coerce_string(v.clone())? {
+                        parts.push(s.to_string_lossy());
+                    }
+                }
+                let text = parts.join(" ");
+                match level as u8 {
                     3 => tracing::warn!(target: "redcluster::server::script", "{text}"),
                     2 => tracing::info!(target: "redcluster::server::script", "{text}"),
                     _ => tracing::debug!(target: "redcluster::server::script", "{text}"),
@@ -82,16 +105,33 @@ impl Vm {
         )?;
         rt.raw_set(
             "setresp",
-            lua.create_function(|lua, v: u8| {
+            lua.create_function(|lua, args: MultiValue| {
+                if args.len() != 1 {
+                    return Err(raise("redis.setresp() requires one argument."));
+                }
+                let v = lua.coerce_number(args[0].clone())?.unwrap_or(0.0);
+                if v != 2.0 && v != 3.0 {
+                    return Err(raise("RESP version must be 2 or 3."));
+                }
                 if let Some(mut ctx) = lua.app_data_mut::<super::call::RunCtx>() {
-                    ctx.resp3 = v == 3;
+                    ctx.resp3 = v == 3.0;
                 }
                 Ok(())
             })?,
         )?;
         rt.raw_set(
             "set_repl",
-            lua.create_function(|lua, v: u8| {
+            lua.create_function(|lua, args: MultiValue| {
+                if args.len() != 1 {
+                    return Err(raise("redis.set_repl() requires one argument."));
+                }
+                let v = lua.coerce_number(args[0].clone())?.unwrap_or(0.0) as i64;
+                if v & !3 != 0 {
+                    return Err(raise(
+                        "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or \
+                         REPL_NONE.",
+                    ));
+                }
                 if let Some(mut ctx) = lua.app_data_mut::<super::call::RunCtx>() {
                     ctx.replicate = v & 2 != 0;
                 }
@@ -122,7 +162,7 @@ impl Vm {
             "errtext",
             lua.create_function(|_, e: Lv| {
                 Ok(match &e {
-                    Lv::Error(e) => raised_text(e),
+                    Lv::Error(e) => caught_text(e),
                     _ => None,
                 })
             })?,
@@ -283,11 +323,52 @@ fn error_reply(err: &Lv, name: &str, flags: &RunFlags) -> Value {
 /// callbacks cannot raise a Lua table, so the handler rebuilds it from this text.
 const RAISED: &str = "\u{1}redis:";
 
-/// The error-table text carried by an error raised from Rust, if it is one of ours.
+/// An error table `{err = "ERR msg"}` raised from Rust (Redis' `luaPushError` + `luaError`).
+fn raise(msg: &str) -> mlua::Error {
+    mlua::Error::RuntimeError(format!("{RAISED}ERR {msg}"))
+}
+
+/// Marks a plain (string) error raised from Rust, as C's `luaL_error` raises them.
+const PLAIN: &str = "\u{1}lua:";
+
+/// A Lua error with `msg` as `luaL_error` words it: prefixed by where the calling Lua code
+/// is (`user_script:1: `).
+pub(crate) fn lua_error(lua: &Lua, msg: &str) -> mlua::Error {
+    let place = lua
+        .inspect_stack(1, |d| {
+            let src = d.source();
+            match (src.what, src.short_src, d.current_line()) {
+                ("C", _, _) => None,
+                (_, Some(s), Some(line)) => Some(format!("{s}:{line}: ")),
+                _ => None,
+            }
+        })
+        .flatten()
+        .unwrap_or_default();
+    mlua::Error::RuntimeError(format!("{PLAIN}{place}{msg}"))
+}
+
+/// The error-table text carried by an error raised from Rust (`ERR ...` for plain ones), if
+/// it is one of ours.
 fn raised_text(e: &mlua::Error) -> Option<String> {
     match e {
-        mlua::Error::RuntimeError(m) => m.strip_prefix(RAISED).map(str::to_string),
+        mlua::Error::RuntimeError(m) => match m.strip_prefix(RAISED) {
+            Some(t) => Some(t.to_string()),
+            None => m.strip_prefix(PLAIN).map(|t| format!("ERR {t}")),
+        },
         mlua::Error::CallbackError { cause, .. } => raised_text(cause),
+        _ => None,
+    }
+}
+
+/// The message a script's `pcall` sees for an error raised from Rust.
+fn caught_text(e: &mlua::Error) -> Option<String> {
+    match e {
+        mlua::Error::RuntimeError(m) => m
+            .strip_prefix(RAISED)
+            .or_else(|| m.strip_prefix(PLAIN))
+            .map(str::to_string),
+        mlua::Error::CallbackError { cause, .. } => caught_text(cause),
         _ => None,
     }
 }
