@@ -164,6 +164,7 @@ impl NodeShared {
     /// Stop the node: listener, connections, bus and replication tasks.
     pub(crate) fn stop(&self) {
         self.shutdown.send_replace(true);
+        self.scripting.abort();
         bus::unregister(self.addr, self);
         self.migrate_links.clear();
     }

@@ -166,7 +166,9 @@ fn check_cluster(
             "CLUSTERDOWN" if text.contains("not served") => {
                 "Script attempted to access a slot not served".to_string()
             }
-            "CLUSTERDOWN" => "Script attempted to execute a command while the cluster is down".into(),
+            "CLUSTERDOWN" => {
+                "Script attempted to execute a command while the cluster is down".into()
+            }
             _ => "Script attempted to access a non local key in a cluster node".into(),
         };
         return Err(msg);

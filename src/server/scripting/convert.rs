@@ -185,8 +185,7 @@ fn table_reply(t: &Table, resp3: bool, depth: usize) -> Value {
         return Value::BigNumber(no_newlines(&s.as_bytes()));
     }
     if let Lv::Table(v) = field(t, "verbatim_string") {
-        if let (Lv::String(format), Lv::String(text)) = (field(&v, "format"), field(&v, "string"))
-        {
+        if let (Lv::String(format), Lv::String(text)) = (field(&v, "format"), field(&v, "string")) {
             return Value::Verbatim {
                 format: Bytes::copy_from_slice(&format.as_bytes()),
                 text: Bytes::copy_from_slice(&text.as_bytes()),
@@ -196,7 +195,10 @@ fn table_reply(t: &Table, resp3: bool, depth: usize) -> Value {
     if let Lv::Table(m) = field(t, "map") {
         let mut pairs = Vec::new();
         for (k, v) in m.pairs::<Lv, Lv>().flatten() {
-            pairs.push((to_reply(&k, resp3, depth + 1), to_reply(&v, resp3, depth + 1)));
+            pairs.push((
+                to_reply(&k, resp3, depth + 1),
+                to_reply(&v, resp3, depth + 1),
+            ));
         }
         return Value::Map(pairs);
     }

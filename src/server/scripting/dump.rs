@@ -55,7 +55,13 @@ mod tests {
 
     #[test]
     fn round_trip_and_damage() {
-        let p = dump([Bytes::from_static(b"#!lua name=a\n"), Bytes::from_static(b"x")].into_iter());
+        let p = dump(
+            [
+                Bytes::from_static(b"#!lua name=a\n"),
+                Bytes::from_static(b"x"),
+            ]
+            .into_iter(),
+        );
         assert_eq!(parse(&p).unwrap().len(), 2);
         let mut bad = p.to_vec();
         bad[6] ^= 1;

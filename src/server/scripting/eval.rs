@@ -75,10 +75,7 @@ impl Engine {
         let f = vm.compile("@user_script", &body[skip..]).map_err(|msg| {
             Value::error(format!("ERR Error compiling script (new function): {msg}"))
         })?;
-        self.scripts.insert(
-            sha.clone(),
-            Script { f, flags },
-        );
+        self.scripts.insert(sha.clone(), Script { f, flags });
         Ok(sha)
     }
 }
@@ -102,7 +99,9 @@ pub(crate) fn eval(
         let sha = if by_sha {
             let sha = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
             if !engine.scripts.contains_key(&sha) {
-                return Outcome::Reply(Value::error("NOSCRIPT No matching script. Please use EVAL."));
+                return Outcome::Reply(Value::error(
+                    "NOSCRIPT No matching script. Please use EVAL.",
+                ));
             }
             sha
         } else {
@@ -116,7 +115,12 @@ pub(crate) fn eval(
             return Outcome::Reply(e);
         }
         let read_only = ro || (!flags.compat && flags.no_writes);
-        let ctx = conn_facts(conn, &keys, read_only, flags.compat || flags.allow_cross_slot);
+        let ctx = conn_facts(
+            conn,
+            &keys,
+            read_only,
+            flags.compat || flags.allow_cross_slot,
+        );
         (sha, ctx)
     };
     let (sha, ctx) = sha;
@@ -134,14 +138,23 @@ pub(crate) fn run(
     access: &mut dyn FnMut(&mut dyn FnMut(&mut NodeState)),
 ) -> (Value, RunCtx) {
     let Some(script) = engine.scripts.get(sha) else {
-        return (Value::error("NOSCRIPT No matching script. Please use EVAL."), ctx);
+        return (
+            Value::error("NOSCRIPT No matching script. Please use EVAL."),
+            ctx,
+        );
     };
     let f = script.f.clone();
     let Some(vm) = engine.eval_vm.as_ref() else {
-        return (Value::error("NOSCRIPT No matching script. Please use EVAL."), ctx);
+        return (
+            Value::error("NOSCRIPT No matching script. Please use EVAL."),
+            ctx,
+        );
     };
     if let Err(e) = vm.set_keys_argv(keys, args) {
-        return (Value::error(format!("ERR Error running script {sha}, {e}")), ctx);
+        return (
+            Value::error(format!("ERR Error running script {sha}, {e}")),
+            ctx,
+        );
     }
     vm.run(&f, (Lv::Nil, Lv::Nil), sha, ctx, flags, |lua, raise, a| {
         let mut out = None;

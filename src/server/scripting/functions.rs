@@ -35,15 +35,16 @@ local function strict(t)
   })
 end
 local r = G.redis
-local api = strict({redis = strict({
+local api = {redis = strict({
   register_function = r.register_function, log = r.log, setresp = r.setresp,
   LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
   REDIS_VERSION = r.REDIS_VERSION, REDIS_VERSION_NUM = r.REDIS_VERSION_NUM,
-})})
+})}
 local cur = api
 local env = setmetatable({}, {
   __index = function(_, k)
-    local v = cur == api and api[k] or G[k]
+    local v
+    if cur == api then v = api[k] else v = G[k] end
     if v == nil then
       error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
     end
@@ -127,28 +128,24 @@ pub(crate) fn register(lua: &Lua, args: MultiValue) -> LuaResult<Option<Table>> 
             match k.to_string_lossy().to_ascii_lowercase().as_str() {
                 "function_name" => match v {
                     Lv::String(s) => name = Some(s.to_string_lossy()),
-                    _ => {
-                        return fail(
-                            "function_name argument given to redis.register_function must be a string",
-                        )
-                    }
+                    _ => return fail(
+                        "function_name argument given to redis.register_function must be a string",
+                    ),
                 },
                 "description" => match v {
                     Lv::String(s) => description = Some(s.to_string_lossy()),
-                    _ => {
-                        return fail(
-                            "description argument given to redis.register_function must be a string",
-                        )
-                    }
+                    _ => return fail(
+                        "description argument given to redis.register_function must be a string",
+                    ),
                 },
-                "callback" => match v {
-                    Lv::Function(f) => callback = Some(f),
-                    _ => {
-                        return fail(
+                "callback" => {
+                    match v {
+                        Lv::Function(f) => callback = Some(f),
+                        _ => return fail(
                             "callback argument given to redis.register_function must be a function",
-                        )
+                        ),
                     }
-                },
+                }
                 "flags" => {
                     let Lv::Table(list) = v else {
                         return fail(
@@ -239,9 +236,11 @@ fn metadata(code: &[u8]) -> Result<(String, &[u8]), String> {
     }
     let name = name.ok_or("Library name was not given")?;
     if bad_name(&name) {
-        return Err("Library names can only contain letters, numbers, or underscores(_) and \
+        return Err(
+            "Library names can only contain letters, numbers, or underscores(_) and \
                     must be at least one character long"
-            .into());
+                .into(),
+        );
     }
     if !engine.eq_ignore_ascii_case("lua") {
         return Err(format!("Engine '{engine}' not found"));
@@ -253,7 +252,10 @@ impl Libraries {
     fn vm(&mut self) -> Result<&(Vm, Table, Function), String> {
         if self.vm.is_none() {
             let vm = Vm::new().map_err(|e| format!("cannot start Lua: {e}"))?;
-            let rawpcall = vm.rt.raw_get::<Function>("rawpcall").map_err(|e| e.to_string())?;
+            let rawpcall = vm
+                .rt
+                .raw_get::<Function>("rawpcall")
+                .map_err(|e| e.to_string())?;
             let chunk = vm
                 .lua
                 .load(ENV_CHUNK)
@@ -533,7 +535,10 @@ fn list(args: &[Bytes], libs: &Libraries) -> Value {
             (Value::bulk("functions"), Value::Array(functions)),
         ];
         if with_code {
-            fields.push((Value::bulk("library_code"), Value::BulkString(lib.code.clone())));
+            fields.push((
+                Value::bulk("library_code"),
+                Value::BulkString(lib.code.clone()),
+            ));
         }
         out.push(Value::Map(fields));
     }
@@ -541,17 +546,16 @@ fn list(args: &[Bytes], libs: &Libraries) -> Value {
 }
 
 fn restore(args: &[Bytes], libs: &mut Libraries) -> Value {
-    let policy = match args.get(3).map(|p| p.to_ascii_lowercase()) {
-        None => "append",
-        Some(p) if p == b"append" => "append",
-        Some(p) if p == b"replace" => "replace",
-        Some(p) if p == b"flush" => "flush",
-        Some(_) => {
-            return Value::error(
+    let policy =
+        match args.get(3).map(|p| p.to_ascii_lowercase()) {
+            None => "append",
+            Some(p) if p == b"append" => "append",
+            Some(p) if p == b"replace" => "replace",
+            Some(p) if p == b"flush" => "flush",
+            Some(_) => return Value::error(
                 "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
-            )
-        }
-    };
+            ),
+        };
     let Some(codes) = super::dump::parse(&args[2]) else {
         return Value::error("ERR DUMP payload version or checksum are wrong");
     };
@@ -636,11 +640,18 @@ pub(crate) fn run(
         _ => return (Value::error("ERR Error running script: out of memory"), ctx),
     };
     let f = func.f.clone();
-    vm.run(&f, (Lv::Table(k), Lv::Table(a)), name, ctx, flags, |lua, raise, a| {
-        let mut out = None;
-        access(&mut |st| out = Some(super::call::exec(lua, raise, a.clone(), st)));
-        out.unwrap_or(Ok((false, Lv::Nil)))
-    })
+    vm.run(
+        &f,
+        (Lv::Table(k), Lv::Table(a)),
+        name,
+        ctx,
+        flags,
+        |lua, raise, a| {
+            let mut out = None;
+            access(&mut |st| out = Some(super::call::exec(lua, raise, a.clone(), st)));
+            out.unwrap_or(Ok((false, Lv::Nil)))
+        },
+    )
 }
 
 #[cfg(test)]
@@ -652,11 +663,17 @@ mod tests {
         let (name, rest) = metadata(b"#!lua name=mylib\nreturn 1").unwrap();
         assert_eq!(name, "mylib");
         assert_eq!(rest, b"\nreturn 1");
-        assert_eq!(metadata(b"return 1").unwrap_err(), "Missing library metadata");
+        assert_eq!(
+            metadata(b"return 1").unwrap_err(),
+            "Missing library metadata"
+        );
         assert_eq!(
             metadata(b"#!lua name=b x=1\n").unwrap_err(),
             "Invalid metadata value given: x=1"
         );
-        assert_eq!(metadata(b"#!js name=b\n").unwrap_err(), "Engine 'js' not found");
+        assert_eq!(
+            metadata(b"#!js name=b\n").unwrap_err(),
+            "Engine 'js' not found"
+        );
     }
 }

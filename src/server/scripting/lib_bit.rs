@@ -51,14 +51,19 @@ pub(crate) fn register(lua: &Lua, globals: &Table) -> LuaResult<()> {
             lua.create_function(move |_, a: MultiValue| {
                 let v = args(&a)?;
                 let first = *v.first().ok_or_else(|| {
-                    mlua::Error::RuntimeError("bad argument #1 (number expected, got no value)".into())
+                    mlua::Error::RuntimeError(
+                        "bad argument #1 (number expected, got no value)".into(),
+                    )
                 })?;
                 Ok(f64::from(v[1..].iter().fold(first, |acc, x| op(acc, *x))))
             })?,
         )?;
     }
     for (name, op) in [
-        ("lshift", (|a: i32, n: u32| ((a as u32) << n) as i32) as fn(i32, u32) -> i32),
+        (
+            "lshift",
+            (|a: i32, n: u32| ((a as u32) << n) as i32) as fn(i32, u32) -> i32,
+        ),
         ("rshift", |a, n| ((a as u32) >> n) as i32),
         ("arshift", |a, n| a >> n),
         ("rol", |a, n| (a as u32).rotate_left(n) as i32),

@@ -23,7 +23,10 @@ pub(crate) fn register(lua: &Lua, globals: &Table) -> LuaResult<()> {
         "encode",
         lua.create_function(|lua, args: MultiValue| {
             if args.len() != 1 {
-                return Err(lua_error(lua, "bad argument #1 to 'encode' (expected 1 argument)"));
+                return Err(lua_error(
+                    lua,
+                    "bad argument #1 to 'encode' (expected 1 argument)",
+                ));
             }
             let mut out = Vec::new();
             encode(lua, &args[0], 0, &mut out)?;
@@ -34,10 +37,17 @@ pub(crate) fn register(lua: &Lua, globals: &Table) -> LuaResult<()> {
         "decode",
         lua.create_function(|lua, args: MultiValue| {
             let Some(Lv::String(s)) = args.front() else {
-                return Err(lua_error(lua, "bad argument #1 to 'decode' (string expected)"));
+                return Err(lua_error(
+                    lua,
+                    "bad argument #1 to 'decode' (string expected)",
+                ));
             };
             let bytes = s.as_bytes().to_vec();
-            let mut p = Parser { s: &bytes, i: 0, lua };
+            let mut p = Parser {
+                s: &bytes,
+                i: 0,
+                lua,
+            };
             let v = p.value(0)?;
             let tok = p.token();
             if tok.0 != "T_END" {
@@ -57,7 +67,10 @@ pub(crate) fn register(lua: &Lua, globals: &Table) -> LuaResult<()> {
         ("encode_invalid_numbers", Lv::Boolean(false)),
         ("decode_invalid_numbers", Lv::Boolean(true)),
     ] {
-        t.raw_set(name, lua.create_function(move |_, _: MultiValue| Ok(value.clone()))?)?;
+        t.raw_set(
+            name,
+            lua.create_function(move |_, _: MultiValue| Ok(value.clone()))?,
+        )?;
     }
     t.raw_set(
         "encode_sparse_array",
@@ -69,7 +82,11 @@ pub(crate) fn register(lua: &Lua, globals: &Table) -> LuaResult<()> {
 /// `%.14g`, as lua-cjson prints numbers.
 pub(crate) fn fmt_g14(n: f64) -> String {
     if n == 0.0 {
-        return if n.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if n.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let e = format!("{n:.13e}");
     let (mantissa, exp) = e.split_once('e').unwrap_or((&e, "0"));
@@ -117,7 +134,10 @@ fn encode_string(s: &[u8], out: &mut Vec<u8>) {
 
 fn encode_number(lua: &Lua, n: f64, out: &mut Vec<u8>) -> LuaResult<()> {
     if !n.is_finite() {
-        return Err(lua_error(lua, "Cannot serialise number: must not be NaN or Inf"));
+        return Err(lua_error(
+            lua,
+            "Cannot serialise number: must not be NaN or Inf",
+        ));
     }
     out.extend_from_slice(fmt_g14(n).as_bytes());
     Ok(())
@@ -216,7 +236,10 @@ fn array_length(lua: &Lua, t: &Table) -> LuaResult<Option<usize>> {
         items += 1;
     }
     if max > 10 && max > items * 2 {
-        return Err(lua_error(lua, "Cannot serialise table: excessively sparse array"));
+        return Err(lua_error(
+            lua,
+            "Cannot serialise table: excessively sparse array",
+        ));
     }
     Ok(Some(max))
 }
@@ -262,7 +285,10 @@ impl Parser<'_> {
     fn fail(&self, expected: &str, tok: Tok) -> mlua::Error {
         lua_error(
             self.lua,
-            &format!("Expected {expected} but found {} at character {}", tok.0, tok.1),
+            &format!(
+                "Expected {expected} but found {} at character {}",
+                tok.0, tok.1
+            ),
         )
     }
 
@@ -351,7 +377,10 @@ impl Parser<'_> {
     fn number(&mut self, tok: Tok) -> LuaResult<Lv> {
         let start = self.i;
         while self.i < self.s.len()
-            && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+            && matches!(
+                self.s[self.i],
+                b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+            )
         {
             self.i += 1;
         }

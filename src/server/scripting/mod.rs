@@ -23,11 +23,11 @@
 
 mod call;
 mod convert;
+mod dump;
 mod eval;
 mod functions;
 mod lib_bit;
 mod lib_cjson;
-mod dump;
 mod server_cmds;
 mod sha1;
 mod vm;
@@ -60,7 +60,9 @@ pub(crate) const COMMANDS: &[(&str, &[&str])] = &[
     ("script", &["exists", "flush", "help", "kill", "load"]),
     (
         "function",
-        &["delete", "dump", "flush", "help", "kill", "list", "load", "restore", "stats"],
+        &[
+            "delete", "dump", "flush", "help", "kill", "list", "load", "restore", "stats",
+        ],
     ),
 ];
 
@@ -227,10 +229,19 @@ impl Scripting {
         Value::ok()
     }
 
+    /// The node is stopping: the running script ends at its next hook check (its thread
+    /// must not outlive the node).
+    pub(crate) fn abort(&self) {
+        if self.running() {
+            self.flags.kill.store(true, Ordering::Release);
+        }
+    }
+
     /// The engine, with function commands from the primary applied first.
     fn engine(&self) -> MutexGuard<'_, Engine> {
         let mut engine = self.engine.lock().unwrap_or_else(|e| e.into_inner());
-        let queued = std::mem::take(&mut *self.replicated.lock().unwrap_or_else(|e| e.into_inner()));
+        let queued =
+            std::mem::take(&mut *self.replicated.lock().unwrap_or_else(|e| e.into_inner()));
         for args in queued {
             let _ = functions::apply(&mut engine, &args);
         }
@@ -277,11 +288,20 @@ pub(crate) fn run(
         "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => {
             eval::eval(conn, spec.name, args, locked.get(), &shared.scripting)
         }
-        "fcall" | "fcall_ro" => {
-            functions::fcall(conn, spec.name == "fcall_ro", args, locked.get(), &shared.scripting)
-        }
+        "fcall" | "fcall_ro" => functions::fcall(
+            conn,
+            spec.name == "fcall_ro",
+            args,
+            locked.get(),
+            &shared.scripting,
+        ),
         "script" => Outcome::Reply(eval::script(spec.name, args, &shared.scripting)),
-        _ => Outcome::Reply(functions::command(spec.name, args, locked.get(), &shared.scripting)),
+        _ => Outcome::Reply(functions::command(
+            spec.name,
+            args,
+            locked.get(),
+            &shared.scripting,
+        )),
     }
 }
 
@@ -349,10 +369,18 @@ impl Job {
         ctx.flags = running.0.clone();
         let mut engine = scripting.engine();
         let (reply, ctx) = match &target {
-            Target::Script(sha) => eval::run(&mut engine, sha, &keys, &args, ctx, &running.0, &mut access),
-            Target::Function(name) => {
-                functions::run(&mut engine, name, &keys, &args, ctx, &running.0, &mut access)
+            Target::Script(sha) => {
+                eval::run(&mut engine, sha, &keys, &args, ctx, &running.0, &mut access)
             }
+            Target::Function(name) => functions::run(
+                &mut engine,
+                name,
+                &keys,
+                &args,
+                ctx,
+                &running.0,
+                &mut access,
+            ),
         };
         drop(engine);
         let mut effects = ctx.effects;
@@ -396,7 +424,12 @@ fn split_keys(args: &[Bytes], numkeys_at: usize) -> Result<(Vec<Bytes>, Vec<Byte
 }
 
 /// The run context for a script called by `conn`: declared keys fix the slot.
-fn conn_facts(conn: &Conn, keys: &[Bytes], read_only: bool, allow_cross_slot: bool) -> call::RunCtx {
+fn conn_facts(
+    conn: &Conn,
+    keys: &[Bytes],
+    read_only: bool,
+    allow_cross_slot: bool,
+) -> call::RunCtx {
     call::RunCtx {
         resp3: false,
         replicate: true,
@@ -487,7 +520,11 @@ fn help(name: &str, lines: &[&str]) -> Value {
     let mut out = vec![Value::SimpleString(Bytes::from(format!(
         "{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
     )))];
-    out.extend(lines.iter().map(|l| Value::SimpleString(Bytes::from(l.to_string()))));
+    out.extend(
+        lines
+            .iter()
+            .map(|l| Value::SimpleString(Bytes::from(l.to_string()))),
+    );
     out.push(Value::simple("HELP"));
     out.push(Value::simple("    Print this help."));
     Value::Array(out)

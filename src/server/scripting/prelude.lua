@@ -57,13 +57,22 @@ local function unwrap(ok, ...)
       return false, rawget(e, 'err')
     end
     if type(e) == 'userdata' then
-      local text = rt.errtext(e)
+      local text, killed = rt.errtext(e)
+      -- SCRIPT KILL and FUNCTION KILL cannot be caught.
+      if killed then error(e, 0) end
       if text then return false, text end
     end
   end
   return ok, ...
 end
 G.pcall = function(...) return unwrap(pcall(...)) end
+local rawxpcall = xpcall
+G.xpcall = function(f, h)
+  return rawxpcall(f, function(e)
+    if type(e) == 'userdata' and select(2, rt.errtext(e)) then error(e, 0) end
+    return h(e)
+  end)
+end
 
 local perr = rt.perr
 local redis = {}

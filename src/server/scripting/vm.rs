@@ -162,8 +162,12 @@ impl Vm {
             "errtext",
             lua.create_function(|_, e: Lv| {
                 Ok(match &e {
-                    Lv::Error(e) => caught_text(e),
-                    _ => None,
+                    Lv::Error(e) => {
+                        let text = caught_text(e);
+                        let killed = text.as_deref() == Some(KILLED);
+                        (text, killed)
+                    }
+                    _ => (None, false),
                 })
             })?,
         )?;
@@ -207,7 +211,11 @@ impl Vm {
     ///
     /// # Errors
     /// Out of Lua memory.
-    pub(crate) fn set_keys_argv(&self, keys: &[bytes::Bytes], args: &[bytes::Bytes]) -> LuaResult<()> {
+    pub(crate) fn set_keys_argv(
+        &self,
+        keys: &[bytes::Bytes],
+        args: &[bytes::Bytes],
+    ) -> LuaResult<()> {
         self.globals.raw_set("KEYS", self.array(keys)?)?;
         self.globals.raw_set("ARGV", self.array(args)?)
     }
@@ -247,9 +255,7 @@ impl Vm {
                 HookTriggers::new().every_nth_instruction(HOOK_EVERY),
                 move |_, _| {
                     if hook_flags.tick() {
-                        Err(mlua::Error::RuntimeError(format!(
-                            "{RAISED}ERR Script killed by user with SCRIPT KILL..."
-                        )))
+                        Err(mlua::Error::RuntimeError(format!("{RAISED}{KILLED}")))
                     } else {
                         Ok(VmState::Continue)
                     }
@@ -276,7 +282,9 @@ impl Vm {
             lua.remove_hook();
         }
         let _ = self.rt.raw_set("exec", Lv::Nil);
-        let ctx = lua.remove_app_data::<super::call::RunCtx>().unwrap_or_default();
+        let ctx = lua
+            .remove_app_data::<super::call::RunCtx>()
+            .unwrap_or_default();
         let reply = match result {
             Ok(v) => v,
             Err(e) => Value::error(format!(
@@ -305,7 +313,7 @@ fn error_reply(err: &Lv, name: &str, flags: &RunFlags) -> Value {
         _ => "ERR unknown error".to_string(),
     };
     let msg = if flags.killed() {
-        "ERR Script killed by user with SCRIPT KILL...".to_string()
+        KILLED.to_string()
     } else {
         msg
     };
@@ -316,12 +324,17 @@ fn error_reply(err: &Lv, name: &str, flags: &RunFlags) -> Value {
         _ => msg,
     };
     let text = text.replace(['\r', '\n'], " ");
-    Value::Error(bytes::Bytes::from(text.strip_prefix('-').unwrap_or(&text).to_string()))
+    Value::Error(bytes::Bytes::from(
+        text.strip_prefix('-').unwrap_or(&text).to_string(),
+    ))
 }
 
 /// Marks the message of an error table raised from Rust (`redis.call`, SCRIPT KILL): Rust
 /// callbacks cannot raise a Lua table, so the handler rebuilds it from this text.
 const RAISED: &str = "\u{1}redis:";
+
+/// The error a killed script raises (and its reply starts with).
+const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
 
 /// An error table `{err = "ERR msg"}` raised from Rust (Redis' `luaPushError` + `luaError`).
 fn raise(msg: &str) -> mlua::Error {
@@ -396,9 +409,10 @@ fn error_handler(lua: &Lua, err: Lv) -> LuaResult<Table> {
         }
         other => {
             let t = lua.create_table()?;
-            let text = lua
-                .coerce_string(other)?
-                .map_or_else(|| "ERR nil".to_string(), |s| format!("ERR {}", s.to_string_lossy()));
+            let text = lua.coerce_string(other)?.map_or_else(
+                || "ERR nil".to_string(),
+                |s| format!("ERR {}", s.to_string_lossy()),
+            );
             t.raw_set("err", text)?;
             t
         }
