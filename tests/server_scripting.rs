@@ -2,14 +2,14 @@
 //! redis-server 7 cluster, atomicity (a read-then-write rate limiter under concurrent load),
 //! BUSY and SCRIPT KILL, cluster key checks, and replication of script effects.
 
-mod server_support;
 mod support;
 
 use std::net::SocketAddr;
 
 use redcluster::server::TestCluster;
-use server_support::{eventually, text, Client};
+use support::raw::{text, Client};
 use support::real_cluster::RealCluster;
+use support::wait::eventually;
 
 /// The node of `addrs` that serves `key` (the others answer MOVED).
 async fn owner(addrs: &[SocketAddr], key: &str) -> SocketAddr {
