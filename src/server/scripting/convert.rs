@@ -140,7 +140,7 @@ fn to_reply(v: &Lv, resp3: bool, depth: usize) -> Value {
             }
         }
         Lv::Boolean(b) => Value::Boolean(*b),
-        Lv::Integer(n) => Value::Integer(*n as i64),
+        Lv::Integer(n) => Value::Integer(*n),
         Lv::Number(n) => Value::Integer(double_to_i64(*n)),
         Lv::Table(t) => table_reply(t, resp3, depth),
         _ => Value::Null,
@@ -150,7 +150,8 @@ fn to_reply(v: &Lv, resp3: bool, depth: usize) -> Value {
 /// C's `(long long)` cast of a double as x86-64 does it: truncation, and the "integer
 /// indefinite" value (`i64::MIN`) for NaN, infinities and out-of-range values.
 fn double_to_i64(n: f64) -> i64 {
-    if n.is_finite() && n > -9.223_372_036_854_775_808e18 && n < 9.223_372_036_854_775_808e18 {
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
+    if n.is_finite() && (-LIMIT..LIMIT).contains(&n) {
         n as i64
     } else {
         i64::MIN

@@ -6,7 +6,9 @@ use mlua::{Function, Value as Lv};
 use super::call::RunCtx;
 use super::conn_facts;
 use super::vm::Vm;
-use super::{job, prepare_checks, split_keys, Engine, RunFlags, ScriptFlags, Scripting, Target};
+use super::{
+    job, prepare_checks, split_keys, Access, Engine, RunFlags, ScriptFlags, Scripting, Target,
+};
 use crate::resp::Value;
 use crate::server::conn::Conn;
 use crate::server::dispatch::Outcome;
@@ -135,7 +137,7 @@ pub(crate) fn run(
     args: &[Bytes],
     ctx: RunCtx,
     flags: &std::sync::Arc<RunFlags>,
-    access: &mut dyn FnMut(&mut dyn FnMut(&mut NodeState)),
+    access: Access<'_>,
 ) -> (Value, RunCtx) {
     let Some(script) = engine.scripts.get(sha) else {
         return (
@@ -156,11 +158,7 @@ pub(crate) fn run(
             ctx,
         );
     }
-    vm.run(&f, (Lv::Nil, Lv::Nil), sha, ctx, flags, |lua, raise, a| {
-        let mut out = None;
-        access(&mut |st| out = Some(super::call::exec(lua, raise, a.clone(), st)));
-        out.unwrap_or(Ok((false, Lv::Nil)))
-    })
+    super::run_on(vm, &f, (Lv::Nil, Lv::Nil), sha, ctx, flags, access)
 }
 
 /// SCRIPT LOAD|EXISTS|FLUSH|KILL|HELP.

@@ -18,7 +18,7 @@
 //!
 //! Files: `vm` (the Lua VM and error wording), `prelude.lua` (the `redis` table and the
 //! sandbox), `call` (`redis.call`), `convert` (reply <-> Lua), `eval` (EVAL and SCRIPT),
-//! `functions` (FUNCTION and FCALL), `dump` (FUNCTION DUMP payloads), `lib_bit`, `lib_cjson`,
+//! `functions` (FUNCTION and FCALL), `register` (`redis.register_function`), `dump` (FUNCTION DUMP payloads), `lib_bit`, `lib_cjson`,
 //! `sha1`. Not yet: the `cmsgpack` and `struct` libraries.
 
 mod call;
@@ -28,6 +28,7 @@ mod eval;
 mod functions;
 mod lib_bit;
 mod lib_cjson;
+mod register;
 mod server_cmds;
 mod sha1;
 mod vm;
@@ -402,6 +403,32 @@ impl Job {
         drop(running);
         reply
     }
+}
+
+/// How a running script reaches the node state: call the closure with it (locking it, or
+/// with the lock already held inside MULTI/EXEC).
+pub(crate) type Access<'a> = &'a mut dyn FnMut(&mut dyn FnMut(&mut NodeState));
+
+/// Run `f(call_args)` on `vm`, serving `redis.call` through `access`.
+fn run_on(
+    vm: &vm::Vm,
+    f: &mlua::Function,
+    call_args: (mlua::Value, mlua::Value),
+    name: &str,
+    ctx: call::RunCtx,
+    flags: &Arc<RunFlags>,
+    access: Access<'_>,
+) -> (Value, call::RunCtx) {
+    vm.run(f, call_args, name, ctx, flags, |lua, raise, args| {
+        let mut args = Some(args);
+        let mut out = None;
+        access(&mut |st| {
+            if let Some(a) = args.take() {
+                out = Some(call::exec(lua, raise, a, st));
+            }
+        });
+        out.unwrap_or(Ok((false, mlua::Value::Nil)))
+    })
 }
 
 /// Parse `numkeys` and split keys from arguments (EVAL and FCALL).

@@ -173,7 +173,7 @@ impl Vm {
         )?;
         rt.raw_set(
             "register",
-            lua.create_function(|lua, args: MultiValue| super::functions::register(lua, args))?,
+            lua.create_function(|lua, args: MultiValue| super::register::register(lua, args))?,
         )?;
         let prelude: Function = lua
             .load(include_str!("prelude.lua"))
