@@ -36,6 +36,8 @@ pub mod pubsub;
 mod router;
 pub mod scan;
 pub mod telemetry;
+mod script;
+mod sha1;
 pub mod topology;
 mod types;
 
@@ -47,6 +49,7 @@ pub use pipeline::Pipeline;
 pub use pubsub::{Message, MessageKind, Subscription};
 pub use resp::Value;
 pub use scan::{ScanCursor, ScanOptions};
+pub use script::{Script, ScriptInvocation};
 pub use topology::Topology;
 pub use types::{FromValue, ToArg};
 

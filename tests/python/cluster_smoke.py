@@ -58,6 +58,39 @@ def check_data_families(rc, key):
     check(res == [0, 255, -1], "BITFIELD -> %r" % res)
 
 
+def scripting_checks(rc, key):
+    """register_script (EVALSHA, loading on NOSCRIPT), function_load and fcall/fcall_ro."""
+    rc.script_flush()
+    limiter = rc.register_script(
+        "local n = tonumber(redis.call('get', KEYS[1]) or '0') "
+        "if n < tonumber(ARGV[1]) then redis.call('set', KEYS[1], n + 1) return 1 end return 0"
+    )
+    admitted = sum(limiter(keys=[key("limiter")], args=[3]) for _ in range(5))
+    check(admitted == 3, "register_script limiter admitted %r of 5 (limit 3)" % admitted)
+    check(rc.get(key("limiter")) == "3", "limiter counter")
+    echo = rc.register_script("return {KEYS[1], ARGV[1]}")
+    check(echo(keys=[key("e")], args=["a"]) == [key("e"), "a"], "register_script echo")
+    lib = (
+        "#!lua name=pysmoke\n"
+        "redis.register_function('py_incr', function(keys, args) "
+        "return redis.call('incrby', keys[1], args[1]) end)\n"
+        "redis.register_function{function_name='py_get', callback=function(keys) "
+        "return redis.call('get', keys[1]) end, flags={'no-writes'}}"
+    )
+    loaded = rc.function_load(lib, replace=True)
+    # RedisCluster loads a library on every primary and answers per node.
+    names = set(loaded.values()) if isinstance(loaded, dict) else {loaded}
+    check(names == {"pysmoke"}, "function_load -> %r" % loaded)
+    check(rc.fcall("py_incr", 1, key("fn"), 5) == 5, "fcall py_incr")
+    check(rc.fcall("py_incr", 1, key("fn"), 2) == 7, "fcall py_incr again")
+    check(rc.fcall_ro("py_get", 1, key("fn")) == "7", "fcall_ro py_get")
+    try:
+        rc.fcall_ro("py_incr", 1, key("fn"), 1)
+        check(False, "fcall_ro of a writing function must fail")
+    except Exception as e:  # redis.exceptions.ResponseError
+        check("write flag" in str(e), "fcall_ro refusal: %s" % e)
+
+
 def main():
     warnings.simplefilter("ignore")
     host, port = sys.argv[1], int(sys.argv[2])
@@ -102,6 +135,7 @@ def main():
         check(out == expected, "pipeline GETs: %r" % out)
         if not replicas:
             check_data_families(rc, key)
+            scripting_checks(rc, key)
         total = rc.dbsize(target_nodes=RedisCluster.PRIMARIES)
         check(total >= 200, "DBSIZE over all primaries: %r" % total)
         rc.close()

@@ -18,8 +18,7 @@
 //!
 //! Files: `vm` (the Lua VM and error wording), `prelude.lua` (the `redis` table and the
 //! sandbox), `call` (`redis.call`), `convert` (reply <-> Lua), `eval` (EVAL and SCRIPT),
-//! `functions` (FUNCTION and FCALL), `register` (`redis.register_function`), `dump` (FUNCTION DUMP payloads), `lib_bit`, `lib_cjson`,
-//! `sha1`. Not yet: the `cmsgpack` and `struct` libraries.
+//! `functions` (FUNCTION and FCALL), `register` (`redis.register_function`), `dump` (FUNCTION DUMP payloads), `lib_bit`, `lib_cjson`. Not yet: the `cmsgpack` and `struct` libraries.
 
 mod call;
 mod convert;
@@ -30,7 +29,6 @@ mod lib_bit;
 mod lib_cjson;
 mod register;
 mod server_cmds;
-mod sha1;
 mod vm;
 
 use std::collections::HashMap;
@@ -48,7 +46,7 @@ use super::conn::Conn;
 use super::dispatch::Outcome;
 use super::node::{Locked, NodeShared, NodeState};
 
-pub(crate) use sha1::sha1_hex;
+pub(crate) use crate::sha1::sha1_hex;
 
 /// Commands this module answers, with the subcommands it implements.
 pub(crate) const COMMANDS: &[(&str, &[&str])] = &[

@@ -66,7 +66,7 @@ impl Vm {
                 }
                 let text = lua.coerce_string(args[0].clone())?;
                 let bytes = text.map(|s| s.as_bytes().to_vec()).unwrap_or_default();
-                Ok(super::sha1::sha1_hex(&bytes))
+                Ok(super::sha1_hex(&bytes))
             })?,
         )?;
         rt.raw_set(

@@ -1,4 +1,5 @@
-//! SHA-1 (FIPS 180-1), the digest Redis names scripts by (`EVALSHA`, `redis.sha1hex`).
+//! SHA-1 (FIPS 180-1), the digest Redis names scripts by (`EVALSHA`, `redis.sha1hex`): the
+//! client's [`Script`](crate::Script) and the bundled server compute the same name.
 
 /// The lower-case hex SHA-1 of `data`, as `SCRIPT LOAD` returns it.
 pub(crate) fn sha1_hex(data: &[u8]) -> String {
