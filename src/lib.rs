@@ -35,9 +35,9 @@ mod pool;
 pub mod pubsub;
 mod router;
 pub mod scan;
-pub mod telemetry;
 mod script;
 mod sha1;
+pub mod telemetry;
 pub mod topology;
 mod types;
 
