@@ -4,12 +4,9 @@ use std::fmt::Display;
 use std::time::Duration;
 
 use super::Client;
-use crate::connection::{ConnectOptions, Credentials};
 use crate::error::{Error, ErrorKind};
-use crate::pool::Pool;
-use crate::resp::Limits;
 use crate::router::decide::Policy;
-use crate::router::{Config, ReadFrom, Router};
+use crate::router::{Config, ConnectOptions, Credentials, ReadFrom, Router};
 
 /// Options for a [`Client`]; made by [`Client::builder`].
 ///
@@ -271,11 +268,9 @@ impl ClientBuilder {
             resp3: self.resp3,
             credentials: self.credentials,
             client_name: self.client_name,
-            readonly: false,
             connect_timeout: self.connect_timeout,
-            limits: Limits::default(),
+            ..ConnectOptions::default()
         };
-        let pool = Pool::new(opts, self.pool_size);
         let config = Config {
             seeds: self.seeds,
             read_from: self.read_from,
@@ -288,7 +283,7 @@ impl ClientBuilder {
                 max_backoff: Duration::from_millis(500),
             },
         };
-        let router = Router::start(config, pool).await?;
+        let router = Router::start(config, opts, self.pool_size).await?;
         Ok(Client::from_router(router))
     }
 }

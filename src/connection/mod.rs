@@ -1,4 +1,9 @@
-//! One TCP connection to one node: multiplexed, pipelined, auto-batched.
+//! One connection to one node: multiplexed, pipelined, auto-batched.
+//!
+//! It runs on any [`Stream`] a [`Connect`] opened (plain TCP by default; TLS or a test's
+//! in-memory pipe otherwise). Files: `connect.rs` (the seam), `stream.rs` (the halves, socket
+//! options, the hang-up probe), `write.rs` (direct writes and the writer task), `read.rs`
+//! (the reader task), `handshake.rs`.
 //!
 //! Callers encode their command straight into the connection's shared write buffer under a
 //! short lock (never held across an await) and get a oneshot receiver for the reply.
@@ -22,24 +27,28 @@
 //! with an error that says whether its bytes had been handed to the socket (it may have been
 //! applied) or had never left the client.
 
+mod connect;
 mod handshake;
+mod read;
+mod stream;
+mod write;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::Buf;
 use bytes::BytesMut;
-use tokio::io::AsyncReadExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
 use tokio::sync::{oneshot, Notify};
 
 use crate::error::{Error, ErrorKind};
-use crate::resp::{decode_resumable, FrameScan, Limits, Value};
+use crate::resp::{Limits, Value};
 
+#[cfg(test)]
+pub(crate) use connect::ConnectFuture;
+pub(crate) use connect::{Connect, Stream, TcpConnect};
 pub(crate) use handshake::Credentials;
+use stream::WriteHalf;
 
 /// How to open and set up a connection.
 #[derive(Clone, Debug)]
@@ -56,6 +65,24 @@ pub(crate) struct ConnectOptions {
     pub(crate) connect_timeout: Duration,
     /// Decoder bounds for replies.
     pub(crate) limits: Limits,
+    /// Opens the stream (TCP by default).
+    pub(crate) connector: Arc<dyn Connect>,
+}
+
+impl Default for ConnectOptions {
+    /// RESP2, no credentials or name, a primary connection, a 1 s connect bound, default
+    /// decoder limits, plain TCP.
+    fn default() -> ConnectOptions {
+        ConnectOptions {
+            resp3: false,
+            credentials: None,
+            client_name: None,
+            readonly: false,
+            connect_timeout: Duration::from_secs(1),
+            limits: Limits::default(),
+            connector: Arc::new(TcpConnect),
+        }
+    }
 }
 
 type ReplyTx = oneshot::Sender<Result<Value, Error>>;
@@ -93,7 +120,7 @@ struct Shared {
     addr: String,
     /// Shared by the writer task and callers that write directly when the connection is
     /// idle (tokio's `try_write` takes `&self`). The read half belongs to the reader task.
-    stream: OwnedWriteHalf,
+    stream: WriteHalf,
     /// When the reader last got bytes, or a writer last checked the peer (see [`now_ns`]).
     last_read: AtomicU64,
 }
@@ -103,96 +130,6 @@ fn now_ns() -> u64 {
     static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     let base = *BASE.get_or_init(Instant::now);
     u64::try_from(base.elapsed().as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// How long a peer may stay silent before the kernel gives up on it (see
-/// [`watch_liveness`]).
-const PEER_SILENCE_LIMIT: Duration = Duration::from_secs(30);
-
-/// Let the kernel notice a server that vanished without a reset (host down, network path
-/// gone): keepalive probes once an idle connection has been silent for
-/// [`PEER_SILENCE_LIMIT`] (every 10 s, 3 of them), and, on Linux, data left unacknowledged
-/// that long aborts the connection (`TCP_USER_TIMEOUT`). The reader then sees the error and
-/// the pool reconnects. A stopped but reachable server still acknowledges data, so slow or
-/// blocking commands are not affected. Best effort: a refused option is ignored.
-fn watch_liveness(stream: &TcpStream) {
-    use rustix::net::sockopt;
-    let _ = sockopt::set_socket_keepalive(stream, true);
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        let _ = sockopt::set_tcp_keepidle(stream, PEER_SILENCE_LIMIT);
-        let _ = sockopt::set_tcp_keepintvl(stream, Duration::from_secs(10));
-        let _ = sockopt::set_tcp_keepcnt(stream, 3);
-        let _ = sockopt::set_tcp_user_timeout(stream, PEER_SILENCE_LIMIT.as_millis() as u32);
-    }
-}
-
-/// The end of the stream, as an I/O error.
-fn closed_by_server() -> std::io::Error {
-    std::io::Error::new(
-        std::io::ErrorKind::UnexpectedEof,
-        "connection closed by the server",
-    )
-}
-
-/// Whether the server has closed or reset `stream`, without reading from it.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn peer_hung_up(stream: &TcpStream) -> Option<std::io::Error> {
-    use rustix::event::{poll, PollFd, PollFlags, Timespec};
-    let mut fds = [PollFd::new(stream, PollFlags::RDHUP)];
-    let now = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    match poll(&mut fds, Some(&now)) {
-        Ok(n) if n > 0 => {
-            let seen = fds[0].revents();
-            if seen.contains(PollFlags::ERR) {
-                Some(std::io::ErrorKind::ConnectionReset.into())
-            } else if seen.intersects(PollFlags::RDHUP | PollFlags::HUP) {
-                Some(closed_by_server())
-            } else {
-                None
-            }
-        }
-        _ => None,
-    }
-}
-
-/// Whether the server has closed or reset `stream`: elsewhere only a close with nothing
-/// left to read is seen (a one-byte `MSG_PEEK` that finds the end of the stream).
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn peer_hung_up(stream: &TcpStream) -> Option<std::io::Error> {
-    use rustix::net::{recv, RecvFlags};
-    let mut byte = [0u8; 1];
-    match recv(stream, &mut byte[..], RecvFlags::PEEK | RecvFlags::DONTWAIT) {
-        Ok((0, _)) => Some(closed_by_server()),
-        Ok(_) => None,
-        Err(e) if e == rustix::io::Errno::AGAIN => None,
-        Err(e) => Some(e.into()),
-    }
-}
-
-/// One non-blocking read straight from the socket into `buf`, whatever tokio last heard
-/// from epoll (its own `try_read` answers `WouldBlock` without asking the socket once a short
-/// read has cleared its readiness).
-#[cfg(unix)]
-fn read_now(stream: &OwnedReadHalf, buf: &mut BytesMut) -> std::io::Result<usize> {
-    let mut chunk = [0u8; 16 * 1024];
-    match rustix::io::read(stream.as_ref(), &mut chunk[..]) {
-        Ok(n) => {
-            buf.extend_from_slice(&chunk[..n]);
-            Ok(n)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Elsewhere: tokio's own non-blocking read (which may say `WouldBlock` until epoll's
-/// equivalent reports the bytes; the reader then waits for them as usual).
-#[cfg(not(unix))]
-fn read_now(stream: &OwnedReadHalf, buf: &mut BytesMut) -> std::io::Result<usize> {
-    stream.try_read_buf(buf)
 }
 
 /// How long the reader may have been quiet before a writer checks that the peer is still
@@ -217,7 +154,7 @@ impl Shared {
         }
         // Probe at most once per quiet period.
         self.last_read.store(now, Ordering::Relaxed);
-        let Some(gone) = peer_hung_up(self.stream.as_ref()) else {
+        let Some(gone) = self.stream.hung_up() else {
             return false;
         };
         let err = self.read_error(&gone);
@@ -323,11 +260,7 @@ impl Connection {
     /// `opts.connect_timeout`.
     pub(crate) async fn connect(addr: &str, opts: &ConnectOptions) -> Result<Connection, Error> {
         let fut = async {
-            let stream = TcpStream::connect(addr)
-                .await
-                .map_err(|e| Error::io(&e, &format!("connect to {addr}"), false))?;
-            let _ = stream.set_nodelay(true);
-            watch_liveness(&stream);
+            let stream = opts.connector.connect(addr).await?;
             let conn = Connection::start(stream, addr, opts.limits.clone());
             handshake::run(&conn, opts).await?;
             Ok(conn)
@@ -344,8 +277,8 @@ impl Connection {
         }
     }
 
-    fn start(stream: TcpStream, addr: &str, limits: Limits) -> Connection {
-        let (read_half, stream) = stream.into_split();
+    fn start(stream: Stream, addr: &str, limits: Limits) -> Connection {
+        let (read_half, stream) = stream::split(stream);
         let shared = Arc::new(Shared {
             sink: std::sync::OnceLock::new(),
             state: Mutex::new(State {
@@ -362,8 +295,8 @@ impl Connection {
             stream,
             last_read: AtomicU64::new(now_ns()),
         });
-        tokio::spawn(write_loop(shared.clone()));
-        let reader = tokio::spawn(read_loop(shared.clone(), read_half, limits));
+        tokio::spawn(write::write_loop(shared.clone()));
+        let reader = tokio::spawn(read::read_loop(shared.clone(), read_half, limits));
         Connection { shared, reader }
     }
 
@@ -406,7 +339,10 @@ impl Connection {
             // write duty and write from this task at once, saving the hop through the writer
             // task. Busy connections batch in the writer, so concurrent callers share one
             // syscall.
-            let idle = !st.writing && st.buf.is_empty() && st.in_flight.is_empty();
+            let idle = !st.writing
+                && st.buf.is_empty()
+                && st.in_flight.is_empty()
+                && self.shared.stream.direct();
             encode(&mut st.buf);
             if discard_first {
                 st.queued.push(Pending { tx: None });
@@ -433,30 +369,6 @@ impl Connection {
             Next::Nothing => {}
         }
         Ok(rx)
-    }
-
-    /// Write `bytes` (already taken from the buffer, their requests already in flight) with
-    /// one non-blocking syscall while holding the write duty, outside the state lock. Whatever
-    /// does not go out, and whatever other callers queued meanwhile, is handed to the writer
-    /// task together with the duty.
-    fn write_direct(&self, mut bytes: BytesMut) {
-        let n = self.shared.stream.try_write(&bytes).unwrap_or(0);
-        // (A WouldBlock or an error leaves everything to the writer task, which waits for
-        // the socket or meets the error and reports it.)
-        let mut st = self.shared.lock();
-        if n < bytes.len() {
-            bytes.advance(n);
-            // The unwritten rest goes before anything queued since: its requests are ahead
-            // of theirs in `in_flight`.
-            bytes.unsplit(std::mem::take(&mut st.buf));
-            st.buf = bytes;
-        }
-        if st.buf.is_empty() {
-            st.writing = false;
-        } else {
-            drop(st);
-            self.shared.wake_writer.notify_one();
-        }
     }
 
     /// Make this a subscriber connection: from now on RESP3 pushes, and any frame no request
@@ -493,162 +405,6 @@ impl Connection {
         })?;
         reply_of(rx.await)
     }
-}
-
-async fn write_loop(shared: Arc<Shared>) {
-    loop {
-        shared.wake_writer.notified().await;
-        // Let callers woken by the same batch of replies queue their commands first, so
-        // they share this write.
-        tokio::task::yield_now().await;
-        if shared.fail_if_peer_gone() {
-            return;
-        }
-        loop {
-            let mut bytes = {
-                let mut st = shared.lock();
-                if st.closed.is_some() {
-                    return;
-                }
-                if st.buf.is_empty() {
-                    st.writing = false;
-                    break;
-                }
-                let st = &mut *st;
-                st.in_flight.extend(st.queued.drain(..));
-                st.buf.split()
-            };
-            if let Err(e) = write_all(&shared.stream, &mut bytes).await {
-                tracing::warn!(addr = %shared.addr, error = %e, "write failed; closing connection");
-                shared.fail_all(Error::io(&e, &format!("write to {}", shared.addr), true));
-                return;
-            }
-        }
-    }
-}
-
-async fn write_all(stream: &OwnedWriteHalf, buf: &mut BytesMut) -> std::io::Result<()> {
-    while !buf.is_empty() {
-        stream.writable().await?;
-        match stream.try_write(buf) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => buf.advance(n),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-async fn read_loop(shared: Arc<Shared>, mut stream: OwnedReadHalf, limits: Limits) {
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    let mut replies: Vec<Value> = Vec::new();
-    let mut done: Vec<(Pending, Value)> = Vec::new();
-    let mut drain = false;
-    // How far the front frame has been checked: a reply spread over many reads is checked
-    // once, not once per read.
-    let mut scan = FrameScan::default();
-    let failure = loop {
-        if buf.capacity() - buf.len() < 8 * 1024 {
-            buf.reserve(64 * 1024);
-        }
-        let read = if drain {
-            // The server hung up: everything it sent is already here, so read without
-            // waiting (a wait would let a writer in before the end of the stream is seen).
-            match read_now(&stream, &mut buf) {
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    drain = false;
-                    continue;
-                }
-                other => other,
-            }
-        } else {
-            stream.read_buf(&mut buf).await
-        };
-        match read {
-            Ok(0) => break shared.read_error(&closed_by_server()),
-            Ok(_) => {
-                // The first bytes after a quiet spell (or after this task was starved) may
-                // have arrived together with a hang-up that tokio has not reported yet:
-                // look, so the end of the stream is seen before anything else is written.
-                let now = now_ns();
-                let quiet = now.saturating_sub(shared.last_read.swap(now, Ordering::Relaxed));
-                if quiet >= QUIET_BEFORE_PROBE.as_nanos() as u64
-                    && peer_hung_up(stream.as_ref()).is_some()
-                {
-                    drain = true;
-                }
-            }
-            Err(e) => break shared.read_error(&e),
-        }
-        let mut bad = None;
-        loop {
-            match decode_resumable(&mut buf, &limits, &mut scan) {
-                Ok(Some(Value::Push(items))) => {
-                    // Out-of-band RESP3 push (pub/sub, invalidation): never a reply.
-                    match shared.sink.get() {
-                        Some(sink) => sink(Ok(Value::Push(items))),
-                        None => {
-                            tracing::trace!(addr = %shared.addr, len = items.len(), "push frame ignored")
-                        }
-                    }
-                }
-                Ok(Some(v))
-                    if shared.sink.get().is_some() && {
-                        let st = shared.lock();
-                        st.in_flight.len() <= replies.len()
-                    } =>
-                {
-                    if let Some(sink) = shared.sink.get() {
-                        sink(Ok(v));
-                    }
-                }
-                Ok(Some(v)) => replies.push(v),
-                Ok(None) => break,
-                Err(e) => {
-                    bad = Some(Error::from(e));
-                    break;
-                }
-            }
-        }
-        if !replies.is_empty() {
-            let mut unexpected = false;
-            {
-                let mut st = shared.lock();
-                for v in replies.drain(..) {
-                    match st.in_flight.pop_front() {
-                        Some(p) => done.push((p, v)),
-                        None => {
-                            unexpected = true;
-                            break;
-                        }
-                    }
-                }
-            }
-            let n = done.len();
-            let _ = shared
-                .pending
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
-                    Some(p.saturating_sub(n))
-                });
-            for (p, v) in done.drain(..) {
-                if let Some(tx) = p.tx {
-                    let _ = tx.send(Ok(v));
-                }
-            }
-            if unexpected {
-                break Error::new(
-                    ErrorKind::Protocol,
-                    format!("{} sent a reply nobody asked for", shared.addr),
-                );
-            }
-        }
-        if let Some(e) = bad {
-            break e;
-        }
-    };
-    tracing::warn!(addr = %shared.addr, error = %failure, "connection lost");
-    shared.fail_all(failure);
 }
 
 #[cfg(test)]

@@ -9,12 +9,8 @@ use super::*;
 
 fn opts() -> ConnectOptions {
     ConnectOptions {
-        resp3: false,
-        credentials: None,
-        client_name: None,
-        readonly: false,
         connect_timeout: Duration::from_secs(2),
-        limits: Limits::default(),
+        ..ConnectOptions::default()
     }
 }
 
@@ -229,11 +225,11 @@ async fn connections_ask_the_kernel_to_watch_for_a_vanished_server() {
     use rustix::net::sockopt;
     let addr = echo_server(Duration::ZERO).await;
     let conn = Connection::connect(&addr, &opts()).await.unwrap();
-    let sock: &TcpStream = conn.shared.stream.as_ref();
+    let sock = conn.shared.stream.tcp().unwrap();
     assert!(sockopt::socket_keepalive(sock).unwrap());
-    assert_eq!(sockopt::tcp_keepidle(sock).unwrap(), PEER_SILENCE_LIMIT);
+    assert_eq!(sockopt::tcp_keepidle(sock).unwrap(), stream::PEER_SILENCE_LIMIT);
     assert_eq!(
         sockopt::tcp_user_timeout(sock).unwrap(),
-        PEER_SILENCE_LIMIT.as_millis() as u32
+        stream::PEER_SILENCE_LIMIT.as_millis() as u32
     );
 }

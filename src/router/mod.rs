@@ -14,6 +14,8 @@ mod many;
 pub(crate) mod refresh;
 pub(crate) mod route;
 pub(crate) mod split;
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -24,6 +26,7 @@ use tracing::Instrument;
 use crate::connection::reply_of;
 use crate::error::{Error, ErrorKind};
 use crate::pool::{NodeEntry, Pool};
+pub(crate) use crate::connection::{ConnectOptions, Credentials};
 use crate::resp::Value;
 use crate::topology::{NodeHealth, Shard, Topology, TopologyCell};
 use crate::types::Args;
@@ -480,25 +483,38 @@ impl Router {
     ///
     /// # Errors
     /// [`ErrorKind::Config`] when no seed answered with a usable topology.
-    pub(crate) async fn start(config: Config, pool: Pool) -> Result<Router, Error> {
-        let inner = Arc::new(Inner {
-            config,
-            pool: Arc::new(pool),
-            topology: TopologyCell::new(Topology::empty()),
-            counters: Counters::default(),
-            refresher: std::sync::OnceLock::new(),
-            rr: AtomicUsize::new(0),
-            closing: AtomicBool::new(false),
-        });
-        let t = refresh::discover(&inner).await?;
+    pub(crate) async fn start(
+        config: Config,
+        opts: ConnectOptions,
+        pool_size: usize,
+    ) -> Result<Router, Error> {
+        let router = Router::unstarted(config, opts, pool_size);
+        let inner = &router.inner;
+        let t = refresh::discover(inner).await?;
         inner.install(t);
         if inner.config.read_from == ReadFrom::Nearest {
-            refresh::measure_latency(&inner).await;
+            refresh::measure_latency(inner).await;
         }
-        let weak: Weak<Inner> = Arc::downgrade(&inner);
+        let weak: Weak<Inner> = Arc::downgrade(inner);
         let (refresher, _) = Refresher::spawn(weak, inner.config.refresh_interval);
         let _ = inner.refresher.set(refresher);
-        Ok(Router { inner })
+        Ok(router)
+    }
+
+    /// A router with an empty topology and no refresh task (the first step of
+    /// [`start`](Router::start); tests drive it as is).
+    fn unstarted(config: Config, opts: ConnectOptions, pool_size: usize) -> Router {
+        Router {
+            inner: Arc::new(Inner {
+                config,
+                pool: Arc::new(Pool::new(opts, pool_size)),
+                topology: TopologyCell::new(Topology::empty()),
+                counters: Counters::default(),
+                refresher: std::sync::OnceLock::new(),
+                rr: AtomicUsize::new(0),
+                closing: AtomicBool::new(false),
+            }),
+        }
     }
 
     /// The shared state (topology, pool, counters).
