@@ -81,13 +81,13 @@ impl Client {
     /// The current topology snapshot: shards, their primaries, replicas, slot ranges and
     /// config epochs. It does not change under the caller; call again for a newer one.
     pub fn topology(&self) -> Arc<Topology> {
-        self.router.inner().topology.load()
+        self.router.topology()
     }
 
     /// Counters since the client was built: redirects, retries, refreshes, reconnects,
     /// timeouts, and requests sent to each node.
     pub fn stats(&self) -> Stats {
-        Stats::collect(self.router.inner())
+        Stats::collect(&self.router)
     }
 }
 

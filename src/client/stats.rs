@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
-use crate::router::Inner;
+use crate::router::Router;
 
 /// A snapshot of the client's counters since it was built.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -26,20 +26,17 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub(super) fn collect(inner: &Inner) -> Stats {
-        let c = &inner.counters;
-        let entries = inner.pool.entries();
+    pub(super) fn collect(router: &Router) -> Stats {
+        let c = router.counters();
+        let nodes = router.node_figures();
         Stats {
             moved: c.moved.load(Ordering::Relaxed),
             ask: c.ask.load(Ordering::Relaxed),
             retries: c.retries.load(Ordering::Relaxed),
             topology_refreshes: c.refreshes.load(Ordering::Relaxed),
-            reconnects: entries.iter().map(|e| e.reconnects()).sum(),
+            reconnects: nodes.iter().map(|(_, _, r)| r).sum(),
             timeouts: c.timeouts.load(Ordering::Relaxed),
-            requests_per_node: entries
-                .iter()
-                .map(|e| (e.addr().to_string(), e.requests()))
-                .collect(),
+            requests_per_node: nodes.into_iter().map(|(a, n, _)| (a, n)).collect(),
         }
     }
 

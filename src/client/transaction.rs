@@ -20,29 +20,27 @@
 //! watched key changed (EXEC answered nil, nothing applied), and an `EXECABORT` server error
 //! naming the first rejected command when the server refused to queue one.
 //!
-//! During a slot migration (no WATCH), a block whose keys have left the source node is sent
-//! again to the target as `ASKING`, `MULTI` ... `EXEC` (the ASKING flag lasts through a MULTI
-//! block), and one the target cannot serve yet (`TRYAGAIN`: some keys still on the source) is
-//! retried every 50 ms until the request deadline.
+//! The transaction is a pinned session of the router: its redirects and retries are the
+//! engine's, with the client's redirect cap, backoff and deadline, and counted in
+//! [`Client::stats`]. Without WATCH, a block refused because the slot moved (MOVED) or is
+//! migrating (ASK: the block is sent again to the target as `ASKING`, `MULTI` ... `EXEC`; the
+//! ASKING flag lasts through a MULTI block) or not servable yet (`TRYAGAIN`) is sent again
+//! where the engine says. With WATCH, a MOVED voids the watch: the slot map is patched and
+//! the error returned, for the caller to start over.
 
 use super::Client;
 use crate::error::{Error, ErrorKind};
-use crate::pool::Exclusive;
 use crate::resp::Value;
-use crate::router::route;
+use crate::router::session::{Follow, Session};
 use crate::types::{Args, FromValue, ToArg};
 
 /// A MULTI/EXEC transaction being built. Made by [`Client::transaction`].
 #[derive(Debug)]
 #[must_use = "a transaction does nothing until .exec().await"]
 pub struct Transaction {
-    client: Client,
-    slot: Option<u16>,
+    session: Session,
     watching: bool,
-    conn: Option<Exclusive>,
     commands: Vec<Args>,
-    /// The node named by an ASK: the next EXEC goes there, behind ASKING.
-    ask: Option<String>,
 }
 
 /// A command run at once on the transaction's connection, before EXEC (to read watched
@@ -66,7 +64,7 @@ impl TxCmd<'_> {
     /// # Errors
     /// Cross-slot keys, a server error, a conversion error, a timeout.
     pub async fn query<T: FromValue>(self) -> Result<T, Error> {
-        let v = self.tx.run_now(&self.args).await?;
+        let v = self.tx.run_now(self.args).await?;
         T::from_value(v)
     }
 }
@@ -75,12 +73,9 @@ impl Client {
     /// Start a MULTI/EXEC transaction (see [`Transaction`]).
     pub fn transaction(&self) -> Transaction {
         Transaction {
-            client: self.clone(),
-            slot: None,
+            session: self.router_ref().session(),
             watching: false,
-            conn: None,
             commands: Vec::new(),
-            ask: None,
         }
     }
 }
@@ -92,99 +87,43 @@ fn server_err(v: &Value) -> Option<Error> {
     }
 }
 
+/// The first command of a MULTI block the server refused to queue: replies are MULTI's,
+/// one per queued command, then EXEC's.
+fn first_refused(replies: &[Value]) -> Option<usize> {
+    let queued = replies.get(1..replies.len().saturating_sub(1))?;
+    queued
+        .iter()
+        .position(|v| matches!(v, Value::Error(_)))
+        .map(|i| i + 1)
+}
+
 impl Transaction {
-    /// Pin the transaction to `slot` (the slot of its keys), or fail when its keys span slots.
-    fn pin(&mut self, args: &Args) -> Result<(), Error> {
-        let r = route::route(args)?;
-        match (self.slot, r.slot) {
-            (Some(a), Some(b)) if a != b => Err(Error::new(
-                ErrorKind::CrossSlot,
-                format!(
-                    "CROSSSLOT a transaction's keys must share one slot (it is on slot {a}, {} is on slot {b}); use hash tags like {{user1}}:a",
-                    String::from_utf8_lossy(args.get(0).unwrap_or_default())
-                ),
-            )),
-            (None, Some(b)) => {
-                self.slot = Some(b);
-                Ok(())
-            }
-            _ => Ok(()),
+    /// The connection's WATCH state: a session that follows redirects on its own would drop
+    /// it silently.
+    fn follow(&self) -> Follow {
+        if self.watching {
+            Follow::No
+        } else {
+            Follow::Yes
         }
     }
 
-    /// The connection to the slot's primary, opened on first use; or, after an ASK, a fresh
-    /// one to the node it named.
-    async fn connection(&mut self) -> Result<&Exclusive, Error> {
-        if let Some(addr) = self.ask.take() {
-            self.release();
-            let inner = self.client.router_ref().inner();
-            let entry = inner.pool.entry(&addr);
-            self.conn = Some(inner.pool.exclusive(&entry, false).await?);
-        } else if self.conn.is_none() {
-            let router = self.client.router_ref();
-            let topo = self.client.topology();
-            let addr = match self.slot {
-                Some(s) => topo.primary_for_slot(s).map(str::to_string),
-                None => topo.shards().first().map(|s| s.primary.addr.clone()),
-            };
-            let Some(addr) = addr else {
-                router.trigger_refresh();
-                return Err(Error::new(
-                    ErrorKind::ClusterDown,
-                    "no primary known for the transaction's slot",
-                ));
-            };
-            let inner = router.inner();
-            let entry = inner.pool.entry(&addr);
-            self.conn = Some(inner.pool.exclusive(&entry, false).await?);
-        }
-        self.conn
-            .as_ref()
-            .ok_or_else(|| Error::new(ErrorKind::Closed, "transaction connection gone"))
-    }
-
-    async fn send_one(&mut self, args: &Args) -> Result<Value, Error> {
-        let timeout = self.client.router_ref().inner().config.request_timeout;
-        let conn = self.connection().await?;
-        let Some(c) = conn.conn() else {
-            return Err(Error::new(ErrorKind::Closed, "transaction connection gone"));
-        };
-        let rx = c.send(false, |buf| args.encode(buf))?;
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(r) => crate::connection::reply_of(r),
-            Err(_) => {
-                self.conn = None;
-                Err(Error::new(ErrorKind::Timeout, "transaction request timed out").with_sent(true))
-            }
-        }
-    }
-
-    async fn run_now(&mut self, args: &Args) -> Result<Value, Error> {
-        self.pin(args)?;
-        let v = self.send_one(args).await?;
+    async fn run_now(&mut self, args: Args) -> Result<Value, Error> {
+        self.session.pin(&args)?;
+        let follow = self.follow();
+        let mut replies = self
+            .session
+            .call(std::slice::from_ref(&args), follow, |_| Some(0))
+            .await?;
+        let v = replies.pop().unwrap_or(Value::Null);
         if let Some(e) = server_err(&v) {
             if matches!(e.code(), Some("MOVED" | "ASK")) {
-                // The slot moved: what was watched there is void. Start over on the owner.
-                self.follow_moved(&e);
+                // Not followed (a watch was on): what was watched there is void.
+                self.watching = false;
             }
             return Err(e);
         }
         Ok(v)
-    }
-
-    fn follow_moved(&mut self, e: &Error) {
-        self.conn = None;
-        self.watching = false;
-        if let Some((slot, addr)) = crate::router::decide::parse_redirect(e.detail()) {
-            if e.code() == Some("MOVED") {
-                self.client
-                    .router_ref()
-                    .inner()
-                    .topology
-                    .apply_moved(slot, &addr);
-            }
-        }
-        self.client.router_ref().trigger_refresh();
     }
 
     /// `WATCH keys` on the transaction's connection: `exec` applies nothing (returns
@@ -192,7 +131,7 @@ impl Transaction {
     ///
     /// # Errors
     /// Keys in another slot than the transaction's; a server error (a `MOVED` means the
-    /// slot moved: the transaction's connection is dropped, call `watch` again).
+    /// slot moved while keys were watched: the watch is void, call `watch` again).
     pub async fn watch<I>(&mut self, keys: I) -> Result<(), Error>
     where
         I: IntoIterator,
@@ -202,7 +141,7 @@ impl Transaction {
         for k in keys {
             args.push(&k);
         }
-        self.run_now(&args).await?;
+        self.run_now(args).await?;
         self.watching = true;
         Ok(())
     }
@@ -237,146 +176,66 @@ impl Transaction {
     /// Send MULTI, the queued commands and EXEC in one write, and convert EXEC's array of
     /// replies into `T`. `Ok(None)` when a watched key changed (nothing was applied).
     ///
-    /// Without WATCH, a MOVED met while queuing (the slot moved; EXEC then aborts and
-    /// nothing is applied) is followed: the whole transaction is sent again to the new owner.
+    /// Without WATCH, a block the server refused because of a redirect or a transient
+    /// error (EXEC then aborts and nothing is applied) is sent again where the engine says.
     ///
     /// # Errors
     /// [`ErrorKind::CrossSlot`] before sending when keys span slots; an `EXECABORT` server
     /// error naming the first command the server refused; `MOVED` when a watched slot moved;
     /// a timeout; a conversion error.
     pub async fn exec<T: FromValue>(mut self) -> Result<Option<T>, Error> {
-        let commands = std::mem::take(&mut self.commands);
-        for c in &commands {
-            self.pin(c)?;
+        let mut block = Vec::with_capacity(self.commands.len() + 2);
+        block.push(Args::new("MULTI"));
+        for c in std::mem::take(&mut self.commands) {
+            self.session.pin(&c)?;
+            block.push(c);
         }
-        let config = &self.client.router_ref().inner().config;
-        let max_redirects = config.policy.max_redirects;
-        let deadline = std::time::Instant::now() + config.request_timeout;
-        let mut redirects = 0;
-        loop {
-            let asked = self.ask.clone();
-            match self.exec_once(&commands).await {
-                // TRYAGAIN waits for the migration within the request deadline; MOVED and
-                // ASK count against the redirect cap.
-                Err(e)
-                    if !self.watching
-                        && if e.code() == Some("TRYAGAIN") {
-                            std::time::Instant::now() < deadline
-                        } else {
-                            matches!(e.code(), Some("MOVED" | "ASK")) && redirects < max_redirects
-                        } =>
-                {
-                    if e.code() != Some("TRYAGAIN") {
-                        redirects += 1;
-                    }
-                    match e.code() {
-                        Some("ASK") => {
-                            // Mid-migration: the keys are on the target now. The slot map
-                            // stays as it is (the source still owns the slot).
-                            self.release();
-                            self.ask = crate::router::decide::parse_redirect(e.detail())
-                                .map(|(_, addr)| addr);
-                        }
-                        Some("TRYAGAIN") => {
-                            // The target holds some of the keys, the source the others:
-                            // wait for the migration to move the rest, then ask the same
-                            // node again.
-                            self.release();
-                            self.ask = asked;
-                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        }
-                        _ => self.follow_moved(&e),
-                    }
-                }
-                Err(e) => return Err(e),
-                Ok(None) => return Ok(None),
-                Ok(Some(v)) => return T::from_value(v).map(Some),
-            }
-        }
-    }
-
-    async fn exec_once(&mut self, commands: &[Args]) -> Result<Option<Value>, Error> {
-        let timeout = self.client.router_ref().inner().config.request_timeout;
-        let asking = self.ask.is_some();
-        let conn = self.connection().await?;
-        let Some(c) = conn.conn() else {
-            return Err(Error::new(ErrorKind::Closed, "transaction connection gone"));
+        block.push(Args::new("EXEC"));
+        let follow = self.follow();
+        // The reply that says whether the block landed: MULTI's if refused, else the first
+        // queued command the server refused (EXEC then aborted).
+        let verdict = |r: &[Value]| match r.first() {
+            Some(Value::Error(_)) => Some(0),
+            _ => first_refused(r),
         };
-        let mut rxs = Vec::with_capacity(commands.len() + 2);
-        // After an ASK, ASKING goes right before MULTI on the same connection (its OK is
-        // read and dropped).
-        rxs.push(c.send(asking, |buf| {
-            if asking {
-                crate::resp::encode_command(buf, [&b"ASKING"[..]]);
-            }
-            crate::resp::encode_command(buf, [&b"MULTI"[..]])
-        })?);
-        for cmd in commands {
-            rxs.push(c.send(false, |buf| cmd.encode(buf))?);
-        }
-        rxs.push(c.send(false, |buf| {
-            crate::resp::encode_command(buf, [&b"EXEC"[..]])
-        })?);
-        let replies = match tokio::time::timeout(timeout, futures::future::join_all(rxs)).await {
-            Ok(r) => r,
-            Err(_) => {
-                self.conn = None;
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!("transaction timed out after {timeout:?}; it may have been applied"),
-                )
-                .with_sent(true));
-            }
-        };
-        let mut replies = replies
-            .into_iter()
-            .map(crate::connection::reply_of)
-            .collect::<Result<Vec<Value>, Error>>()?;
+        let mut replies = self.session.call(&block, follow, verdict).await?;
+        self.watching = false;
         let exec = replies.pop().unwrap_or(Value::Null);
         if let Some(e) = replies.first().and_then(server_err) {
-            self.conn = None;
+            self.session.unpin();
             return Err(e);
         }
-        // The first command the server refused to queue (its MOVED, wrong arity ...).
-        let refused = replies
-            .iter()
-            .skip(1)
-            .enumerate()
-            .find_map(|(i, v)| server_err(v).map(|e| (i, e)));
-        self.watching = false;
         match exec {
             Value::Null | Value::NullArray => {
-                self.release();
+                self.session.release();
                 Ok(None)
             }
             Value::Array(items) => {
-                self.release();
-                Ok(Some(Value::Array(items)))
+                self.session.release();
+                T::from_value(Value::Array(items)).map(Some)
             }
             Value::Error(line) => {
+                self.session.unpin();
                 let aborted = Error::server(&String::from_utf8_lossy(&line));
-                match refused {
-                    // A redirect (or TRYAGAIN) is reported as itself so the caller (or exec)
-                    // can follow it.
+                match first_refused(&replies).and_then(|i| Some((i, server_err(&replies[i])?))) {
+                    // A redirect not followed (a watch was on) is reported as itself.
                     Some((_, e)) if matches!(e.code(), Some("MOVED" | "ASK" | "TRYAGAIN")) => {
                         Err(e)
                     }
                     Some((i, e)) => Err(Error::server(&format!(
-                        "EXECABORT Transaction discarded: command #{i} was refused: {e}"
+                        "EXECABORT Transaction discarded: command #{} was refused: {e}",
+                        i - 1
                     ))),
                     None => Err(aborted),
                 }
             }
-            other => Err(Error::new(
-                ErrorKind::Protocol,
-                format!("EXEC answered {other:?}"),
-            )),
-        }
-    }
-
-    fn release(&mut self) {
-        if let Some(c) = self.conn.take() {
-            c.release();
+            other => {
+                self.session.unpin();
+                Err(Error::new(
+                    ErrorKind::Protocol,
+                    format!("EXEC answered {other:?}"),
+                ))
+            }
         }
     }
 }

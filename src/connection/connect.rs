@@ -42,7 +42,8 @@ impl Debug for dyn AsyncStream {
 }
 
 /// A boxed future returned by [`Connect::connect`].
-pub(crate) type ConnectFuture<'a> = Pin<Box<dyn Future<Output = Result<Stream, Error>> + Send + 'a>>;
+pub(crate) type ConnectFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Stream, Error>> + Send + 'a>>;
 
 /// Opens streams to nodes by address. The pool holds one (in its connect options) and calls
 /// it for every new connection, so replacing it changes how every node is reached.

@@ -227,7 +227,10 @@ async fn connections_ask_the_kernel_to_watch_for_a_vanished_server() {
     let conn = Connection::connect(&addr, &opts()).await.unwrap();
     let sock = conn.shared.stream.tcp().unwrap();
     assert!(sockopt::socket_keepalive(sock).unwrap());
-    assert_eq!(sockopt::tcp_keepidle(sock).unwrap(), stream::PEER_SILENCE_LIMIT);
+    assert_eq!(
+        sockopt::tcp_keepidle(sock).unwrap(),
+        stream::PEER_SILENCE_LIMIT
+    );
     assert_eq!(
         sockopt::tcp_user_timeout(sock).unwrap(),
         stream::PEER_SILENCE_LIMIT.as_millis() as u32

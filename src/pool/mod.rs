@@ -17,21 +17,12 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 
 use crate::connection::{ConnectOptions, Connection};
 use crate::error::{Error, ErrorKind};
+use crate::router::decide::backoff;
 
 /// First reconnect delay; doubled per failure up to [`MAX_BACKOFF`], with jitter.
 const BASE_BACKOFF: Duration = Duration::from_millis(20);
 /// Longest wait between reconnect attempts to a failing node.
 const MAX_BACKOFF: Duration = Duration::from_millis(1000);
-
-/// Jittered exponential backoff: a random delay in [d/2, d] for d = base * 2^attempt, capped.
-pub(crate) fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
-    let d = base
-        .saturating_mul(1u32 << attempt.min(16))
-        .min(max)
-        .as_micros() as u64;
-    let half = d / 2;
-    Duration::from_micros(half + rand::random::<u64>() % (d - half + 1))
-}
 
 #[derive(Debug, Default)]
 struct Backoff {
@@ -396,21 +387,5 @@ impl Pool {
         let mut opts = self.opts.clone();
         opts.readonly = readonly;
         Connection::connect(addr, &opts).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_with_jitter_and_stays_capped() {
-        for attempt in 0..20 {
-            let d = backoff(attempt, BASE_BACKOFF, MAX_BACKOFF);
-            let full = BASE_BACKOFF
-                .saturating_mul(1 << attempt.min(16))
-                .min(MAX_BACKOFF);
-            assert!(d <= full && d >= full / 2, "{attempt}: {d:?}");
-        }
     }
 }

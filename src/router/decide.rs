@@ -44,6 +44,8 @@ pub(crate) enum Action {
     },
     /// The key is being migrated: send `ASKING` + the command to `addr`, slot map untouched.
     Ask {
+        /// The slot named in the reply.
+        slot: u16,
         /// The importing node, `host:port`.
         addr: String,
     },
@@ -68,9 +70,27 @@ pub(crate) enum Action {
 /// failover.
 pub(crate) const RECONNECT_RETRY_CAP: Duration = Duration::from_millis(100);
 
+/// Jittered exponential backoff: a random delay in [d/2, d] for d = base * 2^attempt, capped
+/// at `max`. Every wait between attempts (retries here, reconnects in the pool) uses it.
+pub(crate) fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
+    let d = base
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(max)
+        .as_micros() as u64;
+    let half = d / 2;
+    Duration::from_micros(half + rand::random::<u64>() % (d - half + 1))
+}
+
+impl Policy {
+    /// The wait before retry number `attempt` (0-based) under this policy.
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
+        backoff(attempt, self.base_backoff, self.max_backoff)
+    }
+}
+
 /// `MOVED 3999 127.0.0.1:6381` / `ASK ...` -> (slot, addr). An empty host (`:6381`, sent by
 /// nodes that do not know their address) is kept as is for the caller to resolve.
-pub(crate) fn parse_redirect(rest: &str) -> Option<(u16, String)> {
+fn parse_redirect(rest: &str) -> Option<(u16, String)> {
     let mut parts = rest.split_whitespace();
     let slot = parts.next()?.parse::<u16>().ok()?;
     let addr = parts.next()?;
@@ -82,7 +102,7 @@ pub(crate) fn parse_redirect(rest: &str) -> Option<(u16, String)> {
 
 /// Decide what follows `outcome`.
 pub(crate) fn decide(outcome: &Result<Value, Error>, attempt: &Attempt, policy: &Policy) -> Action {
-    let backoff = || crate::pool::backoff(attempt.retries, policy.base_backoff, policy.max_backoff);
+    let retry_in = || policy.backoff(attempt.retries);
     match outcome {
         Ok(Value::Error(line)) => {
             let text = String::from_utf8_lossy(line);
@@ -104,15 +124,15 @@ pub(crate) fn decide(outcome: &Result<Value, Error>, attempt: &Attempt, policy: 
                     if code == "MOVED" {
                         Action::Moved { slot, addr }
                     } else {
-                        Action::Ask { addr }
+                        Action::Ask { slot, addr }
                     }
                 }
                 "TRYAGAIN" | "LOADING" | "MASTERDOWN" => Action::RetryAfter {
-                    delay: backoff(),
+                    delay: retry_in(),
                     refresh: false,
                 },
                 "CLUSTERDOWN" => Action::RetryAfter {
-                    delay: backoff(),
+                    delay: retry_in(),
                     refresh: true,
                 },
                 "READONLY" => Action::RefreshAndRetry,
@@ -124,7 +144,7 @@ pub(crate) fn decide(outcome: &Result<Value, Error>, attempt: &Attempt, policy: 
             ErrorKind::Io | ErrorKind::Closed | ErrorKind::Timeout | ErrorKind::Protocol => {
                 if !e.maybe_applied() || attempt.readonly || policy.retry_writes {
                     Action::RetryAfter {
-                        delay: crate::pool::backoff(
+                        delay: backoff(
                             attempt.retries,
                             policy.base_backoff,
                             policy.max_backoff.min(RECONNECT_RETRY_CAP),
@@ -176,6 +196,18 @@ mod tests {
     }
 
     #[test]
+    fn backoff_grows_with_jitter_and_stays_capped() {
+        for attempt in 0..20 {
+            let d = POLICY.backoff(attempt);
+            let full = POLICY
+                .base_backoff
+                .saturating_mul(1 << attempt.min(16))
+                .min(POLICY.max_backoff);
+            assert!(d <= full && d >= full / 2, "{attempt}: {d:?}");
+        }
+    }
+
+    #[test]
     fn values_and_ordinary_errors_are_done() {
         assert!(matches!(
             decide(&Ok(Value::ok()), &write(), &POLICY),
@@ -210,7 +242,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match decide(&err("ASK 1 10.0.0.1:7000"), &read(), &POLICY) {
-            Action::Ask { addr } => assert_eq!(addr, "10.0.0.1:7000"),
+            Action::Ask { slot, addr } => {
+                assert_eq!(slot, 1);
+                assert_eq!(addr, "10.0.0.1:7000");
+            }
             other => panic!("{other:?}"),
         }
         let capped = Attempt {

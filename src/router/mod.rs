@@ -13,7 +13,9 @@ pub(crate) mod fanout;
 mod many;
 pub(crate) mod refresh;
 pub(crate) mod route;
+pub(crate) mod session;
 pub(crate) mod split;
+pub(crate) mod subscriber;
 #[cfg(test)]
 mod tests;
 
@@ -24,9 +26,9 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use crate::connection::reply_of;
+pub(crate) use crate::connection::{ConnectOptions, Credentials};
 use crate::error::{Error, ErrorKind};
 use crate::pool::{NodeEntry, Pool};
-pub(crate) use crate::connection::{ConnectOptions, Credentials};
 use crate::resp::Value;
 use crate::topology::{NodeHealth, Shard, Topology, TopologyCell};
 use crate::types::Args;
@@ -102,7 +104,7 @@ impl Drop for Router {
 }
 
 /// Where the next attempt goes.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 enum Target {
     /// Route by slot from the topology.
     Slot,
@@ -110,7 +112,10 @@ enum Target {
     Addr { addr: String, asking: bool },
 }
 
-const ASKING: &[u8] = b"*1\r\n$6\r\nASKING\r\n";
+/// Queue `ASKING` in front of a command (its `OK` is read and dropped by the connection).
+fn encode_asking(buf: &mut bytes::BytesMut) {
+    crate::resp::encode_command(buf, [&b"ASKING"[..]]);
+}
 
 /// What a request left behind when its deadline cut it off: the last transient error it met,
 /// and whether any attempt got as far as a connection (so it may have been applied).
@@ -284,31 +289,6 @@ impl Inner {
         self.run_on(args, route, home, trail, false).await
     }
 
-    /// Send `args` on a dedicated connection taken from the node's exclusive set (a
-    /// blocking command), returning the connection afterwards. A caller that stops waiting
-    /// drops the connection with it, so a still-blocked command never reaches anyone else.
-    async fn send_exclusive(
-        &self,
-        entry: &Arc<NodeEntry>,
-        readonly_conn: bool,
-        asking: bool,
-        args: &Args,
-    ) -> Result<Value, Error> {
-        let ex = self.pool.exclusive(entry, readonly_conn).await?;
-        let Some(conn) = ex.conn() else {
-            return Err(Error::new(ErrorKind::Closed, "dedicated connection gone"));
-        };
-        let rx = conn.send(asking, |buf| {
-            if asking {
-                buf.extend_from_slice(ASKING);
-            }
-            args.encode(buf)
-        })?;
-        let r = reply_of(rx.await);
-        ex.release();
-        r
-    }
-
     async fn run_on(
         &self,
         args: &Args,
@@ -336,8 +316,7 @@ impl Inner {
                             },
                         );
                         trail.last_error = Some(err);
-                        self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                        crate::telemetry::retry();
+                        self.count_retry();
                         attempt.retries += 1;
                         match self.refresher() {
                             Some(r) => r.refresh_and_wait().await,
@@ -347,12 +326,8 @@ impl Inner {
                                 }))
                             }
                         }
-                        tokio::time::sleep(crate::pool::backoff(
-                            attempt.retries.min(8),
-                            self.config.policy.base_backoff,
-                            self.config.policy.max_backoff,
-                        ))
-                        .await;
+                        tokio::time::sleep(self.config.policy.backoff(attempt.retries.min(8)))
+                            .await;
                         continue;
                     }
                 },
@@ -372,7 +347,7 @@ impl Inner {
                         entry.count_request();
                         match conn.send(asking, |buf| {
                             if asking {
-                                buf.extend_from_slice(ASKING);
+                                encode_asking(buf);
                             }
                             args.encode(buf)
                         }) {
@@ -399,33 +374,21 @@ impl Inner {
                     }
                 }
                 Action::Moved { slot, addr } => {
-                    self.counters.moved.fetch_add(1, Ordering::Relaxed);
-                    crate::telemetry::redirect(false, entry.addr(), attempt.redirects + 1);
-                    tracing::info!(slot, from = entry.addr(), to = %addr, "MOVED");
-                    let addr = self.resolve(&addr, &entry);
-                    self.topology.apply_moved(slot, &addr);
-                    if let Some(r) = self.refresher() {
-                        r.trigger_after_moved();
-                    }
                     attempt.redirects += 1;
                     target = Target::Addr {
-                        addr,
+                        addr: self.note_moved(slot, &addr, entry.addr(), attempt.redirects),
                         asking: false,
                     };
                 }
-                Action::Ask { addr } => {
-                    self.counters.ask.fetch_add(1, Ordering::Relaxed);
-                    crate::telemetry::redirect(true, entry.addr(), attempt.redirects + 1);
-                    tracing::info!(from = entry.addr(), to = %addr, "ASK");
+                Action::Ask { addr, .. } => {
                     attempt.redirects += 1;
                     target = Target::Addr {
-                        addr: self.resolve(&addr, &entry),
+                        addr: self.note_ask(&addr, entry.addr(), attempt.redirects),
                         asking: true,
                     };
                 }
                 Action::RetryAfter { delay, refresh } => {
-                    self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                    crate::telemetry::retry();
+                    self.count_retry();
                     if let Ok(Value::Error(line)) = &outcome {
                         if line.starts_with(b"LOADING") {
                             entry.mark_loading();
@@ -445,8 +408,7 @@ impl Inner {
                     tokio::time::sleep(delay).await;
                 }
                 Action::RefreshAndRetry => {
-                    self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                    crate::telemetry::retry();
+                    self.count_retry();
                     tracing::warn!(
                         node = entry.addr(),
                         "node is not what the map says; refreshing"
@@ -462,18 +424,6 @@ impl Inner {
                 }
                 Action::Fail(e) => return Err(e),
             }
-        }
-    }
-
-    /// A redirect's address with an empty host (`:7000`, sent by a node that does not know
-    /// its address) takes the host of the node that sent it.
-    fn resolve(&self, addr: &str, from: &NodeEntry) -> String {
-        match addr.strip_prefix(':') {
-            Some(port) => {
-                let host = from.addr().rsplit_once(':').map_or("", |(h, _)| h);
-                format!("{host}:{port}")
-            }
-            None => addr.to_string(),
         }
     }
 }
@@ -517,9 +467,29 @@ impl Router {
         }
     }
 
-    /// The shared state (topology, pool, counters).
-    pub(crate) fn inner(&self) -> &Arc<Inner> {
-        &self.inner
+    /// The request deadline (`request_timeout`).
+    pub(crate) fn request_timeout(&self) -> Duration {
+        self.inner.config.request_timeout
+    }
+
+    /// The current topology snapshot.
+    pub(crate) fn topology(&self) -> Arc<Topology> {
+        self.inner.topology.load()
+    }
+
+    /// The engine's counters (redirects, retries, refreshes, timeouts).
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.inner.counters
+    }
+
+    /// Per node: (address, requests sent, connections re-opened).
+    pub(crate) fn node_figures(&self) -> Vec<(String, u64, u64)> {
+        self.inner
+            .pool
+            .entries()
+            .iter()
+            .map(|e| (e.addr().to_string(), e.requests(), e.reconnects()))
+            .collect()
     }
 
     /// Ask for a topology refresh and wait for it (or return at once without a refresher).

@@ -151,7 +151,11 @@ async fn a_write_cut_off_mid_reply_is_reported_as_maybe_applied_not_resent() {
         addr: "node:1".into(),
         asking: false,
     };
-    let e = r.inner.run(&set(), route, home, &mut trail).await.unwrap_err();
+    let e = r
+        .inner
+        .run(&set(), route, home, &mut trail)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::MaybeApplied, "{e}");
     assert!(e.maybe_applied());
     // Only the one connection: the write was not sent again.
