@@ -10,8 +10,9 @@ use redcluster::resp::Value;
 use redcluster::server::TestCluster;
 use redcluster::{Client, Message, MessageKind, Subscription};
 use support::bundled::{
-    cluster, finish_migration, migrate_keys, move_slot, node_cmd, primaries, start_migration,
+    cluster, finish_migration, migrate_keys, move_slot, primaries, start_migration,
 };
+use support::raw::node_cmd;
 
 /// A client that only learns about slot moves from redirects (no periodic refresh).
 async fn client(c: &TestCluster) -> Client {
