@@ -193,10 +193,11 @@ impl Transaction {
         block.push(Args::new("EXEC"));
         let follow = self.follow();
         // The reply that says whether the block landed: MULTI's if refused, else the first
-        // queued command the server refused (EXEC then aborted).
+        // queued command the server refused (EXEC then aborted), else EXEC's own (a
+        // TRYAGAIN while the block's keys are split by a migration).
         let verdict = |r: &[Value]| match r.first() {
             Some(Value::Error(_)) => Some(0),
-            _ => first_refused(r),
+            _ => first_refused(r).or(Some(r.len().saturating_sub(1))),
         };
         let mut replies = self.session.call(&block, follow, verdict).await?;
         self.watching = false;

@@ -12,6 +12,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::decide::{decide, Action, Attempt};
 use super::route::Route;
@@ -220,7 +221,8 @@ impl Session {
     /// whole batch landed (for a transaction: the first command the server refused to
     /// queue, if EXEC aborted); that reply, or a broken connection, goes through
     /// [`decide`]. With [`Follow::Yes`] a MOVED/ASK is followed and a transient error
-    /// retried (the batch is sent again: the server applied none of it); with
+    /// retried (the batch is sent again: the server applied none of it) while the backoff
+    /// fits before the deadline (then the last replies come back as they are); with
     /// [`Follow::No`] the replies come back as they are once the redirect is applied.
     ///
     /// # Errors
@@ -234,7 +236,8 @@ impl Session {
     ) -> Result<Vec<Value>, Error> {
         let timeout = self.inner.config.request_timeout;
         let mut trail = Trail::default();
-        let run = self.call_untimed(commands, follow, verdict, &mut trail);
+        let deadline = Instant::now() + timeout;
+        let run = self.call_untimed(commands, follow, verdict, deadline, &mut trail);
         match tokio::time::timeout(timeout, run).await {
             Ok(r) => r,
             Err(_) => {
@@ -252,6 +255,7 @@ impl Session {
         commands: &[Args],
         follow: Follow,
         verdict: impl Fn(&[Value]) -> Option<usize>,
+        deadline: Instant,
         trail: &mut Trail,
     ) -> Result<Vec<Value>, Error> {
         let inner = self.inner.clone();
@@ -311,7 +315,9 @@ impl Session {
                     if refresh {
                         inner.trigger_refresh();
                     }
-                    if follow == Follow::No {
+                    // Not followed, or no time left to wait: the replies say why it failed
+                    // (the server's own TRYAGAIN, say, rather than a bare timeout).
+                    if follow == Follow::No || Instant::now() + delay >= deadline {
                         return replies;
                     }
                     inner.count_retry();
