@@ -23,7 +23,6 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> AsyncStream for T {}
 
 /// A connected stream to one node.
 #[derive(Debug)]
-#[non_exhaustive]
 pub(crate) enum Stream {
     /// Plain TCP: the connection uses socket-level fast paths (a caller on an idle
     /// connection writes directly; the hang-up probe polls the socket).

@@ -13,6 +13,9 @@
 //!
 //! Run: `cargo run --release --manifest-path benches/peers/Cargo.toml -- [--rounds N] [--secs S] [--workload kv|pipeline|mget]`
 //!
+//! `--seeds 127.0.0.1:7000,...` drives a cluster already running instead of starting one, so
+//! two builds can be compared on the same cluster, their runs interleaved.
+//!
 //! `--profile 16[,256...] [--client 0|1|2]` runs only one client's kv workload (0 =
 //! redcluster, 1 = redis-rs, 2 = fred) at those concurrencies, `--rounds` times, for
 //! `perf record` and friends.
@@ -399,6 +402,13 @@ fn list_arg(name: &str) -> Option<Vec<usize>> {
     Some(v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
 }
 
+/// `--seeds a:1,b:2`: a running cluster's nodes.
+fn seeds_arg() -> Option<Vec<String>> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == "--seeds")?;
+    Some(args.get(i + 1)?.split(',').map(str::to_string).collect())
+}
+
 fn workload() -> Workload {
     let args: Vec<String> = std::env::args().collect();
     match args
@@ -468,9 +478,19 @@ async fn main() {
     let rounds = arg("--rounds", 5.0) as usize;
     let secs = arg("--secs", 2.0);
     let w = workload();
-    let cluster =
-        support::real_cluster::RealCluster::start(3, 1).expect("redis-server is required");
-    let seeds = cluster.seeds();
+    let (_cluster, seeds) = match seeds_arg() {
+        Some(seeds) => (None, seeds),
+        None => {
+            let c = support::real_cluster::RealCluster::start(3, 1).expect("redis-server is required");
+            let seeds = c.seeds();
+            (Some(c), seeds)
+        }
+    };
+    // redis-benchmark's node: the first seed.
+    let bench_port: u16 = seeds[0]
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .expect("seed is host:port");
     let names = ["redcluster", "redis-rs", "fred"];
     let mut peers = Vec::new();
     for n in names {
@@ -513,7 +533,7 @@ async fn main() {
                 results[pi][ci].push(rate);
                 errors[pi] += errs;
             }
-            let port = cluster.nodes[0].port;
+            let port = bench_port;
             let reqs = [20_000, 100_000, 200_000][ci];
             c_ref[ci].push(tokio::task::block_in_place(|| {
                 redis_benchmark(port, c, reqs)
