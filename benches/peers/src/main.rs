@@ -481,7 +481,8 @@ async fn main() {
     let (_cluster, seeds) = match seeds_arg() {
         Some(seeds) => (None, seeds),
         None => {
-            let c = support::real_cluster::RealCluster::start(3, 1).expect("redis-server is required");
+            let c =
+                support::real_cluster::RealCluster::start(3, 1).expect("redis-server is required");
             let seeds = c.seeds();
             (Some(c), seeds)
         }
