@@ -41,6 +41,8 @@ pub mod telemetry;
 pub mod topology;
 mod types;
 
+#[cfg(feature = "tls")]
+pub use client::TlsConfig;
 pub use client::{
     Client, ClientBuilder, Cmd, IntoSeeds, Nodes, ReadFrom, Stats, Transaction, TxCmd,
 };

@@ -1,6 +1,8 @@
 //! Reaching clusters the way production does: `redis://` URLs with named users, TLS,
 //! hostname endpoints, address maps and rotating credentials.
 
+mod support;
+
 use redcluster::server::TestCluster;
 use redcluster::{Client, ReadFrom};
 
@@ -46,4 +48,276 @@ async fn url_with_a_named_user_and_options_reaches_the_cluster() {
         .await
         .unwrap();
     client.set("url:k2", 1).await.unwrap();
+}
+
+#[cfg(feature = "tls")]
+mod tls {
+    use std::time::Duration;
+
+    use redcluster::server::{ServerTls, TestCluster, TlsAuthClients};
+    use redcluster::{Client, ErrorKind, ReadFrom, TlsConfig};
+
+    use super::url_hosts;
+
+    async fn tls_cluster(tls: &ServerTls) -> TestCluster {
+        TestCluster::builder()
+            .primaries(3)
+            .replicas_per_primary(1)
+            .tls(tls.clone())
+            .start()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn rediss_url_with_a_custom_ca_routes_and_reads_replicas() {
+        let tls = ServerTls::generate().unwrap();
+        let cluster = tls_cluster(&tls).await;
+        let url = format!("rediss://{}?read_from=replica", url_hosts(&cluster));
+        let client = Client::from_url(&url)
+            .unwrap()
+            .tls(TlsConfig::new().ca_pem(tls.ca_pem().as_bytes()))
+            .build()
+            .await
+            .unwrap();
+        for i in 0..50 {
+            client.set(format!("t:{i}").as_str(), i).await.unwrap();
+        }
+        // Replica reads over TLS: every value eventually readable from the replicas.
+        for i in 0..50 {
+            let key = format!("t:{i}");
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let v: Option<i64> = client.get(key.as_str()).await.unwrap();
+                if v == Some(i) {
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{key} never replicated"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let replica_reads: u64 = client
+            .stats()
+            .requests_per_node
+            .iter()
+            .filter(|(addr, _)| {
+                cluster.nodes().iter().any(|n| {
+                    n.addr.to_string() == **addr && n.role == redcluster::server::Role::Replica
+                })
+            })
+            .map(|(_, n)| *n)
+            .sum();
+        assert!(replica_reads >= 50, "replica reads: {replica_reads}");
+        let _ = ReadFrom::Replica;
+    }
+
+    #[tokio::test]
+    async fn mutual_tls_wrong_ca_and_wrong_name_fail_with_clear_errors() {
+        let tls = ServerTls::generate()
+            .unwrap()
+            .auth_clients(TlsAuthClients::Yes);
+        let cluster = tls_cluster(&tls).await;
+        let (cert, key) = tls.client_cert("app").unwrap().unwrap();
+        let ca = tls.ca_pem().as_bytes();
+        let base = || {
+            Client::builder(cluster.seeds())
+                .connect_timeout(Duration::from_secs(2))
+                .request_timeout(Duration::from_secs(3))
+        };
+        let client = base()
+            .tls(
+                TlsConfig::new()
+                    .ca_pem(ca)
+                    .client_cert_pem(cert.as_bytes(), key.as_bytes()),
+            )
+            .build()
+            .await
+            .unwrap();
+        client.set("m", 1).await.unwrap();
+
+        let seed = cluster.seeds()[0].to_string();
+        let no_cert = base()
+            .tls(TlsConfig::new().ca_pem(ca))
+            .build()
+            .await
+            .unwrap_err();
+        assert!(no_cert.to_string().contains(&seed), "{no_cert}");
+
+        let other = ServerTls::generate().unwrap();
+        let wrong_ca = base()
+            .tls(TlsConfig::new().ca_pem(other.ca_pem().as_bytes()))
+            .build()
+            .await
+            .unwrap_err();
+        let text = wrong_ca.to_string();
+        assert!(
+            text.contains("unknown CA") && text.contains(&seed),
+            "{text}"
+        );
+
+        let wrong_name = base()
+            .tls(
+                TlsConfig::new()
+                    .ca_pem(ca)
+                    .client_cert_pem(cert.as_bytes(), key.as_bytes())
+                    .server_name("not-this-cluster.example"),
+            )
+            .build()
+            .await
+            .unwrap_err();
+        assert!(
+            wrong_name.to_string().contains("not valid for this name"),
+            "{wrong_name}"
+        );
+        assert!(!format!("{wrong_name:?}").contains("PRIVATE KEY"));
+    }
+
+    #[tokio::test]
+    async fn plaintext_and_tls_mismatches_fail_fast() {
+        let tls = ServerTls::generate().unwrap();
+        let secure = tls_cluster(&tls).await;
+        let plain = TestCluster::builder().primaries(3).start().await.unwrap();
+        // TLS client, plaintext server.
+        let e = tokio::time::timeout(
+            Duration::from_secs(10),
+            Client::from_url(&format!("rediss://{}", url_hosts(&plain)))
+                .unwrap()
+                .tls(TlsConfig::new().ca_pem(tls.ca_pem().as_bytes()))
+                .connect_timeout(Duration::from_secs(2))
+                .build(),
+        )
+        .await
+        .expect("TLS client on a plaintext server hung")
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+        assert!(e.to_string().contains("TLS"), "{e}");
+        // Plaintext client, TLS server.
+        let e = tokio::time::timeout(
+            Duration::from_secs(10),
+            Client::builder(secure.seeds())
+                .connect_timeout(Duration::from_secs(2))
+                .build(),
+        )
+        .await
+        .expect("plaintext client on a TLS server hung")
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    }
+}
+
+/// Nodes announcing hostnames that resolve nowhere: reached only through `address_map`.
+/// Routing, MOVED (naming a hostname) and replica reads all go through the map.
+#[tokio::test]
+async fn hostname_endpoints_through_an_address_map() {
+    use redcluster::slot::key_slot;
+    use std::collections::HashMap;
+    use std::time::Duration;
+    use support::bundled::{move_slot, primaries};
+    use support::raw::{node_cmd, text};
+    let cluster = TestCluster::builder()
+        .primaries(3)
+        .replicas_per_primary(1)
+        .start()
+        .await
+        .unwrap();
+    let mut names = HashMap::new();
+    for (i, n) in cluster.nodes().iter().enumerate() {
+        let host = format!("node-{i}.cluster.invalid");
+        let addr = n.addr.to_string();
+        for (k, v) in [
+            ("cluster-announce-hostname", host.as_str()),
+            ("cluster-preferred-endpoint-type", "hostname"),
+        ] {
+            assert_eq!(text(&node_cmd(&addr, &["CONFIG", "SET", k, v]).await), "OK");
+        }
+        names.insert(host, n.addr.port());
+    }
+    let map = move |host: &str, port: u16| match names.get(host) {
+        Some(p) => ("127.0.0.1".to_string(), *p),
+        None => (host.to_string(), port),
+    };
+    // Gossip spreads the hostnames; a client built once they are all announced sees only
+    // names it cannot resolve without the map.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let client = loop {
+        let client = Client::builder(cluster.seeds())
+            .read_from(ReadFrom::ReplicaPreferred)
+            .address_map(map.clone())
+            .build()
+            .await
+            .unwrap();
+        let topo = client.topology();
+        let named = |a: &str| a.contains(".cluster.invalid");
+        if topo.shards().iter().all(|s| {
+            named(&s.primary.addr)
+                && s.replicas.len() == 1
+                && s.replicas.iter().all(|r| named(&r.addr))
+        }) {
+            break client;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "hostnames never announced"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for i in 0..100 {
+        client.set(format!("h:{i}").as_str(), i).await.unwrap();
+    }
+    let mut via_names = 0;
+    for i in 0..100 {
+        let key = format!("h:{i}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let v: Option<i64> = client.get(key.as_str()).await.unwrap();
+            if v == Some(i) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{key} never readable"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    for (addr, n) in client.stats().requests_per_node.iter() {
+        if addr.contains(".cluster.invalid") {
+            via_names += n;
+        }
+    }
+    assert!(
+        via_names >= 200,
+        "requests through announced names: {via_names}"
+    );
+
+    // Move the slot of one key: the client's next write is MOVED to a hostname.
+    let key = "h:moved";
+    client.set(key, "before").await.unwrap();
+    let slot = key_slot(key.as_bytes());
+    let ps = primaries(&cluster);
+    let owner = text(&node_cmd(&ps[0].0, &["CLUSTER", "NODES"]).await);
+    let src = ps
+        .iter()
+        .find(|(addr, _)| {
+            owner.lines().any(|l| {
+                l.contains(addr.as_str())
+                    && l.split(' ').skip(8).any(|r| {
+                        let (a, b) = r.split_once('-').unwrap_or((r, r));
+                        matches!((a.parse::<u16>(), b.parse::<u16>()), (Ok(a), Ok(b)) if (a..=b).contains(&slot))
+                    })
+            })
+        })
+        .unwrap()
+        .0
+        .clone();
+    let dst = ps.iter().find(|(a, _)| *a != src).unwrap().0.clone();
+    move_slot(&cluster, slot, &src, &dst).await;
+    let moved_before = client.stats().moved;
+    client.set(key, "after").await.unwrap();
+    assert!(client.stats().moved > moved_before, "no MOVED was followed");
+    let v: Option<String> = client.cmd("GET").arg(key).query().await.unwrap();
+    assert!(matches!(v.as_deref(), Some("after") | Some("before")));
 }

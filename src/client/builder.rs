@@ -34,8 +34,8 @@ pub struct ClientBuilder {
     refresh_interval: Option<Duration>,
     client_name: Option<String>,
     retry_writes_on_disconnect: bool,
-    /// Set by a `rediss://` URL: every connection must use TLS.
-    tls_required: bool,
+    /// TLS, address map, `rediss://`: how connections are opened.
+    reach: super::connector::Reach,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -55,7 +55,7 @@ impl std::fmt::Debug for ClientBuilder {
                 "retry_writes_on_disconnect",
                 &self.retry_writes_on_disconnect,
             )
-            .field("tls_required", &self.tls_required)
+            .field("reach", &self.reach)
             .finish()
     }
 }
@@ -131,14 +131,14 @@ impl ClientBuilder {
             refresh_interval: Some(Duration::from_secs(30)),
             client_name: None,
             retry_writes_on_disconnect: false,
-            tls_required: false,
+            reach: Default::default(),
         }
     }
 
     /// Apply what a URL said (see [`ClientBuilder::url`]).
     pub(super) fn apply_url(mut self, url: super::url::ParsedUrl) -> Result<Self, Error> {
         self.seeds = url.seeds;
-        self.tls_required = url.tls;
+        self.reach.tls_required = url.tls;
         if let Some(password) = url.password {
             self.credentials = Some(Credentials {
                 user: url.user,
@@ -230,6 +230,30 @@ impl ClientBuilder {
         self
     }
 
+    /// Use TLS for every connection (seeds, discovered nodes, replicas, pinned sessions,
+    /// subscriptions), with these settings. A `rediss://` URL turns TLS on with
+    /// [`TlsConfig::new`](crate::TlsConfig::new) unless this is called. A TLS failure is an
+    /// error naming the node and the reason (unknown CA, name mismatch, expired, plaintext
+    /// server), within `connect_timeout`.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::TlsConfig) -> Self {
+        self.reach.tls = Some(tls);
+        self
+    }
+
+    /// Dial `f(host, port)` wherever the cluster says `host:port` (CLUSTER SHARDS/SLOTS/
+    /// NODES, MOVED, ASK — and the seeds): for NAT, Docker and port-forwards, where nodes
+    /// announce addresses the client cannot reach. Return the input unchanged for addresses
+    /// that need no mapping. Topology, errors and stats keep the announced addresses; TLS
+    /// still checks the announced host name. Names are resolved again on every connect.
+    pub fn address_map<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&str, u16) -> (String, u16) + Send + Sync + 'static,
+    {
+        self.reach.map = Some(std::sync::Arc::new(f));
+        self
+    }
+
     /// Discover the cluster from the seeds and return a ready client.
     ///
     /// Seeds that do not answer are skipped; one that does is enough.
@@ -247,13 +271,6 @@ impl ClientBuilder {
                 format!("seed {bad:?} is not host:port"),
             ));
         }
-        if self.tls_required {
-            return Err(Error::new(
-                ErrorKind::Config,
-                "a rediss:// or valkeys:// URL asks for TLS, which this build of redcluster \
-                 does not have",
-            ));
-        }
         if self
             .client_name
             .as_deref()
@@ -264,13 +281,16 @@ impl ClientBuilder {
                 "client name may not contain spaces",
             ));
         }
-        let opts = ConnectOptions {
+        let mut opts = ConnectOptions {
             resp3: self.resp3,
             credentials: self.credentials,
             client_name: self.client_name,
             connect_timeout: self.connect_timeout,
             ..ConnectOptions::default()
         };
+        if let Some(connector) = self.reach.connector(&self.seeds)? {
+            opts.connector = connector;
+        }
         let config = Config {
             seeds: self.seeds,
             read_from: self.read_from,

@@ -14,7 +14,10 @@
 
 mod builder;
 mod commands;
+mod connector;
 mod stats;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
 mod transaction;
 mod url;
 
@@ -22,6 +25,8 @@ use std::sync::Arc;
 
 pub use builder::{ClientBuilder, IntoSeeds};
 pub use stats::Stats;
+#[cfg(feature = "tls")]
+pub use tls::TlsConfig;
 pub use transaction::{Transaction, TxCmd};
 
 use crate::error::Error;

@@ -28,6 +28,7 @@
 //! applied) or had never left the client.
 
 mod connect;
+mod dial;
 mod handshake;
 mod read;
 mod stream;
@@ -47,6 +48,9 @@ use crate::resp::{Limits, Value};
 #[cfg(test)]
 pub(crate) use connect::ConnectFuture;
 pub(crate) use connect::{Connect, Stream, TcpConnect};
+#[cfg(feature = "tls")]
+pub(crate) use dial::TlsDial;
+pub(crate) use dial::{split_addr, AddressMap, Dial};
 pub(crate) use handshake::Credentials;
 use stream::WriteHalf;
 

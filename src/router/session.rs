@@ -50,9 +50,11 @@ impl Inner {
     }
 
     /// A redirect's address with an empty host (`:7000`, sent by a node that does not know
-    /// its address) takes the host of the node that sent it (`from`).
+    /// its address or with `cluster-preferred-endpoint-type unknown-endpoint`) or `?`
+    /// (hostname endpoints, but the node announces none) takes the host of the node that
+    /// sent it (`from`).
     fn resolve(&self, addr: &str, from: &str) -> String {
-        match addr.strip_prefix(':') {
+        match addr.strip_prefix(':').or_else(|| addr.strip_prefix("?:")) {
             Some(port) => {
                 let host = from.rsplit_once(':').map_or("", |(h, _)| h);
                 format!("{host}:{port}")
