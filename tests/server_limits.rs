@@ -96,3 +96,34 @@ async fn output_limits_are_configurable_like_redis() {
     );
     cluster.shutdown().await;
 }
+
+fn field(info: &str, name: &str) -> u64 {
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {info}"))
+}
+
+#[tokio::test]
+async fn info_memory_follows_the_dataset() {
+    let cluster = TestCluster::builder().primaries(1).start().await.unwrap();
+    let a = cluster.nodes()[0].addr.to_string();
+    let empty = field(&info(&a, "memory").await, "used_memory_dataset");
+    assert_eq!(empty, 0);
+    let value = "x".repeat(1024);
+    let cmds: Vec<Vec<String>> = (0..2000)
+        .map(|i| vec!["SET".into(), format!("k{i}"), value.clone()])
+        .collect();
+    node_cmds(&a, &cmds).await;
+    let mem = info(&a, "memory").await;
+    let dataset = field(&mem, "used_memory_dataset");
+    assert!((2_000_000..6_000_000).contains(&dataset), "{mem}");
+    assert!(field(&mem, "used_memory") > dataset);
+    assert!(field(&mem, "used_memory_rss") > 0);
+    node_cmd(&a, &["FLUSHALL"]).await;
+    assert_eq!(field(&info(&a, "memory").await, "used_memory_dataset"), 0);
+    // No backlog is kept (every resync is full), and INFO says so.
+    let repl = info(&a, "replication").await;
+    assert_eq!(field(&repl, "repl_backlog_histlen"), 0);
+    cluster.shutdown().await;
+}

@@ -10,6 +10,10 @@ use crate::resp::Value;
 use super::conn::Conn;
 use super::node::{now_ms, Locked, NodeShared, NodeState};
 
+/// There is no replication backlog (every resync is a full one), and INFO says so.
+const NO_BACKLOG: &str = "repl_backlog_active:0\r\nrepl_backlog_size:1048576\r\n\
+                          repl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n";
+
 const DEFAULT: &[&str] = &[
     "server",
     "clients",
@@ -110,16 +114,24 @@ fn write_section(out: &mut String, section: &str, st: &NodeState, shared: &NodeS
             );
         }
         "memory" => {
-            let keys = st.db.stats().keys;
-            let used = 1_000_000 + keys * 100;
+            // The dataset from per-key accounting (sampled, as MEMORY USAGE estimates each
+            // key), on top of Redis' own start-up figure; RSS is the whole process's (all its
+            // nodes), read from the OS.
+            const STARTUP: usize = 862_000;
+            let dataset = st.db.dataset_bytes(1000);
+            let used = STARTUP + dataset + st.repl.pending_bytes();
+            let rss = process_rss().unwrap_or(used as u64);
             let _ = write!(
                 out,
-                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{:.2}M\r\nused_memory_rss:{used}\r\n\
-                 used_memory_peak:{used}\r\nused_memory_dataset:{}\r\nmaxmemory:0\r\n\
-                 maxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:1.00\r\n\
-                 mem_allocator:rust\r\nlazyfree_pending_objects:0\r\n",
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{:.2}M\r\n\
+                 used_memory_rss:{rss}\r\nused_memory_rss_human:{:.2}M\r\n\
+                 used_memory_startup:{STARTUP}\r\nused_memory_dataset:{dataset}\r\n\
+                 maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n\
+                 mem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\n\
+                 lazyfree_pending_objects:0\r\n",
                 used as f64 / 1_048_576.0,
-                keys * 100,
+                rss as f64 / 1_048_576.0,
+                rss as f64 / used as f64,
             );
         }
         "persistence" => {
@@ -178,6 +190,13 @@ fn write_section(out: &mut String, section: &str, st: &NodeState, shared: &NodeS
     }
 }
 
+/// The process's resident set size in bytes (Linux; `None` elsewhere).
+fn process_rss() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
 fn replication(out: &mut String, st: &NodeState) {
     let repl = &st.repl;
     out.push_str("# Replication\r\n");
@@ -191,9 +210,7 @@ fn replication(out: &mut String, st: &NodeState) {
                  slave_read_only:1\r\nreplica_announced:1\r\nconnected_slaves:0\r\n\
                  master_failover_state:no-failover\r\nmaster_replid:{}\r\n\
                  master_replid2:0000000000000000000000000000000000000000\r\n\
-                 master_repl_offset:{off}\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:1\r\n\
-                 repl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:1\r\n\
-                 repl_backlog_histlen:{off}\r\n",
+                 master_repl_offset:{off}\r\nsecond_repl_offset:-1\r\n{NO_BACKLOG}",
                 link.addr.ip(),
                 link.addr.port(),
                 if link.up { "up" } else { "down" },
@@ -232,9 +249,7 @@ fn replication(out: &mut String, st: &NodeState) {
                 out,
                 "master_failover_state:no-failover\r\nmaster_replid:{}\r\n\
                  master_replid2:0000000000000000000000000000000000000000\r\n\
-                 master_repl_offset:{off}\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:1\r\n\
-                 repl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:1\r\n\
-                 repl_backlog_histlen:{off}\r\n",
+                 master_repl_offset:{off}\r\nsecond_repl_offset:-1\r\n{NO_BACKLOG}",
                 repl.replid,
                 off = repl.offset,
             );

@@ -45,6 +45,22 @@ fn stream_size(s: &Stream) -> usize {
 }
 
 impl Db {
+    /// Bytes the keyspace holds, estimated as MEMORY USAGE estimates each key, from up to
+    /// `samples` random keys scaled to the key count (INFO `used_memory_dataset`): O(samples)
+    /// however big the keyspace.
+    pub(crate) fn dataset_bytes(&self, samples: usize) -> usize {
+        let keys = self.map.len();
+        let n = samples.min(keys);
+        if n == 0 {
+            return 0;
+        }
+        let sum: usize = (0..n)
+            .filter_map(|_| self.random_entry())
+            .filter_map(|(k, _)| self.memory_usage(k, 0))
+            .sum();
+        sum * keys / n
+    }
+
     /// Bytes `key` and its value take, estimated (`None` when absent at `now_ms`).
     pub(crate) fn memory_usage(&self, key: &[u8], now_ms: u64) -> Option<usize> {
         let e = self.peek(key)?;

@@ -146,6 +146,15 @@ impl ReplState {
         });
     }
 
+    /// Stream bytes waiting in the replicas' output buffers (the largest of them).
+    pub(crate) fn pending_bytes(&self) -> usize {
+        self.replicas
+            .iter()
+            .map(|r| r.queued.load(Ordering::Relaxed) as usize)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Number of replicas that acknowledged at least `offset`.
     pub(crate) fn acked(&self, offset: u64) -> usize {
         self.replicas
