@@ -44,7 +44,8 @@ mod types;
 #[cfg(feature = "tls")]
 pub use client::TlsConfig;
 pub use client::{
-    Client, ClientBuilder, Cmd, IntoSeeds, Nodes, ReadFrom, Stats, Transaction, TxCmd,
+    AutoClaim, Client, ClientBuilder, Cmd, IntoSeeds, Nodes, PendingSummary, ReadFrom, Stats,
+    StreamEntry, StreamRead, StreamReadOptions, Transaction, TxCmd,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use pipeline::Pipeline;

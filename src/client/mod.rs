@@ -18,6 +18,7 @@ mod connector;
 mod stats;
 #[cfg(feature = "tls")]
 pub(crate) mod tls;
+mod streams;
 mod transaction;
 mod url;
 
@@ -27,6 +28,7 @@ pub use builder::{ClientBuilder, IntoSeeds};
 pub use stats::Stats;
 #[cfg(feature = "tls")]
 pub use tls::TlsConfig;
+pub use streams::{AutoClaim, PendingSummary, StreamEntry, StreamRead, StreamReadOptions};
 pub use transaction::{Transaction, TxCmd};
 
 use crate::error::Error;
