@@ -67,14 +67,23 @@ async fn worker(client: Client, name: String, tally: Arc<Mutex<Tally>>, total: u
             continue;
         }
         for e in entries {
-            let Some(n) = e.get("n").and_then(|b| std::str::from_utf8(b).ok()?.parse::<u64>().ok())
+            let Some(n) = e
+                .get("n")
+                .and_then(|b| std::str::from_utf8(b).ok()?.parse::<u64>().ok())
             else {
                 continue; // deleted while pending
             };
             // "Process" the job, then acknowledge it.
             *tally.lock().unwrap().processed.entry(n).or_default() += 1;
             match client.xack(KEY, GROUP, &[e.id.as_str()]).await {
-                Ok(1) => *tally.lock().unwrap().acked_ones.entry(e.id.clone()).or_default() += 1,
+                Ok(1) => {
+                    *tally
+                        .lock()
+                        .unwrap()
+                        .acked_ones
+                        .entry(e.id.clone())
+                        .or_default() += 1
+                }
                 Ok(_) => {}
                 Err(_) => {
                     tally.lock().unwrap().errors += 1;
@@ -163,7 +172,9 @@ async fn main() {
     let elapsed = started.elapsed();
     let pending = client.xpending(KEY, GROUP).await.expect("xpending");
     let tally = tally.lock().unwrap();
-    let lost = (0..jobs).filter(|n| !tally.processed.contains_key(n)).count();
+    let lost = (0..jobs)
+        .filter(|n| !tally.processed.contains_key(n))
+        .count();
     let redelivered = tally.processed.values().filter(|c| **c > 1).count();
     let double_acks = tally.acked_ones.values().filter(|c| **c > 1).count();
     println!("jobs produced            {jobs}");

@@ -16,9 +16,9 @@ mod builder;
 mod commands;
 mod connector;
 mod stats;
+mod streams;
 #[cfg(feature = "tls")]
 pub(crate) mod tls;
-mod streams;
 mod transaction;
 mod url;
 
@@ -26,9 +26,9 @@ use std::sync::Arc;
 
 pub use builder::{ClientBuilder, IntoSeeds};
 pub use stats::Stats;
+pub use streams::{AutoClaim, PendingSummary, StreamEntry, StreamRead, StreamReadOptions};
 #[cfg(feature = "tls")]
 pub use tls::TlsConfig;
-pub use streams::{AutoClaim, PendingSummary, StreamEntry, StreamRead, StreamReadOptions};
 pub use transaction::{Transaction, TxCmd};
 
 use crate::error::Error;
