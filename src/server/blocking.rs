@@ -22,39 +22,23 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncReadExt;
 use tokio::time::Instant;
 
+use super::args::{not_integer, parse_i64};
+use super::call::{Call, Outcome};
 use super::cluster::route;
-use super::cmd_server::{not_integer, parse_i64};
-use super::conn::Conn;
 use super::db::{Db, ExecCtx};
-use super::dispatch::Outcome;
 use super::node::{now_ms, Locked, NodeShared, NodeState};
 use super::pubsub::{self, Mailbox};
+use super::registry;
+use super::session::Conn;
 use crate::command::CommandSpec;
 use crate::resp::{Protocol, Value};
 use crate::slot::key_slot;
-
-/// The commands this module implements (for the dispatch table).
-pub(crate) const COMMANDS: &[(&str, &[&str])] = &[
-    ("blmove", &[]),
-    ("blmpop", &[]),
-    ("blpop", &[]),
-    ("brpop", &[]),
-    ("brpoplpush", &[]),
-    ("bzmpop", &[]),
-    ("bzpopmax", &[]),
-    ("bzpopmin", &[]),
-];
 
 /// What a blocked client may send before it is served (Redis' `client-query-buffer-limit`).
 const QUERY_LIMIT: usize = 1024 * 1024 * 1024;
 
 /// How often a blocked client checks that its slot is still served here.
 const VALIDITY_CHECK: Duration = Duration::from_millis(100);
-
-/// True for the commands (full names) [`run`] implements.
-pub(crate) fn handles(name: &str) -> bool {
-    COMMANDS.iter().any(|(n, _)| *n == name)
-}
 
 /// A blocking command that found nothing to serve and must wait.
 #[derive(Debug)]
@@ -182,7 +166,7 @@ fn type_of(db: &mut Db, key: &Bytes) -> Value {
         now_ms: now_ms(),
         resp3: false,
     };
-    db.execute(&args, &ctx)
+    registry::execute_db(db, &args, &ctx)
 }
 
 /// Serve the clients blocked on keys written since the last call, first blocked first
@@ -259,7 +243,7 @@ pub(crate) fn run_stream(conn: &Conn, args: &[Bytes], locked: &mut Locked<'_>) -
         resp3: conn.proto == Protocol::Resp3,
     };
     let prepared = st.db.stream_block_args(args, ctx.now_ms);
-    let reply = st.db.execute(args, &ctx);
+    let reply = registry::execute_db(&mut st.db, args, &ctx);
     let props = st.db.take_propagation();
     if !props.is_empty() {
         st.repl.feed(props);
@@ -440,4 +424,14 @@ pub(crate) async fn wait(
             _ = crate::server::node::stopped(&mut stop) => return Ok(None),
         }
     }
+}
+
+/// BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP (registry entry).
+pub(crate) fn blocking_command(c: &mut Call<'_, '_>) -> Outcome {
+    run(c.conn, c.args, c.locked)
+}
+
+/// CLIENT UNBLOCK (registry entry).
+pub(crate) fn client_unblock_command(c: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Reply(client_unblock(c.args, c.locked))
 }

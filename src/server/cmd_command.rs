@@ -6,8 +6,9 @@ use bytes::Bytes;
 use crate::command::{self, BeginSearch, CommandSpec, FindKeys, KeySpec};
 use crate::resp::Value;
 
-use super::conn::Conn;
-use super::dispatch::implemented;
+use super::call::{Call, Outcome};
+use super::registry::implemented;
+use super::session::Conn;
 
 fn status_set(items: &[&str]) -> Value {
     Value::Set(items.iter().map(|s| Value::simple_owned(s)).collect())
@@ -251,4 +252,9 @@ fn find_spec(name: &[u8]) -> Option<&'static CommandSpec> {
         None => command::lookup(text.as_bytes())?,
     };
     implemented(spec).then_some(spec)
+}
+
+/// COMMAND and its subcommands (registry entry).
+pub(crate) fn command_command(c: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Reply(run(c.conn, c.spec, c.args))
 }

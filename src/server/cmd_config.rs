@@ -4,9 +4,10 @@ use bytes::Bytes;
 
 use crate::resp::Value;
 
+use super::call::{Call, Outcome};
 use super::cluster::state::EndpointType;
-use super::conn::Conn;
 use super::node::{Locked, NodeShared};
+use super::session::Conn;
 
 /// Redis-style glob match (`*`, `?`, `[abc]`, `[^a-z]`, `\x`), ASCII case-insensitive when
 /// `nocase`.
@@ -356,6 +357,11 @@ pub(crate) fn run(
             "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are: GET, SET, RESETSTAT, REWRITE",
         )]),
     }
+}
+
+/// `CONFIG <sub>` (registry entry).
+pub(crate) fn config_command(c: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Reply(run(c.conn, &c.spec.name[7..], c.args, c.locked, c.shared))
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ use tokio::time::Instant;
 
 use crate::resp::Value;
 
-use super::cmd_server::{parse_i64, syntax_error};
+use super::args::{parse_i64, syntax_error};
+use super::call::{Call, Outcome};
 use super::node::NodeShared;
 
 /// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`: stop this node like a kill (there is
@@ -97,4 +98,17 @@ pub(crate) fn client_pause(args: &[Bytes], shared: &NodeShared) -> Value {
 pub(crate) fn client_unpause(shared: &NodeShared) -> Value {
     shared.faults.set_pause(|p| p.clients_until = None);
     Value::ok()
+}
+
+/// DEBUG (registry entry).
+pub(crate) fn debug_command(c: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Reply(debug(c.args, c.shared))
+}
+
+/// SHUTDOWN (registry entry): no reply when the node stops.
+pub(crate) fn shutdown_command(c: &mut Call<'_, '_>) -> Outcome {
+    match shutdown(c.args, c.shared) {
+        Some(reply) => Outcome::Reply(reply),
+        None => Outcome::NoReply,
+    }
 }

@@ -7,8 +7,9 @@ use bytes::Bytes;
 
 use crate::resp::Value;
 
-use super::conn::Conn;
+use super::call::{Call, Outcome};
 use super::node::{now_ms, Locked, NodeShared, NodeState};
+use super::session::Conn;
 
 /// There is no replication backlog (every resync is a full one), and INFO says so.
 const NO_BACKLOG: &str = "repl_backlog_active:0\r\nrepl_backlog_size:1048576\r\n\
@@ -255,4 +256,9 @@ fn replication(out: &mut String, st: &NodeState) {
             );
         }
     }
+}
+
+/// INFO (registry entry).
+pub(crate) fn info_command(c: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Reply(info(c.conn, c.args, c.locked, c.shared))
 }

@@ -12,41 +12,9 @@ use bytes::Bytes;
 use crate::command::CommandSpec;
 use crate::resp::Value;
 
-use super::conn::Conn;
+use super::call::{Call, Outcome};
 use super::node::{now_ms, Locked, NodeShared, NodeState};
-
-/// The commands this module implements, with their subcommands (for the dispatch table).
-pub(crate) const COMMANDS: &[(&str, &[&str])] = &[
-    ("failover", &[]),
-    (
-        "latency",
-        &[
-            "doctor",
-            "graph",
-            "help",
-            "histogram",
-            "history",
-            "latest",
-            "reset",
-        ],
-    ),
-    (
-        "memory",
-        &["doctor", "help", "malloc-stats", "purge", "stats", "usage"],
-    ),
-    ("module", &["help", "list", "load", "loadex", "unload"]),
-    ("move", &[]),
-    ("replicaof", &[]),
-    ("slaveof", &[]),
-    ("slowlog", &["get", "help", "len", "reset"]),
-    ("swapdb", &[]),
-];
-
-/// True for the command names (`top|sub`) [`run`] answers.
-pub(crate) fn handles(name: &str) -> bool {
-    let top = name.split('|').next().unwrap_or(name);
-    COMMANDS.iter().any(|(n, _)| *n == top)
-}
+use super::session::Conn;
 
 /// One SLOWLOG entry.
 #[derive(Debug)]
@@ -134,7 +102,13 @@ fn help(cmd: &str, lines: &[&'static str]) -> Value {
     Value::Array(v)
 }
 
-/// Run one of [`COMMANDS`] (arity and subcommand already checked by the dispatcher).
+/// SLOWLOG, LATENCY, MEMORY, MODULE, MOVE, SWAPDB, REPLICAOF/SLAVEOF, FAILOVER (registry
+/// entry).
+pub(crate) fn misc_command(c: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Reply(run(c.conn, c.spec, c.args, c.locked, c.shared))
+}
+
+/// Run one of the commands above (arity and subcommand already checked by the registry).
 pub(crate) fn run(
     conn: &Conn,
     spec: &CommandSpec,

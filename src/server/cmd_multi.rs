@@ -5,10 +5,11 @@ use bytes::Bytes;
 use crate::command::CommandSpec;
 use crate::resp::Value;
 
+use super::call::{Call, Outcome};
 use super::cluster::route::{Route, Traits};
-use super::conn::{Conn, Multi};
 use super::dispatch;
 use super::node::{now_ms, Locked, NodeShared};
+use super::session::{Conn, Multi};
 
 /// Run one of the transaction commands.
 pub(crate) fn run(
@@ -83,4 +84,9 @@ fn exec(conn: &mut Conn, locked: &mut Locked<'_>, shared: &NodeShared) -> Value 
         return Value::NullArray;
     }
     dispatch::run_queued(conn, multi, locked, shared)
+}
+
+/// MULTI, EXEC, DISCARD, WATCH, UNWATCH (registry entry).
+pub(crate) fn multi_command(c: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Reply(run(c.conn, c.spec, c.args, c.locked, c.shared))
 }

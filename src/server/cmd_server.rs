@@ -1,152 +1,143 @@
 //! Connection and server commands: PING, ECHO, SELECT, HELLO, AUTH, CLIENT, QUIT, RESET,
-//! READONLY/READWRITE/ASKING, WAIT, REPLCONF/PSYNC, TIME, ROLE and the server-side fallbacks
-//! of DBSIZE/FLUSHALL.
+//! READONLY/READWRITE/ASKING, WAIT, REPLCONF/PSYNC, TIME, ROLE, SAVE/BGSAVE/LASTSAVE.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use crate::command::CommandSpec;
 use crate::resp::{Protocol, Value};
 
-use super::conn::Conn;
-use super::dispatch::Outcome;
+use super::args::{not_integer, parse_i64, syntax_error};
+use super::auth;
+use super::call::{Call, Outcome};
 use super::node::{now_ms, Locked, NodeShared};
-use super::{auth, cmd_command, cmd_config, cmd_info, cmd_multi};
+use super::session::Conn;
 
-/// Parse a decimal integer argument as Redis does.
-pub(crate) fn parse_i64(arg: &[u8]) -> Option<i64> {
-    std::str::from_utf8(arg).ok()?.parse().ok()
+/// PING [message].
+pub(crate) fn ping(c: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Reply(match c.args.get(1) {
+        None => Value::simple("PONG"),
+        Some(m) => Value::BulkString(m.clone()),
+    })
 }
 
-/// `ERR value is not an integer or out of range`.
-pub(crate) fn not_integer() -> Value {
-    Value::error("ERR value is not an integer or out of range")
+/// ECHO message.
+pub(crate) fn echo(c: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Reply(Value::BulkString(c.args[1].clone()))
 }
 
-/// `ERR syntax error`.
-pub(crate) fn syntax_error() -> Value {
-    Value::error("ERR syntax error")
+/// SELECT index: only database 0 exists in cluster mode.
+pub(crate) fn select(c: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Reply(match parse_i64(&c.args[1]) {
+        None => not_integer(),
+        Some(0) => Value::ok(),
+        Some(_) => Value::error("ERR SELECT is not allowed in cluster mode"),
+    })
 }
 
-/// Dispatch a server command by its full name.
-pub(crate) fn run(
-    conn: &mut Conn,
-    spec: &'static CommandSpec,
-    args: &[Bytes],
-    locked: &mut Locked<'_>,
-    shared: &NodeShared,
-) -> Outcome {
-    let reply = match spec.name {
-        "ping" => match args.get(1) {
-            None => Value::simple("PONG"),
-            Some(m) => Value::BulkString(m.clone()),
-        },
-        "echo" => Value::BulkString(args[1].clone()),
-        "select" => match parse_i64(&args[1]) {
-            None => not_integer(),
-            Some(0) => Value::ok(),
-            Some(_) => Value::error("ERR SELECT is not allowed in cluster mode"),
-        },
-        "hello" => hello(conn, args, locked, shared),
-        "auth" => {
-            let (reply, user) = auth::auth(&shared.config, args);
-            if let Some(user) = user {
-                conn.authed = true;
-                conn.user = user;
-            }
-            reply
-        }
-        "quit" => return Outcome::Quit(Value::ok()),
-        "migrate" => match super::migrate::prepare(args, locked.get()) {
-            Ok(job) => return Outcome::Migrate(Box::new(job)),
-            Err(reply) => reply,
-        },
-        "restore-asking" => super::migrate::restore_asking(args, locked.get()),
-        "reset" => {
-            *conn = Conn::new(
-                conn.id,
-                conn.peer,
-                conn.local,
-                !shared.config.auth_required(),
-            );
-            Value::simple("RESET")
-        }
-        "readonly" => {
-            conn.readonly = true;
-            Value::ok()
-        }
-        "readwrite" => {
-            conn.readonly = false;
-            Value::ok()
-        }
-        "asking" => {
-            conn.asking = true;
-            Value::ok()
-        }
-        "wait" => return wait_command(args, locked),
-        "replconf" => return replconf(conn, args),
-        "psync" | "sync" => {
-            if locked.get().cluster.me().is_primary() {
-                return Outcome::Sync;
-            }
-            Value::error("NOMASTERLINK Can't SYNC while not connected with my master")
-        }
-        "time" => {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default();
-            Value::Array(vec![
-                Value::bulk(now.as_secs().to_string()),
-                Value::bulk(now.subsec_micros().to_string()),
-            ])
-        }
-        "lastsave" => Value::Integer((now_ms() / 1000) as i64),
-        "save" => Value::ok(),
-        "bgsave" => Value::simple("Background saving started"),
-        "role" => role(locked),
-        "debug" => super::cmd_fault::debug(args, shared),
-        "shutdown" => match super::cmd_fault::shutdown(args, shared) {
-            Some(reply) => reply,
-            None => return Outcome::NoReply,
-        },
-        "dbsize" => Value::Integer(locked.get().db.dbsize(now_ms()) as i64),
-        "flushall" | "flushdb" => {
-            let st = locked.get();
-            if !st.cluster.me().is_primary() {
-                return Outcome::Reply(Value::error(
-                    "READONLY You can't write against a read only replica.",
-                ));
-            }
-            st.db.flush();
-            st.repl.feed(vec![vec![Bytes::from_static(b"FLUSHALL")]]);
-            Value::ok()
-        }
-        "info" => cmd_info::info(conn, args, locked, shared),
-        "multi" | "exec" | "discard" | "watch" | "unwatch" => {
-            cmd_multi::run(conn, spec, args, locked, shared)
-        }
-        "client|unblock" => super::blocking::client_unblock(args, locked),
-        name if name.starts_with("client|") => client(conn, &name[7..], args, shared),
-        name if super::pubsub::commands::handles(name) => {
-            return super::pubsub::commands::run(conn, spec, args, locked, shared)
-        }
-        name if super::blocking::handles(name) => return super::blocking::run(conn, args, locked),
-        name if super::cmd_misc::handles(name) => {
-            super::cmd_misc::run(conn, spec, args, locked, shared)
-        }
-        name if name.starts_with("command|") || name == "command" => {
-            cmd_command::run(conn, spec, args)
-        }
-        name if name.starts_with("config|") => {
-            cmd_config::run(conn, &name[7..], args, locked, shared)
-        }
-        name if name.starts_with("cluster|") => {
-            super::cluster::commands::run(conn, &name[8..], args, locked, shared)
-        }
-        _ => Value::error(format!("ERR unknown command '{}'", spec.name)),
-    };
+/// HELLO [protover [AUTH user pass] [SETNAME name]].
+pub(crate) fn hello_command(c: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Reply(hello(c.conn, c.args, c.locked, c.shared))
+}
+
+/// AUTH [user] password.
+pub(crate) fn auth_command(c: &mut Call<'_, '_>) -> Outcome {
+    let (reply, user) = auth::auth(&c.shared.config, c.args);
+    if let Some(user) = user {
+        c.conn.authed = true;
+        c.conn.user = user;
+    }
     Outcome::Reply(reply)
+}
+
+/// QUIT: reply, then close.
+pub(crate) fn quit(_c: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Quit(Value::ok())
+}
+
+/// RESET: the connection's state as when it was accepted.
+pub(crate) fn reset(c: &mut Call<'_, '_>) -> Outcome {
+    *c.conn = Conn::new(
+        c.conn.id,
+        c.conn.peer,
+        c.conn.local,
+        !c.shared.config.auth_required(),
+    );
+    Outcome::Reply(Value::simple("RESET"))
+}
+
+/// READONLY: this connection may read from a replica.
+pub(crate) fn readonly(c: &mut Call<'_, '_>) -> Outcome {
+    c.conn.readonly = true;
+    Outcome::Reply(Value::ok())
+}
+
+/// READWRITE: back to reading from primaries only.
+pub(crate) fn readwrite(c: &mut Call<'_, '_>) -> Outcome {
+    c.conn.readonly = false;
+    Outcome::Reply(Value::ok())
+}
+
+/// ASKING: the next command may touch an importing slot.
+pub(crate) fn asking(c: &mut Call<'_, '_>) -> Outcome {
+    c.conn.asking = true;
+    Outcome::Reply(Value::ok())
+}
+
+/// WAIT numreplicas timeout.
+pub(crate) fn wait_command(c: &mut Call<'_, '_>) -> Outcome {
+    wait_request(c.args, c.locked)
+}
+
+/// REPLCONF option value ...
+pub(crate) fn replconf_command(c: &mut Call<'_, '_>) -> Outcome {
+    replconf(c.conn, c.args)
+}
+
+/// PSYNC / SYNC: the connection becomes a replication link (primaries only).
+pub(crate) fn sync(c: &mut Call<'_, '_>) -> Outcome {
+    if c.locked.get().cluster.me().is_primary() {
+        return Outcome::Sync;
+    }
+    Outcome::Reply(Value::error(
+        "NOMASTERLINK Can't SYNC while not connected with my master",
+    ))
+}
+
+/// TIME: seconds and microseconds.
+pub(crate) fn time(_c: &mut Call<'_, '_>) -> Outcome {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Outcome::Reply(Value::Array(vec![
+        Value::bulk(now.as_secs().to_string()),
+        Value::bulk(now.subsec_micros().to_string()),
+    ]))
+}
+
+/// LASTSAVE: nothing is saved to disk, so "now".
+pub(crate) fn lastsave(_c: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Reply(Value::Integer((now_ms() / 1000) as i64))
+}
+
+/// SAVE: accepted (nothing is persisted).
+pub(crate) fn save(_c: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Reply(Value::ok())
+}
+
+/// BGSAVE: accepted (nothing is persisted).
+pub(crate) fn bgsave(_c: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Reply(Value::simple("Background saving started"))
+}
+
+/// ROLE.
+pub(crate) fn role_command(c: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Reply(role(c.locked))
+}
+
+/// `CLIENT <sub>` (UNBLOCK lives with the blocking commands).
+pub(crate) fn client_command(c: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Reply(client(c.conn, &c.spec.name[7..], c.args, c.shared))
 }
 
 fn hello(conn: &mut Conn, args: &[Bytes], locked: &mut Locked<'_>, shared: &NodeShared) -> Value {
@@ -386,7 +377,7 @@ fn role(locked: &mut Locked<'_>) -> Value {
     }
 }
 
-fn wait_command(args: &[Bytes], locked: &mut Locked<'_>) -> Outcome {
+fn wait_request(args: &[Bytes], locked: &mut Locked<'_>) -> Outcome {
     let Some(n) = parse_i64(&args[1]) else {
         return Outcome::Reply(not_integer());
     };

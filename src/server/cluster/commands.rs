@@ -6,9 +6,10 @@ use bytes::Bytes;
 
 use super::state::{ClusterState, EndpointType, NodeId, Peer};
 use crate::resp::Value;
-use crate::server::cmd_server::{not_integer, parse_i64};
-use crate::server::conn::Conn;
+use crate::server::args::{not_integer, parse_i64, syntax_error};
+use crate::server::call::{Call, Outcome};
 use crate::server::node::{now_ms, Locked, NodeShared, NodeState};
+use crate::server::session::Conn;
 use crate::slot::key_slot;
 
 fn verbatim(text: String) -> Value {
@@ -79,7 +80,7 @@ pub(crate) fn run(
             .and_then(|ranges| change_slots(st, &ranges, sub == "addslots", false)),
         "addslotsrange" | "delslotsrange" => {
             if args.len() % 2 != 0 {
-                return crate::server::dispatch::arity_error(
+                return crate::server::args::arity_error(
                     crate::command::lookup_args(&args[..2]).unwrap_or(crate::command::lookup(b"cluster").expect("cluster")),
                 );
             }
@@ -470,7 +471,7 @@ fn reset(st: &mut NodeState, args: &[Bytes]) -> Result<Value, Value> {
         None => false,
         Some(m) if m == b"soft" => false,
         Some(m) if m == b"hard" => true,
-        Some(_) => return Err(crate::server::cmd_server::syntax_error()),
+        Some(_) => return Err(syntax_error()),
     };
     if st.cluster.me().is_primary() && st.db.dbsize(now_ms()) > 0 {
         return Err(Value::error(
@@ -567,4 +568,9 @@ fn setslot(st: &mut NodeState, args: &[Bytes]) -> Result<Value, Value> {
     }
     st.cluster.update_state();
     Ok(Value::ok())
+}
+
+/// `CLUSTER <sub>` (registry entry).
+pub(crate) fn cluster_command(c: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Reply(run(c.conn, &c.spec.name[8..], c.args, c.locked, c.shared))
 }

@@ -10,6 +10,7 @@ use crate::slot::key_slot;
 use super::state::NodeId;
 use crate::server::db::ExecCtx;
 use crate::server::node::{now_ms, NodeState};
+use crate::server::registry;
 
 /// The flags routing and dispatch test on every request, computed once per command.
 #[derive(Clone, Copy, Debug, Default)]
@@ -240,5 +241,5 @@ fn exists(db: &mut crate::server::db::Db, key: &Bytes) -> bool {
         now_ms: now_ms(),
         resp3: false,
     };
-    matches!(db.execute(&args, &ctx), Value::Integer(n) if n > 0)
+    matches!(registry::execute_db(db, &args, &ctx), Value::Integer(n) if n > 0)
 }

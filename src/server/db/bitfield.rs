@@ -159,11 +159,11 @@ fn parse_offset(s: &[u8], bits: u32, replica: bool) -> Result<u64, Value> {
     Ok(n as u64)
 }
 
-pub(super) fn bitfield(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn bitfield(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     generic(db, a, c, false)
 }
 
-pub(super) fn bitfield_ro(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn bitfield_ro(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     generic(db, a, c, true)
 }
 
@@ -314,7 +314,7 @@ fn get_reply(v: &[u8], o: &FieldOp) -> Value {
     }
 }
 
-pub(super) fn bitop(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn bitop(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let op = &a[1];
     let kind = if eq(op, b"and") {
         0

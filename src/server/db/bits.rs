@@ -21,7 +21,7 @@ fn bit_at(v: &[u8], bit: usize) -> bool {
     v.get(bit / 8).is_some_and(|b| b & (0x80 >> (bit % 8)) != 0)
 }
 
-pub(super) fn setbit(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn setbit(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let off = tri!(offset_arg(&a[2]));
     let on = match a[3].as_ref() {
         b"1" => true,
@@ -62,7 +62,7 @@ pub(super) fn setbit(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     Value::Integer(i64::from(old))
 }
 
-pub(super) fn getbit(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn getbit(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let off = tri!(offset_arg(&a[2]));
     let v = tri!(str_ref(db, &a[1], c.now_ms));
     Value::Integer(i64::from(v.is_some_and(|v| bit_at(v, off))))
@@ -122,7 +122,7 @@ fn count_bits(v: &[u8], s: usize, e: usize) -> usize {
     head + mid + tail
 }
 
-pub(super) fn bitcount(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn bitcount(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     // Like Redis: the key first (missing -> 0, wrong type -> error), then the range.
     let Some(v) = tri!(str_ref(db, &a[1], c.now_ms)) else {
         return Value::Integer(0);
@@ -144,7 +144,7 @@ pub(super) fn bitcount(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     len(r.map_or(0, |(s, e)| count_bits(v, s, e)))
 }
 
-pub(super) fn bitpos(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn bitpos(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let want = match tri!(int_arg(&a[2])) {
         0 => false,
         1 => true,

@@ -79,11 +79,6 @@ fn mpop_form(name: &'static str, a: &[Bytes]) -> Vec<Bytes> {
 }
 
 impl Db {
-    /// True for the blocking commands [`Db::try_serve_blocking`] implements (any case).
-    pub(crate) fn is_blocking(name: &[u8]) -> bool {
-        kind(name).is_some()
-    }
-
     /// True for XREAD and XREADGROUP (any case): blocking only with their BLOCK option, and
     /// served by [`Db::try_serve_blocking`] in the form [`Db::stream_block_args`] prepared.
     pub(crate) fn is_stream_read(name: &[u8]) -> bool {

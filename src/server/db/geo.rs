@@ -381,7 +381,7 @@ fn human(v: f64, resp3: bool) -> Value {
     Value::BulkString(Bytes::copy_from_slice(s.as_bytes()))
 }
 
-pub(super) fn geoadd(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn geoadd(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let (mut nx, mut xx) = (false, false);
     let mut i = 2;
     while i < a.len() {
@@ -409,7 +409,7 @@ pub(super) fn geoadd(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     zset::zadd(db, &z, c)
 }
 
-pub(super) fn geopos(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn geopos(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let z = tri!(zset_ref(db, &a[1], c.now_ms));
     Value::Array(
         a[2..]
@@ -425,7 +425,7 @@ pub(super) fn geopos(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     )
 }
 
-pub(super) fn geohash(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn geohash(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     const ALPHA: &[u8; 32] = b"0123456789bcdefghjkmnpqrstuvwxyz";
     let z = tri!(zset_ref(db, &a[1], c.now_ms));
     Value::Array(
@@ -452,7 +452,7 @@ pub(super) fn geohash(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     )
 }
 
-pub(super) fn geodist(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn geodist(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let conv = match a.len() {
         5 => tri!(unit(&a[4])),
         n if n > 5 => return err(SYNTAX),
@@ -477,22 +477,22 @@ enum Kind {
     SearchStore,
 }
 
-pub(super) fn georadius(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn georadius(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     generic(db, a, c, Kind::Radius { ro: false })
 }
-pub(super) fn georadius_ro(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn georadius_ro(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     generic(db, a, c, Kind::Radius { ro: true })
 }
-pub(super) fn georadiusbymember(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn georadiusbymember(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     generic(db, a, c, Kind::ByMember { ro: false })
 }
-pub(super) fn georadiusbymember_ro(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn georadiusbymember_ro(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     generic(db, a, c, Kind::ByMember { ro: true })
 }
-pub(super) fn geosearch(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn geosearch(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     generic(db, a, c, Kind::Search)
 }
-pub(super) fn geosearchstore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn geosearchstore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     generic(db, a, c, Kind::SearchStore)
 }
 

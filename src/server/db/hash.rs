@@ -48,21 +48,21 @@ fn hset_generic(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Result<usize, Value> {
     Ok(added)
 }
 
-pub(super) fn hset(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn hset(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     match hset_generic(db, a, c) {
         Ok(n) => len(n),
         Err(e) => e,
     }
 }
 
-pub(super) fn hmset(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn hmset(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     match hset_generic(db, a, c) {
         Ok(_) => Value::ok(),
         Err(e) => e,
     }
 }
 
-pub(super) fn hsetnx(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn hsetnx(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     if let Some(h) = tri!(hash_ref(db, &a[1], c.now_ms)) {
         if h.contains_key(a[2].as_ref()) {
             return Value::Integer(0);
@@ -74,14 +74,14 @@ pub(super) fn hsetnx(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     Value::Integer(1)
 }
 
-pub(super) fn hget(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn hget(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     match tri!(hash_ref(db, &a[1], c.now_ms)).and_then(|h| h.get(a[2].as_ref())) {
         Some(v) => bulk(v),
         None => Value::Null,
     }
 }
 
-pub(super) fn hmget(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn hmget(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let h = tri!(hash_ref(db, &a[1], c.now_ms));
     Value::Array(
         a[2..]
@@ -91,7 +91,7 @@ pub(super) fn hmget(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     )
 }
 
-pub(super) fn hgetall(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn hgetall(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let h = tri!(hash_ref(db, &a[1], c.now_ms));
     Value::Map(
         h.into_iter()
@@ -101,7 +101,7 @@ pub(super) fn hgetall(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     )
 }
 
-pub(super) fn hdel(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn hdel(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let Some(h) = tri!(hash_mut(db, &a[1], c.now_ms)) else {
         return Value::Integer(0);
     };
@@ -113,31 +113,31 @@ pub(super) fn hdel(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     len(n)
 }
 
-pub(super) fn hexists(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn hexists(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let h = tri!(hash_ref(db, &a[1], c.now_ms));
     Value::Integer(i64::from(h.is_some_and(|h| h.contains_key(a[2].as_ref()))))
 }
 
-pub(super) fn hlen(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn hlen(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     len(tri!(hash_ref(db, &a[1], c.now_ms)).map_or(0, IndexMap::len))
 }
 
-pub(super) fn hkeys(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn hkeys(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let h = tri!(hash_ref(db, &a[1], c.now_ms));
     Value::Array(h.into_iter().flat_map(|h| h.keys()).map(bulk).collect())
 }
 
-pub(super) fn hvals(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn hvals(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let h = tri!(hash_ref(db, &a[1], c.now_ms));
     Value::Array(h.into_iter().flat_map(|h| h.values()).map(bulk).collect())
 }
 
-pub(super) fn hstrlen(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn hstrlen(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let h = tri!(hash_ref(db, &a[1], c.now_ms));
     len(h.and_then(|h| h.get(a[2].as_ref())).map_or(0, Bytes::len))
 }
 
-pub(super) fn hincrby(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn hincrby(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let by = tri!(int_arg(&a[3]));
     let cur = match tri!(hash_ref(db, &a[1], c.now_ms)).and_then(|h| h.get(a[2].as_ref())) {
         None => 0,
@@ -155,7 +155,7 @@ pub(super) fn hincrby(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     Value::Integer(new)
 }
 
-pub(super) fn hincrbyfloat(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn hincrbyfloat(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let by = tri!(super::util::float_arg(&a[3]));
     if by.is_infinite() {
         return err("ERR value is NaN or Infinity");
@@ -178,7 +178,7 @@ pub(super) fn hincrbyfloat(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     Value::BulkString(text)
 }
 
-pub(super) fn hscan(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn hscan(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     tri!(cursor_arg(&a[2]));
     let o = tri!(scan_opts(a, 3, false));
     let h = tri!(hash_ref(db, &a[1], c.now_ms));
@@ -220,7 +220,7 @@ pub(super) fn rand_indexes(n: usize, count: usize, repeats: bool) -> Vec<usize> 
     rand::seq::index::sample(&mut rng, n, count).into_vec()
 }
 
-pub(super) fn hrandfield(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn hrandfield(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let withvalues = match a.len() {
         2 | 3 => false,
         4 if super::util::eq(&a[3], b"withvalues") => true,

@@ -362,7 +362,7 @@ fn store(db: &mut Db, key: &Bytes, v: Vec<u8>, now: u64) {
     db.insert(key, Data::Str(Bytes::from(v)), ttl);
 }
 
-pub(super) fn pfadd(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn pfadd(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let (mut v, mut updated) = match tri!(load(db, &a[1], c.now_ms)) {
         Some(v) => (v, false),
         None => (new_hll(), true),
@@ -383,7 +383,7 @@ pub(super) fn pfadd(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     Value::Integer(i64::from(updated))
 }
 
-pub(super) fn pfcount(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn pfcount(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     if a.len() > 2 {
         let mut max = vec![0u8; REGISTERS];
         for k in &a[1..] {
@@ -417,7 +417,7 @@ pub(super) fn pfcount(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     Value::Integer(card as i64)
 }
 
-pub(super) fn pfmerge(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn pfmerge(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let mut max = vec![0u8; REGISTERS];
     let mut dense = false;
     for k in &a[1..] {
@@ -449,7 +449,7 @@ pub(super) fn pfmerge(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     Value::ok()
 }
 
-pub(super) fn pfdebug(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn pfdebug(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let cmd = String::from_utf8_lossy(&a[1]).into_owned();
     let Some(mut v) = tri!(load(db, &a[2], c.now_ms)) else {
         return err("ERR The specified key does not exist");
@@ -514,7 +514,7 @@ pub(super) fn pfdebug(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
 
 /// PFSELFTEST: register packing round trips and sparse/dense agreement with bounded error
 /// (a shorter run than Redis' 10 million elements, with the same checks).
-pub(super) fn pfselftest(_db: &mut Db, _a: &[Bytes], _c: &ExecCtx) -> Value {
+pub(crate) fn pfselftest(_db: &mut Db, _a: &[Bytes], _c: &ExecCtx) -> Value {
     let mut regs = vec![0u8; DENSE_SIZE - HDR];
     let mut seed: u64 = rand::random();
     for _ in 0..10 {

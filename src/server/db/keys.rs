@@ -11,7 +11,7 @@ use super::{glob, snapshot, Data, Db, ExecCtx};
 use crate::resp::Value;
 use crate::slot::SLOT_COUNT;
 
-pub(super) fn del(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn del(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let mut n = 0;
     for k in &a[1..] {
         if db.exists(k, c.now_ms) {
@@ -25,11 +25,11 @@ pub(super) fn del(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     len(n)
 }
 
-pub(super) fn exists(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn exists(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     len(a[1..].iter().filter(|k| db.exists(k, c.now_ms)).count())
 }
 
-pub(super) fn touch(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn touch(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     exists(db, a, c)
 }
 
@@ -93,19 +93,19 @@ fn expire_generic(db: &mut Db, a: &[Bytes], c: &ExecCtx, unit: i64, relative: bo
     Value::Integer(1)
 }
 
-pub(super) fn expire(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn expire(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     expire_generic(db, a, c, 1000, true)
 }
 
-pub(super) fn pexpire(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn pexpire(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     expire_generic(db, a, c, 1, true)
 }
 
-pub(super) fn expireat(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn expireat(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     expire_generic(db, a, c, 1000, false)
 }
 
-pub(super) fn pexpireat(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn pexpireat(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     expire_generic(db, a, c, 1, false)
 }
 
@@ -120,26 +120,26 @@ fn ttl_generic(db: &mut Db, a: &[Bytes], c: &ExecCtx, f: impl Fn(u64, u64) -> i6
     }
 }
 
-pub(super) fn ttl(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn ttl(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     ttl_generic(db, a, c, |t, now| {
         ((t.saturating_sub(now) + 500) / 1000) as i64
     })
 }
 
-pub(super) fn pttl(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn pttl(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     ttl_generic(db, a, c, |t, now| t.saturating_sub(now) as i64)
 }
 
-pub(super) fn expiretime(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn expiretime(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     // Redis rounds the absolute time like a TTL: (ms + 500) / 1000.
     ttl_generic(db, a, c, |t, _| (t.saturating_add(500) / 1000) as i64)
 }
 
-pub(super) fn pexpiretime(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn pexpiretime(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     ttl_generic(db, a, c, |t, _| t as i64)
 }
 
-pub(super) fn persist(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn persist(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     match db.read(&a[1], c.now_ms) {
         Some(e) if e.expire_at.is_some() => {
             db.set_expire(&a[1], None);
@@ -150,7 +150,7 @@ pub(super) fn persist(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     }
 }
 
-pub(super) fn type_cmd(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn type_cmd(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     Value::simple(
         db.read(&a[1], c.now_ms)
             .map_or("none", |e| e.data.type_name()),
@@ -181,15 +181,15 @@ fn rename_generic(db: &mut Db, a: &[Bytes], c: &ExecCtx, nx: bool) -> Value {
     }
 }
 
-pub(super) fn rename(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn rename(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     rename_generic(db, a, c, false)
 }
 
-pub(super) fn renamenx(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn renamenx(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     rename_generic(db, a, c, true)
 }
 
-pub(super) fn copy(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn copy(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let mut replace = false;
     let mut i = 3;
     while i < a.len() {
@@ -221,7 +221,7 @@ pub(super) fn copy(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     Value::Integer(1)
 }
 
-pub(super) fn keys(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn keys(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let pat = &a[1];
     let all = pat.as_ref() == b"*";
     let out = db
@@ -234,7 +234,7 @@ pub(super) fn keys(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     Value::Array(out)
 }
 
-pub(super) fn scan(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn scan(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let cursor = tri!(cursor_arg(&a[1]));
     let o = tri!(scan_opts(a, 2, true));
     let (keys, next) = db.scan_slots(cursor, &o, c.now_ms);
@@ -283,11 +283,11 @@ impl Db {
     }
 }
 
-pub(super) fn dbsize(db: &mut Db, _a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn dbsize(db: &mut Db, _a: &[Bytes], c: &ExecCtx) -> Value {
     len(db.dbsize(c.now_ms))
 }
 
-pub(super) fn flushall(db: &mut Db, a: &[Bytes], _c: &ExecCtx) -> Value {
+pub(crate) fn flushall(db: &mut Db, a: &[Bytes], _c: &ExecCtx) -> Value {
     if a.len() > 2 || (a.len() == 2 && !eq(&a[1], b"async") && !eq(&a[1], b"sync")) {
         return err(SYNTAX);
     }
@@ -296,7 +296,7 @@ pub(super) fn flushall(db: &mut Db, a: &[Bytes], _c: &ExecCtx) -> Value {
     Value::ok()
 }
 
-pub(super) fn randomkey(db: &mut Db, _a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn randomkey(db: &mut Db, _a: &[Bytes], c: &ExecCtx) -> Value {
     let live = |e: &super::Entry| !e.expire_at.is_some_and(|t| t <= c.now_ms);
     for _ in 0..100 {
         match db.random_entry() {
@@ -355,7 +355,7 @@ pub(super) fn encoding(d: &Data) -> &'static str {
     }
 }
 
-pub(super) fn object(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn object(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let sub = &a[1];
     if eq(sub, b"help") && a.len() == 2 {
         return Value::Array(
@@ -408,14 +408,14 @@ pub(super) fn object(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     }
 }
 
-pub(super) fn dump(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn dump(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     match db.dump_key(&a[1], c.now_ms) {
         Some(p) => Value::BulkString(Bytes::from(p)),
         None => Value::Null,
     }
 }
 
-pub(super) fn restore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn restore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let (mut replace, mut absttl) = (false, false);
     let mut i = 4;
     while i < a.len() {

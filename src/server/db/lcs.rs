@@ -20,7 +20,7 @@ fn string_of(db: &mut Db, key: &[u8], now: u64) -> Result<Bytes, Value> {
     }
 }
 
-pub(super) fn lcs(db: &mut Db, args: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn lcs(db: &mut Db, args: &[Bytes], c: &ExecCtx) -> Value {
     let a = tri!(string_of(db, &args[1], c.now_ms));
     let b = tri!(string_of(db, &args[2], c.now_ms));
     let (mut getidx, mut getlen, mut withmatchlen, mut minmatch) = (false, false, false, 0i64);

@@ -36,19 +36,19 @@ fn push_generic(db: &mut Db, a: &[Bytes], c: &ExecCtx, left: bool, only_existing
     len(n)
 }
 
-pub(super) fn lpush(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn lpush(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     push_generic(db, a, c, true, false)
 }
 
-pub(super) fn rpush(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn rpush(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     push_generic(db, a, c, false, false)
 }
 
-pub(super) fn lpushx(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn lpushx(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     push_generic(db, a, c, true, true)
 }
 
-pub(super) fn rpushx(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn rpushx(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     push_generic(db, a, c, false, true)
 }
 
@@ -89,19 +89,19 @@ fn pop_generic(db: &mut Db, a: &[Bytes], c: &ExecCtx, left: bool) -> Value {
     reply
 }
 
-pub(super) fn lpop(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn lpop(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     pop_generic(db, a, c, true)
 }
 
-pub(super) fn rpop(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn rpop(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     pop_generic(db, a, c, false)
 }
 
-pub(super) fn llen(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn llen(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     len(tri!(list_ref(db, &a[1], c.now_ms)).map_or(0, VecDeque::len))
 }
 
-pub(super) fn lrange(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn lrange(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let s = tri!(int_arg(&a[2]));
     let e = tri!(int_arg(&a[3]));
     let Some(l) = tri!(list_ref(db, &a[1], c.now_ms)) else {
@@ -119,7 +119,7 @@ fn index(i: i64, n: usize) -> Option<usize> {
     (i >= 0 && (i as usize) < n).then_some(i as usize)
 }
 
-pub(super) fn lindex(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn lindex(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let Some(l) = tri!(list_ref(db, &a[1], c.now_ms)) else {
         return Value::Null;
     };
@@ -129,7 +129,7 @@ pub(super) fn lindex(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
         .map_or(Value::Null, bulk)
 }
 
-pub(super) fn lset(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn lset(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     if tri!(list_ref(db, &a[1], c.now_ms)).is_none() {
         return err(NO_KEY);
     }
@@ -145,7 +145,7 @@ pub(super) fn lset(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     Value::ok()
 }
 
-pub(super) fn lrem(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn lrem(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let count = tri!(int_arg(&a[2]));
     let Some(l) = tri!(list_mut(db, &a[1], c.now_ms)) else {
         return Value::Integer(0);
@@ -184,7 +184,7 @@ pub(super) fn lrem(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     len(removed)
 }
 
-pub(super) fn ltrim(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn ltrim(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let s = tri!(int_arg(&a[2]));
     let e = tri!(int_arg(&a[3]));
     let Some(l) = tri!(list_mut(db, &a[1], c.now_ms)) else {
@@ -206,7 +206,7 @@ pub(super) fn ltrim(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     Value::ok()
 }
 
-pub(super) fn linsert(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn linsert(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let before = if eq(&a[2], b"before") {
         true
     } else if eq(&a[2], b"after") {
@@ -226,7 +226,7 @@ pub(super) fn linsert(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     len(n)
 }
 
-pub(super) fn lpos(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn lpos(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let (mut rank, mut count, mut maxlen) = (1i64, None::<usize>, 0usize);
     let mut i = 3;
     while i < a.len() {
@@ -338,18 +338,18 @@ fn lmove_generic(db: &mut Db, a: &[Bytes], c: &ExecCtx, from_left: bool, to_left
     Value::BulkString(v)
 }
 
-pub(super) fn lmove(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn lmove(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     match (side(&a[3]), side(&a[4])) {
         (Some(f), Some(t)) => lmove_generic(db, a, c, f, t),
         _ => err(SYNTAX),
     }
 }
 
-pub(super) fn rpoplpush(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn rpoplpush(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     lmove_generic(db, a, c, false, true)
 }
 
-pub(super) fn lmpop(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn lmpop(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let (keys, left, count) = tri!(super::util::mpop_args(a, (b"left", b"right")));
     for k in &a[keys] {
         let Some(l) = tri!(list_mut(db, k, c.now_ms)) else {

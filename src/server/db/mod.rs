@@ -21,41 +21,38 @@
 //! - SCAN cursor = next hash slot to scan: whole slots are returned until `COUNT` keys were
 //!   examined, so a key present for the whole scan is always returned exactly once.
 //!
-//! Files: `table` (name -> handler), `util` (argument parsing, shared errors), one file per
+//! Files: `util` (argument parsing, shared errors), one file per
 //! type family (`strings`, `bits`, `bitfield`, `lcs`, `keys`, `sort`, `hash`, `list`, `set`,
 //! `zset`, `zrange`, `zstore`, `geo`, `hll`), streams (`stream` the type and its node model,
 //! `stream_codec` its encoding, `xcmd`, `xread`, `xgroup`, `xclaim` the commands),
 //! `glob` (KEYS/MATCH patterns), `snapshot` (full-resync and DUMP encodings), `blocking` (the
 //! data side of BLPOP & co: [`Db::block_spec`], [`Db::try_serve_blocking`]).
 
-#![allow(dead_code)]
-
-mod bitfield;
-mod bits;
+pub(crate) mod bitfield;
+pub(crate) mod bits;
 mod blocking;
-mod geo;
+pub(crate) mod geo;
 mod glob;
-mod hash;
-mod hll;
-mod keys;
-mod lcs;
-mod list;
+pub(crate) mod hash;
+pub(crate) mod hll;
+pub(crate) mod keys;
+pub(crate) mod lcs;
+pub(crate) mod list;
 mod memory;
-mod set;
+pub(crate) mod set;
 mod snapshot;
-mod sort;
+pub(crate) mod sort;
 mod stream;
 mod stream_codec;
-mod strings;
-mod table;
+pub(crate) mod strings;
 mod util;
-mod xclaim;
-mod xcmd;
-mod xgroup;
-mod xread;
-mod zrange;
-mod zset;
-mod zstore;
+pub(crate) mod xclaim;
+pub(crate) mod xcmd;
+pub(crate) mod xgroup;
+pub(crate) mod xread;
+pub(crate) mod zrange;
+pub(crate) mod zset;
+pub(crate) mod zstore;
 
 #[cfg(test)]
 mod tests;
@@ -68,10 +65,12 @@ use indexmap::{IndexMap, IndexSet};
 use crate::resp::Value;
 use crate::slot::{key_slot, SLOT_COUNT};
 
-#[allow(unused_imports)] // for the network layer's blocking-command support
 pub(crate) use blocking::BlockSpec;
 pub(crate) use glob::matches as glob_match;
 pub(crate) use zset::ZSet;
+
+/// A keyspace command's implementation (registered in the server's command table).
+pub(crate) type DbCommand = fn(&mut Db, &[Bytes], &ExecCtx) -> Value;
 
 /// Per-call facts a command needs from the connection that sent it.
 #[derive(Clone, Copy, Debug)]
@@ -151,7 +150,6 @@ pub(crate) struct Db {
     /// True while a replica runs a write command (necessarily from its primary's stream):
     /// expired keys stay visible to it, as Redis does for its master client.
     from_primary: bool,
-    propagate_on: bool,
     propagate: Vec<Vec<Bytes>>,
     /// Counts changes (every propagated command, recorded or not): a command that changed
     /// nothing leaves it alone.
@@ -162,7 +160,7 @@ pub(crate) struct Db {
     expired_keys: u64,
 }
 
-/// `b` in an allocation of its own when it is small (see [`Db::execute`]).
+/// `b` in an allocation of its own when it is small (see [`Db::run`]).
 fn own_copy(b: &Bytes) -> Bytes {
     if b.len() < 32 * 1024 {
         Bytes::copy_from_slice(b)
@@ -187,7 +185,6 @@ impl Db {
             next_version: 1,
             replica: false,
             from_primary: false,
-            propagate_on: true,
             propagate: Vec::new(),
             changes: 0,
             touched: Vec::new(),
@@ -195,30 +192,15 @@ impl Db {
         }
     }
 
-    /// True when [`Db::execute`] implements the command `name` (any case).
-    pub(crate) fn supports(name: &[u8]) -> bool {
-        table::lookup(name).is_some()
-    }
-
-    /// Run a data command. `args[0]` is the name (any case); the caller has normally checked
-    /// arity and slot ownership already (arity is checked again here so nothing can panic).
-    /// Errors are `Value::Error` replies with Redis' text. Writes queue what replicas must
-    /// replay (see [`Db::take_propagation`]).
-    pub(crate) fn execute(&mut self, args: &[Bytes], ctx: &ExecCtx) -> Value {
-        let Some(name) = args.first() else {
-            return Value::error("ERR empty command");
-        };
-        let Some((handler, arity)) = table::lookup(name) else {
-            return Value::error(format!(
-                "ERR unknown command '{}'",
-                String::from_utf8_lossy(name)
-            ));
-        };
-        let n = args.len() as i32;
-        if (arity > 0 && n != arity) || (arity < 0 && n < -arity) {
-            return util::wrong_args(name);
-        }
-        let write = crate::command::lookup(name).is_some_and(|spec| spec.is_write());
+    /// Run a data command: `command` is its handler (from the server's registry), `args[0]`
+    /// its name. The caller has checked arity (handlers index the arguments it guarantees)
+    /// and slot ownership. Errors are `Value::Error` replies with Redis' text. Writes queue
+    /// what replicas must replay (see [`Db::take_propagation`]).
+    pub(crate) fn run(&mut self, command: DbCommand, args: &[Bytes], ctx: &ExecCtx) -> Value {
+        let write = args
+            .first()
+            .and_then(|name| crate::command::lookup(name))
+            .is_some_and(|spec| spec.is_write());
         if self.replica {
             self.from_primary = write;
         }
@@ -234,7 +216,7 @@ impl Db {
             args
         };
         let changes_before = self.changes;
-        let reply = handler(self, args, ctx);
+        let reply = command(self, args, ctx);
         self.from_primary = false;
         if !self.touched.is_empty() {
             self.settle_versions(changes_before);
@@ -260,14 +242,6 @@ impl Db {
     /// The commands replicas must apply, in order, since the last call.
     pub(crate) fn take_propagation(&mut self) -> Vec<Vec<Bytes>> {
         std::mem::take(&mut self.propagate)
-    }
-
-    /// Turn recording of propagation on or off (a primary without replicas need not keep it).
-    pub(crate) fn set_propagation(&mut self, on: bool) {
-        self.propagate_on = on;
-        if !on {
-            self.propagate.clear();
-        }
     }
 
     /// Switch replica mode. A replica never deletes expired keys itself (reads treat them as
@@ -403,17 +377,13 @@ impl Db {
 
     pub(super) fn push_prop(&mut self, cmd: Vec<Bytes>) {
         self.changes += 1;
-        if self.propagate_on {
-            self.propagate.push(cmd);
-        }
+        self.propagate.push(cmd);
     }
 
     /// Queue the command exactly as received.
     pub(super) fn prop_args(&mut self, args: &[Bytes]) {
         self.changes += 1;
-        if self.propagate_on {
-            self.propagate.push(args.to_vec());
-        }
+        self.propagate.push(args.to_vec());
     }
 
     /// Whether `key` exists but is past its expiry at `now` (a replica keeps such keys hidden

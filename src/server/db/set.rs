@@ -32,7 +32,7 @@ fn set_reply<'a>(s: impl IntoIterator<Item = &'a Bytes>) -> Value {
     Value::Set(ordered(s).into_iter().map(bulk).collect())
 }
 
-pub(super) fn sadd(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn sadd(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let key = &a[1];
     if tri!(set_mut(db, key, c.now_ms)).is_none() {
         db.insert(key, Data::Set(IndexSet::new()), None);
@@ -57,7 +57,7 @@ fn remove_member(s: &mut Set, m: &[u8]) -> bool {
     s.swap_remove(m)
 }
 
-pub(super) fn srem(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn srem(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let Some(s) = tri!(set_mut(db, &a[1], c.now_ms)) else {
         return Value::Integer(0);
     };
@@ -69,16 +69,16 @@ pub(super) fn srem(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     len(n)
 }
 
-pub(super) fn smembers(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn smembers(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     set_reply(tri!(set_ref(db, &a[1], c.now_ms)).into_iter().flatten())
 }
 
-pub(super) fn sismember(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn sismember(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let s = tri!(set_ref(db, &a[1], c.now_ms));
     Value::Integer(i64::from(s.is_some_and(|s| s.contains(a[2].as_ref()))))
 }
 
-pub(super) fn smismember(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn smismember(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let s = tri!(set_ref(db, &a[1], c.now_ms));
     Value::Array(
         a[2..]
@@ -88,11 +88,11 @@ pub(super) fn smismember(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     )
 }
 
-pub(super) fn scard(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn scard(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     len(tri!(set_ref(db, &a[1], c.now_ms)).map_or(0, IndexSet::len))
 }
 
-pub(super) fn spop(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn spop(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     if a.len() > 3 {
         return err(SYNTAX);
     }
@@ -129,7 +129,7 @@ pub(super) fn spop(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     }
 }
 
-pub(super) fn srandmember(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn srandmember(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     if a.len() > 3 {
         return err(SYNTAX);
     }
@@ -217,15 +217,15 @@ fn read_op(db: &mut Db, a: &[Bytes], c: &ExecCtx, op: Op) -> Value {
     set_reply(&compute(&sets, op))
 }
 
-pub(super) fn sinter(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn sinter(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     read_op(db, a, c, Op::Inter)
 }
 
-pub(super) fn sunion(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn sunion(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     read_op(db, a, c, Op::Union)
 }
 
-pub(super) fn sdiff(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn sdiff(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     read_op(db, a, c, Op::Diff)
 }
 
@@ -243,7 +243,7 @@ pub(super) fn numkeys(a: &[Bytes], at: usize) -> Result<usize, Value> {
     Ok(n as usize)
 }
 
-pub(super) fn sintercard(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn sintercard(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let n = tri!(numkeys(a, 1));
     let mut limit = 0usize;
     let mut i = 2 + n;
@@ -273,19 +273,19 @@ fn store_op(db: &mut Db, a: &[Bytes], c: &ExecCtx, op: Op) -> Value {
     len(n)
 }
 
-pub(super) fn sinterstore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn sinterstore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     store_op(db, a, c, Op::Inter)
 }
 
-pub(super) fn sunionstore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn sunionstore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     store_op(db, a, c, Op::Union)
 }
 
-pub(super) fn sdiffstore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn sdiffstore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     store_op(db, a, c, Op::Diff)
 }
 
-pub(super) fn smove(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn smove(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let (src, dst, m) = (&a[1], &a[2], &a[3]);
     let Some(s) = tri!(set_ref(db, src, c.now_ms)) else {
         return Value::Integer(0);
@@ -312,7 +312,7 @@ pub(super) fn smove(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     Value::Integer(1)
 }
 
-pub(super) fn sscan(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn sscan(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     tri!(cursor_arg(&a[2]));
     let o = tri!(scan_opts(a, 3, false));
     let s = tri!(set_ref(db, &a[1], c.now_ms));

@@ -12,7 +12,6 @@ use bytes::Bytes;
 use indexmap::{IndexMap, IndexSet};
 
 use super::{Data, Db, ZSet};
-use crate::resp::Value;
 
 pub(super) const BAD_PAYLOAD: &str = "ERR DUMP payload version or checksum are wrong";
 const PAYLOAD_VERSION: u16 = 1;
@@ -290,26 +289,5 @@ impl Db {
             return None;
         }
         Some(encode_payload(&e.data))
-    }
-
-    /// Store a DUMP payload at `key` (RESTORE/MIGRATE), with an absolute expiry.
-    ///
-    /// # Errors
-    /// `BUSYKEY` when the key exists and `replace` is false; the payload error when it does
-    /// not verify. Nothing is propagated (the caller propagates what it ran).
-    pub(crate) fn restore_key(
-        &mut self,
-        key: Bytes,
-        payload: &[u8],
-        expire_at_ms: Option<u64>,
-        replace: bool,
-        now_ms: u64,
-    ) -> Result<(), Value> {
-        if !replace && self.exists(&key, now_ms) {
-            return Err(Value::error("BUSYKEY Target key name already exists."));
-        }
-        let d = decode_payload(payload).map_err(|()| Value::error(BAD_PAYLOAD))?;
-        self.insert(&key, d, expire_at_ms);
-        Ok(())
     }
 }

@@ -11,11 +11,11 @@ use super::util::{eq, err, parse_i64, wrongtype, SYNTAX};
 use super::{Data, Db, ExecCtx};
 use crate::resp::Value;
 
-pub(super) fn sort(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn sort(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     generic(db, a, c, false)
 }
 
-pub(super) fn sort_ro(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn sort_ro(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     generic(db, a, c, true)
 }
 

@@ -13,7 +13,7 @@ use crate::resp::Value;
 const MAX_STRING: usize = 512 * 1024 * 1024;
 const TOO_BIG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 
-pub(super) fn get(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn get(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     match str_ref(db, &a[1], c.now_ms) {
         Ok(Some(v)) => bulk(v),
         Ok(None) => Value::Null,
@@ -62,7 +62,7 @@ fn overwrite(v: &mut Bytes, new: &[u8]) {
     };
 }
 
-pub(super) fn set(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn set(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let now = c.now_ms;
     if a.len() == 3 {
         // Plain SET: overwrite a persistent string in place when there is one.
@@ -157,7 +157,7 @@ pub(super) fn set(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     }
 }
 
-pub(super) fn setnx(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn setnx(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     if db.exists(&a[1], c.now_ms) {
         return Value::Integer(0);
     }
@@ -179,15 +179,15 @@ fn setex_generic(db: &mut Db, a: &[Bytes], c: &ExecCtx, unit: i64, cmd: &str) ->
     Value::ok()
 }
 
-pub(super) fn setex(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn setex(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     setex_generic(db, a, c, 1000, "setex")
 }
 
-pub(super) fn psetex(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn psetex(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     setex_generic(db, a, c, 1, "psetex")
 }
 
-pub(super) fn getset(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn getset(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let old = match str_ref(db, &a[1], c.now_ms) {
         Ok(v) => v.cloned(),
         Err(e) => return e,
@@ -197,7 +197,7 @@ pub(super) fn getset(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     old.map_or(Value::Null, Value::BulkString)
 }
 
-pub(super) fn mget(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn mget(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let out = a[1..]
         .iter()
         .map(|k| match db.read(k, c.now_ms) {
@@ -210,7 +210,7 @@ pub(super) fn mget(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     Value::Array(out)
 }
 
-pub(super) fn mset(db: &mut Db, a: &[Bytes], _c: &ExecCtx) -> Value {
+pub(crate) fn mset(db: &mut Db, a: &[Bytes], _c: &ExecCtx) -> Value {
     if a.len() % 2 == 0 {
         return wrong_args(&a[0]);
     }
@@ -221,7 +221,7 @@ pub(super) fn mset(db: &mut Db, a: &[Bytes], _c: &ExecCtx) -> Value {
     Value::ok()
 }
 
-pub(super) fn msetnx(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn msetnx(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     if a.len() % 2 == 0 {
         return wrong_args(&a[0]);
     }
@@ -256,20 +256,20 @@ fn incr_generic(db: &mut Db, a: &[Bytes], c: &ExecCtx, by: i64) -> Value {
     Value::Integer(new)
 }
 
-pub(super) fn incr(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn incr(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     incr_generic(db, a, c, 1)
 }
 
-pub(super) fn decr(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn decr(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     incr_generic(db, a, c, -1)
 }
 
-pub(super) fn incrby(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn incrby(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let by = tri!(int_arg(&a[2]));
     incr_generic(db, a, c, by)
 }
 
-pub(super) fn decrby(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn decrby(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let by = tri!(int_arg(&a[2]));
     if by == i64::MIN {
         return err("ERR decrement would overflow");
@@ -277,7 +277,7 @@ pub(super) fn decrby(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     incr_generic(db, a, c, -by)
 }
 
-pub(super) fn incrbyfloat(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn incrbyfloat(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let key = &a[1];
     let cur = match str_ref(db, key, c.now_ms) {
         Ok(None) => 0.0,
@@ -306,7 +306,7 @@ pub(super) fn incrbyfloat(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     Value::BulkString(text)
 }
 
-pub(super) fn append(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn append(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let key = &a[1];
     let n = match str_mut(db, key, c.now_ms) {
         Err(e) => return e,
@@ -335,14 +335,14 @@ pub(super) fn append(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     len(n)
 }
 
-pub(super) fn strlen(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn strlen(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     match str_ref(db, &a[1], c.now_ms) {
         Ok(v) => len(v.map_or(0, Bytes::len)),
         Err(e) => e,
     }
 }
 
-pub(super) fn getdel(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn getdel(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     match str_ref(db, &a[1], c.now_ms) {
         Err(e) => e,
         Ok(None) => Value::Null,
@@ -355,7 +355,7 @@ pub(super) fn getdel(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     }
 }
 
-pub(super) fn getex(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn getex(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let now = c.now_ms;
     let mut exp: Option<u64> = None;
     let mut persist = false;
@@ -422,7 +422,7 @@ fn range(start: i64, end: i64, n: usize) -> Option<(usize, usize)> {
     Some((s as usize, e as usize))
 }
 
-pub(super) fn getrange(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn getrange(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let start = tri!(int_arg(&a[2]));
     let end = tri!(int_arg(&a[3]));
     match str_ref(db, &a[1], c.now_ms) {
@@ -435,7 +435,7 @@ pub(super) fn getrange(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     }
 }
 
-pub(super) fn setrange(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn setrange(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let off = tri!(int_arg(&a[2]));
     if off < 0 {
         return err("ERR offset is out of range");

@@ -17,6 +17,18 @@ use bytes::Bytes;
 use super::{Db, ExecCtx};
 use crate::resp::Value;
 
+impl Db {
+    /// Run a keyspace command by name, as the server's registry runs it (arity checked).
+    pub(super) fn execute(&mut self, args: &[Bytes], ctx: &ExecCtx) -> Value {
+        crate::server::registry::execute_db(self, args, ctx)
+    }
+
+    /// True when the registry runs `name` (any case) on the keyspace.
+    pub(super) fn supports(name: &[u8]) -> bool {
+        crate::server::registry::is_db_command(name)
+    }
+}
+
 /// A keyspace plus a fake clock.
 pub(super) struct T {
     pub(super) db: Db,

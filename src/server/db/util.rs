@@ -142,12 +142,6 @@ pub(super) fn format_human(v: f64) -> String {
     }
 }
 
-/// An integer reply.
-#[inline]
-pub(super) fn int(n: i64) -> Value {
-    Value::Integer(n)
-}
-
 /// A usize as an integer reply.
 #[inline]
 pub(super) fn len(n: usize) -> Value {
@@ -283,15 +277,6 @@ macro_rules! tri {
     };
 }
 pub(super) use tri;
-
-/// Check a type without borrowing: `Err(WRONGTYPE)` when `key` holds another type.
-pub(super) fn check_type(db: &mut Db, key: &[u8], now: u64, want: &str) -> Result<bool, Value> {
-    match db.read(key, now) {
-        None => Ok(false),
-        Some(e) if e.data.type_name() == want => Ok(true),
-        Some(_) => Err(wrongtype()),
-    }
-}
 
 /// Bulk reply of a stored value.
 #[inline]

@@ -50,7 +50,7 @@ fn drop_nack(g: &mut Group, id: StreamId) {
     }
 }
 
-pub(super) fn xclaim(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn xclaim(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     if !tri!(has_group(db, a, c)) {
         return no_group(a);
     }
@@ -166,7 +166,7 @@ pub(super) fn xclaim(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     Value::Array(out)
 }
 
-pub(super) fn xautoclaim(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn xautoclaim(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let minidle = match parse_i64(&a[4]) {
         Some(v) => v.max(0),
         None => return err("ERR Invalid min-idle-time argument for XAUTOCLAIM"),

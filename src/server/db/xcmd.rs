@@ -238,7 +238,7 @@ fn trim_and_rewrite(s: &mut Stream, t: &TrimArgs, prop: &mut [Bytes], replica: b
     n
 }
 
-pub(super) fn xadd(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn xadd(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let t = tri!(parse_trim_args(a, true));
     let field_pos = t.id_idx + 1;
     if a.len() < field_pos + 2 || (a.len() - field_pos) % 2 == 1 {
@@ -317,7 +317,7 @@ impl Db {
     }
 }
 
-pub(super) fn xtrim(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn xtrim(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let t = tri!(parse_trim_args(a, false));
     let replica = db.is_replica();
     let Some(s) = tri!(stream_mut(db, &a[1], c.now_ms)) else {
@@ -383,22 +383,22 @@ fn range(db: &mut Db, a: &[Bytes], c: &ExecCtx, rev: bool) -> Value {
     Value::Array(items)
 }
 
-pub(super) fn xrange(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn xrange(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     range(db, a, c, false)
 }
 
-pub(super) fn xrevrange(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn xrevrange(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     range(db, a, c, true)
 }
 
-pub(super) fn xlen(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn xlen(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     match tri!(stream_ref(db, &a[1], c.now_ms)) {
         Some(s) => Value::Integer(s.len() as i64),
         None => Value::Integer(0),
     }
 }
 
-pub(super) fn xdel(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn xdel(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     if tri!(stream_ref(db, &a[1], c.now_ms)).is_none() {
         return Value::Integer(0);
     }
@@ -424,7 +424,7 @@ pub(super) fn xdel(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     Value::Integer(n)
 }
 
-pub(super) fn xsetid(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn xsetid(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let id = tri!(parse_strict_id(&a[2], 0));
     let mut added: i64 = -1;
     let mut maxdel = StreamId::MIN;

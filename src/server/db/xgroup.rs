@@ -38,7 +38,7 @@ fn no_group(group: &[u8], key: &[u8]) -> Value {
     ))
 }
 
-pub(super) fn xgroup(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn xgroup(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let sub = &a[1];
     if eq(sub, b"help") {
         if a.len() != 2 {
@@ -170,7 +170,7 @@ pub(super) fn xgroup(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     sub_syntax(a)
 }
 
-pub(super) fn xack(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn xack(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let has_group = match tri!(stream_ref(db, &a[1], c.now_ms)) {
         Some(s) => s.groups.contains_key(&a[2]),
         None => false,
@@ -199,7 +199,7 @@ pub(super) fn xack(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     Value::Integer(n)
 }
 
-pub(super) fn xpending(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn xpending(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let justinfo = a.len() == 3;
     if a.len() != 3 && !(6..=9).contains(&a.len()) {
         return err(SYNTAX);
@@ -323,7 +323,7 @@ fn entries_read(g: &Group) -> Value {
     }
 }
 
-pub(super) fn xinfo(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn xinfo(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     if eq(&a[1], b"help") {
         if a.len() != 2 {
             return sub_syntax(a);

@@ -152,7 +152,7 @@ fn streams_reply(items: Vec<(Bytes, Value)>, resp3: bool) -> Value {
 
 /// XREAD / XREADGROUP. With BLOCK and nothing to serve, `Value::NullArray` (the network
 /// layer then waits; see [`Db::stream_block_args`]).
-pub(super) fn xread(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn xread(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let r = match parse(a) {
         Ok(r) => r,
         Err(e) => return e,

@@ -256,7 +256,7 @@ fn kind_of(o: &RangeOpts) -> u8 {
     }
 }
 
-pub(super) fn zrangestore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zrangestore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let o = tri!(parse_opts(a, 5, true));
     if o.withscores {
         return err(SYNTAX);
@@ -269,7 +269,7 @@ pub(super) fn zrangestore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     len(n)
 }
 
-pub(super) fn zrange(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zrange(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let o = tri!(parse_opts(a, 4, true));
     range_reply(db, a, c, kind_of(&o), o)
 }
@@ -280,35 +280,35 @@ fn legacy(db: &mut Db, a: &[Bytes], c: &ExecCtx, kind: u8, rev: bool) -> Value {
     range_reply(db, a, c, kind, o)
 }
 
-pub(super) fn zrangebyscore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zrangebyscore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     legacy(db, a, c, 1, false)
 }
 
-pub(super) fn zrevrangebyscore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zrevrangebyscore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     legacy(db, a, c, 1, true)
 }
 
-pub(super) fn zrevrange(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zrevrange(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let o = tri!(parse_opts(a, 4, false));
     let o = RangeOpts { rev: true, ..o };
     range_reply(db, a, c, 0, o)
 }
 
-pub(super) fn zrangebylex(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zrangebylex(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     legacy(db, a, c, 2, false)
 }
 
-pub(super) fn zrevrangebylex(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zrevrangebylex(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     legacy(db, a, c, 2, true)
 }
 
-pub(super) fn zcount(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zcount(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let r = tri!(ScoreRange::parse(&a[2], &a[3]));
     let z = tri!(zset_ref(db, &a[1], c.now_ms));
     len(z.map_or(0, |z| select(z, &Sel::Score(r), false, None).len()))
 }
 
-pub(super) fn zlexcount(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zlexcount(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let r = tri!(LexRange::parse(&a[2], &a[3]));
     let z = tri!(zset_ref(db, &a[1], c.now_ms));
     len(z.map_or(0, |z| select(z, &Sel::Lex(r), false, None).len()))
@@ -329,23 +329,23 @@ fn remrange(db: &mut Db, a: &[Bytes], c: &ExecCtx, sel: Sel) -> Value {
     len(victims.len())
 }
 
-pub(super) fn zremrangebyscore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zremrangebyscore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let r = tri!(ScoreRange::parse(&a[2], &a[3]));
     remrange(db, a, c, Sel::Score(r))
 }
 
-pub(super) fn zremrangebyrank(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zremrangebyrank(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let s = tri!(int_arg(&a[2]));
     let e = tri!(int_arg(&a[3]));
     remrange(db, a, c, Sel::Rank(s, e))
 }
 
-pub(super) fn zremrangebylex(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zremrangebylex(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let r = tri!(LexRange::parse(&a[2], &a[3]));
     remrange(db, a, c, Sel::Lex(r))
 }
 
-pub(super) fn zrandmember(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zrandmember(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let withscores = match a.len() {
         2 | 3 => false,
         4 if eq(&a[3], b"withscores") => true,
@@ -378,7 +378,7 @@ pub(super) fn zrandmember(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     Value::Array(out)
 }
 
-pub(super) fn zscan(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zscan(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     tri!(cursor_arg(&a[2]));
     let o = tri!(scan_opts(a, 3, false));
     let z = tri!(zset_ref(db, &a[1], c.now_ms));

@@ -156,7 +156,7 @@ pub(super) fn zset_create<'a>(
         .ok_or_else(|| err(SYNTAX))
 }
 
-pub(super) fn zadd(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zadd(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let (mut nx, mut xx, mut gt, mut lt, mut ch, mut incr) =
         (false, false, false, false, false, false);
     let mut i = 2;
@@ -244,7 +244,7 @@ pub(super) fn zadd(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     }
 }
 
-pub(super) fn zincrby(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zincrby(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let by = tri!(float_arg(&a[2]));
     let z = tri!(zset_create(db, &a[1], c.now_ms));
     let new = z.score(&a[3]).unwrap_or(0.0) + by;
@@ -257,7 +257,7 @@ pub(super) fn zincrby(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     score(new, c.resp3)
 }
 
-pub(super) fn zrem(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zrem(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let Some(z) = tri!(zset_mut(db, &a[1], c.now_ms)) else {
         return Value::Integer(0);
     };
@@ -269,13 +269,13 @@ pub(super) fn zrem(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     len(n)
 }
 
-pub(super) fn zscore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zscore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     tri!(zset_ref(db, &a[1], c.now_ms))
         .and_then(|z| z.score(&a[2]))
         .map_or(Value::Null, |v| score(v, c.resp3))
 }
 
-pub(super) fn zmscore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zmscore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let z = tri!(zset_ref(db, &a[1], c.now_ms));
     Value::Array(
         a[2..]
@@ -288,7 +288,7 @@ pub(super) fn zmscore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     )
 }
 
-pub(super) fn zcard(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zcard(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     len(tri!(zset_ref(db, &a[1], c.now_ms)).map_or(0, |z| z.len()))
 }
 
@@ -303,11 +303,11 @@ fn rank_generic(db: &mut Db, a: &[Bytes], c: &ExecCtx, rev: bool) -> Value {
     }
 }
 
-pub(super) fn zrank(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zrank(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     rank_generic(db, a, c, false)
 }
 
-pub(super) fn zrevrank(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zrevrank(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     rank_generic(db, a, c, true)
 }
 
@@ -339,15 +339,15 @@ fn pop_generic(db: &mut Db, a: &[Bytes], c: &ExecCtx, max: bool) -> Value {
     Value::Array(out)
 }
 
-pub(super) fn zpopmin(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zpopmin(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     pop_generic(db, a, c, false)
 }
 
-pub(super) fn zpopmax(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zpopmax(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     pop_generic(db, a, c, true)
 }
 
-pub(super) fn zmpop(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zmpop(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let (keys, min, count) = tri!(super::util::mpop_args(a, (b"min", b"max")));
     for k in &a[keys] {
         let Some(z) = tri!(zset_mut(db, k, c.now_ms)) else {

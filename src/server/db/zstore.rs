@@ -219,31 +219,31 @@ fn read(db: &mut Db, a: &[Bytes], c: &ExecCtx, op: Op) -> Value {
     Value::Array(out)
 }
 
-pub(super) fn zunionstore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zunionstore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     store(db, a, c, Op::Union)
 }
 
-pub(super) fn zinterstore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zinterstore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     store(db, a, c, Op::Inter)
 }
 
-pub(super) fn zdiffstore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zdiffstore(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     store(db, a, c, Op::Diff)
 }
 
-pub(super) fn zunion(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zunion(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     read(db, a, c, Op::Union)
 }
 
-pub(super) fn zinter(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zinter(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     read(db, a, c, Op::Inter)
 }
 
-pub(super) fn zdiff(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zdiff(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     read(db, a, c, Op::Diff)
 }
 
-pub(super) fn zintercard(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
+pub(crate) fn zintercard(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let n = tri!(int_arg(&a[1]));
     if n == 0 {
         return no_keys(&a[0]);

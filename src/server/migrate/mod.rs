@@ -30,9 +30,11 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 
 use crate::resp::{encode_command, Value};
-use crate::server::cmd_server::{not_integer, parse_i64, syntax_error};
+use crate::server::args::{not_integer, parse_i64, syntax_error};
+use crate::server::call::{Call, Outcome};
 use crate::server::db::ExecCtx;
 use crate::server::node::{now_ms, Locked, NodeShared, NodeState};
+use crate::server::registry;
 
 pub(crate) use link::LinkCache;
 use link::{ConnectFailure, IoFailure, Link};
@@ -155,7 +157,7 @@ fn snapshot(st: &mut NodeState, key: &Bytes) -> Option<Item> {
     let c = ctx();
     let payload = st.db.dump_key(key, c.now_ms)?;
     let pttl = [Bytes::from_static(b"PTTL"), key.clone()];
-    let ttl_ms = match st.db.execute(&pttl, &c) {
+    let ttl_ms = match registry::execute_db(&mut st.db, &pttl, &c) {
         Value::Integer(n) if n >= 0 => (n as u64).max(1),
         Value::Integer(-1) => 0,
         _ => return None,
@@ -422,7 +424,7 @@ fn delete_unchanged(shared: &NodeShared, items: Vec<Item>, fenced: &mut Vec<Byte
             st.migrate_fence.remove(&del[1..]);
             fenced.retain(|k| !del[1..].contains(k));
         }
-        st.db.execute(&del, &ctx());
+        registry::execute_db(&mut st.db, &del, &ctx());
         let props = st.db.take_propagation();
         if !props.is_empty() {
             st.repl.feed(props);
@@ -501,12 +503,25 @@ pub(crate) fn restore_asking(args: &[Bytes], st: &mut NodeState) -> Value {
     }
     let mut a = args.to_vec();
     a[0] = Bytes::from_static(b"RESTORE");
-    let reply = st.db.execute(&a, &ctx());
+    let reply = registry::execute_db(&mut st.db, &a, &ctx());
     let props = st.db.take_propagation();
     if !props.is_empty() {
         st.repl.feed(props);
     }
     reply
+}
+
+/// MIGRATE (registry entry): the connection loop talks to the target without the lock.
+pub(crate) fn migrate_command(c: &mut Call<'_, '_>) -> Outcome {
+    match prepare(c.args, c.locked.get()) {
+        Ok(job) => Outcome::Migrate(Box::new(job)),
+        Err(reply) => Outcome::Reply(reply),
+    }
+}
+
+/// RESTORE-ASKING (registry entry).
+pub(crate) fn restore_asking_command(c: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Reply(restore_asking(c.args, c.locked.get()))
 }
 
 #[cfg(test)]

@@ -14,40 +14,12 @@ use bytes::Bytes;
 use super::{Kind, PubSub};
 use crate::command::CommandSpec;
 use crate::resp::{Protocol, Value};
+use crate::server::call::{Call, Outcome};
 use crate::server::cluster::bus;
 use crate::server::cluster::state::NodeId;
-use crate::server::conn::Conn;
-use crate::server::dispatch::Outcome;
 use crate::server::node::{Locked, NodeShared};
+use crate::server::session::Conn;
 use crate::slot::key_slot;
-
-/// The commands this module implements, with their subcommands (for the dispatch table).
-pub(crate) const COMMANDS: &[(&str, &[&str])] = &[
-    ("psubscribe", &[]),
-    ("publish", &[]),
-    (
-        "pubsub",
-        &[
-            "channels",
-            "help",
-            "numpat",
-            "numsub",
-            "shardchannels",
-            "shardnumsub",
-        ],
-    ),
-    ("punsubscribe", &[]),
-    ("spublish", &[]),
-    ("ssubscribe", &[]),
-    ("subscribe", &[]),
-    ("sunsubscribe", &[]),
-    ("unsubscribe", &[]),
-];
-
-/// True for the commands (full names) [`run`] implements.
-pub(crate) fn handles(name: &str) -> bool {
-    name.starts_with("pubsub|") || COMMANDS.iter().any(|(n, _)| *n == name)
-}
 
 /// In RESP2, a subscribed connection may only (un)subscribe, PING, QUIT and RESET. `Some` is
 /// the reply instead of running the command: the refusal, or PING's `["pong", message]`.
@@ -67,6 +39,11 @@ pub(crate) fn context_check(conn: &Conn, spec: &CommandSpec, args: &[Bytes]) -> 
              RESET are allowed in this context"
         ))),
     }
+}
+
+/// (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PUBLISH, SPUBLISH, PUBSUB * (registry entry).
+pub(crate) fn pubsub_command(c: &mut Call<'_, '_>) -> Outcome {
+    run(c.conn, c.spec, c.args, c.locked, c.shared)
 }
 
 /// Run a pub/sub command that passed dispatch's checks (arity, routing).

@@ -16,8 +16,8 @@ use tokio::time::{Interval, MissedTickBehavior};
 use super::{Event, Kind, MailState, Mailbox, PubSub};
 use crate::resp::{encode_value, Value};
 use crate::server::cluster::state::NodeId;
-use crate::server::conn::Conn;
 use crate::server::node::NodeShared;
+use crate::server::session::Conn;
 use crate::server::stream::Stream;
 use crate::slot::key_slot;
 

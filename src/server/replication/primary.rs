@@ -11,9 +11,9 @@ use tokio::sync::mpsc;
 
 use super::ReplicaHandle;
 use crate::resp::decode_command;
-use crate::server::cmd_server::parse_i64;
-use crate::server::conn::{server_limits, Conn};
+use crate::server::args::parse_i64;
 use crate::server::node::NodeShared;
+use crate::server::session::{server_limits, Conn};
 use crate::server::stream::Stream;
 
 /// Serve PSYNC on `stream`: full resync, then stream until the replica goes away.

@@ -17,9 +17,10 @@ use super::ReplicaLink;
 use crate::resp::{decode_command, encode_command};
 use crate::server::cluster::bus;
 use crate::server::cluster::state::NodeId;
-use crate::server::conn::server_limits;
 use crate::server::db::{Db, ExecCtx};
 use crate::server::node::{now_ms, NodeShared, NodeState};
+use crate::server::registry;
+use crate::server::session::server_limits;
 use crate::server::stream::Stream;
 
 /// Make this node a replica of `primary` and start syncing from it.
@@ -336,9 +337,9 @@ fn apply(
                 continue;
             }
             let start = std::time::Instant::now();
-            let reply = st.db.execute(&args, &ctx);
+            let reply = registry::execute_db(&mut st.db, &args, &ctx);
             let _ = st.db.take_propagation();
-            if let Some(name) = crate::server::dispatch::stat_name(&args) {
+            if let Some(name) = crate::server::registry::stat_name(&args) {
                 st.cmdstats
                     .executed(name, start.elapsed().as_micros() as u64, reply.is_error());
             }

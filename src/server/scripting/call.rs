@@ -9,7 +9,7 @@ use mlua::{Lua, MultiValue, Result as LuaResult, Value as Lv};
 use super::convert::{error_table, lua_to_arg, reply_to_lua};
 use crate::resp::Value;
 use crate::server::cluster::route::{self, Traits};
-use crate::server::db::{Db, ExecCtx};
+use crate::server::db::ExecCtx;
 use crate::server::node::NodeState;
 
 /// What one script run knows and accumulates (Redis' `scriptRunCtx`).
@@ -94,7 +94,7 @@ fn run(ctx: &mut RunCtx, st: &mut NodeState, argv: &[Bytes]) -> Result<Value, St
     if spec.has_flag("noscript") {
         return Err("This Redis command is not allowed from script".into());
     }
-    if !Db::supports(&name) && !super::server_cmds::supports(&name) {
+    if !crate::server::registry::is_db_command(&name) && !super::server_cmds::supports(&name) {
         return Err("Unknown Redis command called from script".into());
     }
     let write = spec.is_write();
@@ -113,12 +113,12 @@ fn run(ctx: &mut RunCtx, st: &mut NodeState, argv: &[Bytes]) -> Result<Value, St
     check_cluster(ctx, st, spec, argv)?;
     ctx.calls += 1;
     let start = std::time::Instant::now();
-    let reply = if Db::supports(&name) {
+    let reply = if crate::server::registry::is_db_command(&name) {
         let exec_ctx = ExecCtx {
             now_ms: ctx.now_ms,
             resp3: ctx.resp3,
         };
-        let reply = st.db.execute(argv, &exec_ctx);
+        let reply = crate::server::registry::execute_db(&mut st.db, argv, &exec_ctx);
         let props = st.db.take_propagation();
         if ctx.replicate {
             ctx.effects.extend(props);

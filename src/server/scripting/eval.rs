@@ -10,9 +10,9 @@ use super::{
     job, prepare_checks, split_keys, Access, Engine, RunFlags, ScriptFlags, Scripting, Target,
 };
 use crate::resp::Value;
-use crate::server::conn::Conn;
-use crate::server::dispatch::Outcome;
+use crate::server::call::Outcome;
 use crate::server::node::NodeState;
+use crate::server::session::Conn;
 
 /// A compiled EVAL script.
 #[derive(Debug)]

@@ -12,9 +12,9 @@ use super::register::{bad_name, Func, LoadCtx};
 use super::vm::Vm;
 use super::{conn_facts, job, prepare_checks, Access, Engine, RunFlags, Scripting, Target};
 use crate::resp::Value;
-use crate::server::conn::Conn;
-use crate::server::dispatch::Outcome;
+use crate::server::call::Outcome;
 use crate::server::node::NodeState;
+use crate::server::session::Conn;
 
 /// The loading/running switch for the functions VM's globals (Redis swaps the globals'
 /// `__index` between the library API and the full API around FUNCTION LOAD).

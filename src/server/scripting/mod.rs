@@ -39,31 +39,13 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use crate::command::CommandSpec;
 use crate::resp::Value;
 
-use super::conn::Conn;
-use super::dispatch::Outcome;
-use super::node::{Locked, NodeShared, NodeState};
+use super::call::{Call, Outcome};
+use super::node::{NodeShared, NodeState};
+use super::session::Conn;
 
 pub(crate) use crate::sha1::sha1_hex;
-
-/// Commands this module answers, with the subcommands it implements.
-pub(crate) const COMMANDS: &[(&str, &[&str])] = &[
-    ("eval", &[]),
-    ("evalsha", &[]),
-    ("eval_ro", &[]),
-    ("evalsha_ro", &[]),
-    ("fcall", &[]),
-    ("fcall_ro", &[]),
-    ("script", &["exists", "flush", "help", "kill", "load"]),
-    (
-        "function",
-        &[
-            "delete", "dump", "flush", "help", "kill", "list", "load", "restore", "stats",
-        ],
-    ),
-];
 
 /// The state of the script running on a node, shared between the script's thread and the
 /// node's connections (atomics: read without the node lock).
@@ -269,19 +251,16 @@ impl Scripting {
     }
 }
 
-/// True when this module answers `name` (lower case).
-pub(crate) fn handles(name: &str) -> bool {
-    COMMANDS.iter().any(|(n, _)| *n == name)
-}
-
-/// Run one of [`COMMANDS`] (arity already checked).
-pub(crate) fn run(
-    conn: &mut Conn,
-    spec: &'static CommandSpec,
-    args: &[Bytes],
-    locked: &mut Locked<'_>,
-    shared: &NodeShared,
-) -> Outcome {
+/// EVAL/EVALSHA(_RO), FCALL(_RO), SCRIPT and FUNCTION (arity already checked by the
+/// registry).
+pub(crate) fn command(call: &mut Call<'_, '_>) -> Outcome {
+    let (conn, spec, args, locked, shared) = (
+        &mut *call.conn,
+        call.spec,
+        call.args,
+        &mut *call.locked,
+        call.shared,
+    );
     let top = spec.name.split('|').next().unwrap_or("");
     match top {
         "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => {

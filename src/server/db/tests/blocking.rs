@@ -2,7 +2,8 @@ use bytes::Bytes;
 
 use super::{arr, bulk, T};
 use crate::resp::Value;
-use crate::server::db::{BlockSpec, Db};
+use crate::server::db::blocking::BlockSpec;
+use crate::server::db::Db;
 
 fn words(cmd: &str) -> Vec<Bytes> {
     cmd.split(' ')
@@ -24,8 +25,6 @@ fn spec_err(cmd: &str) -> String {
 
 #[test]
 fn block_specs_and_their_errors() {
-    assert!(Db::is_blocking(b"BLPOP"));
-    assert!(!Db::is_blocking(b"LPOP"));
     let s = Db::block_spec(&words("BLPOP a b 0")).unwrap();
     assert_eq!(
         s,

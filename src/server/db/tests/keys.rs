@@ -1,34 +1,5 @@
 use super::{bulk, int, ok, sorted, T};
 use crate::resp::Value;
-use crate::server::db::table;
-
-#[test]
-fn arity_matches_the_command_table() {
-    let mut n = 0;
-    for spec in crate::command::all() {
-        if let Some((_, arity)) = table::lookup(spec.name.as_bytes()) {
-            assert_eq!(arity, spec.arity, "arity of {}", spec.name);
-            n += 1;
-        }
-    }
-    assert!(n >= 121, "only {n} commands matched the table");
-    for name in [
-        "get",
-        "zrangebyscore",
-        "getex",
-        "lmove",
-        "sintercard",
-        "object",
-        "restore",
-    ] {
-        let spec = crate::command::lookup(name.as_bytes()).unwrap();
-        assert_eq!(
-            table::lookup(name.as_bytes()).unwrap().1,
-            spec.arity,
-            "{name}"
-        );
-    }
-}
 
 #[test]
 fn del_exists_type_rename_copy() {

@@ -134,22 +134,4 @@ fn dump_and_restore() {
     ];
     assert_eq!(t.args(&args), ok());
     assert_eq!(t.run("PTTL abs"), int(777));
-    t.prop();
-    assert_eq!(
-        t.db.restore_key(Bytes::from("api"), &payload, Some(at), false, t.now),
-        Ok(())
-    );
-    assert!(
-        t.prop().is_empty(),
-        "restore_key leaves propagation to the caller"
-    );
-    assert_eq!(t.run("GET api"), bulk("hello"));
-    assert_eq!(
-        t.db.restore_key(Bytes::from("api"), &payload, None, false, t.now),
-        Err(Value::error("BUSYKEY Target key name already exists."))
-    );
-    assert!(t
-        .db
-        .restore_key(Bytes::from("x"), b"garbage", None, true, t.now)
-        .is_err());
 }
