@@ -35,7 +35,7 @@ pub struct ClientBuilder {
     client_name: Option<String>,
     retry_writes_on_disconnect: bool,
     /// TLS, address map, `rediss://`: how connections are opened.
-    reach: super::connector::Reach,
+    reach: crate::router::Reach,
 }
 
 impl std::fmt::Debug for ClientBuilder {

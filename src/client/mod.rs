@@ -14,7 +14,6 @@
 
 mod builder;
 mod commands;
-mod connector;
 mod stats;
 mod streams;
 #[cfg(feature = "tls")]

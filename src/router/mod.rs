@@ -10,6 +10,7 @@
 pub(crate) mod blocking;
 pub(crate) mod decide;
 pub(crate) mod fanout;
+mod reach;
 mod many;
 pub(crate) mod refresh;
 pub(crate) mod route;
@@ -27,6 +28,7 @@ use tracing::Instrument;
 
 use crate::connection::reply_of;
 pub(crate) use crate::connection::{ConnectOptions, Credentials};
+pub(crate) use reach::Reach;
 use crate::error::{Error, ErrorKind};
 use crate::pool::{NodeEntry, Pool};
 use crate::resp::Value;

@@ -1,4 +1,4 @@
-//! How the builder's reach options (`address_map`, `tls`, a `rediss://` URL) become the
+//! How the client builder's reach options (`address_map`, `tls`, a `rediss://` URL) become the
 //! connector every connection of the client is opened through.
 
 use std::net::IpAddr;
@@ -9,14 +9,14 @@ use crate::error::Error;
 
 /// The reach options of a builder.
 #[derive(Clone, Default)]
-pub(super) struct Reach {
+pub(crate) struct Reach {
     /// Set by a `rediss://` URL: TLS even when `tls` was not called.
-    pub(super) tls_required: bool,
+    pub(crate) tls_required: bool,
     /// `ClientBuilder::tls`.
     #[cfg(feature = "tls")]
-    pub(super) tls: Option<super::TlsConfig>,
+    pub(crate) tls: Option<crate::client::TlsConfig>,
     /// `ClientBuilder::address_map`.
-    pub(super) map: Option<AddressMap>,
+    pub(crate) map: Option<AddressMap>,
 }
 
 impl std::fmt::Debug for Reach {
@@ -35,7 +35,7 @@ impl Reach {
     /// # Errors
     /// [`ErrorKind::Config`]: TLS asked for in a build without the `tls` feature, or TLS
     /// settings that cannot be used.
-    pub(super) fn connector(&self, seeds: &[String]) -> Result<Option<Arc<dyn Connect>>, Error> {
+    pub(crate) fn connector(&self, seeds: &[String]) -> Result<Option<Arc<dyn Connect>>, Error> {
         #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
         let mut dial = Dial {
             map: self.map.clone(),
@@ -45,7 +45,7 @@ impl Reach {
         {
             let tls = match (&self.tls, self.tls_required) {
                 (Some(t), _) => Some(t.clone()),
-                (None, true) => Some(super::TlsConfig::new()),
+                (None, true) => Some(crate::client::TlsConfig::new()),
                 (None, false) => None,
             };
             if let Some(tls) = tls {
