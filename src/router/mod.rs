@@ -10,8 +10,8 @@
 pub(crate) mod blocking;
 pub(crate) mod decide;
 pub(crate) mod fanout;
-mod reach;
 mod many;
+mod reach;
 pub(crate) mod refresh;
 pub(crate) mod route;
 pub(crate) mod session;
@@ -28,13 +28,13 @@ use tracing::Instrument;
 
 use crate::connection::reply_of;
 pub(crate) use crate::connection::{ConnectOptions, Credentials};
-pub(crate) use reach::Reach;
 use crate::error::{Error, ErrorKind};
 use crate::pool::{NodeEntry, Pool};
 use crate::resp::Value;
 use crate::topology::{NodeHealth, Shard, Topology, TopologyCell};
 use crate::types::Args;
 use decide::{decide, Action, Attempt, Policy};
+pub(crate) use reach::Reach;
 use refresh::Refresher;
 use route::Route;
 
