@@ -32,6 +32,7 @@ pub(crate) mod bitfield;
 pub(crate) mod bits;
 mod blocking;
 pub(crate) mod geo;
+mod geohash;
 mod glob;
 pub(crate) mod hash;
 pub(crate) mod hll;
