@@ -1,11 +1,9 @@
-//! The router: command -> slot -> node (by [`ReadFrom`]), then redirects, retries and the
-//! request deadline.
+//! The router: command -> slot -> node (by [`ReadFrom`]), redirects, retries, deadline.
 //!
 //! Each request is routed from the current topology snapshot (read without locking), sent on
 //! the least-loaded connection of the chosen node, and its outcome handed to the pure
-//! [`decide`](decide::decide) function, which says: done, follow a MOVED or ASK, back off and
-//! retry, refresh and retry, or fail. The whole loop runs under one deadline
-//! (`request_timeout`), so no request waits forever.
+//! [`decide`](decide::decide) function: done, follow a MOVED or ASK, back off and retry,
+//! refresh and retry, or fail, all under one deadline (`request_timeout`).
 
 pub(crate) mod blocking;
 pub(crate) mod decide;
