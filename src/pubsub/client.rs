@@ -16,7 +16,7 @@ impl Client {
     ///
     /// # Errors
     /// None yet: connection trouble is retried in the background and reported as
-    /// [`MessageKind::Gap`] events. The `Result` leaves room for validation.
+    /// [`MessageKind::Gap`](super::MessageKind::Gap) events. The `Result` leaves room for validation.
     pub async fn subscribe<I>(&self, channels: I) -> Result<Subscription, Error>
     where
         I: IntoIterator,
