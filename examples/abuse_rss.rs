@@ -7,12 +7,15 @@
 //! target/release/examples/abuse_rss expiry [--rate 20000 --secs 20] # SET .. EX 1 per second
 //! target/release/examples/abuse_rss burst  [--n 300000 --secs 10]   # a burst of EX 1 keys
 //! target/release/examples/abuse_rss replica [--n 60 --mb 10]        # a stalled replica
+//! target/release/examples/abuse_rss http                            # an HTTP POST body
+//! target/release/examples/abuse_rss maxclients [--max 50 --n 100]   # past maxclients
+//! target/release/examples/abuse_rss password                        # --requirepass in argv
 //! ```
 //!
 //! `--bin PATH` runs another `redcluster-server` build (for before/after figures); the
 //! default is the one next to this example. Linux only (RSS from `/proc/PID/status`).
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -151,7 +154,16 @@ fn start_real(with_replica: bool) -> Server {
         // Standalone primary and replica: the output buffer rules are the same.
         let child = spawn(port, &[]);
         let rport = free_port();
-        let replica = spawn(rport, &["--replicaof".into(), format!("127.0.0.1 {port}")]);
+        // DEBUG SLEEP (how the scenario stalls the replica) is off by default in Redis 7.
+        let replica = spawn(
+            rport,
+            &[
+                "--replicaof".into(),
+                format!("127.0.0.1 {port}"),
+                "--enable-debug-command".into(),
+                "yes".into(),
+            ],
+        );
         return Server {
             name: "redis",
             child,
@@ -232,6 +244,133 @@ fn arg(args: &[String], name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// An HTTP POST whose body holds a command: what the server answers, whether it closes
+/// the connection, and whether the command in the body ran.
+fn http_probe(s: &Server) -> String {
+    let body = "SET {b}pwned yes\r\n";
+    let req = format!(
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: text/plain\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        s.port,
+        body.len()
+    );
+    let mut c = Conn::open(s.port);
+    c.s.write_all(req.as_bytes()).expect("write");
+    c.s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let closed = loop {
+        match c.s.read(&mut chunk) {
+            Ok(0) => break true,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                break false
+            }
+            Err(_) => break true,
+        }
+    };
+    let errors = got.split(|b| *b == b'\n').filter(|l| l.starts_with(b"-")).count();
+    let executed = Conn::open(s.port).cmd(&["EXISTS", "{b}pwned"]) == Value::Integer(1);
+    format!(
+        "{:<10} replied {} bytes ({errors} error replies), closed within 2 s: {}, \
+         SET in the body executed: {}",
+        s.name,
+        got.len(),
+        yes(closed),
+        yes(executed)
+    )
+}
+
+fn yes(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// `CONFIG SET maxclients max`, then `n` more connections: how many are served, refused
+/// with Redis' error, or neither.
+fn maxclients_probe(s: &Server, max: u64, n: usize) -> String {
+    let mut ctl = Conn::open(s.port);
+    let set = ctl.text(&["CONFIG", "SET", "maxclients", &max.to_string()]);
+    let conns: Vec<Option<TcpStream>> = (0..n)
+        .map(|_| TcpStream::connect(("127.0.0.1", s.port)).ok())
+        .collect();
+    // A refusal is written at accept time: look for it before sending anything, so the
+    // server never closes a socket holding unread data (that would reset it).
+    std::thread::sleep(Duration::from_millis(500));
+    let (mut served, mut refused, mut other) = (0, 0, 0);
+    let mut refusal = String::new();
+    for c in conns {
+        let Some(mut c) = c else {
+            other += 1;
+            continue;
+        };
+        let mut buf = [0u8; 256];
+        c.set_nonblocking(true).unwrap();
+        let early = c.read(&mut buf).unwrap_or(0);
+        c.set_nonblocking(false).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let n = if early > 0 {
+            early
+        } else {
+            let _ = c.write_all(b"PING\r\n");
+            c.read(&mut buf).unwrap_or(0)
+        };
+        let reply = String::from_utf8_lossy(&buf[..n]);
+        if reply.starts_with("+PONG") {
+            served += 1;
+        } else if reply.starts_with("-ERR max number of clients") {
+            refused += 1;
+            refusal = reply.trim().to_string();
+        } else {
+            other += 1;
+        }
+    }
+    format!(
+        "{:<10} CONFIG SET maxclients {max}: {set}; {n} more connections: {served} served, \
+         {refused} refused {refusal:?}, {other} neither",
+        s.name
+    )
+}
+
+/// Start each server with `--requirepass` on its command line and look for the password in
+/// `/proc/PID/cmdline` (what `ps` shows every local user) once it serves clients.
+fn password_probe(bin: &str) {
+    const PASS: &str = "probe-pw-4815162342";
+    let port = free_port();
+    let redis = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+        .args(["--requirepass", PASS])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    let ours_port = free_port();
+    let ours = Command::new(bin)
+        .args(["--primaries", "1", "--port", &ours_port.to_string()])
+        .args(["--requirepass", PASS])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redcluster-server");
+    for (name, mut child, port) in [("redis", redis, port), ("redcluster", ours, ours_port)] {
+        // Serving: PING answers (NOAUTH) once start-up (and any re-exec) is over.
+        let mut c = Conn::open(port);
+        let reply = c.text(&["PING"]);
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap_or_default();
+        let shown = String::from_utf8_lossy(&cmdline)
+            .replace('\0', " ")
+            .replace(PASS, "<PASSWORD>");
+        println!(
+            "{name:<10} PING -> {reply:?}; password in /proc/PID/cmdline: {} ({})",
+            yes(shown.contains("<PASSWORD>")),
+            shown.trim()
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let scenario = args.first().cloned().unwrap_or_else(|| "keys".into());
@@ -244,6 +383,10 @@ fn main() {
         .windows(2)
         .find(|w| w[0] == "--bin")
         .map_or(default_bin, |w| w[1].clone());
+    if scenario == "password" {
+        password_probe(&bin);
+        return;
+    }
     let replica = scenario == "replica";
     let mut servers = vec![start_real(replica), start_ours(&bin, replica)];
     std::thread::sleep(Duration::from_millis(500));
@@ -271,22 +414,28 @@ fn main() {
             let rate = arg(&args, "--rate", 20_000) as usize;
             let burst = arg(&args, "--n", 300_000) as usize;
             let mut conns: Vec<Conn> = servers.iter().map(|s| Conn::open(s.port)).collect();
-            if scenario == "burst" {
-                for c in &mut conns {
-                    for start in (0..burst).step_by(10_000) {
-                        c.pipeline(&set_cmds(
-                            "b:",
-                            start..(start + 10_000).min(burst),
-                            Some("1"),
-                        ));
-                    }
-                }
-            }
             println!(
                 "{:>4}  {:>22}  {:>22}",
                 "s", "redis keys / RSS MB", "redcluster keys / RSS MB"
             );
+            let mut row = format!("{:>4}", 0);
+            for s in &servers {
+                row += &format!("  {:>12} / {:>7}", 0, rss_kb(s.child.id()) / 1024);
+            }
+            println!("{row}  (before the load)");
+            if scenario == "burst" {
+                // Batches alternate between the servers, so both finish loading together.
+                for start in (0..burst).step_by(10_000) {
+                    let cmds = set_cmds("b:", start..(start + 10_000).min(burst), Some("1"));
+                    for c in &mut conns {
+                        c.pipeline(&cmds);
+                    }
+                }
+            }
             let t0 = Instant::now();
+            // The first second each server held no key at all (expired ones included).
+            let mut emptied: Vec<Option<usize>> = vec![None; servers.len()];
+            let mut peak = vec![(0u64, 0u64); servers.len()];
             for sec in 0..secs as usize {
                 if scenario == "expiry" {
                     for c in &mut conns {
@@ -295,12 +444,24 @@ fn main() {
                     }
                 }
                 let mut row = format!("{:>4}", sec + 1);
-                for (s, c) in servers.iter().zip(&mut conns) {
-                    row += &format!("  {:>12} / {:>7}", c.keys(), rss_kb(s.child.id()) / 1024);
+                for (i, (s, c)) in servers.iter().zip(&mut conns).enumerate() {
+                    let (keys, rss) = (c.keys(), rss_kb(s.child.id()) / 1024);
+                    if keys == 0 && emptied[i].is_none() {
+                        emptied[i] = Some(sec + 1);
+                    }
+                    peak[i] = (peak[i].0.max(keys), peak[i].1.max(rss));
+                    row += &format!("  {keys:>12} / {rss:>7}");
                 }
                 println!("{row}");
                 let next = Duration::from_secs(sec as u64 + 1);
                 std::thread::sleep(next.saturating_sub(t0.elapsed()));
+            }
+            for (i, s) in servers.iter().enumerate() {
+                let when = emptied[i].map_or(format!("not within {secs} s"), |t| format!("{t} s"));
+                println!(
+                    "{:<10} peak {} keys held, peak RSS {} MB; no key left: {when}",
+                    s.name, peak[i].0, peak[i].1
+                );
             }
         }
         "replica" => {
@@ -319,12 +480,10 @@ fn main() {
                 r.s.write_all(b"DEBUG SLEEP 20\r\n").unwrap();
                 std::thread::sleep(Duration::from_millis(200));
                 let mut peak = 0;
-                for i in 0..n {
-                    p.pipeline(&[vec![
-                        b"SET".to_vec(),
-                        format!("big{i}").into_bytes(),
-                        value.clone(),
-                    ]]);
+                // One key overwritten: the dataset stays at one value, so what RSS gains is
+                // the stream held for the replica.
+                for _ in 0..n {
+                    p.pipeline(&[vec![b"SET".to_vec(), b"big".to_vec(), value.clone()]]);
                     peak = peak.max(rss_kb(s.child.id()));
                 }
                 let repl = p.text(&["INFO", "replication"]);
@@ -332,15 +491,33 @@ fn main() {
                     .lines()
                     .find(|l| l.starts_with("connected_slaves"))
                     .unwrap_or("");
+                std::thread::sleep(Duration::from_secs(3));
                 println!(
-                    "{:<10} {n} x {mb} MB written, replica stalled: RSS {} -> peak {} MB, {}",
+                    "{:<10} {n} x {mb} MB written to one key, replica stalled: RSS {} -> peak \
+                     {} MB, {} MB 3 s later; {}",
                     s.name,
                     before / 1024,
                     peak / 1024,
+                    rss_kb(s.child.id()) / 1024,
                     slaves.trim()
                 );
             }
         }
-        other => eprintln!("unknown scenario {other}: keys | expiry | burst | replica"),
+        "http" => {
+            for s in &servers {
+                println!("{}", http_probe(s));
+            }
+        }
+        "maxclients" => {
+            let max = arg(&args, "--max", 50);
+            let n = arg(&args, "--n", 100) as usize;
+            for s in &servers {
+                println!("{}", maxclients_probe(s, max, n));
+            }
+        }
+        other => eprintln!(
+            "unknown scenario {other}: keys | expiry | burst | replica | http | maxclients | \
+             password"
+        ),
     }
 }
