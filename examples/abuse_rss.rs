@@ -269,7 +269,10 @@ fn http_probe(s: &Server) -> String {
             Err(_) => break true,
         }
     };
-    let errors = got.split(|b| *b == b'\n').filter(|l| l.starts_with(b"-")).count();
+    let errors = got
+        .split(|b| *b == b'\n')
+        .filter(|l| l.starts_with(b"-"))
+        .count();
     let executed = Conn::open(s.port).cmd(&["EXISTS", "{b}pwned"]) == Value::Integer(1);
     format!(
         "{:<10} replied {} bytes ({errors} error replies), closed within 2 s: {}, \
@@ -341,7 +344,14 @@ fn password_probe(bin: &str) {
     const PASS: &str = "probe-pw-4815162342";
     let port = free_port();
     let redis = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
         .args(["--requirepass", PASS])
         .stdout(Stdio::null())
         .spawn()
