@@ -23,7 +23,7 @@
 )]
 #![forbid(unsafe_code)]
 
-pub mod command;
+mod command;
 pub mod resp;
 pub mod slot;
 

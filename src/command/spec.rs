@@ -2,7 +2,7 @@
 
 /// Where the search for a command's keys begins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BeginSearch {
+pub(crate) enum BeginSearch {
     /// At a fixed argument index (the command name is index 0).
     Index(i32),
     /// After the first match of `keyword`, searching from `start_from` (negative: from the end).
@@ -18,7 +18,7 @@ pub enum BeginSearch {
 
 /// How a command's keys are found once the search has begun.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FindKeys {
+pub(crate) enum FindKeys {
     /// A range: `last_key` relative to the beginning (negative counts from the end),
     /// every `key_step`-th argument, `limit` dividing the remainder when `last_key` is -1.
     Range {
@@ -44,36 +44,36 @@ pub enum FindKeys {
 
 /// One key specification of a command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KeySpec {
+pub(crate) struct KeySpec {
     /// Access flags (`RO`, `RW`, `OW`, `RM`, `access`, `update`, `insert`, `delete` ...).
-    pub flags: &'static [&'static str],
+    pub(crate) flags: &'static [&'static str],
     /// Where the search starts.
-    pub begin: BeginSearch,
+    pub(crate) begin: BeginSearch,
     /// How keys are found from there.
-    pub find: FindKeys,
+    pub(crate) find: FindKeys,
 }
 
 /// Everything Redis 7 says about one command or subcommand in its `COMMAND` reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CommandSpec {
+pub(crate) struct CommandSpec {
     /// Lower-case name; subcommands are `parent|sub`.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// Argument count including the name; negative means "at least -arity".
-    pub arity: i32,
+    pub(crate) arity: i32,
     /// Command flags (`readonly`, `write`, `fast`, `noscript` ...).
-    pub flags: &'static [&'static str],
+    pub(crate) flags: &'static [&'static str],
     /// Legacy first key position (0: none).
-    pub first_key: i32,
+    pub(crate) first_key: i32,
     /// Legacy last key position (-1: the last argument).
-    pub last_key: i32,
+    pub(crate) last_key: i32,
     /// Legacy key step.
-    pub step: i32,
+    pub(crate) step: i32,
     /// ACL categories (`@read`, `@string` ...).
-    pub acl_categories: &'static [&'static str],
+    pub(crate) acl_categories: &'static [&'static str],
     /// Hints for clients (`request_policy:all_shards` ...).
-    pub tips: &'static [&'static str],
+    pub(crate) tips: &'static [&'static str],
     /// Key specifications.
-    pub key_specs: &'static [KeySpec],
+    pub(crate) key_specs: &'static [KeySpec],
     /// Subcommands, sorted by name.
-    pub subcommands: &'static [CommandSpec],
+    pub(crate) subcommands: &'static [CommandSpec],
 }

@@ -1,60 +1,11 @@
 //! Keyless commands that concern the whole cluster (DBSIZE, KEYS, FLUSHALL, CONFIG SET ...):
-//! sent to every primary (or every node) as the command table's `request_policy` tip says,
-//! and the replies merged as its `response_policy` says, so a caller never gets one shard's
-//! answer passed off as the cluster's.
-//!
-//! Only policies with a well-defined merge are fanned out; `special` ones (INFO, SCAN ...)
-//! still go to one primary, except RANDOMKEY, asked of every primary so an empty one cannot
-//! answer nil for a cluster that has keys.
+//! sent to every primary (or every node) and the replies merged, as
+//! [`command::classify`](crate::command::classify) read from the command table's tips, so a
+//! caller never gets one shard's answer passed off as the cluster's. This file merges.
 
-use crate::command::CommandSpec;
+use crate::command::FanoutMerge as Merge;
 use crate::error::{Error, ErrorKind};
 use crate::resp::Value;
-
-/// Which nodes a fanned-out command goes to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Targets {
-    /// Every shard's primary.
-    Primaries,
-    /// Every node, replicas included.
-    AllNodes,
-}
-
-/// How the per-node replies become one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Merge {
-    /// Sum of integer replies (DBSIZE).
-    Sum,
-    /// Every node must succeed; the first reply is returned (FLUSHALL, CONFIG SET, PING).
-    AllSucceeded,
-    /// One success is enough (SCRIPT KILL).
-    OneSucceeded,
-    /// Arrays concatenated (KEYS).
-    Concat,
-    /// A random node's non-nil reply; nil only when every node answered nil (RANDOMKEY: a
-    /// primary with no keys must not make the whole cluster look empty).
-    AnyNonNil,
-}
-
-/// The fan-out plan of a keyless command, if its tips call for one.
-pub(crate) fn plan(spec: &CommandSpec) -> Option<(Targets, Merge)> {
-    if spec.name.eq_ignore_ascii_case("randomkey") {
-        return Some((Targets::Primaries, Merge::AnyNonNil));
-    }
-    let targets = match spec.request_policy()? {
-        "all_shards" => Targets::Primaries,
-        "all_nodes" => Targets::AllNodes,
-        _ => return None,
-    };
-    let merge = match spec.response_policy() {
-        Some("agg_sum") => Merge::Sum,
-        Some("all_succeeded") => Merge::AllSucceeded,
-        Some("one_succeeded") => Merge::OneSucceeded,
-        None => Merge::Concat,
-        Some(_) => return None,
-    };
-    Some((targets, merge))
-}
 
 /// Merge the replies, in node order.
 ///
@@ -125,26 +76,9 @@ pub(crate) fn merge(replies: Vec<Result<Value, Error>>, how: Merge) -> Result<Va
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::lookup_args;
 
     #[test]
-    fn plans_follow_the_command_tips() {
-        let p = |c: &[&str]| plan(lookup_args(c).unwrap());
-        assert_eq!(p(&["DBSIZE"]), Some((Targets::Primaries, Merge::Sum)));
-        assert_eq!(p(&["KEYS", "*"]), Some((Targets::Primaries, Merge::Concat)));
-        assert_eq!(
-            p(&["FLUSHALL"]),
-            Some((Targets::Primaries, Merge::AllSucceeded))
-        );
-        assert_eq!(
-            p(&["CONFIG", "SET", "x", "y"]),
-            Some((Targets::AllNodes, Merge::AllSucceeded))
-        );
-        assert_eq!(p(&["INFO"]), None, "special merge stays on one node");
-        assert_eq!(
-            p(&["RANDOMKEY"]),
-            Some((Targets::Primaries, Merge::AnyNonNil))
-        );
+    fn any_non_nil_prefers_a_value() {
         let ok = |v: Value| -> Result<Value, Error> { Ok(v) };
         for _ in 0..8 {
             let r = merge(
@@ -157,7 +91,6 @@ mod tests {
             merge(vec![ok(Value::Null)], Merge::AnyNonNil).unwrap(),
             Value::Null
         );
-        assert_eq!(p(&["GET", "k"]), None);
     }
 
     #[test]

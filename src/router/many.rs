@@ -3,29 +3,39 @@
 
 use std::time::Duration;
 
-use super::{blocking, fanout, route, split, Route, Router, Target, Trail};
+use super::{fanout, route, split, Route, Router, Target, Trail};
 use crate::error::{Error, ErrorKind};
 use crate::resp::Value;
 use crate::types::Args;
 
 impl Router {
-    /// The deadline for a request made of `commands`: `request_timeout`, plus the longest
-    /// time any of them may block on the server; `None` when one blocks with no timeout.
-    fn deadline_for<'a>(&self, commands: impl IntoIterator<Item = &'a Args>) -> Option<Duration> {
+    /// The deadline for a request made of commands routed as `routes`: `request_timeout`,
+    /// plus the longest time any of them may block on the server; `None` when one blocks
+    /// with no timeout.
+    fn deadline_for<'a>(
+        &self,
+        routes: impl IntoIterator<Item = &'a Result<Route, Error>>,
+    ) -> Option<Duration> {
         let mut extra = Duration::ZERO;
-        for c in commands {
-            match blocking::block_of(c) {
-                blocking::Block::No => {}
-                blocking::Block::For(d) => extra = extra.max(d),
-                blocking::Block::Forever => return None,
+        for r in routes.into_iter().flatten() {
+            match r.block {
+                route::Block::No => {}
+                route::Block::For(d) => extra = extra.max(d),
+                route::Block::Forever => return None,
             }
         }
         Some(self.inner.config.request_timeout.saturating_add(extra))
     }
 
-    /// One command to completion with no deadline of its own (the caller holds it).
-    async fn execute_untimed(&self, args: &Args, trail: &mut Trail) -> Result<Value, Error> {
-        let route = match route::route(args) {
+    /// One command (already routed) to completion with no deadline of its own (the caller
+    /// holds it).
+    async fn execute_untimed(
+        &self,
+        args: &Args,
+        routed: Result<Route, Error>,
+        trail: &mut Trail,
+    ) -> Result<Value, Error> {
+        let route = match routed {
             Ok(r) => r,
             Err(e) if e.kind() == ErrorKind::CrossSlot => match split::plan(args) {
                 Some(plan) => {
@@ -42,9 +52,8 @@ impl Router {
             trail.sent = true;
             return self.fan_out(args, route, targets, how).await;
         }
-        let exclusive = blocking::block_of(args) != blocking::Block::No;
         self.inner
-            .run_on(args, route, Target::Slot, trail, exclusive)
+            .run_on(args, route, Target::Slot, trail, route.exclusive)
             .await
     }
 
@@ -56,14 +65,16 @@ impl Router {
         let n = commands.len();
         let mut results: Vec<Option<Result<Value, Error>>> = vec![None; n];
         let mut trails: Vec<Trail> = vec![Trail::default(); n];
-        let deadline = self.deadline_for(commands);
+        let routes: Vec<Result<Route, Error>> = commands.iter().map(route::route).collect();
+        let deadline = self.deadline_for(&routes);
         {
             let runs = commands
                 .iter()
+                .zip(routes)
                 .zip(results.iter_mut())
                 .zip(trails.iter_mut())
-                .map(|((c, slot), last)| async move {
-                    let r = self.execute_untimed(c, last).await;
+                .map(|(((c, routed), slot), last)| async move {
+                    let r = self.execute_untimed(c, routed, last).await;
                     *slot = Some(r);
                 });
             let all = futures::future::join_all(runs);
@@ -103,8 +114,7 @@ impl Router {
             .map(|(part, trail)| {
                 let route = Route {
                     slot: Some(part.slot),
-                    readonly: plan.readonly,
-                    fanout: None,
+                    ..Route::keyless(plan.readonly)
                 };
                 self.inner.run(&part.args, route, Target::Slot, trail)
             });
@@ -189,10 +199,10 @@ impl Router {
         &self,
         args: &Args,
         route: Route,
-        targets: fanout::Targets,
-        how: fanout::Merge,
+        targets: crate::command::Targets,
+        how: crate::command::FanoutMerge,
     ) -> Result<Value, Error> {
-        let addrs = self.node_addrs(targets == fanout::Targets::AllNodes);
+        let addrs = self.node_addrs(targets == crate::command::Targets::AllNodes);
         if addrs.is_empty() {
             return Err(Error::new(ErrorKind::ClusterDown, "no node known"));
         }
@@ -208,7 +218,10 @@ impl Router {
     ) -> Vec<(String, Result<Value, Error>)> {
         let addrs = self.node_addrs(all_nodes);
         let route = match route::route(args) {
-            Ok(r) => Route { fanout: None, ..r },
+            Ok(r) => Route {
+                slot: r.slot,
+                ..Route::keyless(r.readonly)
+            },
             Err(e) => return addrs.into_iter().map(|a| (a, Err(e.clone()))).collect(),
         };
         let replies = self.run_on_each(args, route, &addrs).await;

@@ -5,7 +5,6 @@
 //! [`decide`](decide::decide) function: done, follow a MOVED or ASK, back off and retry,
 //! refresh and retry, or fail, all under one deadline (`request_timeout`).
 
-pub(crate) mod blocking;
 pub(crate) mod decide;
 pub(crate) mod fanout;
 mod many;
@@ -510,11 +509,7 @@ impl Router {
     /// # Errors
     /// As [`execute`](Router::execute).
     pub(crate) async fn execute_on(&self, addr: &str, args: &Args) -> Result<Value, Error> {
-        let route = Route {
-            slot: None,
-            readonly: true,
-            fanout: None,
-        };
+        let route = Route::keyless(true);
         let home = Target::Addr {
             addr: addr.to_string(),
             asking: false,
@@ -565,12 +560,13 @@ impl Router {
                 .await;
         }
         let mut trail = Trail::default();
-        let (timeout, exclusive) = match blocking::block_of(args) {
-            blocking::Block::No => (timeout, false),
-            blocking::Block::For(d) => (timeout.saturating_add(d), true),
+        let timeout = match route.block {
+            route::Block::No => timeout,
+            route::Block::For(d) => timeout.saturating_add(d),
             // Blocks until data comes: only the connection's life bounds it.
-            blocking::Block::Forever => (Duration::MAX, true),
+            route::Block::Forever => Duration::MAX,
         };
+        let exclusive = route.exclusive;
         let run = self
             .inner
             .run_on(args, route, Target::Slot, &mut trail, exclusive)

@@ -1,15 +1,29 @@
-//! Where a command goes: its slot (from its keys) and whether it only reads.
+//! Where a command goes: its slot, whether it only reads, whether it fans out, and how long
+//! it may block, all read from [`command::classify`] (the same classification the bundled
+//! server's cluster routing uses).
 //!
 //! Keys in different slots are an [`ErrorKind::CrossSlot`] error here, before anything is
 //! sent; the router then splits the commands that may be split (MGET, MSET, DEL ... see
 //! [`split`](super::split)) and returns the error for the others (MSETNX and other commands
 //! that must stay atomic).
 
-use super::fanout::{self, Merge, Targets};
-use crate::command::{self, CommandSpec};
+use std::time::Duration;
+
+use crate::command::{self, FanoutMerge, Slot, Targets, Wait};
 use crate::error::{Error, ErrorKind};
-use crate::slot::key_slot;
 use crate::types::Args;
+
+/// How long a command may hold its connection on the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Block {
+    /// The command does not block.
+    No,
+    /// It blocks up to this long.
+    For(Duration),
+    /// Timeout 0: it blocks until data comes; the client adds no deadline of its own (the
+    /// connection being alive is the only bound).
+    Forever,
+}
 
 /// The routing facts of one command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,37 +34,23 @@ pub(crate) struct Route {
     pub(crate) readonly: bool,
     /// For keyless cluster-wide commands (DBSIZE, KEYS, FLUSHALL ...): where they go and how
     /// the replies merge.
-    pub(crate) fanout: Option<(Targets, Merge)>,
+    pub(crate) fanout: Option<(Targets, FanoutMerge)>,
+    /// How long it may block on the server (the deadline grows by as much).
+    pub(crate) block: Block,
+    /// It waits on the keyspace (BLPOP, XREAD BLOCK ...): it gets a connection of its own,
+    /// or it would stall every request queued behind it on a multiplexed one.
+    pub(crate) exclusive: bool,
 }
 
-/// Indexes of the keys of `args` under `spec`. Commands with fixed key positions are read
-/// from the legacy first/last/step triple without allocating a list of argument slices.
-fn for_each_key(spec: &CommandSpec, args: &Args, mut f: impl FnMut(&[u8])) {
-    if !spec.has_flag("movablekeys") {
-        if spec.first_key <= 0 {
-            return;
-        }
-        let argc = args.len() as i64;
-        let first = i64::from(spec.first_key);
-        let last = if spec.last_key < 0 {
-            argc + i64::from(spec.last_key)
-        } else {
-            i64::from(spec.last_key)
-        };
-        let step = i64::from(spec.step.max(1));
-        let mut i = first;
-        while i <= last && i < argc {
-            if let Some(k) = args.get(i as usize) {
-                f(k);
-            }
-            i += step;
-        }
-        return;
-    }
-    let all: Vec<&[u8]> = args.iter().collect();
-    for i in command::key_indexes(spec, &all) {
-        if let Some(k) = all.get(i) {
-            f(k);
+impl Route {
+    /// A keyless, non-blocking route (fan-out parts, pub/sub links, per-node commands).
+    pub(crate) fn keyless(readonly: bool) -> Route {
+        Route {
+            slot: None,
+            readonly,
+            fanout: None,
+            block: Block::No,
+            exclusive: false,
         }
     }
 }
@@ -63,56 +63,49 @@ fn for_each_key(spec: &CommandSpec, args: &Args, mut f: impl FnMut(&[u8])) {
 /// # Errors
 /// [`ErrorKind::CrossSlot`] when the keys hash to more than one slot.
 pub(crate) fn route(args: &Args) -> Result<Route, Error> {
-    let Some(name) = args.get(0) else {
+    if args.len() == 0 {
         return Err(Error::new(ErrorKind::Config, "empty command"));
-    };
-    let spec = match command::lookup(name) {
-        Some(top) if !top.subcommands.is_empty() => match args.get(1) {
-            Some(sub) => top.subcommand(sub).unwrap_or(top),
-            None => top,
-        },
-        Some(top) => top,
-        None => {
-            return Ok(Route {
-                slot: None,
-                readonly: false,
-                fanout: None,
-            })
-        }
-    };
-    let mut slot: Option<u16> = None;
-    let mut cross = false;
-    for_each_key(spec, args, |k| {
-        let s = key_slot(k);
-        match slot {
-            None => slot = Some(s),
-            Some(prev) if prev != s => cross = true,
-            _ => {}
-        }
-    });
-    if cross {
-        return Err(Error::new(
-            ErrorKind::CrossSlot,
-            format!(
-                "CROSSSLOT keys of {} hash to different slots; the command must run on one node, so it is not split (use hash tags like {{user1}}:a, {{user1}}:b to keep them together)",
-                spec.name.to_ascii_uppercase()
-            ),
-        ));
     }
+    let class = command::classify(args);
+    let slot = match class.slot {
+        Slot::Keyless => None,
+        Slot::One(s) => Some(s),
+        Slot::Cross => {
+            let name = class.spec.map_or("", |s| s.name);
+            return Err(Error::new(
+                ErrorKind::CrossSlot,
+                format!(
+                    "CROSSSLOT keys of {} hash to different slots; the command must run on one node, so it is not split (use hash tags like {{user1}}:a, {{user1}}:b to keep them together)",
+                    name.to_ascii_uppercase()
+                ),
+            ));
+        }
+    };
+    let (block, exclusive) = match class.block {
+        None => (Block::No, false),
+        Some(t) => {
+            let block = match t.wait(args) {
+                Wait::Millis(ms) => Block::For(Duration::from_millis(ms)),
+                Wait::Forever => Block::Forever,
+                // A bad timeout: the server refuses it at once.
+                Wait::Invalid => Block::For(Duration::ZERO),
+            };
+            (block, t.keyspace)
+        }
+    };
     Ok(Route {
         slot,
-        readonly: spec.is_readonly(),
-        fanout: if slot.is_none() {
-            fanout::plan(spec)
-        } else {
-            None
-        },
+        readonly: class.readonly,
+        fanout: class.fanout,
+        block,
+        exclusive,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::slot::key_slot;
 
     fn args(cmd: &str) -> Args {
         let mut it = cmd.split(' ');
@@ -124,48 +117,32 @@ mod tests {
     }
 
     #[test]
-    fn single_key_commands_route_by_key() {
+    fn routes_carry_the_classification() {
         let r = route(&args("GET foo")).unwrap();
         assert_eq!(r.slot, Some(key_slot(b"foo")));
         assert!(r.readonly);
-        let r = route(&args("set foo 1")).unwrap();
-        assert_eq!(r.slot, Some(12182));
-        assert!(!r.readonly);
-    }
-
-    #[test]
-    fn multi_key_commands_need_one_slot() {
-        let r = route(&args("MGET {u}a {u}b")).unwrap();
-        assert_eq!(r.slot, Some(key_slot(b"u")));
-        let e = route(&args("MGET a b")).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::CrossSlot);
+        assert_eq!((r.block, r.exclusive), (Block::No, false));
         let e = route(&args("MSET a 1 b 2")).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::CrossSlot);
-        // Values are not keys.
-        assert!(route(&args("MSET {x}a a {x}b b")).is_ok());
+        assert!(e.to_string().contains("MSET"), "{e}");
+        assert_eq!(route(&args("NOSUCHCMD a")).unwrap(), Route::keyless(false));
+        let r = route(&args("DBSIZE")).unwrap();
+        assert_eq!(r.fanout, Some((Targets::Primaries, FanoutMerge::Sum)));
     }
 
     #[test]
-    fn movable_keys_and_keyless_and_unknown() {
-        let r = route(&args("EVAL s 2 {t}1 {t}2 x")).unwrap();
-        assert_eq!(r.slot, Some(key_slot(b"t")));
-        assert!(route(&args("EVAL s 2 a b")).is_err());
-        let r = route(&args("PING")).unwrap();
-        assert_eq!(r.slot, None);
-        let r = route(&args("NOSUCHCMD a")).unwrap();
-        assert_eq!(
-            r,
-            Route {
-                slot: None,
-                readonly: false,
-                fanout: None
-            }
-        );
-        let r = route(&args("DBSIZE")).unwrap();
-        assert_eq!(r.fanout, Some((Targets::Primaries, Merge::Sum)));
-        assert_eq!(route(&args("GET k")).unwrap().fanout, None);
-        let r = route(&args("OBJECT ENCODING k")).unwrap();
-        assert_eq!(r.slot, Some(key_slot(b"k")));
-        assert!(r.readonly);
+    fn blocking_commands_run_alone_under_a_longer_deadline() {
+        let r = route(&args("BLPOP a 1.5")).unwrap();
+        assert_eq!(r.block, Block::For(Duration::from_millis(1500)));
+        assert!(r.exclusive);
+        let r = route(&args("XREAD BLOCK 0 STREAMS s $")).unwrap();
+        assert_eq!((r.block, r.exclusive), (Block::Forever, true));
+        let r = route(&args("BLPOP a x")).unwrap();
+        assert_eq!(r.block, Block::For(Duration::ZERO));
+        assert!(!route(&args("XREAD STREAMS s 0")).unwrap().exclusive);
+        // WAIT waits for this connection's writes: longer deadline, same connection.
+        let r = route(&args("WAIT 1 200")).unwrap();
+        assert_eq!(r.block, Block::For(Duration::from_millis(200)));
+        assert!(!r.exclusive);
     }
 }

@@ -173,8 +173,7 @@ impl Session {
             Target::Slot => {
                 let route = Route {
                     slot: self.slot,
-                    readonly: false,
-                    fanout: None,
+                    ..Route::keyless(false)
                 };
                 match self.inner.pick(route) {
                     Some((entry, _)) => Ok((entry, false)),

@@ -2,7 +2,7 @@
 //! back in the caller's order.
 //!
 //! Only commands whose merge is well defined and that need no atomicity across keys are
-//! split: `MGET` (values put back at their keys' positions), `MSET` (`OK` when every part
+//! split (the table's `multi_shard` tip, read by [`command::classify`]): `MGET` (values put back at their keys' positions), `MSET` (`OK` when every part
 //! succeeded), and `DEL`, `UNLINK`, `EXISTS`, `TOUCH` (counts summed). Commands that must stay
 //! atomic (`MSETNX`, `RENAME`, `SMOVE`, scripts, ...) keep their cross-slot error, raised
 //! before anything is sent.
@@ -13,22 +13,11 @@
 
 use std::collections::HashMap;
 
+use crate::command::{self, SplitMerge as Merge};
 use crate::error::{Error, ErrorKind};
 use crate::resp::Value;
 use crate::slot::key_slot;
 use crate::types::Args;
-
-/// How the parts' replies become one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Merge {
-    /// Each part answers an array of one value per key; values go back to their keys'
-    /// positions (MGET).
-    Positional,
-    /// Integer replies summed (DEL, UNLINK, EXISTS, TOUCH).
-    Sum,
-    /// Every part must answer OK (MSET).
-    AllOk,
-}
 
 /// One part of a split command: the keys (and values) of one slot.
 #[derive(Debug)]
@@ -57,13 +46,9 @@ pub(crate) struct Plan {
 /// The split plan for `args`, or `None` when the command is not one that may be split.
 pub(crate) fn plan(args: &Args) -> Option<Plan> {
     let name = args.get(0)?;
-    let (step, merge, readonly) = match name.to_ascii_uppercase().as_slice() {
-        b"MGET" => (1, Merge::Positional, true),
-        b"EXISTS" => (1, Merge::Sum, true),
-        b"DEL" | b"UNLINK" | b"TOUCH" => (1, Merge::Sum, false),
-        b"MSET" => (2, Merge::AllOk, false),
-        _ => return None,
-    };
+    let class = command::classify(args);
+    let split = class.split?;
+    let (step, merge, readonly) = (split.step, split.merge, class.readonly);
     let argc = args.len();
     if argc < 2 || (argc - 1) % step != 0 {
         // Wrong arity: let the server answer with its own error.

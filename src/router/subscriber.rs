@@ -86,8 +86,7 @@ impl Router {
             Some(slot) => {
                 let route = Route {
                     slot: Some(slot),
-                    readonly: true,
-                    fanout: None,
+                    ..Route::keyless(true)
                 };
                 let (entry, readonly) = self.inner.pick(route)?;
                 Some((entry.addr().to_string(), readonly))

@@ -142,11 +142,7 @@ async fn a_write_cut_off_mid_reply_is_reported_as_maybe_applied_not_resent() {
     let c = Scripted::new(&[Script::HangUpMidReply, Script::Serve]);
     let r = router(c.clone(), false);
     let mut trail = Trail::default();
-    let route = Route {
-        slot: None,
-        readonly: false,
-        fanout: None,
-    };
+    let route = Route::keyless(false);
     let home = Target::Addr {
         addr: "node:1".into(),
         asking: false,

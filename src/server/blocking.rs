@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use super::args::{not_integer, parse_i64};
 use super::call::{Call, Outcome};
 use super::cluster::route;
-use super::db::{Db, ExecCtx};
+use super::db::{Db, ExecCtx, Pops};
 use super::node::{now_ms, Locked, NodeShared, NodeState};
 use super::pubsub::{self, Mailbox};
 use super::registry;
@@ -65,18 +65,9 @@ impl Pending {
     }
 }
 
+/// BLMOVE/BRPOPLPUSH: serving one pushes to its destination, which may serve others.
 fn is_move(args: &[Bytes]) -> bool {
-    args.first()
-        .is_some_and(|n| n.eq_ignore_ascii_case(b"blmove") || n.eq_ignore_ascii_case(b"brpoplpush"))
-}
-
-fn is_stream(args: &[Bytes]) -> bool {
-    args.first().is_some_and(|n| Db::is_stream_read(n))
-}
-
-fn is_zset(args: &[Bytes]) -> bool {
-    args.first()
-        .is_some_and(|n| n.len() > 2 && n[..2].eq_ignore_ascii_case(b"bz"))
+    Db::blocking_pops(args).is_some_and(|(_, moves)| moves)
 }
 
 /// One blocked client.
@@ -142,7 +133,7 @@ pub(crate) fn mark_written(st: &mut NodeState, spec: &CommandSpec, args: &[Bytes
     if w.clients.is_empty() || !spec.is_write() {
         return;
     }
-    route::for_each_key(spec, route::Traits::of(spec), args, |k| w.mark(k));
+    route::for_each_key(spec, args, |k| w.mark(k));
 }
 
 /// Serve now if possible, propagating what it changed.
@@ -189,8 +180,13 @@ pub(crate) fn serve_ready(st: &mut NodeState) {
                 // Redis 7.0 serves a waiter only from a key of the type it pops. A stream
                 // reader decides itself: XREADGROUP ends with an error when its stream or
                 // group is gone, XREAD keeps waiting.
-                if !is_stream(&args) {
-                    let want: &[u8] = if is_zset(&args) { b"zset" } else { b"list" };
+                let pops = Db::blocking_pops(&args).map(|(p, _)| p);
+                if pops != Some(Pops::Stream) {
+                    let want: &[u8] = if pops == Some(Pops::ZSet) {
+                        b"zset"
+                    } else {
+                        b"list"
+                    };
                     match type_of(&mut st.db, &key) {
                         Value::SimpleString(t) if t.as_ref() == want => {}
                         Value::SimpleString(t) if t.as_ref() == b"none" => break,

@@ -198,7 +198,7 @@ pub(crate) fn run(conn: &Conn, spec: &CommandSpec, args: &[Bytes]) -> Value {
             if !cmd.arity_ok(target.len()) {
                 return Value::error("ERR Invalid number of arguments specified for command");
             }
-            let keys = command::key_indexes(cmd, target);
+            let keys: Vec<usize> = command::key_positions(cmd, target).iter().collect();
             if keys.is_empty() {
                 return Value::error("ERR The command has no key arguments");
             }

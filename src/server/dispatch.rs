@@ -10,7 +10,7 @@ use crate::resp::{Protocol, Value};
 
 use super::call::{Call, Outcome};
 use super::cluster::route;
-use super::db::{Db, DbCommand, ExecCtx};
+use super::db::{DbCommand, ExecCtx};
 use super::node::{now_ms, Locked, NodeShared};
 use super::registry::{self, Handler, Resolved};
 use super::session::{Conn, Multi};
@@ -143,7 +143,11 @@ fn run(
     let start = Instant::now();
     conn.last_cmd = spec.name;
     let outcome = match handler {
-        Handler::Db(_) if Db::is_stream_block(args) => {
+        // XREAD/XREADGROUP with BLOCK (the keyspace's only blocking commands).
+        Handler::Db(_)
+            if spec.has_flag("blocking")
+                && crate::command::classify_spec(spec, args).block.is_some() =>
+        {
             super::blocking::run_stream(conn, args, locked)
         }
         Handler::Db(command) => Outcome::Reply(run_db(conn, command, args, locked)),

@@ -17,15 +17,13 @@ use crate::server::registry;
 pub(crate) struct Traits {
     /// May modify the keyspace.
     pub(crate) write: bool,
-    /// Key positions depend on the arguments.
-    pub(crate) movable: bool,
     /// Implies ASKING (RESTORE-ASKING).
     pub(crate) asking: bool,
     /// Allowed before authentication.
     pub(crate) no_auth: bool,
     /// Goes through routing (it can have keys).
     pub(crate) has_keys: bool,
-    /// MIGRATE: keys found as Redis' `migrateGetKeys`, served wherever a slot is open.
+    /// MIGRATE: served wherever a slot is open.
     pub(crate) migrate: bool,
     /// Shard pub/sub: its channels are no keys for migration checks.
     pub(crate) pubsub: bool,
@@ -34,50 +32,28 @@ pub(crate) struct Traits {
 impl Traits {
     /// Read them from the command table.
     pub(crate) fn of(spec: &CommandSpec) -> Traits {
-        let movable = spec.has_flag("movablekeys");
         Traits {
             write: spec.is_write(),
-            movable,
             asking: spec.has_flag("asking"),
             no_auth: spec.has_flag("no_auth"),
-            has_keys: !spec.key_specs.is_empty() || movable,
+            has_keys: !spec.key_specs.is_empty() || spec.has_flag("movablekeys"),
             migrate: spec.name == "migrate",
             pubsub: spec.has_flag("pubsub"),
         }
     }
 }
 
-/// Call `f` with every key of `args`, without allocating for fixed-position commands.
+/// Call `f` with every key of `args`, where [`command::key_positions`] (the key part of
+/// [`command::classify`], which the client routes by too) finds them.
 pub(crate) fn for_each_key<'a>(
     spec: &CommandSpec,
-    traits: Traits,
     args: &'a [Bytes],
     mut f: impl FnMut(&'a Bytes),
 ) {
-    if traits.migrate {
-        crate::server::migrate::route_keys(args).iter().for_each(f);
-        return;
-    }
-    if traits.movable || spec.first_key <= 0 {
-        for i in command::key_indexes(spec, args) {
-            if let Some(k) = args.get(i) {
-                f(k);
-            }
+    for i in command::key_positions(spec, args).iter() {
+        if let Some(k) = args.get(i) {
+            f(k);
         }
-        return;
-    }
-    let argc = args.len() as i64;
-    let first = i64::from(spec.first_key);
-    let last = if spec.last_key < 0 {
-        argc + i64::from(spec.last_key)
-    } else {
-        i64::from(spec.last_key)
-    };
-    let step = i64::from(spec.step.max(1));
-    let mut i = first;
-    while i <= last && i < argc {
-        f(&args[i as usize]);
-        i += step;
     }
 }
 
@@ -111,7 +87,7 @@ impl Route {
         self.asking_cmd |= traits.asking;
         self.migrate_cmd |= traits.migrate;
         self.pubsub = traits.pubsub;
-        for_each_key(spec, traits, args, |key| self.key(st, key));
+        for_each_key(spec, args, |key| self.key(st, key));
     }
 
     fn key(&mut self, st: &mut NodeState, key: &Bytes) {

@@ -1,7 +1,9 @@
 //! The data side of the blocking commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN,
 //! BZPOPMAX, BZMPOP). Waiting is the network layer's job: it validates with
 //! [`Db::block_spec`], tries [`Db::try_serve_blocking`] at once and again whenever one of the
-//! keys may have changed, and replies `Value::NullArray` when the timeout passes.
+//! keys may have changed, and replies `Value::NullArray` when the timeout passes. Which
+//! commands block, their keys and timeout argument come from `command::classify`; this file
+//! knows how each one is served.
 //!
 //! A served command replies and propagates exactly as Redis 7.0 does for it (served blocking
 //! pops replicate as their non-blocking forms: `LPOP key`, `ZPOPMIN key`, `LMOVE ...`).
@@ -21,7 +23,9 @@ pub(crate) struct BlockSpec {
     pub timeout_ms: Option<u64>,
 }
 
-/// The blocking commands, named by the non-blocking form they serve as.
+/// The blocking commands, named by the non-blocking form they serve as. This is the
+/// handler's side (what a served waiter runs); which commands block, where their keys and
+/// timeout are and their arity come from [`crate::command::classify`].
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
     LPop,
@@ -32,29 +36,44 @@ enum Kind {
     ZPopMin,
     ZPopMax,
     ZMPop,
+    /// XREAD / XREADGROUP with BLOCK: served by [`Db::serve_blocked_stream`].
+    Stream,
 }
 
-fn kind(name: &[u8]) -> Option<(Kind, i32)> {
+fn kind(name: &[u8]) -> Option<Kind> {
     let k = if eq(name, b"blpop") {
-        (Kind::LPop, -3)
+        Kind::LPop
     } else if eq(name, b"brpop") {
-        (Kind::RPop, -3)
+        Kind::RPop
     } else if eq(name, b"blmove") {
-        (Kind::LMove, 6)
+        Kind::LMove
     } else if eq(name, b"brpoplpush") {
-        (Kind::RPopLPush, 4)
+        Kind::RPopLPush
     } else if eq(name, b"blmpop") {
-        (Kind::LMPop, -5)
+        Kind::LMPop
     } else if eq(name, b"bzpopmin") {
-        (Kind::ZPopMin, -3)
+        Kind::ZPopMin
     } else if eq(name, b"bzpopmax") {
-        (Kind::ZPopMax, -3)
+        Kind::ZPopMax
     } else if eq(name, b"bzmpop") {
-        (Kind::ZMPop, -5)
+        Kind::ZMPop
+    } else if eq(name, b"xread") || eq(name, b"xreadgroup") {
+        Kind::Stream
     } else {
         return None;
     };
     Some(k)
+}
+
+/// The type of key a blocked command is served from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pops {
+    /// A list (BLPOP, BLMOVE ...).
+    List,
+    /// A sorted set (BZPOPMIN ...).
+    ZSet,
+    /// A stream (XREAD/XREADGROUP BLOCK): the command decides itself.
+    Stream,
 }
 
 /// Parse a blocking timeout (seconds, may be fractional) as Redis 7.0 does.
@@ -79,22 +98,17 @@ fn mpop_form(name: &'static str, a: &[Bytes]) -> Vec<Bytes> {
 }
 
 impl Db {
-    /// True for XREAD and XREADGROUP (any case): blocking only with their BLOCK option, and
-    /// served by [`Db::try_serve_blocking`] in the form [`Db::stream_block_args`] prepared.
-    pub(crate) fn is_stream_read(name: &[u8]) -> bool {
-        eq(name, b"xread") || eq(name, b"xreadgroup")
-    }
-
-    /// True for an XREAD/XREADGROUP that has a BLOCK option (before STREAMS).
-    pub(crate) fn is_stream_block(args: &[Bytes]) -> bool {
-        let Some(name) = args.first() else {
-            return false;
+    /// What a blocking command (a waiter's arguments) is served from, and whether serving
+    /// it pushes to its destination (`args[2]`: BLMOVE, BRPOPLPUSH), so that key may serve
+    /// the next waiter. `None` for commands that do not block.
+    pub(crate) fn blocking_pops(args: &[Bytes]) -> Option<(Pops, bool)> {
+        let k = kind(args.first()?)?;
+        let pops = match k {
+            Kind::ZPopMin | Kind::ZPopMax | Kind::ZMPop => Pops::ZSet,
+            Kind::Stream => Pops::Stream,
+            _ => Pops::List,
         };
-        Db::is_stream_read(name)
-            && args[1..]
-                .iter()
-                .take_while(|a| !eq(a, b"streams"))
-                .any(|a| eq(a, b"block"))
+        Some((pops, matches!(k, Kind::LMove | Kind::RPopLPush)))
     }
 
     /// Validate a blocking command and say what it waits for.
@@ -106,52 +120,47 @@ impl Db {
         let Some(name) = args.first() else {
             return Err(Value::error("ERR empty command"));
         };
-        let Some((k, arity)) = kind(name) else {
+        let (Some(k), Some(spec)) = (kind(name), crate::command::lookup(name)) else {
             return Err(Value::error("ERR not a blocking command"));
         };
-        let n = args.len() as i32;
-        if (arity > 0 && n != arity) || (arity < 0 && n < -arity) {
+        if k == Kind::Stream {
+            return Err(Value::error("ERR not a blocking command"));
+        }
+        if !spec.arity_ok(args.len()) {
             return Err(super::util::wrong_args(name));
         }
-        let last = args.len() - 1;
-        let (keys, timeout) = match k {
-            Kind::LPop | Kind::RPop | Kind::ZPopMin | Kind::ZPopMax => {
-                (args[1..last].to_vec(), &args[last])
-            }
-            Kind::LMove => {
-                let dir = |d: &Bytes| eq(d, b"left") || eq(d, b"right");
-                if !dir(&args[3]) || !dir(&args[4]) {
-                    return Err(err(SYNTAX));
-                }
-                (vec![args[1].clone()], &args[5])
-            }
-            Kind::RPopLPush => (vec![args[1].clone()], &args[3]),
-            Kind::LMPop | Kind::ZMPop => {
-                let timeout = timeout_arg(&args[1])?;
-                let words: (&[u8], &[u8]) = if k == Kind::LMPop {
-                    (b"left", b"right")
-                } else {
-                    (b"min", b"max")
-                };
-                let (range, _, _) = mpop_args(&mpop_form("X", args), words)?;
-                let keys = range.map(|i| args[i + 1].clone()).collect();
-                return Ok(BlockSpec {
-                    keys,
-                    timeout_ms: timeout,
-                });
-            }
+        let class = crate::command::classify_spec(spec, args);
+        let Some(at) = class.block.map(|t| t.index) else {
+            return Err(Value::error("ERR not a blocking command"));
         };
-        Ok(BlockSpec {
-            keys,
-            timeout_ms: timeout_arg(timeout)?,
-        })
+        if k == Kind::LMove {
+            let dir = |d: &Bytes| eq(d, b"left") || eq(d, b"right");
+            if !dir(&args[3]) || !dir(&args[4]) {
+                return Err(err(SYNTAX));
+            }
+        }
+        let timeout_ms = timeout_arg(&args[at])?;
+        if matches!(k, Kind::LMPop | Kind::ZMPop) {
+            let words: (&[u8], &[u8]) = if k == Kind::LMPop {
+                (b"left", b"right")
+            } else {
+                (b"min", b"max")
+            };
+            mpop_args(&mpop_form("X", args), words)?;
+        }
+        let mut keys: Vec<Bytes> = class.keys.iter().map(|i| args[i].clone()).collect();
+        if matches!(k, Kind::LMove | Kind::RPopLPush) {
+            // The destination is written, not waited on.
+            keys.truncate(1);
+        }
+        Ok(BlockSpec { keys, timeout_ms })
     }
 
     /// Serve a blocking command now if one of its keys has data: `Some(reply)` (also for
     /// errors such as WRONGTYPE), or `None` when the client must wait. Propagates what it
     /// changed, like [`Db::execute`].
     pub(crate) fn try_serve_blocking(&mut self, args: &[Bytes], ctx: &ExecCtx) -> Option<Value> {
-        let stream = args.first().is_some_and(|n| Db::is_stream_read(n));
+        let stream = args.first().and_then(|n| kind(n)) == Some(Kind::Stream);
         if !stream {
             if let Err(e) = Db::block_spec(args) {
                 return Some(e);
@@ -170,7 +179,7 @@ impl Db {
     }
 
     fn serve_blocking(&mut self, args: &[Bytes], ctx: &ExecCtx) -> Option<Value> {
-        let (k, _) = kind(&args[0])?;
+        let k = kind(&args[0])?;
         let last = args.len() - 1;
         let now = ctx.now_ms;
         let reply = match k {
@@ -229,6 +238,7 @@ impl Db {
             }
             Kind::LMPop => list::lmpop(self, &mpop_form("LMPOP", args), ctx),
             Kind::ZMPop => super::zset::zmpop(self, &mpop_form("ZMPOP", args), ctx),
+            Kind::Stream => return None,
         };
         match reply {
             Value::NullArray | Value::Null => None,

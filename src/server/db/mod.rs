@@ -66,7 +66,7 @@ use indexmap::{IndexMap, IndexSet};
 use crate::resp::Value;
 use crate::slot::{key_slot, SLOT_COUNT};
 
-pub(crate) use blocking::BlockSpec;
+pub(crate) use blocking::{BlockSpec, Pops};
 pub(crate) use glob::matches as glob_match;
 pub(crate) use zset::ZSet;
 

@@ -123,28 +123,6 @@ impl Job {
     }
 }
 
-/// The keys MIGRATE is routed by, as Redis' `migrateGetKeys`: the `key` argument, or every
-/// argument after `KEYS` (the empty `key` then is no key at all).
-pub(crate) fn route_keys(args: &[Bytes]) -> &[Bytes] {
-    let mut i = 6;
-    while i < args.len() {
-        let a = &args[i];
-        if a.eq_ignore_ascii_case(b"keys") {
-            if args.get(3).is_some_and(|k| !k.is_empty()) {
-                return &[];
-            }
-            return &args[i + 1..];
-        }
-        if a.eq_ignore_ascii_case(b"auth") {
-            i += 1;
-        } else if a.eq_ignore_ascii_case(b"auth2") {
-            i += 2;
-        }
-        i += 1;
-    }
-    args.get(3..4).unwrap_or(&[])
-}
-
 fn ctx() -> ExecCtx {
     ExecCtx {
         now_ms: now_ms(),
@@ -527,24 +505,6 @@ pub(crate) fn restore_asking_command(c: &mut Call<'_, '_>) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn args(a: &[&str]) -> Vec<Bytes> {
-        a.iter().map(|s| Bytes::from(s.to_string())).collect()
-    }
-
-    #[test]
-    fn route_keys_follow_migrate_get_keys() {
-        let a = args(&["MIGRATE", "h", "1", "k", "0", "5"]);
-        assert_eq!(route_keys(&a), &a[3..4]);
-        let a = args(&[
-            "MIGRATE", "h", "1", "", "0", "5", "AUTH", "keys", "KEYS", "a", "b",
-        ]);
-        assert_eq!(route_keys(&a), &a[9..]);
-        let a = args(&["MIGRATE", "h", "1", "", "0", "5", "COPY", "KEYS"]);
-        assert!(route_keys(&a).is_empty());
-        let a = args(&["MIGRATE", "h", "1", "x", "0", "5", "KEYS", "a"]);
-        assert!(route_keys(&a).is_empty());
-    }
 
     #[test]
     fn ports_parse_like_atoi() {

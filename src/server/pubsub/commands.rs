@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 
 use super::{Kind, PubSub};
-use crate::command::CommandSpec;
+use crate::command::{CommandSpec, PubSubOp};
 use crate::resp::{Protocol, Value};
 use crate::server::call::{Call, Outcome};
 use crate::server::cluster::bus;
@@ -23,13 +23,22 @@ use crate::slot::key_slot;
 
 /// In RESP2, a subscribed connection may only (un)subscribe, PING, QUIT and RESET. `Some` is
 /// the reply instead of running the command: the refusal, or PING's `["pong", message]`.
-pub(crate) fn context_check(conn: &Conn, spec: &CommandSpec, args: &[Bytes]) -> Option<Value> {
+pub(crate) fn context_check(
+    conn: &Conn,
+    spec: &'static CommandSpec,
+    args: &[Bytes],
+) -> Option<Value> {
     if conn.proto != Protocol::Resp2 || !conn.pubsub.subscribed() {
         return None;
     }
+    let op = crate::command::classify_spec(spec, args)
+        .pubsub
+        .map(|p| p.op);
+    if matches!(op, Some(PubSubOp::Subscribe | PubSubOp::Unsubscribe)) {
+        return None;
+    }
     match spec.name {
-        "subscribe" | "psubscribe" | "ssubscribe" | "unsubscribe" | "punsubscribe"
-        | "sunsubscribe" | "quit" | "reset" => None,
+        "quit" | "reset" => None,
         "ping" => Some(Value::Array(vec![
             Value::BulkString(Bytes::from_static(b"pong")),
             Value::BulkString(args.get(1).cloned().unwrap_or_default()),

@@ -174,7 +174,7 @@ fn check_cluster(
         return Err(msg);
     }
     let mut slot = None;
-    route::for_each_key(spec, traits, argv, |k| {
+    route::for_each_key(spec, argv, |k| {
         slot.get_or_insert(crate::slot::key_slot(k));
     });
     if let (Some(slot), false) = (slot, ctx.allow_cross_slot) {
