@@ -30,6 +30,13 @@ pub enum ErrorKind {
     ClusterDown,
     /// The client was configured wrongly, or no seed could be reached at start.
     Config,
+    /// The server refused the client's credentials (`WRONGPASS`: a failed `AUTH` or `HELLO
+    /// AUTH` while connecting), asked for credentials that were not given (`NOAUTH`), or
+    /// refused the user a command, key or channel (`NOPERM`). Never retried: the same
+    /// credentials get the same answer, so the request fails at once instead of retrying
+    /// until its deadline. The message names the user, never the password; [`Error::code`]
+    /// gives the server's code.
+    Auth,
     /// A reply could not be converted into the type the caller asked for.
     Conversion,
     /// A value could not be encoded or decoded in the format asked for (JSON with
@@ -94,6 +101,7 @@ impl Error {
         let kind = match code {
             "CROSSSLOT" => ErrorKind::CrossSlot,
             "CLUSTERDOWN" => ErrorKind::ClusterDown,
+            "WRONGPASS" | "NOPERM" | "NOAUTH" => ErrorKind::Auth,
             _ => ErrorKind::Server,
         };
         Error {
@@ -167,13 +175,39 @@ impl Error {
         }
     }
 
+    /// For an [`ErrorKind::Auth`] error: the same error with the user it was refused to
+    /// named in its message (`None`: no credentials were given). Other errors unchanged.
+    pub(crate) fn for_user(self, user: Option<&str>) -> Error {
+        if self.inner.kind != ErrorKind::Auth {
+            return self;
+        }
+        let who = match user {
+            Some(u) => format!("user '{u}'"),
+            None => "no credentials given".to_string(),
+        };
+        if self.inner.message.contains(&who) {
+            return self;
+        }
+        Error {
+            inner: Arc::new(Inner {
+                kind: self.inner.kind,
+                message: format!("{} ({who})", self.inner.message),
+                code: self.inner.code.clone(),
+                sent: self.inner.sent,
+                io_kind: self.inner.io_kind,
+                source: self.inner.source.clone(),
+            }),
+        }
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.inner.kind
     }
 
-    /// For [`ErrorKind::Server`] (and server-sent CROSSSLOT/CLUSTERDOWN): the error code, the
-    /// first word of the reply, such as `ERR`, `WRONGTYPE` or `NOPERM`.
+    /// For [`ErrorKind::Server`] (and server-sent CROSSSLOT/CLUSTERDOWN, and
+    /// [`ErrorKind::Auth`]): the error code, the first word of the reply, such as `ERR`,
+    /// `WRONGTYPE`, `WRONGPASS` or `NOPERM`.
     pub fn code(&self) -> Option<&str> {
         self.inner.code.as_deref()
     }
@@ -284,6 +318,29 @@ mod tests {
             e.to_string(),
             "WRONGTYPE Operation against a key holding the wrong kind of value"
         );
+    }
+
+    #[test]
+    fn auth_refusals_are_their_own_kind_and_name_the_user() {
+        for line in [
+            "WRONGPASS invalid username-password pair or user is disabled.",
+            "NOPERM this user has no permissions to run the 'get' command",
+            "NOAUTH Authentication required.",
+        ] {
+            let e = Error::server(line);
+            assert_eq!(e.kind(), ErrorKind::Auth, "{line}");
+            assert!(!e.is_retryable());
+        }
+        let e = Error::server("NOPERM this user has no permissions to run the 'get' command")
+            .for_user(Some("app"));
+        assert_eq!(e.code(), Some("NOPERM"));
+        assert!(e.to_string().contains("user 'app'"), "{e}");
+        // Named once, however often it passes through.
+        assert_eq!(e.clone().for_user(Some("app")).to_string(), e.to_string());
+        let none = Error::server("NOAUTH Authentication required.").for_user(None);
+        assert!(none.to_string().contains("no credentials given"), "{none}");
+        let other = Error::server("ERR boom").for_user(Some("app"));
+        assert_eq!(other.to_string(), "ERR boom");
     }
 
     #[test]

@@ -173,6 +173,7 @@ fn kind_label(kind: ErrorKind) -> &'static str {
         ErrorKind::TooManyRedirects => "too_many_redirects",
         ErrorKind::ClusterDown => "cluster_down",
         ErrorKind::Config => "config",
+        ErrorKind::Auth => "auth",
         ErrorKind::Conversion => "conversion",
         ErrorKind::Decode => "decode",
         ErrorKind::Load => "load",

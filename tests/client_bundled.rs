@@ -174,8 +174,14 @@ async fn auth_with_a_named_user() {
         .await
         .unwrap_err();
     assert!(!format!("{e} {e:?}").contains("nope-pw"));
+    // Refused credentials are their own kind, name the user, and are not retried.
+    assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
+    assert_eq!(e.code(), Some("WRONGPASS"), "{e}");
+    assert!(e.to_string().contains("user 'app'"), "{e}");
+    assert!(!e.is_retryable());
     let e = Client::builder(cluster.seeds()).build().await.unwrap_err();
     assert!(e.to_string().contains("NOAUTH"), "{e}");
+    assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
 }
 
 #[tokio::test]

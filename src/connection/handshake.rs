@@ -73,11 +73,13 @@ pub(super) async fn run(conn: &Connection, opts: &ConnectOptions) -> Result<(), 
             Value::Error(line) => {
                 let text = String::from_utf8_lossy(&line);
                 let (code, rest) = text.split_once(' ').unwrap_or((&text, ""));
-                // Say which step failed without repeating any argument (passwords).
+                // Say which step failed without repeating any argument (passwords), and
+                // which user an auth refusal was for.
                 return Err(Error::server(&format!(
                     "{code} {label} to {} failed: {rest}",
                     conn.addr()
-                )));
+                ))
+                .for_user(opts.user().as_deref()));
             }
             _ => continue,
         }

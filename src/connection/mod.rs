@@ -73,6 +73,16 @@ pub(crate) struct ConnectOptions {
     pub(crate) connector: Arc<dyn Connect>,
 }
 
+impl ConnectOptions {
+    /// The user connections authenticate as (`default` for a password alone; `None` without
+    /// credentials), for errors that say which user the server refused.
+    pub(crate) fn user(&self) -> Option<String> {
+        self.credentials
+            .as_ref()
+            .map(|c| c.user.as_deref().unwrap_or("default").to_string())
+    }
+}
+
 impl Default for ConnectOptions {
     /// RESP2, no credentials or name, a primary connection, a 1 s connect bound, default
     /// decoder limits, plain TCP.

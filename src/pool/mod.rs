@@ -28,6 +28,9 @@ const MAX_BACKOFF: Duration = Duration::from_millis(1000);
 struct Backoff {
     failures: u32,
     until: Option<Instant>,
+    /// The last failure when the server refused the credentials: repeated during the
+    /// backoff instead of a retryable "unreachable", so callers fail fast with the reason.
+    refused: Option<Error>,
 }
 
 /// One node: its connections and what routing knows about it.
@@ -145,6 +148,11 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
+    /// The user connections authenticate as, for errors naming it.
+    pub(crate) fn user(&self) -> Option<String> {
+        self.opts.user()
+    }
+
     pub(crate) fn new(opts: ConnectOptions, size: usize) -> Pool {
         Pool {
             nodes: ArcSwap::from_pointee(HashMap::new()),
@@ -254,6 +262,9 @@ impl Pool {
             let b = entry.backoff.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(until) = b.until {
                 if Instant::now() < until {
+                    if let Some(e) = &b.refused {
+                        return Err(e.clone());
+                    }
                     return Err(Error::new(
                         ErrorKind::Io,
                         format!(
@@ -289,6 +300,7 @@ impl Pool {
                     let wait = backoff(b.failures, BASE_BACKOFF, MAX_BACKOFF);
                     b.failures = b.failures.saturating_add(1);
                     b.until = Some(Instant::now() + wait);
+                    b.refused = (e.kind() == ErrorKind::Auth).then(|| e.clone());
                     wait
                 };
                 entry.mark_unhealthy(wait.max(Duration::from_millis(200)));

@@ -174,9 +174,8 @@ impl Inner {
     }
 
     /// A node may serve reads unless the cluster marked it failed or it recently failed to
-    /// connect or answered LOADING. CLUSTER SHARDS' own `loading` health is not trusted:
-    /// Redis 7.0 reports every replica whose replication offset is still 0 as loading (a
-    /// fresh cluster with no writes yet), so a LOADING reply is what marks a replica.
+    /// connect or answered LOADING. CLUSTER SHARDS' `loading` health is not trusted: Redis
+    /// 7.0 reports every replica at offset 0 (a fresh cluster) as loading.
     fn usable(&self, node_health: NodeHealth, entry: &NodeEntry) -> bool {
         node_health != NodeHealth::Failed && entry.is_healthy()
     }
@@ -367,7 +366,8 @@ impl Inner {
                 Action::Done => {
                     return match outcome {
                         Ok(Value::Error(line)) => {
-                            Err(Error::server(&String::from_utf8_lossy(&line)))
+                            Err(Error::server(&String::from_utf8_lossy(&line))
+                                .for_user(self.pool.user().as_deref()))
                         }
                         other => other,
                     }

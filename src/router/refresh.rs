@@ -242,6 +242,7 @@ pub(crate) async fn discover(inner: &Arc<Inner>) -> Result<Topology, Error> {
     }
     let mut views: Vec<Topology> = Vec::new();
     let mut failures: Vec<String> = Vec::new();
+    let mut refused: Option<Error> = None;
     for chunk in candidates.chunks(ASK_NODES) {
         let want = ASK_NODES - views.len();
         let results = join_all(chunk.iter().take(want).map(|a| fetch_view(inner, a))).await;
@@ -249,7 +250,12 @@ pub(crate) async fn discover(inner: &Arc<Inner>) -> Result<Topology, Error> {
             match r {
                 Ok(t) if !t.shards().is_empty() => views.push(t),
                 Ok(_) => failures.push(format!("{addr}: serves no slots")),
-                Err(e) => failures.push(format!("{addr}: {e}")),
+                Err(e) => {
+                    if e.kind() == ErrorKind::Auth && refused.is_none() {
+                        refused = Some(e.clone());
+                    }
+                    failures.push(format!("{addr}: {e}"))
+                }
             }
         }
         if views.len() >= ASK_NODES.min(2) {
@@ -257,6 +263,11 @@ pub(crate) async fn discover(inner: &Arc<Inner>) -> Result<Topology, Error> {
         }
     }
     if views.is_empty() {
+        // Refused credentials are the reason, not a reachability problem: say so, with
+        // the kind callers match on.
+        if let Some(refused) = refused {
+            return Err(refused.for_user(inner.pool.user().as_deref()));
+        }
         return Err(Error::new(
             ErrorKind::Config,
             format!("no cluster node answered ({})", failures.join("; ")),
