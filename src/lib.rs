@@ -29,6 +29,7 @@ pub mod slot;
 
 mod client;
 mod connection;
+mod credentials;
 mod error;
 mod pipeline;
 mod pool;
@@ -47,6 +48,7 @@ pub use client::{
     AutoClaim, Client, ClientBuilder, Cmd, IntoSeeds, Nodes, PendingSummary, ReadFrom, Stats,
     StreamEntry, StreamRead, StreamReadOptions, Transaction, TxCmd,
 };
+pub use credentials::{Credentials, CredentialsFuture, CredentialsProvider};
 pub use error::{Error, ErrorKind, Result};
 pub use pipeline::Pipeline;
 pub use pubsub::{Message, MessageKind, Subscription};

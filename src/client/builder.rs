@@ -4,9 +4,10 @@ use std::fmt::Display;
 use std::time::Duration;
 
 use super::Client;
+use crate::credentials::{Auth, Credentials, CredentialsProvider};
 use crate::error::{Error, ErrorKind};
 use crate::router::decide::Policy;
-use crate::router::{Config, ConnectOptions, Credentials, ReadFrom, Router};
+use crate::router::{Config, ConnectOptions, ReadFrom, Router};
 
 /// Options for a [`Client`]; made by [`Client::builder`].
 ///
@@ -29,7 +30,7 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     request_timeout: Duration,
     max_redirects: u32,
-    credentials: Option<Credentials>,
+    credentials: Option<Auth>,
     resp3: bool,
     refresh_interval: Option<Duration>,
     client_name: Option<String>,
@@ -140,10 +141,11 @@ impl ClientBuilder {
         self.seeds = url.seeds;
         self.reach.tls_required = url.tls;
         if let Some(password) = url.password {
-            self.credentials = Some(Credentials {
+            self.credentials = Some(Auth::fixed(Credentials {
                 user: url.user,
                 password,
-            });
+                valid_until: None,
+            }));
         }
         if let Some(r) = url.read_from {
             self.read_from = r;
@@ -196,11 +198,39 @@ impl ClientBuilder {
 
     /// Authenticate every connection (`AUTH` or `HELLO ... AUTH`); `user` `None` means the
     /// `default` user. The password is never logged or shown in errors or Debug output.
+    /// (A provider that always hands out this pair; replaces any earlier
+    /// [`credentials_provider`](ClientBuilder::credentials_provider).)
     pub fn credentials(mut self, user: Option<&str>, password: &str) -> Self {
-        self.credentials = Some(Credentials {
-            user: user.map(str::to_string),
-            password: password.to_string(),
-        });
+        self.credentials = Some(Auth::fixed(Credentials::new(user, password)));
+        self
+    }
+
+    /// Ask `provider` for credentials for every new connection, and again before the
+    /// [`valid_until`](Credentials::valid_until) of those a live connection holds, which it
+    /// then re-authenticates with `AUTH` without dropping requests in flight: rotating
+    /// passwords and short-lived tokens (cloud IAM) without rebuilding the client. A closure
+    /// returning a future is a provider:
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), redcluster::Error> {
+    /// use std::time::{Duration, Instant};
+    /// use redcluster::{Client, Credentials};
+    /// let client = Client::builder(["10.0.0.1:6379"])
+    ///     .credentials_provider(|| async {
+    ///         let token = "fresh-token".to_string(); // fetched from the cloud, say
+    ///         Ok(Credentials::new(Some("app"), &token)
+    ///             .valid_until(Instant::now() + Duration::from_secs(15 * 60)))
+    ///     })
+    ///     .build()
+    ///     .await?;
+    /// # let _ = client; Ok(()) }
+    /// ```
+    ///
+    /// See [`CredentialsProvider`] for a provider type with its own state. A refusal
+    /// (`WRONGPASS`) is an [`ErrorKind::Auth`] error naming the user, never retried.
+    /// Replaces any earlier [`credentials`](ClientBuilder::credentials).
+    pub fn credentials_provider(mut self, provider: impl CredentialsProvider) -> Self {
+        self.credentials = Some(Auth::provider(std::sync::Arc::new(provider)));
         self
     }
 
@@ -283,7 +313,7 @@ impl ClientBuilder {
         }
         let mut opts = ConnectOptions {
             resp3: self.resp3,
-            credentials: self.credentials,
+            auth: self.credentials,
             client_name: self.client_name,
             connect_timeout: self.connect_timeout,
             ..ConnectOptions::default()

@@ -3,38 +3,38 @@
 //! All handshake commands are queued at once, so they travel in one write and cost one round
 //! trip.
 
-use std::fmt;
-
 use super::{reply_of, ConnectOptions, Connection};
+use crate::credentials::Credentials;
 use crate::error::Error;
 use crate::resp::Value;
 
-/// A user name and password. Debug never shows the password.
-#[derive(Clone)]
-pub(crate) struct Credentials {
-    /// ACL user; `None` means the `default` user.
-    pub(crate) user: Option<String>,
-    /// The password. Never logged, never put in an error.
-    pub(crate) password: String,
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("user", &self.user)
-            .field("password", &"<redacted>")
-            .finish()
-    }
-}
-
-/// Run the handshake on a fresh connection.
-pub(super) async fn run(conn: &Connection, opts: &ConnectOptions) -> Result<(), Error> {
+/// Run the handshake on a fresh connection: ask the credentials provider (if any), then
+/// authenticate, name and set up the connection in one round trip.
+///
+/// # Returns
+/// The credentials the connection authenticated with, if any.
+pub(super) async fn run(
+    conn: &Connection,
+    opts: &ConnectOptions,
+) -> Result<Option<Credentials>, Error> {
+    let creds = match &opts.auth {
+        Some(auth) => Some(auth.fetch().await.map_err(|e| {
+            Error::new(
+                e.kind(),
+                format!(
+                    "credentials provider failed for a connection to {}: {e}",
+                    conn.addr()
+                ),
+            )
+        })?),
+        None => None,
+    };
     let mut commands: Vec<(&'static str, Vec<&[u8]>)> = Vec::new();
     if opts.resp3 {
         let mut hello: Vec<&[u8]> = vec![b"HELLO", b"3"];
-        if let Some(c) = &opts.credentials {
+        if let Some(c) = &creds {
             hello.push(b"AUTH");
-            hello.push(c.user.as_deref().unwrap_or("default").as_bytes());
+            hello.push(c.user_name().as_bytes());
             hello.push(c.password.as_bytes());
         }
         if let Some(name) = &opts.client_name {
@@ -43,7 +43,7 @@ pub(super) async fn run(conn: &Connection, opts: &ConnectOptions) -> Result<(), 
         }
         commands.push(("HELLO", hello));
     } else {
-        if let Some(c) = &opts.credentials {
+        if let Some(c) = &creds {
             let mut auth: Vec<&[u8]> = vec![b"AUTH"];
             if let Some(u) = &c.user {
                 auth.push(u.as_bytes());
@@ -79,10 +79,10 @@ pub(super) async fn run(conn: &Connection, opts: &ConnectOptions) -> Result<(), 
                     "{code} {label} to {} failed: {rest}",
                     conn.addr()
                 ))
-                .for_user(opts.user().as_deref()));
+                .for_user(creds.as_ref().map(Credentials::user_name)));
             }
             _ => continue,
         }
     }
-    Ok(())
+    Ok(creds)
 }

@@ -31,6 +31,7 @@ mod connect;
 mod dial;
 mod handshake;
 mod read;
+mod reauth;
 mod stream;
 mod write;
 
@@ -42,6 +43,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use tokio::sync::{oneshot, Notify};
 
+use crate::credentials::Auth;
 use crate::error::{Error, ErrorKind};
 use crate::resp::{Limits, Value};
 
@@ -51,7 +53,6 @@ pub(crate) use connect::{Connect, Stream, TcpConnect};
 #[cfg(feature = "tls")]
 pub(crate) use dial::TlsDial;
 pub(crate) use dial::{split_addr, AddressMap, Dial};
-pub(crate) use handshake::Credentials;
 use stream::WriteHalf;
 
 /// How to open and set up a connection.
@@ -59,8 +60,8 @@ use stream::WriteHalf;
 pub(crate) struct ConnectOptions {
     /// Speak RESP3 (`HELLO 3`) instead of RESP2.
     pub(crate) resp3: bool,
-    /// AUTH credentials, if any.
-    pub(crate) credentials: Option<Credentials>,
+    /// Where credentials come from (`AUTH`/`HELLO AUTH` on every connection), if any.
+    pub(crate) auth: Option<Auth>,
     /// Sent with CLIENT SETNAME (or HELLO SETNAME).
     pub(crate) client_name: Option<String>,
     /// Send READONLY so a replica serves reads for its slots.
@@ -77,9 +78,7 @@ impl ConnectOptions {
     /// The user connections authenticate as (`default` for a password alone; `None` without
     /// credentials), for errors that say which user the server refused.
     pub(crate) fn user(&self) -> Option<String> {
-        self.credentials
-            .as_ref()
-            .map(|c| c.user.as_deref().unwrap_or("default").to_string())
+        self.auth.as_ref().and_then(Auth::user)
     }
 }
 
@@ -89,7 +88,7 @@ impl Default for ConnectOptions {
     fn default() -> ConnectOptions {
         ConnectOptions {
             resp3: false,
-            credentials: None,
+            auth: None,
             client_name: None,
             readonly: false,
             connect_timeout: Duration::from_secs(1),
@@ -177,6 +176,54 @@ impl Shared {
         true
     }
 
+    /// [`Connection::send`], for the connection's own tasks too (re-authentication).
+    fn send(
+        &self,
+        discard_first: bool,
+        encode: impl FnOnce(&mut BytesMut),
+    ) -> Result<ReplyFuture, Error> {
+        if self.pending.load(Ordering::Relaxed) == 0 {
+            self.fail_if_peer_gone();
+        }
+        let (tx, rx) = oneshot::channel();
+        let next = {
+            let mut st = self.lock();
+            if let Some(err) = &st.closed {
+                return Err(err.clone());
+            }
+            // Idle connection (nobody writing, nothing queued or awaiting a reply): take the
+            // write duty and write from this task at once, saving the hop through the writer
+            // task. Busy connections batch in the writer, so concurrent callers share one
+            // syscall.
+            let idle =
+                !st.writing && st.buf.is_empty() && st.in_flight.is_empty() && self.stream.direct();
+            encode(&mut st.buf);
+            if discard_first {
+                st.queued.push(Pending { tx: None });
+            }
+            st.queued.push(Pending { tx: Some(tx) });
+            if idle {
+                st.writing = true;
+                let st = &mut *st;
+                st.in_flight.extend(st.queued.drain(..));
+                Next::Write(st.buf.split())
+            } else if !std::mem::replace(&mut st.writing, true) {
+                Next::WakeWriter
+            } else {
+                // The duty holder writes these bytes too.
+                Next::Nothing
+            }
+        };
+        self.pending
+            .fetch_add(1 + usize::from(discard_first), Ordering::Relaxed);
+        match next {
+            Next::Write(bytes) => self.write_direct(bytes),
+            Next::WakeWriter => self.wake_writer.notify_one(),
+            Next::Nothing => {}
+        }
+        Ok(rx)
+    }
+
     /// A failed read (or a hang-up found without reading) as the error requests get.
     fn read_error(&self, e: &std::io::Error) -> Error {
         Error::io(e, &format!("read from {}", self.addr), true)
@@ -234,6 +281,11 @@ enum Next {
 pub(crate) struct Connection {
     shared: Arc<Shared>,
     reader: tokio::task::JoinHandle<()>,
+    /// When the credentials this connection authenticated with should be renewed (before
+    /// they expire), if they expire.
+    renew_at: Option<Instant>,
+    /// Where they came from, for [`keep_authenticated`](Connection::keep_authenticated).
+    auth: Option<Auth>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -275,8 +327,12 @@ impl Connection {
     pub(crate) async fn connect(addr: &str, opts: &ConnectOptions) -> Result<Connection, Error> {
         let fut = async {
             let stream = opts.connector.connect(addr).await?;
-            let conn = Connection::start(stream, addr, opts.limits.clone());
-            handshake::run(&conn, opts).await?;
+            let mut conn = Connection::start(stream, addr, opts.limits.clone());
+            let creds = handshake::run(&conn, opts).await?;
+            conn.renew_at = creds
+                .and_then(|c| c.valid_until)
+                .map(|until| Instant::now() + reauth::renew_in(until, Instant::now()));
+            conn.auth = opts.auth.clone();
             Ok(conn)
         };
         match tokio::time::timeout(opts.connect_timeout, fut).await {
@@ -311,7 +367,29 @@ impl Connection {
         });
         tokio::spawn(write::write_loop(shared.clone()));
         let reader = tokio::spawn(read::read_loop(shared.clone(), read_half, limits));
-        Connection { shared, reader }
+        Connection {
+            shared,
+            reader,
+            renew_at: None,
+            auth: None,
+        }
+    }
+
+    /// Re-authenticate this connection with `AUTH` before its credentials expire, for as
+    /// long as it lives (a multiplexed connection: `AUTH` is one more request on it, so
+    /// nothing in flight is dropped). Not for connections lent to one caller, where an `AUTH`
+    /// could land inside a `MULTI` block: those are renewed by being replaced (see
+    /// [`auth_due`](Connection::auth_due)). Nothing happens for credentials that do not
+    /// expire.
+    pub(crate) fn keep_authenticated(&self) {
+        if let (Some(at), Some(auth)) = (self.renew_at, &self.auth) {
+            reauth::spawn(Arc::downgrade(&self.shared), auth.clone(), at);
+        }
+    }
+
+    /// True once the credentials this connection authenticated with are due for renewal.
+    pub(crate) fn auth_due(&self) -> bool {
+        self.renew_at.is_some_and(|at| Instant::now() >= at)
     }
 
     /// The address this connection was opened to.
@@ -340,49 +418,7 @@ impl Connection {
         discard_first: bool,
         encode: impl FnOnce(&mut BytesMut),
     ) -> Result<ReplyFuture, Error> {
-        if self.pending() == 0 {
-            self.shared.fail_if_peer_gone();
-        }
-        let (tx, rx) = oneshot::channel();
-        let next = {
-            let mut st = self.shared.lock();
-            if let Some(err) = &st.closed {
-                return Err(err.clone());
-            }
-            // Idle connection (nobody writing, nothing queued or awaiting a reply): take the
-            // write duty and write from this task at once, saving the hop through the writer
-            // task. Busy connections batch in the writer, so concurrent callers share one
-            // syscall.
-            let idle = !st.writing
-                && st.buf.is_empty()
-                && st.in_flight.is_empty()
-                && self.shared.stream.direct();
-            encode(&mut st.buf);
-            if discard_first {
-                st.queued.push(Pending { tx: None });
-            }
-            st.queued.push(Pending { tx: Some(tx) });
-            if idle {
-                st.writing = true;
-                let st = &mut *st;
-                st.in_flight.extend(st.queued.drain(..));
-                Next::Write(st.buf.split())
-            } else if !std::mem::replace(&mut st.writing, true) {
-                Next::WakeWriter
-            } else {
-                // The duty holder writes these bytes too.
-                Next::Nothing
-            }
-        };
-        self.shared
-            .pending
-            .fetch_add(1 + usize::from(discard_first), Ordering::Relaxed);
-        match next {
-            Next::Write(bytes) => self.write_direct(bytes),
-            Next::WakeWriter => self.shared.wake_writer.notify_one(),
-            Next::Nothing => {}
-        }
-        Ok(rx)
+        self.shared.send(discard_first, encode)
     }
 
     /// Make this a subscriber connection: from now on RESP3 pushes, and any frame no request

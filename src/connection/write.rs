@@ -5,19 +5,19 @@ use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 
-use super::{Connection, Shared};
+use super::Shared;
 use crate::error::Error;
 
-impl Connection {
+impl Shared {
     /// Write `bytes` (already taken from the buffer, their requests already in flight) with
     /// one non-blocking syscall while holding the write duty, outside the state lock. Whatever
     /// does not go out, and whatever other callers queued meanwhile, is handed to the writer
     /// task together with the duty.
     pub(super) fn write_direct(&self, mut bytes: BytesMut) {
-        let n = self.shared.stream.try_write(&bytes);
+        let n = self.stream.try_write(&bytes);
         // (A WouldBlock or an error leaves everything to the writer task, which waits for
         // the socket or meets the error and reports it.)
-        let mut st = self.shared.lock();
+        let mut st = self.lock();
         if n < bytes.len() {
             bytes.advance(n);
             // The unwritten rest goes before anything queued since: its requests are ahead
@@ -29,7 +29,7 @@ impl Connection {
             st.writing = false;
         } else {
             drop(st);
-            self.shared.wake_writer.notify_one();
+            self.wake_writer.notify_one();
         }
     }
 }

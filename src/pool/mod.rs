@@ -279,6 +279,7 @@ impl Pool {
         opts.readonly = readonly;
         match Connection::connect(&entry.addr, &opts).await {
             Ok(c) => {
+                c.keep_authenticated();
                 let c = Arc::new(c);
                 if let Some(slot) = set.get(index) {
                     slot.store(Some(c.clone()));
@@ -369,7 +370,9 @@ impl Pool {
                 i.map(|i| idle.swap_remove(i).1)
             };
             match found {
-                Some(c) if !c.is_closed() => {
+                // (One whose credentials are due for renewal is replaced, not re-authenticated:
+                // an AUTH must not land inside a caller's MULTI block.)
+                Some(c) if !c.is_closed() && !c.auth_due() => {
                     return Ok(Exclusive {
                         conn: Some(c),
                         readonly,
@@ -398,6 +401,12 @@ impl Pool {
     pub(crate) async fn dedicated(&self, addr: &str, readonly: bool) -> Result<Connection, Error> {
         let mut opts = self.opts.clone();
         opts.readonly = readonly;
-        Connection::connect(addr, &opts).await
+        let c = Connection::connect(addr, &opts).await?;
+        // A RESP2 subscriber accepts no AUTH: only RESP3 ones are renewed in place (the
+        // others get fresh credentials when they reconnect).
+        if opts.resp3 {
+            c.keep_authenticated();
+        }
+        Ok(c)
     }
 }

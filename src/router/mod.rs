@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use crate::connection::reply_of;
-pub(crate) use crate::connection::{ConnectOptions, Credentials};
+pub(crate) use crate::connection::ConnectOptions;
 use crate::error::{Error, ErrorKind};
 use crate::pool::{NodeEntry, Pool};
 use crate::resp::Value;

@@ -1,0 +1,187 @@
+//! Credentials providers on the bundled cluster: asked for every new connection, asked again
+//! before the credentials expire (live connections re-authenticate with `AUTH` under load),
+//! and a refusal is an `ErrorKind::Auth` error naming the user, surfaced without retrying.
+#![cfg(feature = "server")]
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redcluster::server::TestCluster;
+use redcluster::{Client, Credentials, CredentialsFuture, CredentialsProvider, ErrorKind};
+use support::wait::eventually;
+
+/// Hands out `app`'s password, or a wrong one once `wrong` is set, each valid for `life`;
+/// counts its calls.
+#[derive(Debug)]
+struct Counting {
+    calls: AtomicU64,
+    wrong: AtomicBool,
+    life: Option<Duration>,
+}
+
+impl CredentialsProvider for Counting {
+    fn credentials(&self) -> CredentialsFuture<'_> {
+        Box::pin(async move {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            let password = if self.wrong.load(Ordering::Relaxed) {
+                "stale-secret-123"
+            } else {
+                "app-secret-456"
+            };
+            Ok(Credentials {
+                user: Some("app".to_string()),
+                password: password.to_string(),
+                valid_until: self.life.map(|d| Instant::now() + d),
+            })
+        })
+    }
+}
+
+async fn app_cluster() -> TestCluster {
+    TestCluster::builder()
+        .primaries(3)
+        .requirepass("default-pw")
+        .user("app", "app-secret-456")
+        .start()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn expiring_credentials_renew_live_connections_under_load() {
+    let cluster = app_cluster().await;
+    let provider = Arc::new(Counting {
+        calls: AtomicU64::new(0),
+        wrong: AtomicBool::new(false),
+        life: Some(Duration::from_millis(400)),
+    });
+    let p = provider.clone();
+    let client = Client::builder(cluster.seeds())
+        .credentials_provider(move || {
+            let p = p.clone();
+            async move { p.credentials().await }
+        })
+        .build()
+        .await
+        .unwrap();
+    let after_build = provider.calls.load(Ordering::Relaxed);
+    assert!(after_build >= 3, "one call per connection: {after_build}");
+
+    // Steady load from 8 tasks while the credentials expire several times over.
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let (client, stop, done) = (client.clone(), stop.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let key = format!("renew:{t}:{}", i % 50);
+                client
+                    .set(key.as_str(), i)
+                    .await
+                    .expect("write during renewal");
+                let v: Option<u64> = client.get(key.as_str()).await.expect("read");
+                assert_eq!(v, Some(i));
+                done.fetch_add(1, Ordering::Relaxed);
+                i += 1;
+            }
+        }));
+    }
+    // Every connection renews a few times (400 ms life: renewed at ~320 ms).
+    eventually("live connections re-authenticated", || async {
+        provider.calls.load(Ordering::Relaxed) >= after_build + 3 * 3
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let stats = client.stats();
+    // The renewals happened on the same connections: none was replaced.
+    assert_eq!(stats.reconnects, 0, "{stats:?}");
+    assert!(done.load(Ordering::Relaxed) > 0);
+    println!(
+        "{} request pairs, {} provider calls, no request failed",
+        done.load(Ordering::Relaxed),
+        provider.calls.load(Ordering::Relaxed)
+    );
+}
+
+#[tokio::test]
+async fn a_refused_provider_fails_fast_naming_the_user() {
+    let cluster = app_cluster().await;
+    let provider = Arc::new(Counting {
+        calls: AtomicU64::new(0),
+        wrong: AtomicBool::new(false),
+        life: None,
+    });
+    let p = provider.clone();
+    let client = Client::builder(cluster.seeds())
+        .credentials_provider(move || {
+            let p = p.clone();
+            async move { p.credentials().await }
+        })
+        .request_timeout(Duration::from_secs(5))
+        .build()
+        .await
+        .unwrap();
+    client.set("refused:k", 1).await.unwrap();
+
+    // The provider turns stale and every connection is cut: reconnecting is refused.
+    provider.wrong.store(true, Ordering::Relaxed);
+    for i in 0..cluster.nodes().len() {
+        cluster.drop_connections(i);
+    }
+    let e = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            // (A request racing the cut may still see the broken connection and retry;
+            // the next one meets the refusal.)
+            match client.get::<Option<i64>>("refused:k").await {
+                Err(e) if e.kind() == ErrorKind::Auth => break e,
+                Err(e) => assert!(e.is_retryable(), "{e}"),
+                Ok(_) => tokio::task::yield_now().await,
+            }
+        }
+    })
+    .await
+    .expect("the refusal never surfaced");
+    let shown = format!("{e} {e:?}");
+    assert!(shown.contains("user 'app'"), "{shown}");
+    assert_eq!(e.code(), Some("WRONGPASS"), "{shown}");
+    assert!(!shown.contains("stale-secret-123"), "{shown}");
+    assert!(!e.is_retryable());
+    // Refusals are not retried: a second request fails at once too, adding no retries.
+    let retries = client.stats().retries;
+    let again = client.get::<Option<i64>>("refused:k").await.unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::Auth, "{again}");
+    assert_eq!(
+        client.stats().retries,
+        retries,
+        "an auth refusal was retried"
+    );
+
+    // And the same provider handing out the right password again: requests succeed.
+    provider.wrong.store(false, Ordering::Relaxed);
+    eventually("requests succeed with the right password again", || async {
+        client.get::<Option<i64>>("refused:k").await.is_ok()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failing_provider_is_an_error_of_its_kind() {
+    let cluster = app_cluster().await;
+    let e = Client::builder(cluster.seeds())
+        .credentials_provider(|| async {
+            Err::<Credentials, _>(redcluster::Error::conversion("vault is sealed"))
+        })
+        .build()
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("vault is sealed"), "{e}");
+    assert!(e.to_string().contains("credentials provider"), "{e}");
+}
