@@ -321,3 +321,101 @@ async fn hostname_endpoints_through_an_address_map() {
     let v: Option<String> = client.cmd("GET").arg(key).query().await.unwrap();
     assert!(matches!(v.as_deref(), Some("after") | Some("before")));
 }
+
+/// The whole cluster stopped and started again on other ports, reachable only through the
+/// seed's name (resolved here by `address_map`, as DNS would after the restart): the same
+/// client finds it again from the seed, without being rebuilt, although the new cluster's
+/// config epochs are lower than the old one's and only one node (the seed) vouches for its
+/// view. Prints the time from the restart to the first successful request.
+#[tokio::test]
+async fn whole_cluster_restarted_on_new_ports_is_found_again_through_the_seeds() {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    let first = TestCluster::builder().primaries(3).start().await.unwrap();
+    let names: Arc<Mutex<HashMap<String, u16>>> = Arc::new(Mutex::new(HashMap::new()));
+    let point = |cluster: &TestCluster| {
+        let mut m = names.lock().unwrap();
+        for (i, a) in cluster.seeds().iter().enumerate() {
+            m.insert(format!("seed-{i}.cluster.invalid"), a.port());
+        }
+    };
+    point(&first);
+    let resolve = names.clone();
+    let map = move |host: &str, port: u16| match resolve.lock().unwrap().get(host) {
+        Some(p) => ("127.0.0.1".to_string(), *p),
+        None => (host.to_string(), port),
+    };
+    // The old cluster has lived through epochs the new one has not reached.
+    for a in first.seeds() {
+        let r = support::raw::text(
+            &support::raw::node_cmd(&a.to_string(), &["CLUSTER", "BUMPEPOCH"]).await,
+        );
+        assert!(r.starts_with("BUMPED") || r.starts_with("STILL"), "{r}");
+    }
+    let seeds = ["seed-0.cluster.invalid:6379"];
+    let client = Client::builder(seeds)
+        .address_map(map)
+        .request_timeout(Duration::from_secs(2))
+        .build()
+        .await
+        .unwrap();
+    client.set("restart:k", 1).await.unwrap();
+    let old_epoch = client.topology().epoch();
+    let old_ports: HashSet<u16> = first.nodes().iter().map(|n| n.addr.port()).collect();
+    first.shutdown().await;
+
+    // The same cluster shape comes back on ports none of the old nodes had.
+    let mut tries = 0;
+    let second = loop {
+        let c = TestCluster::builder().primaries(3).start().await.unwrap();
+        if c.nodes()
+            .iter()
+            .all(|n| !old_ports.contains(&n.addr.port()))
+        {
+            break c;
+        }
+        tries += 1;
+        assert!(tries < 10, "the OS keeps handing out the old ports");
+    };
+    point(&second);
+    let restarted = Instant::now();
+    let mut failures = 0u32;
+    let last = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match client.set("restart:k", 2).await {
+                Ok(()) => return None,
+                Err(e) => {
+                    failures += 1;
+                    if failures > 100 {
+                        return Some(e);
+                    }
+                }
+            }
+        }
+    })
+    .await
+    .expect("the client never found the restarted cluster");
+    assert!(last.is_none(), "still failing: {last:?}");
+    println!(
+        "restart -> first successful request: {:?} ({failures} failed requests before)",
+        restarted.elapsed()
+    );
+    let fresh = Client::builder(second.seeds()).build().await.unwrap();
+    let new_epoch = fresh.topology().epoch();
+    assert!(
+        new_epoch < old_epoch,
+        "the test wants a restarted cluster with lower epochs ({new_epoch} vs {old_epoch})"
+    );
+    let new_addrs: HashSet<String> = second.nodes().iter().map(|n| n.addr.to_string()).collect();
+    let topo = client.topology();
+    assert!(
+        topo.shards()
+            .iter()
+            .all(|s| new_addrs.contains(&s.primary.addr)),
+        "the client still routes to the old nodes"
+    );
+    let v: Option<i64> = client.get("restart:k").await.unwrap();
+    assert_eq!(v, Some(2));
+}

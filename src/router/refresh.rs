@@ -6,7 +6,9 @@
 //! NODES` (for config epochs), in one round trip each, and keeps the view most of them agree
 //! on (ties go to the higher epoch). A view with a lower epoch than the current one replaces
 //! it only when every answering node (at least two) agrees on it, which happens when a
-//! cluster was rebuilt from scratch.
+//! cluster was rebuilt from scratch, or when no known node answered and the seeds did (the
+//! whole cluster restarted with new addresses behind the seeds' names, which are resolved
+//! and mapped again on every connect).
 //!
 //! The refresh task is single-flight (one task does all refreshes), rate-limited (at most one
 //! per [`MIN_REFRESH_GAP`]), runs every `refresh_interval`, and at once when asked (MOVED,
@@ -233,6 +235,9 @@ pub(crate) async fn discover(inner: &Arc<Inner>) -> Result<Topology, Error> {
         .collect();
     replicas.shuffle(&mut rand::thread_rng());
     candidates.extend(replicas);
+    // Everything from here on is a seed, dialled by the name it was given (resolved again,
+    // and mapped again, on every connect).
+    let known = candidates.len();
     let mut seeds = inner.config.seeds.clone();
     seeds.shuffle(&mut rand::thread_rng());
     for s in seeds {
@@ -241,14 +246,18 @@ pub(crate) async fn discover(inner: &Arc<Inner>) -> Result<Topology, Error> {
         }
     }
     let mut views: Vec<Topology> = Vec::new();
+    let mut from_known = 0;
     let mut failures: Vec<String> = Vec::new();
     let mut refused: Option<Error> = None;
-    for chunk in candidates.chunks(ASK_NODES) {
+    for (n, chunk) in candidates.chunks(ASK_NODES).enumerate() {
         let want = ASK_NODES - views.len();
         let results = join_all(chunk.iter().take(want).map(|a| fetch_view(inner, a))).await;
-        for (addr, r) in chunk.iter().zip(results) {
+        for (i, (addr, r)) in chunk.iter().zip(results).enumerate() {
             match r {
-                Ok(t) if !t.shards().is_empty() => views.push(t),
+                Ok(t) if !t.shards().is_empty() => {
+                    from_known += usize::from(n * ASK_NODES + i < known);
+                    views.push(t)
+                }
                 Ok(_) => failures.push(format!("{addr}: serves no slots")),
                 Err(e) => {
                     if e.kind() == ErrorKind::Auth && refused.is_none() {
@@ -277,7 +286,17 @@ pub(crate) async fn discover(inner: &Arc<Inner>) -> Result<Topology, Error> {
     let chosen = choose(views);
     let unanimous = chosen.1 == answered && answered >= 2;
     let view = chosen.0;
-    if view.epoch() < current.epoch() && !unanimous {
+    // Every known node was unreachable and the seeds answered: the whole cluster came back
+    // elsewhere (restarted with new addresses behind the same names). Its epochs started
+    // again, so they say nothing against the old view.
+    let rediscovered = from_known == 0 && known > 0;
+    if rediscovered {
+        tracing::info!(
+            shards = view.shards().len(),
+            "every known node unreachable; rediscovered the cluster from the seeds"
+        );
+    }
+    if view.epoch() < current.epoch() && !unanimous && !rediscovered {
         return Err(Error::new(
             ErrorKind::ClusterDown,
             format!(
