@@ -175,6 +175,55 @@ mod tls {
         assert!(!format!("{wrong_name:?}").contains("PRIVATE KEY"));
     }
 
+    /// A node certificate whose validity ended in the past (made with rcgen): the client
+    /// refuses it with an error naming the node and saying "expired", within
+    /// `connect_timeout`, never hanging.
+    #[tokio::test]
+    async fn an_expired_node_certificate_is_a_clear_error() {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let mut ca_params = CertificateParams::new(Vec::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "expired-cert test CA");
+        let ca_key = KeyPair::generate().unwrap();
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let mut params =
+            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+        let tls = ServerTls::from_pem(
+            cert.pem().as_bytes(),
+            key.serialize_pem().as_bytes(),
+            ca.pem().as_bytes(),
+        )
+        .unwrap();
+        // Primaries only: no replication link has to accept the expired certificate.
+        let cluster = TestCluster::builder()
+            .primaries(3)
+            .tls(tls)
+            .start()
+            .await
+            .unwrap();
+        let e = tokio::time::timeout(
+            Duration::from_secs(10),
+            Client::builder(cluster.seeds())
+                .tls(TlsConfig::new().ca_pem(ca.pem().as_bytes()))
+                .connect_timeout(Duration::from_secs(2))
+                .build(),
+        )
+        .await
+        .expect("an expired certificate hung the client")
+        .unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("expired"), "{text}");
+        let seed = cluster.seeds()[0].to_string();
+        assert!(text.contains(&seed), "{text}");
+        assert!(!format!("{e:?}").contains("PRIVATE KEY"));
+    }
+
     #[tokio::test]
     async fn plaintext_and_tls_mismatches_fail_fast() {
         let tls = ServerTls::generate().unwrap();
