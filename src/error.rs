@@ -163,10 +163,15 @@ impl Error {
     /// The same error with `context` (a command name) in front of its message, for
     /// conversion and decode failures, which happen after the reply left the router.
     pub(crate) fn in_command(&self, context: &str) -> Error {
+        self.with_message(format!("{context}: {}", self.inner.message))
+    }
+
+    /// The same error with `message` as its text.
+    fn with_message(&self, message: String) -> Error {
         Error {
             inner: Arc::new(Inner {
                 kind: self.inner.kind,
-                message: format!("{context}: {}", self.inner.message),
+                message,
                 code: self.inner.code.clone(),
                 sent: self.inner.sent,
                 io_kind: self.inner.io_kind,
@@ -188,16 +193,7 @@ impl Error {
         if self.inner.message.contains(&who) {
             return self;
         }
-        Error {
-            inner: Arc::new(Inner {
-                kind: self.inner.kind,
-                message: format!("{} ({who})", self.inner.message),
-                code: self.inner.code.clone(),
-                sent: self.inner.sent,
-                io_kind: self.inner.io_kind,
-                source: self.inner.source.clone(),
-            }),
-        }
+        self.with_message(format!("{} ({who})", self.inner.message))
     }
 
     /// What kind of failure this is.
