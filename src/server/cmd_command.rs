@@ -1,5 +1,6 @@
 //! COMMAND, COMMAND COUNT/INFO/DOCS/LIST/GETKEYS/GETKEYSANDFLAGS: Redis 7's replies, built
-//! from the shared command table and listing only what this server implements.
+//! from the shared command table (DOCS from Redis' own docs, `cmd_docs`) and listing only what
+//! this server implements.
 
 use bytes::Bytes;
 
@@ -7,6 +8,7 @@ use crate::command::{self, BeginSearch, CommandSpec, FindKeys, KeySpec};
 use crate::resp::Value;
 
 use super::call::{Call, Outcome};
+use super::cmd_docs::docs;
 use super::registry::implemented;
 use super::session::Conn;
 
@@ -126,29 +128,6 @@ pub(crate) fn entry(spec: &CommandSpec) -> Value {
             )
         },
     ])
-}
-
-fn docs(spec: &CommandSpec) -> Value {
-    let group = spec
-        .acl_categories
-        .iter()
-        .find(|c| !matches!(**c, "@read" | "@write" | "@fast" | "@slow" | "@dangerous"))
-        .map_or("generic", |c| c.trim_start_matches('@'));
-    let mut pairs = vec![
-        ("summary", Value::bulk("")),
-        ("since", Value::bulk("1.0.0")),
-        ("group", Value::bulk(group)),
-    ];
-    let subs: Vec<(Value, Value)> = spec
-        .subcommands
-        .iter()
-        .filter(|s| implemented(s))
-        .map(|s| (Value::bulk(s.name), docs(s)))
-        .collect();
-    if !subs.is_empty() {
-        pairs.push(("subcommands", Value::Map(subs)));
-    }
-    map(pairs)
 }
 
 fn implemented_top() -> impl Iterator<Item = &'static CommandSpec> {

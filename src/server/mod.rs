@@ -49,6 +49,7 @@ mod clients;
 mod cluster;
 mod cmd_command;
 mod cmd_config;
+mod cmd_docs;
 mod cmd_fault;
 mod cmd_info;
 mod cmd_misc;
