@@ -18,15 +18,18 @@
 //!
 //! Files: `vm` (the Lua VM and error wording), `prelude.lua` (the `redis` table and the
 //! sandbox), `call` (`redis.call`), `convert` (reply <-> Lua), `eval` (EVAL and SCRIPT),
-//! `functions` (FUNCTION and FCALL), `register` (`redis.register_function`), `dump` (FUNCTION DUMP payloads), `lib_bit`, `lib_cjson`. Not yet: the `cmsgpack` and `struct` libraries.
+//! `functions` (FUNCTION and FCALL), `register` (`redis.register_function`), `dump` (FUNCTION DUMP payloads), `lib_bit`, `lib_cjson`, `lib_cmsgpack`, `lib_struct` (the libraries Redis bundles).
 
 mod call;
 mod convert;
 mod dump;
 mod eval;
 mod functions;
+mod lauxlib;
 mod lib_bit;
 mod lib_cjson;
+mod lib_cmsgpack;
+mod lib_struct;
 mod register;
 mod server_cmds;
 mod vm;

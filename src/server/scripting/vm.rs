@@ -53,6 +53,8 @@ impl Vm {
         let globals = lua.globals();
         super::lib_bit::register(&lua, &globals)?;
         super::lib_cjson::register(&lua, &globals)?;
+        super::lib_cmsgpack::register(&lua, &globals)?;
+        super::lib_struct::register(&lua, &globals)?;
         let rt = lua.create_table()?;
         rt.raw_set(
             "perr",
@@ -359,6 +361,12 @@ pub(crate) fn lua_error(lua: &Lua, msg: &str) -> mlua::Error {
         .flatten()
         .unwrap_or_default();
     mlua::Error::RuntimeError(format!("{PLAIN}{place}{msg}"))
+}
+
+/// A Lua error with `msg` and no position, as the Lua core raises them inside a C function
+/// (`luaG_runerror`: `table index is nil`).
+pub(crate) fn core_error(msg: &str) -> mlua::Error {
+    mlua::Error::RuntimeError(format!("{PLAIN}{msg}"))
 }
 
 /// The error-table text carried by an error raised from Rust (`ERR ...` for plain ones), if
