@@ -6,6 +6,7 @@ mod support;
 
 use std::net::SocketAddr;
 
+use redcluster::resp::Value;
 use redcluster::server::TestCluster;
 use support::raw::{text, Client};
 use support::real_cluster::RealCluster;
@@ -476,4 +477,71 @@ async fn a_read_then_write_rate_limiter_never_over_admits() {
     let count: Option<i64> = client.get("limiter:{user1}").await.unwrap();
     let count = count.unwrap();
     assert_eq!(count, limit);
+}
+
+/// A replica that resyncs in full gets the primary's libraries with the keyspace (loaded
+/// while it was down), and FUNCTION DUMP/RESTORE carry them between nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_resync_brings_the_primarys_function_libraries() {
+    let cluster = TestCluster::builder()
+        .primaries(1)
+        .replicas_per_primary(1)
+        .start()
+        .await
+        .unwrap();
+    let nodes = cluster.nodes();
+    let role = |r| nodes.iter().position(|n| n.role == r).unwrap();
+    let (pi, ri) = (
+        role(redcluster::server::Role::Primary),
+        role(redcluster::server::Role::Replica),
+    );
+    let (primary, replica) = (nodes[pi].addr, nodes[ri].addr);
+    let mut p = Client::connect(primary).await;
+    cluster.kill_node(ri).await;
+    // Loaded while the replica is down: only the full resync can bring it.
+    let lib2 = "#!lua name=lib2\nredis.register_function{function_name='two', \
+                callback=function() return 2 end, flags={'no-writes'}}";
+    assert_eq!(p.text(&["FUNCTION", "LOAD", lib2]).await, "lib2");
+    let dump = p.cmd_raw(&["FUNCTION", "DUMP"]).await;
+    cluster.restart_node(ri, false).await.unwrap();
+    eventually("the resynced replica has lib2", || async move {
+        let mut c = Client::connect(replica).await;
+        c.text(&["READONLY"]).await;
+        c.text(&["FCALL_RO", "two", "0"]).await == "2"
+    })
+    .await;
+    let mut r = Client::connect(replica).await;
+    assert_eq!(r.cmd_raw(&["FUNCTION", "DUMP"]).await, dump);
+    // FUNCTION DUMP / RESTORE: the payload restores what was flushed, and replicates.
+    let Value::BulkString(payload) = p.cmd(&["FUNCTION", "DUMP"]).await else {
+        panic!("FUNCTION DUMP")
+    };
+    // The payload is binary: sent as a raw RESP command.
+    let restore = |payload: &[u8]| {
+        let mut cmd = b"*3\r\n$8\r\nFUNCTION\r\n$7\r\nRESTORE\r\n".to_vec();
+        cmd.extend_from_slice(format!("${}\r\n", payload.len()).as_bytes());
+        cmd.extend_from_slice(payload);
+        cmd.extend_from_slice(b"\r\n");
+        cmd
+    };
+    assert_eq!(p.text(&["FUNCTION", "FLUSH"]).await, "OK");
+    eventually("the replica flushed its libraries", || async move {
+        let mut c = Client::connect(replica).await;
+        c.cmd(&["FUNCTION", "LIST"]).await == Value::Array(vec![])
+    })
+    .await;
+    p.send_raw(&restore(&payload)).await;
+    assert_eq!(text(&p.read().await.unwrap()), "OK");
+    p.send_raw(&restore(&payload)).await;
+    assert_eq!(
+        text(&p.read().await.unwrap()),
+        "ERR Library lib2 already exists"
+    );
+    assert_eq!(p.text(&["FCALL", "two", "0"]).await, "2");
+    eventually("the restored library reaches the replica", || async move {
+        let mut c = Client::connect(replica).await;
+        c.text(&["READONLY"]).await;
+        c.text(&["FCALL_RO", "two", "0"]).await == "2"
+    })
+    .await;
 }

@@ -17,6 +17,37 @@ use tokio::sync::mpsc;
 use super::cluster::state::NodeId;
 use super::limits::{log_overflow, ClientClass, ClientLimits, OutputGuard};
 
+/// Marks a full resync payload of this format: function libraries, then the keyspace.
+const SYNC_MAGIC: &[u8; 4] = b"RCSY";
+
+/// A full resync's payload: `RCSY`, the function libraries (a FUNCTION DUMP payload,
+/// length-prefixed) and the keyspace snapshot, so a replica gets both at one point in time.
+pub(crate) fn sync_payload(functions: &[u8], keyspace: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + functions.len() + keyspace.len());
+    out.extend_from_slice(SYNC_MAGIC);
+    out.extend_from_slice(&(functions.len() as u32).to_be_bytes());
+    out.extend_from_slice(functions);
+    out.extend_from_slice(keyspace);
+    out
+}
+
+/// The function libraries and keyspace parts of a [`sync_payload`].
+///
+/// # Errors
+/// When the payload is not one (never panics).
+pub(crate) fn split_sync_payload(payload: &[u8]) -> Result<(&[u8], &[u8]), String> {
+    let bad = || "not a full resync payload of a supported version".to_string();
+    let rest = payload.strip_prefix(SYNC_MAGIC).ok_or_else(bad)?;
+    let len_bytes: [u8; 4] = rest
+        .get(..4)
+        .ok_or_else(bad)?
+        .try_into()
+        .map_err(|_| bad())?;
+    let len = u32::from_be_bytes(len_bytes) as usize;
+    let functions = rest.get(4..4 + len).ok_or_else(bad)?;
+    Ok((functions, &rest[4 + len..]))
+}
+
 /// One replica attached to this primary.
 #[derive(Debug)]
 pub(crate) struct ReplicaHandle {
@@ -161,5 +192,22 @@ impl ReplState {
             .iter()
             .filter(|r| r.online && r.ack_offset >= offset)
             .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{split_sync_payload, sync_payload};
+
+    #[test]
+    fn sync_payload_round_trip_and_garbage() {
+        let p = sync_payload(b"libs", b"keyspace");
+        assert_eq!(
+            split_sync_payload(&p).unwrap(),
+            (&b"libs"[..], &b"keyspace"[..])
+        );
+        assert!(split_sync_payload(b"RCDB....").is_err());
+        assert!(split_sync_payload(b"RCSY\0\0\0\x09libs").is_err());
+        assert!(split_sync_payload(b"RCS").is_err());
     }
 }

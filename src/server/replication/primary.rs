@@ -30,10 +30,11 @@ pub(crate) async fn serve_replica(
     // corresponds to and the registration of the buffer that collects every later write.
     let queued = Arc::new(AtomicU64::new(0));
     let kill = Arc::new(tokio::sync::Notify::new());
-    let (snapshot, offset, replid, mut rx) = {
+    let (snapshot, functions, offset, replid, mut rx) = {
         let mut st = shared.lock();
         st.repl.flush();
         let snapshot = st.db.clone();
+        let functions = shared.scripting.functions_payload();
         let (tx, rx) = mpsc::unbounded_channel();
         st.repl.replicas.push(ReplicaHandle {
             conn_id: conn.id,
@@ -48,7 +49,7 @@ pub(crate) async fn serve_replica(
             kill: kill.clone(),
         });
         st.repl.sync_full += 1;
-        (snapshot, st.repl.offset, st.repl.replid, rx)
+        (snapshot, functions, st.repl.offset, st.repl.replid, rx)
     };
     let link = Link {
         conn: &conn,
@@ -56,7 +57,7 @@ pub(crate) async fn serve_replica(
         queued: &queued,
     };
     let result = tokio::select! {
-        r = stream_to(&mut stream, &mut rbuf, link, snapshot, offset, replid.as_str(), &mut rx) => r,
+        r = stream_to(&mut stream, &mut rbuf, link, (snapshot, functions), offset, replid.as_str(), &mut rx) => r,
         // Dropped for its output buffer: the connection closes and the replica resyncs.
         _ = kill.notified() => Ok(()),
     };
@@ -85,7 +86,7 @@ async fn stream_to(
     stream: &mut Stream,
     rbuf: &mut BytesMut,
     link: Link<'_>,
-    snapshot: crate::server::db::Db,
+    (snapshot, functions): (crate::server::db::Db, bytes::Bytes),
     offset: u64,
     replid: &str,
     rx: &mut mpsc::UnboundedReceiver<bytes::Bytes>,
@@ -101,9 +102,11 @@ async fn stream_to(
     stream.flush().await?;
     // Encoding may take a while for a big keyspace: off the async threads, while writes keep
     // flowing into `rx`.
-    let payload = tokio::task::spawn_blocking(move || snapshot.encode_snapshot())
-        .await
-        .map_err(std::io::Error::other)?;
+    let payload = tokio::task::spawn_blocking(move || {
+        super::sync_payload(&functions, &snapshot.encode_snapshot())
+    })
+    .await
+    .map_err(std::io::Error::other)?;
     let mut out = BytesMut::with_capacity(payload.len() + 32);
     out.put_slice(format!("${}\r\n", payload.len()).as_bytes());
     out.put_slice(&payload);

@@ -201,7 +201,9 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
     // Like Redis, the replica serves its old data during the transfer and answers LOADING
     // while it loads the new snapshot.
     set_loading(shared, generation, true);
-    let mut db = Db::decode_snapshot(&payload).map_err(io_err)?;
+    let (functions, keyspace) = super::split_sync_payload(&payload).map_err(io_err)?;
+    let functions = Bytes::copy_from_slice(functions);
+    let mut db = Db::decode_snapshot(keyspace).map_err(io_err)?;
     drop(payload);
     db.set_replica(true);
     // An injected replication lag slows loading too: the LOADING window is observable.
@@ -220,6 +222,8 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
         link.replid = replid;
         link.last_io = std::time::Instant::now();
         st.db = db;
+        // The primary's libraries replace ours, before any function command of the stream.
+        shared.scripting.replace_functions(functions);
     }
     let (mut reader, mut writer) = tokio::io::split(stream);
     let limits = server_limits();

@@ -4,6 +4,38 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::Scripting;
+
+/// Function libraries in a full resync: the primary sends its libraries as a FUNCTION DUMP
+/// payload beside the keyspace, and the replica replaces its own with them (as a Redis
+/// replica loads them from the primary's RDB).
+impl Scripting {
+    /// The FUNCTION DUMP payload of every loaded library. Called under the node lock: it
+    /// never waits for a running script (the code recorded beside the engine is used then).
+    pub(crate) fn functions_payload(&self) -> Bytes {
+        if let Ok(mut engine) = self.engine.try_lock() {
+            self.apply_replicated(&mut engine);
+        }
+        let codes = self
+            .library_codes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        dump(codes.into_iter())
+    }
+
+    /// Replace every library by those of `payload` (from the primary's full resync), in
+    /// order with the function commands of the stream that follows.
+    pub(crate) fn replace_functions(&self, payload: Bytes) {
+        self.queue_replicated(vec![
+            Bytes::from_static(b"FUNCTION"),
+            Bytes::from_static(b"RESTORE"),
+            payload,
+            Bytes::from_static(b"FLUSH"),
+        ]);
+    }
+}
+
 const MAGIC: &[u8] = b"RCFN";
 const VERSION: u8 = 1;
 

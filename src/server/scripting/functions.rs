@@ -206,6 +206,11 @@ impl Libraries {
         self.vm = None;
     }
 
+    /// Every library's code (FUNCTION DUMP, full resyncs).
+    pub(crate) fn codes(&self) -> Vec<Bytes> {
+        self.libs.values().map(|l| l.code.clone()).collect()
+    }
+
     fn function(&self, name: &str) -> Option<&Func> {
         let lib = self.index.get(name)?;
         self.libs.get(lib)?.functions.get(name)
@@ -237,7 +242,10 @@ pub(crate) fn command(
     if name == "function|kill" {
         return scripting.kill(false);
     }
-    let reply = subcommand(name, args, &mut scripting.engine().functions);
+    let mut engine = scripting.engine();
+    let reply = subcommand(name, args, &mut engine.functions);
+    scripting.libraries_changed(&engine);
+    drop(engine);
     let write = matches!(
         name,
         "function|load" | "function|delete" | "function|flush" | "function|restore"

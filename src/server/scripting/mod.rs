@@ -130,6 +130,9 @@ pub(crate) struct Scripting {
     replicated: Mutex<Vec<Vec<Bytes>>>,
     /// Scripts run (INFO).
     pub(crate) runs: AtomicU64,
+    /// The loaded libraries' code, kept current beside the engine: a full resync reads it
+    /// under the node lock without waiting for a running script (which holds the engine).
+    library_codes: Mutex<Vec<Bytes>>,
 }
 
 impl Scripting {
@@ -224,12 +227,26 @@ impl Scripting {
     /// The engine, with function commands from the primary applied first.
     fn engine(&self) -> MutexGuard<'_, Engine> {
         let mut engine = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+        self.apply_replicated(&mut engine);
+        engine
+    }
+
+    /// Apply the function commands queued from the primary's stream.
+    fn apply_replicated(&self, engine: &mut Engine) {
         let queued =
             std::mem::take(&mut *self.replicated.lock().unwrap_or_else(|e| e.into_inner()));
-        for args in queued {
-            let _ = functions::apply(&mut engine, &args);
+        if queued.is_empty() {
+            return;
         }
-        engine
+        for args in queued {
+            let _ = functions::apply(engine, &args);
+        }
+        self.libraries_changed(engine);
+    }
+
+    /// Record the libraries' code after FUNCTION LOAD/DELETE/FLUSH/RESTORE.
+    fn libraries_changed(&self, engine: &Engine) {
+        *self.library_codes.lock().unwrap_or_else(|e| e.into_inner()) = engine.functions.codes();
     }
 
     /// A FUNCTION command read from the primary's stream: applied on the engine's next use.
