@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use redcluster::server::TestCluster;
+use support::bundled::primary_and_replica;
 use support::raw::Client;
 use support::wait::{eventually, progress};
 
@@ -19,12 +20,7 @@ fn field(info: &str, name: &str) -> Option<String> {
 
 #[tokio::test]
 async fn writes_reach_the_replica_and_wait_counts_it() {
-    let cluster = TestCluster::builder()
-        .primaries(1)
-        .replicas_per_primary(1)
-        .start()
-        .await
-        .unwrap();
+    let cluster = primary_and_replica().await;
     let nodes = cluster.nodes();
     let (p, r) = (nodes[0].addr, nodes[1].addr);
     let mut primary = Client::connect(p).await;

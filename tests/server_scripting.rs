@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 
 use redcluster::resp::Value;
 use redcluster::server::TestCluster;
+use support::bundled::primary_and_replica;
 use support::raw::{text, Client};
 use support::real_cluster::RealCluster;
 use support::wait::eventually;
@@ -380,12 +381,7 @@ async fn a_busy_script_answers_busy_and_dies_by_script_kill() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn script_effects_and_functions_reach_the_replica() {
-    let cluster = TestCluster::builder()
-        .primaries(1)
-        .replicas_per_primary(1)
-        .start()
-        .await
-        .unwrap();
+    let cluster = primary_and_replica().await;
     let nodes = cluster.nodes();
     let primary = nodes
         .iter()
@@ -483,27 +479,17 @@ async fn a_read_then_write_rate_limiter_never_over_admits() {
 /// while it was down), and FUNCTION DUMP/RESTORE carry them between nodes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_resync_brings_the_primarys_function_libraries() {
-    let cluster = TestCluster::builder()
-        .primaries(1)
-        .replicas_per_primary(1)
-        .start()
-        .await
-        .unwrap();
+    let cluster = primary_and_replica().await;
     let nodes = cluster.nodes();
-    let role = |r| nodes.iter().position(|n| n.role == r).unwrap();
-    let (pi, ri) = (
-        role(redcluster::server::Role::Primary),
-        role(redcluster::server::Role::Replica),
-    );
-    let (primary, replica) = (nodes[pi].addr, nodes[ri].addr);
+    let (primary, replica) = (nodes[0].addr, nodes[1].addr);
     let mut p = Client::connect(primary).await;
-    cluster.kill_node(ri).await;
+    cluster.kill_node(1).await;
     // Loaded while the replica is down: only the full resync can bring it.
     let lib2 = "#!lua name=lib2\nredis.register_function{function_name='two', \
                 callback=function() return 2 end, flags={'no-writes'}}";
     assert_eq!(p.text(&["FUNCTION", "LOAD", lib2]).await, "lib2");
     let dump = p.cmd_raw(&["FUNCTION", "DUMP"]).await;
-    cluster.restart_node(ri, false).await.unwrap();
+    cluster.restart_node(1, false).await.unwrap();
     eventually("the resynced replica has lib2", || async move {
         let mut c = Client::connect(replica).await;
         c.text(&["READONLY"]).await;

@@ -19,6 +19,16 @@ pub async fn cluster() -> TestCluster {
         .unwrap()
 }
 
+/// One primary (node 0) with one replica (node 1), owning every slot.
+pub async fn primary_and_replica() -> TestCluster {
+    TestCluster::builder()
+        .primaries(1)
+        .replicas_per_primary(1)
+        .start()
+        .await
+        .unwrap()
+}
+
 /// 3 primaries, no replicas.
 pub async fn three_primaries() -> TestCluster {
     TestCluster::builder().primaries(3).start().await.unwrap()
