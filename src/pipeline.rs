@@ -7,6 +7,8 @@
 //! any other. One deadline (`request_timeout`, plus the longest blocking timeout among the
 //! commands) covers the whole pipeline.
 
+use tracing::Instrument;
+
 use crate::client::Client;
 use crate::error::Error;
 use crate::resp::Value;
@@ -81,6 +83,14 @@ impl<'a> Pipeline<'a> {
         if let Some(e) = self.commands.iter().find_map(|c| c.check().err()) {
             return self.commands.iter().map(|_| Err(e.clone())).collect();
         }
-        self.client.router_ref().execute_many(&self.commands).await
+        let (op, span) = crate::telemetry::start_batch("PIPELINE", self.commands.len());
+        let replies = self
+            .client
+            .router_ref()
+            .execute_many(&self.commands)
+            .instrument(span.clone())
+            .await;
+        crate::telemetry::finish_batch(op, &span, &replies);
+        replies
     }
 }

@@ -67,6 +67,46 @@ pub(crate) fn start(args: &Args) -> (Op, tracing::Span) {
     )
 }
 
+/// Start timing a batch — a pipeline (`PIPELINE`) or a transaction (`MULTI`) — of `size`
+/// commands and open its span: one span for the whole batch, as OpenTelemetry's database
+/// conventions ask (`db.operation.batch.size`), so a 1,000-command pipeline costs one span,
+/// not a thousand.
+pub(crate) fn start_batch(name: &'static str, size: usize) -> (Op, tracing::Span) {
+    let span = tracing::debug_span!(
+        "redis",
+        "db.system.name" = "redis",
+        "db.operation.name" = %name,
+        "db.operation.batch.size" = size,
+        "server.address" = Empty,
+        "server.port" = Empty,
+        "db.redis.slot" = Empty,
+        "db.redis.redirects" = Empty,
+        "error.type" = Empty,
+    );
+    (
+        Op {
+            command: name,
+            started: Instant::now(),
+        },
+        span,
+    )
+}
+
+/// Count and time the finished batch: an error if any of its commands failed (the first
+/// one's kind goes on the span).
+pub(crate) fn finish_batch<'a>(
+    op: Op,
+    span: &tracing::Span,
+    results: impl IntoIterator<Item = &'a Result<Value, Error>>,
+) {
+    let failed = results.into_iter().find_map(|r| r.as_ref().err());
+    let verdict = match failed {
+        Some(e) => Err(e.clone()),
+        None => Ok(Value::Null),
+    };
+    finish(op, span, &verdict);
+}
+
 /// Count and time the finished request; an error's kind goes on the span too.
 pub(crate) fn finish(op: Op, span: &tracing::Span, result: &Result<Value, Error>) {
     if let Err(e) = result {

@@ -48,7 +48,30 @@ async fn spans_have_db_attributes_and_no_keys_or_values() {
         .unwrap_err();
     assert_eq!(e.kind(), redcluster::ErrorKind::Server);
 
+    // A pipeline and a transaction are one span each, sized, with the first error's kind.
+    let mut p = client.pipeline();
+    p.cmd("SET").arg("secret-key-2").arg("secret-value-2");
+    p.cmd("INCR").arg("secret-key-2");
+    p.cmd("GET").arg("secret-key-3");
+    assert_eq!(p.query_each().await.len(), 3);
+    let mut tx = client.transaction();
+    tx.cmd("SET").arg("{t}secret-key-4").arg("1");
+    tx.cmd("INCR").arg("{t}secret-key-4");
+    assert_eq!(tx.exec::<((), i64)>().await.unwrap(), Some(((), 2)));
+
     let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let pipeline = text
+        .lines()
+        .find(|l| l.contains("db.operation.name=PIPELINE") && l.contains("close"))
+        .unwrap_or_else(|| panic!("no PIPELINE span in:\n{text}"));
+    assert!(pipeline.contains("db.operation.batch.size=3"), "{pipeline}");
+    assert!(pipeline.contains("error.type=\"server\""), "{pipeline}");
+    let multi = text
+        .lines()
+        .find(|l| l.contains("db.operation.name=MULTI") && l.contains("close"))
+        .unwrap_or_else(|| panic!("no MULTI span in:\n{text}"));
+    assert!(multi.contains("db.operation.batch.size=2"), "{multi}");
+    assert!(!multi.contains("error.type"), "{multi}");
     let owner = client.topology();
     let slot = redcluster::slot::key_slot(b"secret-key-1");
     let addr = owner.primary_for_slot(slot).unwrap().to_string();

@@ -28,6 +28,8 @@
 //! where the engine says. With WATCH, a MOVED voids the watch: the slot map is patched and
 //! the error returned, for the caller to start over.
 
+use tracing::Instrument;
+
 use super::Client;
 use crate::error::{Error, ErrorKind};
 use crate::resp::Value;
@@ -199,7 +201,18 @@ impl Transaction {
             Some(Value::Error(_)) => Some(0),
             _ => first_refused(r).or(Some(r.len().saturating_sub(1))),
         };
-        let mut replies = self.session.call(&block, follow, verdict).await?;
+        let (op, span) = crate::telemetry::start_batch("MULTI", block.len() - 2);
+        let called = self
+            .session
+            .call(&block, follow, verdict)
+            .instrument(span.clone())
+            .await;
+        crate::telemetry::finish_batch(
+            op,
+            &span,
+            std::iter::once(&called.as_ref().map(|_| Value::Null).map_err(Clone::clone)),
+        );
+        let mut replies = called?;
         self.watching = false;
         let exec = replies.pop().unwrap_or(Value::Null);
         if let Some(e) = replies.first().and_then(server_err) {
