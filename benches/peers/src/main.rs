@@ -14,7 +14,10 @@
 //! Run: `cargo run --release --manifest-path benches/peers/Cargo.toml -- [--rounds N] [--secs S] [--workload kv|pipeline|mget]`
 //!
 //! `--seeds 127.0.0.1:7000,...` drives a cluster already running instead of starting one, so
-//! two builds can be compared on the same cluster, their runs interleaved.
+//! two builds can be compared on the same cluster, their runs interleaved. With
+//! `--tls CA.pem` every client (ours, redis-rs and fred through rustls/ring, redis-benchmark
+//! through OpenSSL) connects with TLS trusting that CA: start a TLS-only cluster with
+//! `tools/real_cluster.sh start BASE` and the TLS flags in `REDIS_EXTRA` (see BENCHMARKS.md).
 //!
 //! `--profile 16[,256...] [--client 0|1|2]` runs only one client's kv workload (0 =
 //! redcluster, 1 = redis-rs, 2 = fred) at those concurrencies, `--rounds` times, for
@@ -230,17 +233,62 @@ fn by_slot(keys: &[String]) -> Vec<Vec<usize>> {
     groups.into_values().collect()
 }
 
-async fn connect(which: &str, seeds: &[String]) -> Peer {
+/// `--tls CA.pem`: every client (and redis-benchmark) speaks TLS to the cluster, trusting
+/// this CA; the Rust clients all use rustls with the ring provider.
+fn tls_ca_path() -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == "--tls")?;
+    Some(args.get(i + 1).expect("--tls takes the CA certificate's PEM file").clone())
+}
+
+fn tls_ca() -> Option<Vec<u8>> {
+    tls_ca_path().map(|path| std::fs::read(path).expect("read the --tls CA file"))
+}
+
+/// A rustls client configuration trusting only `ca` (for fred, which takes one).
+fn rustls_config(ca: &[u8]) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    let mut reader = ca;
+    for cert in rustls_pemfile_certs(&mut reader) {
+        roots.add(cert).expect("CA certificate");
+    }
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth()
+}
+
+/// The certificates of a PEM bundle.
+fn rustls_pemfile_certs(pem: &mut &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .expect("PEM certificates")
+}
+
+async fn connect(which: &str, seeds: &[String], tls: Option<&[u8]>) -> Peer {
     match which {
-        "redcluster" => Peer::Ours(
-            redcluster::Client::builder(seeds)
-                .build()
-                .await
-                .expect("redcluster connect"),
-        ),
+        "redcluster" => {
+            let mut builder = redcluster::Client::builder(seeds);
+            if let Some(ca) = tls {
+                builder = builder.tls(redcluster::TlsConfig::new().ca_pem(ca));
+            }
+            Peer::Ours(builder.build().await.expect("redcluster connect"))
+        }
         "redis-rs" => {
-            let urls: Vec<String> = seeds.iter().map(|s| format!("redis://{s}")).collect();
-            let client = redis::cluster::ClusterClient::new(urls).expect("redis-rs client");
+            let scheme = if tls.is_some() { "rediss" } else { "redis" };
+            let urls: Vec<String> = seeds.iter().map(|s| format!("{scheme}://{s}")).collect();
+            let mut builder = redis::cluster::ClusterClientBuilder::new(urls);
+            if let Some(ca) = tls {
+                builder = builder.certs(redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(ca.to_vec()),
+                });
+            }
+            let client = builder.build().expect("redis-rs client");
             Peer::RedisRs(
                 client
                     .get_async_connection()
@@ -249,12 +297,17 @@ async fn connect(which: &str, seeds: &[String]) -> Peer {
             )
         }
         "fred" => {
-            let mut url = format!("redis-cluster://{}", seeds[0]);
+            let scheme = if tls.is_some() { "rediss" } else { "redis" };
+            let mut url = format!("{scheme}-cluster://{}", seeds[0]);
             for (i, s) in seeds[1..].iter().enumerate() {
                 url.push(if i == 0 { '?' } else { '&' });
                 url.push_str(&format!("node={s}"));
             }
-            let config = fred::types::config::Config::from_url(&url).expect("fred config");
+            let mut config = fred::types::config::Config::from_url(&url).expect("fred config");
+            if let Some(ca) = tls {
+                let connector = fred::types::config::TlsConnector::from(rustls_config(ca));
+                config.tls = Some(connector.into());
+            }
             let client = fred::types::Builder::from_config(config)
                 .build()
                 .expect("fred client");
@@ -359,6 +412,7 @@ fn redis_benchmark(port: u16, clients: usize, requests: usize) -> f64 {
             &requests.to_string(),
             "--csv",
         ])
+        .args(tls_ca_path().map(|ca| vec!["--tls".to_string(), "--cacert".to_string(), ca]).unwrap_or_default())
         .output()
         .expect("run redis-benchmark");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -492,10 +546,11 @@ async fn main() {
         .rsplit_once(':')
         .and_then(|(_, p)| p.parse().ok())
         .expect("seed is host:port");
+    let tls = tls_ca();
     let names = ["redcluster", "redis-rs", "fred"];
     let mut peers = Vec::new();
     for n in names {
-        peers.push(connect(n, &seeds).await);
+        peers.push(connect(n, &seeds, tls.as_deref()).await);
     }
     if let Some(tasks) = list_arg("--profile") {
         // Only our client, at the given concurrency, for a profiler to watch.
