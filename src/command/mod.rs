@@ -111,9 +111,19 @@ impl CommandSpec {
 /// the command's key specs the way Redis' `COMMAND GETKEYS` does. Arguments too few for a
 /// spec yield no keys from that spec rather than an error.
 pub(crate) fn key_indexes<A: ArgList + ?Sized>(spec: &CommandSpec, args: &A) -> Vec<usize> {
+    key_refs(spec, args).into_iter().map(|(i, _)| i).collect()
+}
+
+/// Like [`key_indexes`], each key with the key spec that found it (its access flags: the
+/// server's ACL checks read and write permissions by them).
+pub(crate) fn key_refs<A: ArgList + ?Sized>(
+    spec: &CommandSpec,
+    args: &A,
+) -> Vec<(usize, &'static KeySpec)> {
     let argc = args.argc() as i64;
     let mut out = Vec::new();
-    for ks in spec.key_specs {
+    let specs: &'static [KeySpec] = spec.key_specs;
+    for ks in specs {
         let begin = match ks.begin {
             BeginSearch::Index(i) => i64::from(i),
             BeginSearch::Keyword {
@@ -190,7 +200,7 @@ pub(crate) fn key_indexes<A: ArgList + ?Sized>(spec: &CommandSpec, args: &A) -> 
         let mut i = first;
         while i <= last && i < argc {
             if i >= 1 {
-                out.push(i as usize);
+                out.push((i as usize, ks));
             }
             i += step;
         }

@@ -26,3 +26,14 @@ pub(crate) fn arity_error(spec: &CommandSpec) -> Value {
         spec.name
     ))
 }
+
+/// The reply of `<CMD> HELP`: the header, `lines`, and HELP itself, as Redis'
+/// `addReplyHelp` words it.
+pub(crate) fn help(cmd: &str, lines: &[&'static str]) -> Value {
+    let head = format!("{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
+    let mut v = vec![Value::SimpleString(bytes::Bytes::from(head))];
+    v.extend(lines.iter().map(|l| Value::simple(l)));
+    v.push(Value::simple("HELP"));
+    v.push(Value::simple("    Prints this help."));
+    Value::Array(v)
+}

@@ -1,66 +1,55 @@
-//! Passwords and users: AUTH, HELLO AUTH, and the NOAUTH rule.
+//! AUTH and HELLO AUTH against the ACL users, and the NOAUTH rule.
 
 use bytes::Bytes;
 
 use crate::resp::Value;
 
-use super::node::NodeConfig;
+use super::acl::Acl;
+use super::clients::Clients;
+use super::session::Conn;
 
 /// The WRONGPASS error, worded as Redis does.
 pub(crate) fn wrongpass() -> Value {
     Value::error("WRONGPASS invalid username-password pair or user is disabled.")
 }
 
-/// Check `user`/`pass` against the configuration. `user` is `default` for the one-argument
-/// form. Comparison takes the same time for every password of a given length.
-pub(crate) fn check(config: &NodeConfig, user: &[u8], pass: &[u8]) -> bool {
-    if user == b"default" {
-        return match &config.requirepass {
-            // The default user has `nopass` when no password is set: anything goes.
-            None => true,
-            Some(p) => ct_eq(p.as_bytes(), pass),
-        };
-    }
-    config
-        .users
-        .iter()
-        .any(|(u, p)| u.as_bytes() == user && ct_eq(p.as_bytes(), pass))
-}
-
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
+/// Log `conn` in as `user` when `pass` is right for it (the failure goes to ACL LOG with
+/// `cmd_name`, the command as typed).
+pub(crate) fn login(
+    conn: &mut Conn,
+    acl: &mut Acl,
+    clients: &Clients,
+    cmd_name: &[u8],
+    user: &[u8],
+    pass: &[u8],
+) -> bool {
+    if !acl.login(conn, cmd_name, user, pass) {
         return false;
     }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    conn.authed = true;
+    conn.user = String::from_utf8_lossy(user).into_owned();
+    clients.set_user(conn.id, &conn.user);
+    true
 }
 
 /// AUTH [user] password.
-///
-/// # Returns
-/// The reply, and the user name when authentication succeeded.
-pub(crate) fn auth(config: &NodeConfig, args: &[Bytes]) -> (Value, Option<String>) {
+pub(crate) fn auth(conn: &mut Conn, acl: &mut Acl, clients: &Clients, args: &[Bytes]) -> Value {
     let (user, pass): (&[u8], &[u8]) = match args.len() {
         2 => {
-            if config.requirepass.is_none() {
-                return (
-                    Value::error(
-                        "ERR AUTH <password> called without any password configured for the \
-                         default user. Are you sure your configuration is correct?",
-                    ),
-                    None,
+            if acl.default_nopass() {
+                return Value::error(
+                    "ERR AUTH <password> called without any password configured for the \
+                     default user. Are you sure your configuration is correct?",
                 );
             }
             (b"default", &args[1])
         }
         3 => (&args[1], &args[2]),
-        _ => return (Value::error("ERR syntax error"), None),
+        _ => return Value::error("ERR syntax error"),
     };
-    if check(config, user, pass) {
-        (
-            Value::ok(),
-            Some(String::from_utf8_lossy(user).into_owned()),
-        )
+    if login(conn, acl, clients, &args[0], user, pass) {
+        Value::ok()
     } else {
-        (wrongpass(), None)
+        wrongpass()
     }
 }

@@ -16,6 +16,8 @@ struct Entry {
     local: SocketAddr,
     created: Instant,
     name: Option<Bytes>,
+    /// The ACL user it authenticated as.
+    user: String,
     kill: Arc<Notify>,
 }
 
@@ -53,6 +55,7 @@ impl Clients {
                 local,
                 created: Instant::now(),
                 name: None,
+                user: "default".to_string(),
                 kill: kill.clone(),
             },
         );
@@ -68,6 +71,22 @@ impl Clients {
     pub(crate) fn set_name(&self, id: u64, name: Option<Bytes>) {
         if let Some(e) = self.map().get_mut(&id) {
             e.name = name;
+        }
+    }
+
+    /// Record the user a connection authenticated as.
+    pub(crate) fn set_user(&self, id: u64, user: &str) {
+        if let Some(e) = self.map().get_mut(&id) {
+            user.clone_into(&mut e.user);
+        }
+    }
+
+    /// Close the connections authenticated as `user` (a deleted user), except `skip`.
+    pub(crate) fn kill_user(&self, user: &str, skip: u64) {
+        for (id, e) in self.map().iter() {
+            if e.user == user && *id != skip {
+                e.kill.notify_one();
+            }
         }
     }
 
@@ -119,11 +138,12 @@ impl Clients {
                 out.push_str(&format!(
                     "id={id} addr={} laddr={} fd=8 name={name} age={} idle=0 flags=N db=0 sub=0 \
                      psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 \
-                     rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=NULL user=default \
+                     rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=NULL user={} \
                      redir=-1 resp=2",
                     e.peer,
                     e.local,
-                    e.created.elapsed().as_secs()
+                    e.created.elapsed().as_secs(),
+                    e.user
                 ));
             }
             out.push('\n');

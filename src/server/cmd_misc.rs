@@ -12,6 +12,7 @@ use bytes::Bytes;
 use crate::command::CommandSpec;
 use crate::resp::Value;
 
+use super::args::help;
 use super::call::{Call, Outcome};
 use super::node::{now_ms, Locked, NodeShared, NodeState};
 use super::session::Conn;
@@ -91,15 +92,6 @@ pub(crate) fn record(
     });
     m.next_id += 1;
     m.slowlog.truncate(max);
-}
-
-fn help(cmd: &str, lines: &[&'static str]) -> Value {
-    let head = format!("{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
-    let mut v = vec![Value::SimpleString(Bytes::from(head))];
-    v.extend(lines.iter().map(|l| Value::simple(l)));
-    v.push(Value::simple("HELP"));
-    v.push(Value::simple("    Prints this help."));
-    Value::Array(v)
 }
 
 /// SLOWLOG, LATENCY, MEMORY, MODULE, MOVE, SWAPDB, REPLICAOF/SLAVEOF, FAILOVER (registry

@@ -42,12 +42,8 @@ pub(crate) fn hello_command(c: &mut Call<'_, '_>) -> Outcome {
 
 /// AUTH [user] password.
 pub(crate) fn auth_command(c: &mut Call<'_, '_>) -> Outcome {
-    let (reply, user) = auth::auth(&c.shared.config, c.args);
-    if let Some(user) = user {
-        c.conn.authed = true;
-        c.conn.user = user;
-    }
-    Outcome::Reply(reply)
+    let acl = &mut c.locked.get().acl;
+    Outcome::Reply(auth::auth(c.conn, acl, &c.shared.clients, c.args))
 }
 
 /// QUIT: reply, then close.
@@ -57,12 +53,10 @@ pub(crate) fn quit(_c: &mut Call<'_, '_>) -> Outcome {
 
 /// RESET: the connection's state as when it was accepted.
 pub(crate) fn reset(c: &mut Call<'_, '_>) -> Outcome {
-    *c.conn = Conn::new(
-        c.conn.id,
-        c.conn.peer,
-        c.conn.local,
-        !c.shared.config.auth_required(),
-    );
+    // As Redis: back to the `default` user, authenticated only when it needs no password.
+    let open = !c.locked.get().acl.auth_required();
+    *c.conn = Conn::new(c.conn.id, c.conn.peer, c.conn.local, open);
+    c.shared.clients.set_user(c.conn.id, "default");
     Outcome::Reply(Value::simple("RESET"))
 }
 
@@ -153,15 +147,22 @@ fn hello(conn: &mut Conn, args: &[Bytes], locked: &mut Locked<'_>, shared: &Node
         i = 2;
     }
     let mut name = None;
-    let mut authed_as = None;
     while i < args.len() {
         let opt = args[i].to_ascii_lowercase();
         let more = args.len() - i - 1;
         if opt == b"auth" && more >= 2 {
-            if !auth::check(&shared.config, &args[i + 1], &args[i + 2]) {
+            // As Redis: the login takes effect even if a later option is refused.
+            let acl = &mut locked.get().acl;
+            if !auth::login(
+                conn,
+                acl,
+                &shared.clients,
+                &args[0],
+                &args[i + 1],
+                &args[i + 2],
+            ) {
                 return auth::wrongpass();
             }
-            authed_as = Some(String::from_utf8_lossy(&args[i + 1]).into_owned());
             i += 3;
         } else if opt == b"setname" && more >= 1 {
             name = Some(args[i + 1].clone());
@@ -172,10 +173,6 @@ fn hello(conn: &mut Conn, args: &[Bytes], locked: &mut Locked<'_>, shared: &Node
                 String::from_utf8_lossy(&args[i])
             ));
         }
-    }
-    if let Some(user) = authed_as {
-        conn.authed = true;
-        conn.user = user;
     }
     if !conn.authed {
         return Value::error(

@@ -227,7 +227,9 @@ async fn run(tcp: TcpStream, peer: SocketAddr, shared: &Arc<NodeShared>) -> std:
     let tls_port = local.port() == shared.addr.port();
     let mut stream = Stream::accept(tcp, &shared.config, tls_port, HANDSHAKE_TIMEOUT).await?;
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
-    let mut conn = Conn::new(id, peer, local, !shared.config.auth_required());
+    // Authenticated as `default` at once when it needs no password (and is on), as Redis.
+    let open = !shared.lock().acl.auth_required();
+    let mut conn = Conn::new(id, peer, local, open);
     conn.tls = stream.is_tls();
     let kill = shared.clients.register(id, peer, local);
     // Accepted just before a partition took effect: it is cut like the others.

@@ -42,12 +42,29 @@ pub(crate) fn process(
             return Outcome::Reply(e);
         }
     };
-    if !conn.authed && !traits.no_auth {
+    if !conn.authed && !traits.no_auth && locked.get().acl.auth_required() {
         if let Some(m) = conn.multi.as_mut() {
             m.aborted = true;
         }
         locked.get().cmdstats.rejected(spec.name);
         return Outcome::Reply(Value::error("NOAUTH Authentication required."));
+    }
+    // The user's permissions: the command, its keys and channels (logged when refused).
+    if let Some(e) = locked.get().acl.enforce(conn, spec, &args) {
+        locked.get().cmdstats.rejected(spec.name);
+        if is(spec, "exec") {
+            // As Redis' rejectCommand: a refused EXEC discards the transaction.
+            conn.multi = None;
+            conn.watched.clear();
+            let why = e.error_text().unwrap_or_default().into_owned();
+            return Outcome::Reply(Value::error(format!(
+                "EXECABORT Transaction discarded because of: {why}"
+            )));
+        }
+        if let Some(m) = conn.multi.as_mut() {
+            m.aborted = true;
+        }
+        return Outcome::Reply(e);
     }
     // Cluster routing of commands with keys (EXEC routes what it queued itself).
     if traits.has_keys {
@@ -194,6 +211,11 @@ pub(crate) fn run_queued(
             replies.push(Value::error(format!("ERR unknown command '{}'", spec.name)));
             continue;
         };
+        // The rules may have changed since the command was queued.
+        if let Some(e) = locked.get().acl.enforce_queued(conn, spec, &args) {
+            replies.push(e);
+            continue;
+        }
         let reply = match run(conn, spec, handler, &args, locked, shared) {
             Outcome::Reply(v) | Outcome::Quit(v) => v,
             Outcome::NoReply => Value::ok(),

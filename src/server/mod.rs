@@ -41,6 +41,7 @@
 //! # Ok(()) }
 //! ```
 
+mod acl;
 mod args;
 mod auth;
 mod blocking;
@@ -269,6 +270,7 @@ static COMMANDS: &[(&str, registry::Handler)] = {
         ("xclaim", Db(xclaim::xclaim)),
         ("xautoclaim", Db(xclaim::xautoclaim)),
         // connection and server
+        ("acl", Server(acl::cmd::acl_command)),
         ("asking", Server(cmd_server::asking)),
         ("auth", Server(cmd_server::auth_command)),
         ("bgsave", Server(cmd_server::bgsave)),

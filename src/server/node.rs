@@ -21,8 +21,8 @@ use super::stats::CmdStats;
 pub(crate) struct NodeConfig {
     /// Password of the `default` user; `None`: no password needed.
     pub(crate) requirepass: Option<String>,
-    /// Named users and their passwords.
-    pub(crate) users: Vec<(String, String)>,
+    /// ACL users created at start: name and `ACL SETUSER` rules.
+    pub(crate) users: Vec<(String, Vec<String>)>,
     /// `cluster-node-timeout`.
     pub(crate) node_timeout: Duration,
     /// TLS on the node's port (and on its links when `links`), feature `tls`.
@@ -33,11 +33,6 @@ pub(crate) struct NodeConfig {
 }
 
 impl NodeConfig {
-    /// True when connections must authenticate before running commands.
-    pub(crate) fn auth_required(&self) -> bool {
-        self.requirepass.is_some()
-    }
-
     /// `tcp-backlog`: the listen queue length (Redis' 511 unless set).
     pub(crate) fn tcp_backlog(&self) -> u32 {
         self.settings
@@ -91,6 +86,8 @@ pub(crate) struct NodeState {
     pub(crate) migrate_fence: super::migrate::Fence,
     /// SLOWLOG entries and per-command latency histograms.
     pub(crate) misc: super::cmd_misc::MiscState,
+    /// ACL users and log.
+    pub(crate) acl: super::acl::Acl,
 }
 
 /// A node shared by its tasks.
@@ -227,7 +224,10 @@ pub(crate) async fn start(
     let id = NodeId::random();
     let mut cluster = ClusterState::new(id, addr);
     cluster.node_timeout_ms = config.node_timeout.as_millis().max(1) as u64;
+    let acl = super::acl::Acl::new(config.requirepass.as_deref(), &config.users)
+        .map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))?;
     let state = NodeState {
+        acl,
         db: Db::new(),
         cluster,
         cmdstats: CmdStats::default(),
@@ -286,6 +286,8 @@ pub(crate) async fn restart(old: &NodeShared, keep_data: bool) -> std::io::Resul
         repl.serve_stale_data = st.repl.serve_stale_data;
         repl.offset = st.repl.link.as_ref().map_or(st.repl.offset, |l| l.offset);
         let state = NodeState {
+            // Users live on across a restart, as if saved to an ACL file.
+            acl: std::mem::replace(&mut st.acl, super::acl::Acl::empty()),
             db,
             cluster,
             cmdstats: CmdStats::default(),

@@ -99,9 +99,26 @@ impl TestClusterBuilder {
         self
     }
 
-    /// Add a named user with a password (AUTH user pass).
+    /// Add a named user with a password that may run everything (AUTH user pass): the
+    /// ACL rules `on >password ~* &* +@all`.
     pub fn user(mut self, name: impl Into<String>, password: impl Into<String>) -> Self {
-        self.config.users.push((name.into(), password.into()));
+        let rules = ["on", &format!(">{}", password.into()), "~*", "&*", "+@all"];
+        self.config
+            .users
+            .push((name.into(), rules.iter().map(|r| r.to_string()).collect()));
+        self
+    }
+
+    /// Create an ACL user on every node at start, as `ACL SETUSER name <rules>` would
+    /// (space-separated rules, e.g. `"on >secret ~app:* +@read +@write -flushall"`; a user
+    /// starts off, with no password, keys, channels or commands). Later calls for the same
+    /// name add rules. [`start`](Self::start) fails with `InvalidInput` and Redis' SETUSER
+    /// error on a rule it refuses.
+    pub fn acl_user(mut self, name: impl Into<String>, rules: &str) -> Self {
+        self.config.users.push((
+            name.into(),
+            rules.split_whitespace().map(str::to_string).collect(),
+        ));
         self
     }
 
@@ -268,6 +285,30 @@ impl TestCluster {
                 }
             })
             .collect()
+    }
+
+    /// Run `ACL SETUSER name <rules>` on every node (space-separated rules, as
+    /// [`TestClusterBuilder::acl_user`]): for example rotate a password with
+    /// `cluster.acl_setuser_all("app", ">new <old")`. Killed nodes get it too (they keep
+    /// their users across a restart).
+    ///
+    /// # Errors
+    /// Redis' SETUSER error (`Error in ACL SETUSER modifier ...`) when a rule is refused;
+    /// nothing changes on any node then.
+    pub fn acl_setuser_all(&self, name: &str, rules: &str) -> Result<(), String> {
+        let rules: Vec<bytes::Bytes> = rules
+            .split_whitespace()
+            .map(|r| bytes::Bytes::from(r.to_string()))
+            .collect();
+        let nodes = self.all();
+        // Check every node first so that either every node changes or none does.
+        for n in &nodes {
+            n.lock().acl.check_set_user(name.as_bytes(), &rules)?;
+        }
+        for n in &nodes {
+            n.lock().acl.set_user(name.as_bytes(), &rules)?;
+        }
+        Ok(())
     }
 
     /// Stop every node and close its connections.
