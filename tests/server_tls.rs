@@ -258,3 +258,74 @@ async fn the_binary_serves_tls_with_redis_servers_flags() {
         assert!(out.contains("master_link_status:up"), "{out}");
     }
 }
+
+/// `--tls-port BASE --port BASE2`: TLS on BASE.., plaintext on BASE2.., both checked with
+/// redis-cli; `-c` over plaintext follows MOVED to plaintext ports, over TLS to TLS ports.
+#[tokio::test]
+async fn the_binary_serves_plaintext_and_tls_together() {
+    if !redis_cli_available() {
+        return;
+    }
+    let tls = ServerTls::generate().unwrap();
+    let ca = temp_file("ca.pem", tls.ca_pem());
+    let cert = temp_file("node.crt", tls.cert_pem());
+    let key = temp_file("node.key", tls.key_pem());
+    // Twelve free ports in a row: TLS on the first six, plaintext on the next six.
+    let base = support::server_bin::free_port_run(12);
+    let plain = base + 6;
+    let _server = Killed(
+        Command::new(env!("CARGO_BIN_EXE_redcluster-server"))
+            .args(["--primaries", "3", "--replicas-per-primary", "1"])
+            .args([
+                "--tls-port",
+                &base.to_string(),
+                "--port",
+                &plain.to_string(),
+            ])
+            .arg("--tls-cert-file")
+            .arg(&cert)
+            .arg("--tls-key-file")
+            .arg(&key)
+            .arg("--tls-ca-cert-file")
+            .arg(&ca)
+            .args(["--tls-auth-clients", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    for i in 0..6 {
+        while cli_tls(&ca, &[], base + i, &["PING"]).await.trim() != "PONG"
+            || support::real_cluster::cli(plain + i, &["PING"]).trim() != "PONG"
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "node {i} never answered on both ports"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // Keys over all three primaries: written over plaintext, read back over TLS, and the
+    // other way round.
+    for i in 0..12 {
+        let k = format!("both:{i}");
+        let out = support::real_cluster::cli(plain, &["-c", "SET", &k, &format!("p{i}")]);
+        assert_eq!(out.trim(), "OK", "plaintext SET {k}: {out}");
+        let out = cli_tls(&ca, &[], base, &["-c", "GET", &k]).await;
+        assert_eq!(out.trim(), format!("p{i}"), "TLS GET {k}: {out}");
+        let out = cli_tls(&ca, &[], base, &["-c", "SET", &k, &format!("t{i}")]).await;
+        assert_eq!(out.trim(), "OK", "TLS SET {k}: {out}");
+        let out = support::real_cluster::cli(plain, &["-c", "GET", &k]);
+        assert_eq!(out.trim(), format!("t{i}"), "plaintext GET {k}: {out}");
+    }
+    // A redirect on a plaintext connection names a plaintext port.
+    let moved = (0..64)
+        .map(|i| support::real_cluster::cli(plain, &["SET", &format!("m:{i}"), "v"]))
+        .find(|r| r.starts_with("MOVED"))
+        .expect("some key lives on another node");
+    let port: u16 = moved.trim().rsplit(':').next().unwrap().parse().unwrap();
+    assert!((plain..plain + 6).contains(&port), "{moved}");
+    // A TLS port spoken to in plaintext does not answer PONG (and does not hang).
+    let out = support::real_cluster::cli(base, &["PING"]);
+    assert_ne!(out.trim(), "PONG", "{out}");
+}

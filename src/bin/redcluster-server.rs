@@ -6,6 +6,7 @@
 //! redcluster-server path/to/redis.conf --port 7100      # redis.conf syntax, flags override
 //! redcluster-server --tls-port 7000 --port 0 --tls-cert-file node.crt \
 //!     --tls-key-file node.key --tls-ca-cert-file ca.crt  # TLS only (feature tls)
+//! redcluster-server --tls-port 7000 --port 7100 ...      # TLS on 7000.., plaintext on 7100..
 //! ```
 
 use std::process::ExitCode;
@@ -40,9 +41,11 @@ const USAGE: &str = "usage: redcluster-server [CONFIG_FILE] [--primaries N] \
                             as in redis.conf (default 'normal 0 0 0 replica 256mb 64mb 60
                             pubsub 32mb 8mb 60')
 
-  --tls-port BASE           serve TLS on BASE.. instead (feature tls; needs --port 0 and
-                            the three files below); replication and MIGRATE links between
-                            nodes use TLS too (--tls-replication yes, --tls-cluster yes)
+  --tls-port BASE           serve TLS on BASE.. (feature tls; needs the three files below
+                            and --port 0 for TLS only, or --port BASE2 for plaintext on
+                            BASE2.. too, where MOVED/ASK name plaintext ports); replication
+                            and MIGRATE links between nodes use TLS (--tls-replication yes,
+                            --tls-cluster yes)
   --tls-cert-file F --tls-key-file F --tls-ca-cert-file F
                             node certificate (valid for 127.0.0.1), its key, the CA
   --tls-auth-clients yes|no|optional
@@ -61,7 +64,8 @@ const RESERVED_FDS: u64 = 32;
 struct Args {
     primaries: usize,
     replicas: usize,
-    port: u16,
+    /// `--port`; `None` when not given (7000 without TLS).
+    port: Option<u16>,
     empty: bool,
     nodes: Option<usize>,
     requirepass: Option<String>,
@@ -124,7 +128,7 @@ fn directive(args: &mut Args, name: &str, values: &[String]) -> Result<(), Strin
     match name.as_str() {
         "primaries" => args.primaries = num(&name, one()?)?,
         "replicas-per-primary" => args.replicas = num(&name, one()?)?,
-        "port" => args.port = num(&name, one()?)?,
+        "port" => args.port = Some(num(&name, one()?)?),
         "nodes" => args.nodes = Some(num(&name, one()?)?),
         "empty" => args.empty = values.is_empty() || one()?.eq_ignore_ascii_case("yes"),
         "requirepass" => args.requirepass = Some(one()?.to_string()),
@@ -221,7 +225,7 @@ fn parse(argv: Vec<String>) -> Result<Args, String> {
     let mut args = Args {
         primaries: 3,
         replicas: 0,
-        port: 7000,
+        port: None,
         empty: false,
         nodes: None,
         requirepass: None,
@@ -391,8 +395,9 @@ fn main() -> ExitCode {
     runtime.block_on(run(args))
 }
 
-/// The TLS settings and base port the `tls-*` directives ask for (`None`: plaintext).
-fn tls_setup(args: &Args) -> Result<Option<(u16, TlsSettings)>, String> {
+/// What the `tls-*` directives ask for (`None`: plaintext only): the TLS base port, the
+/// plaintext base port when `--port` serves plaintext next to TLS, and the TLS settings.
+fn tls_setup(args: &Args) -> Result<Option<(u16, Option<u16>, TlsSettings)>, String> {
     let t = &args.tls;
     let Some(port) = t.port else {
         if t.cert_file.is_some() || t.key_file.is_some() || t.ca_file.is_some() {
@@ -400,19 +405,23 @@ fn tls_setup(args: &Args) -> Result<Option<(u16, TlsSettings)>, String> {
         }
         return Ok(None);
     };
-    if args.port != 0 {
-        return Err(
-            "serving plaintext and TLS together is not supported: give --port 0 \
-                    with --tls-port"
-                .into(),
-        );
-    }
+    let plain = match args.port {
+        None => {
+            return Err(
+                "--tls-port needs --port 0 (TLS only) or --port BASE (plaintext on \
+                        BASE.. too)"
+                    .into(),
+            )
+        }
+        Some(0) => None,
+        Some(p) => Some(p),
+    };
     if let Some((name, _)) = t.links.iter().find(|(_, on)| !on) {
         return Err(format!(
             "nodes that serve TLS only link over TLS: {name} must be yes"
         ));
     }
-    load_tls(t).map(|tls| Some((port, tls)))
+    load_tls(t).map(|tls| Some((port, plain, tls)))
 }
 
 #[cfg(feature = "tls")]
@@ -454,7 +463,9 @@ async fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let base_port = tls.as_ref().map_or(args.port, |(p, _)| *p);
+    let base_port = tls
+        .as_ref()
+        .map_or(args.port.unwrap_or(7000), |(p, _, _)| *p);
     let mut builder = TestCluster::builder()
         .base_port(base_port)
         .node_timeout(Duration::from_millis(args.node_timeout_ms));
@@ -472,8 +483,11 @@ async fn run(args: Args) -> ExitCode {
         builder = builder.config(name, value);
     }
     #[cfg(feature = "tls")]
-    if let Some((_, tls)) = tls {
+    if let Some((_, plain, tls)) = tls {
         builder = builder.tls(tls);
+        if let Some(p) = plain {
+            builder = builder.plaintext_port(p);
+        }
     }
     #[cfg(not(feature = "tls"))]
     let _ = tls;

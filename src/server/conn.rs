@@ -82,6 +82,19 @@ fn protocol_error_text(e: &ProtocolError) -> String {
     format!("ERR {e}")
 }
 
+/// A MOVED or ASK sent on a plaintext connection of a node that serves TLS too names the
+/// target's plaintext port (as Redis does for a plaintext client with `tls-cluster yes`);
+/// `None` for every other error.
+fn plaintext_redirect(line: &[u8], config: &super::node::NodeConfig) -> Option<Value> {
+    if !(line.starts_with(b"MOVED ") || line.starts_with(b"ASK ")) {
+        return None;
+    }
+    let text = std::str::from_utf8(line).ok()?;
+    let (head, port) = text.rsplit_once(':')?;
+    let plain = config.plaintext_port(port.parse().ok()?)?;
+    Some(Value::error(format!("{head}:{plain}")))
+}
+
 /// How long a TLS client has to finish its handshake.
 const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -210,8 +223,15 @@ fn process_batch(
             }
         }
     }
+    let plaintext_next_to_tls = !conn.tls && shared.config.plaintext_too();
     for (reply, proto) in &replies {
-        encode_value(out, reply, *proto);
+        match reply {
+            Value::Error(line) if plaintext_next_to_tls => {
+                let v = plaintext_redirect(line, &shared.config);
+                encode_value(out, v.as_ref().unwrap_or(reply), *proto);
+            }
+            _ => encode_value(out, reply, *proto),
+        }
     }
     if let (BatchEnd::NeedMore, Some(text)) = (&end, protocol_error) {
         encode_value(out, &Value::error(text), conn.proto);

@@ -30,6 +30,10 @@ pub(crate) struct NodeConfig {
     pub(crate) tls: Option<Arc<super::tls::NodeTls>>,
     /// Other redis.conf directives (name, value), applied at start as CONFIG SET would.
     pub(crate) settings: Vec<(String, String)>,
+    /// With TLS on the node's port, plaintext served too (`--port` next to `--tls-port`): the
+    /// node on TLS port P serves plaintext on P + this shift, the same for every node, so a
+    /// redirect sent on a plaintext connection can name the target's plaintext port.
+    pub(crate) plaintext_shift: Option<i32>,
 }
 
 impl NodeConfig {
@@ -41,6 +45,18 @@ impl NodeConfig {
             .find(|(k, _)| k == "tcp-backlog")
             .and_then(|(_, v)| v.parse().ok())
             .unwrap_or(super::limits::DEFAULT_TCP_BACKLOG)
+    }
+
+    /// The plaintext port of the node whose TLS port is `tls_port`, when plaintext is served
+    /// next to TLS.
+    pub(crate) fn plaintext_port(&self, tls_port: u16) -> Option<u16> {
+        let shift = self.plaintext_shift.filter(|_| self.serves_tls())?;
+        u16::try_from(i32::from(tls_port) + shift).ok()
+    }
+
+    /// True when the node serves plaintext next to TLS.
+    pub(crate) fn plaintext_too(&self) -> bool {
+        self.serves_tls() && self.plaintext_shift.is_some()
     }
 
     /// True when the node's port serves TLS.
@@ -221,6 +237,10 @@ pub(crate) async fn start(
 ) -> std::io::Result<Arc<NodeShared>> {
     let listener = listen(bind, &config)?;
     let addr = listener.local_addr()?;
+    let plain = match config.plaintext_port(addr.port()) {
+        Some(p) => Some(listen(SocketAddr::new(addr.ip(), p), &config)?),
+        None => None,
+    };
     let id = NodeId::random();
     let mut cluster = ClusterState::new(id, addr);
     cluster.node_timeout_ms = config.node_timeout.as_millis().max(1) as u64;
@@ -237,7 +257,7 @@ pub(crate) async fn start(
         migrate_fence: Default::default(),
         misc: Default::default(),
     };
-    let shared = launch(listener, id, config, state);
+    let shared = launch([Some(listener), plain], id, config, state);
     if let Err(why) = super::cmd_config::apply_startup(&shared) {
         shared.stop();
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, why));
@@ -254,12 +274,19 @@ pub(crate) async fn start(
 pub(crate) async fn restart(old: &NodeShared, keep_data: bool) -> std::io::Result<Arc<NodeShared>> {
     old.stop();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    let listener = loop {
-        match listen(old.addr, &old.config) {
-            Ok(l) => break l,
-            Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+    let bind_again = |addr: SocketAddr| async move {
+        loop {
+            match listen(addr, &old.config) {
+                Ok(l) => break Ok(l),
+                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
         }
+    };
+    let listener = bind_again(old.addr).await?;
+    let plain = match old.config.plaintext_port(old.addr.port()) {
+        Some(p) => Some(bind_again(SocketAddr::new(old.addr.ip(), p)).await?),
+        None => None,
     };
     let (state, primary) = {
         let mut st = old.lock();
@@ -299,7 +326,7 @@ pub(crate) async fn restart(old: &NodeShared, keep_data: bool) -> std::io::Resul
         };
         (state, primary)
     };
-    let shared = launch(listener, old.id, old.config.clone(), state);
+    let shared = launch([Some(listener), plain], old.id, old.config.clone(), state);
     // Limits set at start or by CONFIG SET since are the node's, not one run's.
     shared.limits.copy_from(&old.limits);
     // An injected replication lag belongs to the node, not to one run of it.
@@ -312,8 +339,10 @@ pub(crate) async fn restart(old: &NodeShared, keep_data: bool) -> std::io::Resul
     Ok(shared)
 }
 
+/// Run a node: `listeners` are its port and, when plaintext is served next to TLS, its
+/// plaintext port.
 fn launch(
-    listener: TcpListener,
+    listeners: [Option<TcpListener>; 2],
     id: NodeId,
     config: NodeConfig,
     state: NodeState,
@@ -344,7 +373,11 @@ fn launch(
     });
     shared.pubsub.set_limits(shared.limits.clone());
     bus::register(addr, &shared);
-    tokio::spawn(accept_loop(listener, shared.clone()));
+    for l in listeners.into_iter().flatten() {
+        if let Ok(bind) = l.local_addr() {
+            tokio::spawn(accept_loop(l, bind, shared.clone()));
+        }
+    }
     tokio::spawn(bus::run(shared.clone()));
     tokio::spawn(cron(shared.clone()));
     shared
@@ -354,7 +387,7 @@ fn launch(
 /// bound again on heal. Past `maxclients` a client gets Redis' error and is closed. When
 /// accepting fails (out of descriptors: EMFILE/ENFILE), existing clients keep being served
 /// and accepting is retried after a growing pause (10 ms doubling to 1 s), never spinning.
-async fn accept_loop(listener: TcpListener, shared: Arc<NodeShared>) {
+async fn accept_loop(listener: TcpListener, bind: SocketAddr, shared: Arc<NodeShared>) {
     let mut stop = shared.shutdown_rx();
     let mut partitioned = shared.faults.partitioned.subscribe();
     let mut listener = Some(listener);
@@ -364,7 +397,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<NodeShared>) {
         if cut_off {
             listener = None;
         } else if listener.is_none() {
-            listener = listen(shared.addr, &shared.config).ok();
+            listener = listen(bind, &shared.config).ok();
         }
         let Some(l) = listener.as_ref() else {
             tokio::select! {

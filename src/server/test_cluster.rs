@@ -49,6 +49,8 @@ pub struct TestClusterBuilder {
     replicas_per_primary: usize,
     unconfigured: Option<usize>,
     base_port: Option<u16>,
+    /// `plaintext_port`: plaintext next to TLS from this port on.
+    plaintext_base: Option<u16>,
     config: NodeConfig,
 }
 
@@ -59,6 +61,7 @@ impl Default for TestClusterBuilder {
             replicas_per_primary: 0,
             unconfigured: None,
             base_port: None,
+            plaintext_base: None,
             config: NodeConfig {
                 node_timeout: DEFAULT_NODE_TIMEOUT,
                 ..NodeConfig::default()
@@ -139,6 +142,16 @@ impl TestClusterBuilder {
         self
     }
 
+    /// With [`tls`](Self::tls) and [`base_port`](Self::base_port): serve plaintext too, node
+    /// `i` on `base + i` next to its TLS port (redis-server's `--port` next to
+    /// `--tls-port`). A MOVED or ASK sent on a plaintext connection names the target's
+    /// plaintext port; CLUSTER SLOTS/SHARDS/NODES keep naming the TLS ports.
+    #[cfg(feature = "tls")]
+    pub fn plaintext_port(mut self, base: u16) -> Self {
+        self.plaintext_base = Some(base);
+        self
+    }
+
     /// `cluster-node-timeout` (default [`DEFAULT_NODE_TIMEOUT`], 1 s): a primary silent for
     /// longer is failed over.
     pub fn node_timeout(mut self, timeout: Duration) -> Self {
@@ -161,7 +174,16 @@ impl TestClusterBuilder {
     ///
     /// # Errors
     /// When a port cannot be bound.
-    pub async fn start(self) -> std::io::Result<TestCluster> {
+    pub async fn start(mut self) -> std::io::Result<TestCluster> {
+        if let Some(plain) = self.plaintext_base {
+            let Some(base) = self.base_port else {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "plaintext next to TLS needs a base port for both",
+                ));
+            };
+            self.config.plaintext_shift = Some(i32::from(plain) - i32::from(base));
+        }
         let total = self
             .unconfigured
             .unwrap_or(self.primaries * (1 + self.replicas_per_primary));
