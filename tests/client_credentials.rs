@@ -103,6 +103,36 @@ async fn expiring_credentials_renew_live_connections_under_load() {
     let stats = client.stats();
     // The renewals happened on the same connections: none was replaced.
     assert_eq!(stats.reconnects, 0, "{stats:?}");
+    // And the servers took them: AUTH ran once per connection and once per renewal, and
+    // none was refused.
+    let mut auths = 0;
+    for a in cluster.seeds() {
+        let replies = support::raw::node_cmds(
+            &a.to_string(),
+            &[vec!["AUTH", "default-pw"], vec!["INFO", "commandstats"]],
+        )
+        .await;
+        let info = support::raw::text(&replies[1]);
+        let line = info
+            .lines()
+            .find(|l| l.starts_with("cmdstat_auth:"))
+            .unwrap_or_else(|| panic!("no AUTH in {info}"));
+        let field = |name: &str| -> u64 {
+            line.split([':', ','])
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{name} in {line}"))
+        };
+        assert_eq!(field("failed_calls"), 0, "{line}");
+        assert_eq!(field("rejected_calls"), 0, "{line}");
+        // (Less the test's own AUTH just now.)
+        auths += field("calls") - 1;
+    }
+    assert!(
+        auths >= provider.calls.load(Ordering::Relaxed) - 1,
+        "{auths} AUTHs for {} provider calls",
+        provider.calls.load(Ordering::Relaxed)
+    );
     assert!(done.load(Ordering::Relaxed) > 0);
     println!(
         "{} request pairs, {} provider calls, no request failed",
@@ -184,4 +214,32 @@ async fn a_failing_provider_is_an_error_of_its_kind() {
         .unwrap_err();
     assert!(e.to_string().contains("vault is sealed"), "{e}");
     assert!(e.to_string().contains("credentials provider"), "{e}");
+}
+
+#[tokio::test]
+async fn a_command_the_user_may_not_run_is_an_auth_error_naming_the_user() {
+    let cluster = TestCluster::builder()
+        .primaries(3)
+        .acl_user(
+            "reader",
+            "on >reader-pw-789 ~* +@read +cluster|shards +cluster|slots +cluster|nodes",
+        )
+        .start()
+        .await
+        .unwrap();
+    let client = Client::builder(cluster.seeds())
+        .credentials(Some("reader"), "reader-pw-789")
+        .build()
+        .await
+        .unwrap();
+    let v: Option<String> = client.get("noperm:k").await.unwrap();
+    assert_eq!(v, None);
+    let retries = client.stats().retries;
+    let e = client.set("noperm:k", 1).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
+    assert_eq!(e.code(), Some("NOPERM"), "{e}");
+    let shown = format!("{e} {e:?}");
+    assert!(shown.contains("user 'reader'"), "{shown}");
+    assert!(!shown.contains("reader-pw-789"), "{shown}");
+    assert_eq!(client.stats().retries, retries, "a NOPERM was retried");
 }

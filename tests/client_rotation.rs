@@ -115,8 +115,13 @@ impl Load {
 }
 
 /// The whole rotation against the cluster whose every node is in `nodes` (no password on
-/// the default user, which the test uses to administer).
-async fn rotate_under_load(nodes: Vec<String>, label: &str) {
+/// the default user, which the test uses to administer); `cut` closes every connection of
+/// the user `app` on every node.
+async fn rotate_under_load<C, F>(nodes: Vec<String>, label: &str, cut: C)
+where
+    C: Fn() -> F,
+    F: std::future::Future<Output = ()>,
+{
     acl(&nodes, &["reset", "on", ">old-pw-1", "~*", "&*", "+@all"]).await;
     let password = Arc::new(Mutex::new("old-pw-1".to_string()));
     let calls = Arc::new(AtomicU64::new(0));
@@ -151,7 +156,7 @@ async fn rotate_under_load(nodes: Vec<String>, label: &str) {
     .await;
     acl(&nodes, &["<old-pw-1"]).await;
     load.progress(100).await;
-    cut_app_connections(&nodes).await;
+    cut().await;
     load.progress(200).await;
 
     // 2. The old password removed first, then the provider switches.
@@ -166,7 +171,7 @@ async fn rotate_under_load(nodes: Vec<String>, label: &str) {
         || async { calls.load(Ordering::Relaxed) >= from + 2 * nodes.len() as u64 },
     )
     .await;
-    cut_app_connections(&nodes).await;
+    cut().await;
     load.progress(200).await;
 
     let (done, failures) = load.stop().await;
@@ -184,7 +189,7 @@ async fn rotate_under_load(nodes: Vec<String>, label: &str) {
 
     // 3. A provider that keeps a password the server no longer takes.
     acl(&nodes, &["resetpass", ">new-pw-4"]).await;
-    cut_app_connections(&nodes).await;
+    cut().await;
     let e = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             // (A request racing the cut may still retry on a broken connection; the next
@@ -218,5 +223,29 @@ async fn rotation_on_a_real_cluster() {
     let Some(cluster) = RealCluster::start(3, 0) else {
         return;
     };
-    rotate_under_load(cluster.seeds(), "real redis-server").await;
+    let nodes = cluster.seeds();
+    rotate_under_load(nodes.clone(), "real redis-server", || {
+        cut_app_connections(&nodes)
+    })
+    .await;
+}
+
+/// The same on the bundled cluster, whose CLIENT KILL has no USER filter: every client
+/// connection of every node is cut instead (harsher: the client's own included).
+#[cfg(feature = "server")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_on_the_bundled_cluster() {
+    let cluster = redcluster::server::TestCluster::builder()
+        .primaries(3)
+        .start()
+        .await
+        .unwrap();
+    let nodes: Vec<String> = cluster.seeds().iter().map(|a| a.to_string()).collect();
+    let cluster = &cluster;
+    rotate_under_load(nodes, "bundled", || async move {
+        for i in 0..cluster.nodes().len() {
+            cluster.drop_connections(i);
+        }
+    })
+    .await;
 }
