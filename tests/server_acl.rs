@@ -207,6 +207,16 @@ const ADMIN_SCRIPT: &[&[&str]] = &[
         "~a",
         "%W~a",
     ],
+    &[
+        "ACL",
+        "SETUSER",
+        "ivy",
+        "on",
+        "nopass",
+        "+@scripting",
+        "+get",
+        "~k*",
+    ],
     &["ACL", "USERS"],
     &["ACL", "WHOAMI"],
     &["ACL", "CAT"],
@@ -316,6 +326,17 @@ const AS_USERS: &[(&str, &str, &[&[&str]])] = &[
         ],
     ),
     (
+        "ivy",
+        "x",
+        &[
+            &["EVAL", "return redis.call('get', 'k1')", "0"],
+            &["EVAL", "return redis.call('get', 'other')", "0"],
+            &["EVAL", "return redis.call('set', 'k1', 'v')", "0"],
+            &["EVAL", "return redis.pcall('set', 'k1', 'v')", "0"],
+            &["EVAL", "return redis.call('publish', 'c', 'm')", "0"],
+        ],
+    ),
+    (
         "gina",
         "x",
         &[
@@ -365,6 +386,17 @@ async fn acl_replies_match_redis_7_0() {
             p.same(cmd).await;
         }
     }
+    // Narrowing a user's channels closes its subscribers outside them (a superset keeps
+    // them).
+    let mut sub = Pair::new(real.addr(), ours).await;
+    sub.same(&["AUTH", "dave", "x"]).await;
+    sub.same(&["SUBSCRIBE", "news.1"]).await;
+    admin.same(&["ACL", "SETUSER", "dave", "&more"]).await;
+    sub.same(&["PING"]).await;
+    admin
+        .same(&["ACL", "SETUSER", "dave", "resetchannels", "&other"])
+        .await;
+    sub.closed_after(&["PING"]).await;
     // EXEC checks again what MULTI queued.
     let mut alice = Pair::new(real.addr(), ours).await;
     alice.same(&["AUTH", "alice", "p1"]).await;

@@ -81,6 +81,15 @@ impl Clients {
         }
     }
 
+    /// The connections authenticated as `user`.
+    pub(crate) fn ids_of_user(&self, user: &str) -> Vec<u64> {
+        let map = self.map();
+        map.iter()
+            .filter(|(_, e)| e.user == user)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     /// Close the connections authenticated as `user` (a deleted user), except `skip`.
     pub(crate) fn kill_user(&self, user: &str, skip: u64) {
         for (id, e) in self.map().iter() {

@@ -328,7 +328,7 @@ impl TestCluster {
             n.lock().acl.check_set_user(name.as_bytes(), &rules)?;
         }
         for n in &nodes {
-            n.lock().acl.set_user(name.as_bytes(), &rules)?;
+            super::acl::cmd::set_user_on(&mut n.lock(), n, name.as_bytes(), &rules)?;
         }
         Ok(())
     }

@@ -104,7 +104,7 @@ fn key_ok(sel: &Selector, key: &[u8], read: bool, write: bool) -> bool {
 }
 
 fn glob(pattern: &[u8], text: &[u8]) -> bool {
-    super::super::cmd_config::glob_match(pattern, text, false)
+    super::super::db::glob_match(pattern, text)
 }
 
 /// The channels a pub/sub command names that ACLs check (not the unsubscribing ones), and

@@ -8,6 +8,9 @@ use crate::resp::Value;
 
 use super::super::args::{help, not_integer, parse_i64};
 use super::super::call::{Call, Outcome};
+use super::super::clients::KillFilter;
+use super::super::node::{NodeShared, NodeState};
+use super::super::pubsub::Kind;
 use super::cat::{self, universe, CATEGORIES};
 use super::check::{self, Denied};
 
@@ -103,10 +106,48 @@ fn setuser(c: &mut Call<'_, '_>) -> Value {
     if name.iter().any(|&b| b.is_ascii_whitespace() || b == 0) {
         return Value::error("ERR Usernames can't contain spaces or null characters");
     }
-    match c.locked.get().acl.set_user(name, &c.args[3..]) {
+    match set_user_on(c.locked.get(), c.shared, name, &c.args[3..]) {
         Ok(()) => Value::ok(),
         Err(e) => Value::error(format!("ERR {}", e.replace(['\r', '\n'], " "))),
     }
+}
+
+/// ACL SETUSER on one node; as Redis, the user's pub/sub connections subscribed to a channel
+/// or pattern the new rules no longer allow are closed.
+///
+/// # Errors
+/// Redis' SETUSER error text (without `ERR `); nothing changes then.
+pub(crate) fn set_user_on(
+    st: &mut NodeState,
+    shared: &NodeShared,
+    name: &[u8],
+    rules: &[Bytes],
+) -> Result<(), String> {
+    let Some(allowed) = st.acl.set_user(name, rules)? else {
+        return Ok(());
+    };
+    let ids = shared.clients.ids_of_user(&String::from_utf8_lossy(name));
+    let mut doomed: Vec<u64> = shared
+        .pubsub
+        .subscriptions_of(&ids)
+        .into_iter()
+        .filter(|(_, kind, sub)| {
+            !allowed.iter().any(|pat| match kind {
+                Kind::Pattern => pat.as_slice() == sub.as_ref(),
+                _ => super::super::db::glob_match(pat, sub),
+            })
+        })
+        .map(|(id, _, _)| id)
+        .collect();
+    doomed.sort_unstable();
+    doomed.dedup();
+    for id in doomed {
+        shared.clients.kill(&KillFilter {
+            id: Some(id),
+            ..Default::default()
+        });
+    }
+    Ok(())
 }
 
 /// DELUSER: connections authenticated as a deleted user are closed (this one after the

@@ -47,6 +47,7 @@ impl Acl {
         for (name, rules) in users {
             let rules: Vec<Bytes> = rules.iter().map(|r| Bytes::from(r.clone())).collect();
             acl.set_user(name.as_bytes(), &rules)?;
+            // (No connections yet: nothing to close.)
         }
         Ok(acl)
     }
@@ -63,10 +64,25 @@ impl Acl {
     ///
     /// # Errors
     /// `Error in ACL SETUSER modifier '<rule>': <why>` (without the `ERR ` prefix).
-    pub(crate) fn set_user(&mut self, name: &[u8], rules: &[Bytes]) -> Result<(), String> {
+    ///
+    /// # Returns
+    /// The user's new channel patterns when they no longer cover what it had (Redis then
+    /// closes its pub/sub connections subscribed outside them: `cmd::set_user_on`).
+    pub(crate) fn set_user(
+        &mut self,
+        name: &[u8],
+        rules: &[Bytes],
+    ) -> Result<Option<Vec<Vec<u8>>>, String> {
         let u = self.staged(name, rules)?;
+        let narrowed = match self.users.get(&u.name) {
+            Some(old) if !u.sel.allchannels => {
+                old.sel.allchannels || old.sel.channels.iter().any(|c| !u.sel.channels.contains(c))
+            }
+            _ => false,
+        };
+        let channels = narrowed.then(|| u.sel.channels.clone());
         self.users.insert(u.name.clone(), u);
-        Ok(())
+        Ok(channels)
     }
 
     /// The user `name` as `rules` would leave it, without changing anything.
@@ -183,7 +199,38 @@ impl Acl {
         args: &[Bytes],
         context: &'static str,
     ) -> Option<Denied> {
-        let Some(u) = self.users.get(conn.user.as_str()) else {
+        self.denied_as(&conn.user, || conn.info_line(), spec, args, context)
+    }
+
+    /// `redis.call` from a script run by `user` (whose connection's CLIENT INFO line is
+    /// `client_info`): Redis' refusal text after "The user executing the script ", logged
+    /// with context `lua`.
+    pub(crate) fn enforce_script(
+        &mut self,
+        user: &str,
+        client_info: &str,
+        spec: &CommandSpec,
+        args: &[Bytes],
+    ) -> Option<&'static str> {
+        let denied = self.denied_as(user, || client_info.to_string(), spec, args, "lua")?;
+        Some(match denied {
+            Denied::Command => "can't run this command or subcommand",
+            Denied::Key(_) => {
+                "can't access at least one of the keys mentioned in the command arguments"
+            }
+            Denied::Channel(_) => "can't publish to the channel mentioned in the command",
+        })
+    }
+
+    fn denied_as(
+        &mut self,
+        user: &str,
+        client_info: impl FnOnce() -> String,
+        spec: &CommandSpec,
+        args: &[Bytes],
+        context: &'static str,
+    ) -> Option<Denied> {
+        let Some(u) = self.users.get(user) else {
             // Deleted while this connection was being closed: nothing more runs.
             return Some(Denied::Command);
         };
@@ -201,8 +248,8 @@ impl Acl {
             reason,
             context,
             object,
-            username: &conn.user,
-            client_info: conn.info_line(),
+            username: user,
+            client_info: client_info(),
             now_ms: super::node::now_ms(),
         });
         Some(denied)

@@ -286,6 +286,28 @@ impl PubSub {
             .collect()
     }
 
+    /// Every subscription of the clients `ids` (ACL changes check them against the user's
+    /// new channel permissions).
+    pub(crate) fn subscriptions_of(&self, ids: &[u64]) -> Vec<(u64, Kind, Bytes)> {
+        let t = self.lock();
+        let mut out = Vec::new();
+        let mut collect = |kind: Kind, name: &Bytes, subs: &Subscribers| {
+            for id in ids.iter().filter(|id| subs.contains_key(*id)) {
+                out.push((*id, kind, name.clone()));
+            }
+        };
+        for (name, subs) in &t.channels {
+            collect(Kind::Channel, name, subs);
+        }
+        for (name, subs) in &t.patterns {
+            collect(Kind::Pattern, name, subs);
+        }
+        for (name, subs) in &t.shard {
+            collect(Kind::Shard, name, subs);
+        }
+        out
+    }
+
     /// Distinct patterns subscribed to (PUBSUB NUMPAT).
     pub(crate) fn numpat(&self) -> usize {
         self.lock().patterns.len()

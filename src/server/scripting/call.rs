@@ -39,6 +39,10 @@ pub(crate) struct RunCtx {
     pub(crate) calls: u64,
     /// The node's running-script flags (a write makes the script unkillable).
     pub(crate) flags: std::sync::Arc<super::RunFlags>,
+    /// The ACL user of the caller: `redis.call` runs with its permissions.
+    pub(crate) user: String,
+    /// The caller's CLIENT INFO line (for ACL LOG entries).
+    pub(crate) client_info: String,
 }
 
 /// Serve one `redis.call` (`raise`) or `redis.pcall`: `(failed, reply)`.
@@ -93,6 +97,12 @@ fn run(ctx: &mut RunCtx, st: &mut NodeState, argv: &[Bytes]) -> Result<Value, St
     }
     if spec.has_flag("noscript") {
         return Err("This Redis command is not allowed from script".into());
+    }
+    if let Some(why) = st
+        .acl
+        .enforce_script(&ctx.user, &ctx.client_info, spec, argv)
+    {
+        return Err(format!("The user executing the script {why}"));
     }
     if !crate::server::registry::is_db_command(&name) && !super::server_cmds::supports(&name) {
         return Err("Unknown Redis command called from script".into());

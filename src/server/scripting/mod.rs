@@ -467,6 +467,8 @@ fn conn_facts(
         effects: Vec::new(),
         calls: 0,
         flags: Default::default(),
+        user: conn.user.clone(),
+        client_info: conn.info_line(),
     }
 }
 
