@@ -40,6 +40,34 @@ impl CredentialsProvider for Counting {
     }
 }
 
+/// AUTH calls on every node of `cluster` (`default-pw` for the default user), less the one
+/// this makes; panics when any AUTH failed or was rejected.
+async fn auth_calls_none_refused(cluster: &TestCluster) -> u64 {
+    let mut auths = 0;
+    for a in cluster.seeds() {
+        let replies = support::raw::node_cmds(
+            &a.to_string(),
+            &[vec!["AUTH", "default-pw"], vec!["INFO", "commandstats"]],
+        )
+        .await;
+        let info = support::raw::text(&replies[1]);
+        let line = info
+            .lines()
+            .find(|l| l.starts_with("cmdstat_auth:"))
+            .unwrap_or_else(|| panic!("no AUTH in {info}"));
+        let field = |name: &str| -> u64 {
+            line.split([':', ','])
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{name} in {line}"))
+        };
+        assert_eq!(field("failed_calls"), 0, "{line}");
+        assert_eq!(field("rejected_calls"), 0, "{line}");
+        auths += field("calls") - 1;
+    }
+    auths
+}
+
 async fn app_cluster() -> TestCluster {
     TestCluster::builder()
         .primaries(3)
@@ -105,29 +133,7 @@ async fn expiring_credentials_renew_live_connections_under_load() {
     assert_eq!(stats.reconnects, 0, "{stats:?}");
     // And the servers took them: AUTH ran once per connection and once per renewal, and
     // none was refused.
-    let mut auths = 0;
-    for a in cluster.seeds() {
-        let replies = support::raw::node_cmds(
-            &a.to_string(),
-            &[vec!["AUTH", "default-pw"], vec!["INFO", "commandstats"]],
-        )
-        .await;
-        let info = support::raw::text(&replies[1]);
-        let line = info
-            .lines()
-            .find(|l| l.starts_with("cmdstat_auth:"))
-            .unwrap_or_else(|| panic!("no AUTH in {info}"));
-        let field = |name: &str| -> u64 {
-            line.split([':', ','])
-                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("{name} in {line}"))
-        };
-        assert_eq!(field("failed_calls"), 0, "{line}");
-        assert_eq!(field("rejected_calls"), 0, "{line}");
-        // (Less the test's own AUTH just now.)
-        auths += field("calls") - 1;
-    }
+    let auths = auth_calls_none_refused(&cluster).await;
     assert!(
         auths >= provider.calls.load(Ordering::Relaxed) - 1,
         "{auths} AUTHs for {} provider calls",
@@ -242,4 +248,57 @@ async fn a_command_the_user_may_not_run_is_an_auth_error_naming_the_user() {
     assert!(shown.contains("user 'reader'"), "{shown}");
     assert!(!shown.contains("reader-pw-789"), "{shown}");
     assert_eq!(client.stats().retries, retries, "a NOPERM was retried");
+}
+
+/// Subscriptions with expiring credentials: a RESP3 subscriber connection renews in place (AUTH
+/// is allowed there), a RESP2 one is left alone (it would refuse AUTH); both keep delivering
+/// every message, and no AUTH is refused anywhere.
+#[tokio::test]
+async fn subscriptions_keep_delivering_while_credentials_renew() {
+    use redcluster::MessageKind;
+    for resp3 in [true, false] {
+        let cluster = app_cluster().await;
+        let calls = Arc::new(AtomicU64::new(0));
+        let c = calls.clone();
+        let client = Client::builder(cluster.seeds())
+            .resp3(resp3)
+            .credentials_provider(move || {
+                c.fetch_add(1, Ordering::Relaxed);
+                async {
+                    Ok(Credentials::new(Some("app"), "app-secret-456")
+                        .valid_until(Instant::now() + Duration::from_millis(400)))
+                }
+            })
+            .build()
+            .await
+            .unwrap();
+        let mut sub = client.subscribe(["renew-ch"]).await.unwrap();
+        // (The subscription is confirmed asynchronously: wait until it delivers.)
+        support::pubsub::publish_until(
+            &mut sub,
+            Duration::from_secs(10),
+            |_| client.publish("renew-ch", "warm-up"),
+            |seen| !seen.is_empty(),
+        )
+        .await;
+        support::pubsub::drain(&mut sub).await;
+        let started = calls.load(Ordering::Relaxed);
+        let mut received = 0;
+        let mut i = 0u64;
+        // Publish until every connection has renewed a few times; every message arrives.
+        while calls.load(Ordering::Relaxed) < started + 9 {
+            assert!(i < 2_000, "renewals never happened (resp3 {resp3})");
+            client.publish("renew-ch", i).await.unwrap();
+            let m = support::pubsub::next(&mut sub, Duration::from_secs(5))
+                .await
+                .unwrap_or_else(|| panic!("message {i} lost (resp3 {resp3})"));
+            assert_eq!(m.kind, MessageKind::Message, "resp3 {resp3}: {m:?}");
+            assert_eq!(m.payload, i.to_string().as_bytes(), "resp3 {resp3}");
+            received += 1;
+            i += 1;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        auth_calls_none_refused(&cluster).await;
+        println!("resp3 {resp3}: {received} messages in order across renewals");
+    }
 }
