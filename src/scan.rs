@@ -218,7 +218,11 @@ impl FromStr for ScanCursor {
 }
 
 /// What to scan for: `MATCH`, `COUNT` and `TYPE` of each node's `SCAN`.
+///
+/// Non-exhaustive: build it with [`ScanOptions::matching`] or `ScanOptions::default()` and
+/// the setters, so a later SCAN option is not a breaking change.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct ScanOptions {
     /// Glob pattern keys must match (`MATCH`).
     pub pattern: Option<String>,

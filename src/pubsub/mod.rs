@@ -69,7 +69,11 @@ pub enum MessageKind {
 }
 
 /// One message, or an event about the subscription itself.
+///
+/// Non-exhaustive: read its fields; only the subscription builds one, and it may carry more
+/// later (as RESP3 push frames do).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Message {
     /// Which kind of message or event.
     pub kind: MessageKind,
