@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Report import cycles between the files of a Rust module tree (default: src/server).
 
-Usage: python3 tools/import_cycles.py [DIR]   (run from the crate root)
+Usage: python3 tools/import_cycles.py [DIR]   (DIR: a module directory under the crate's
+src/, default src/server; run from the crate root)
 
 An edge A -> B means file A names something of file B's module: a `use` (groups expanded)
 or an inline path (`super::x::f()`, `crate::server::x::Y`). A path goes to the file of its
@@ -184,9 +185,9 @@ def sccs(graph):
 
 
 def main():
-    top = sys.argv[1] if len(sys.argv) > 1 else "src/server"
-    src = "src"
-    tree = Tree(src, os.path.relpath(top, src).split(os.sep)[0])
+    top = (sys.argv[1] if len(sys.argv) > 1 else "src/server").rstrip("/")
+    # The tree's root module is the directory's name, its crate root the directory above.
+    tree = Tree(os.path.dirname(top) or ".", os.path.basename(top))
     graph = {}
     for dirpath, _, files in os.walk(top):
         for name in files:

@@ -13,7 +13,6 @@
 //! MULTI the commands do not block, `CLIENT UNBLOCK` ends a wait, a node that turns replica
 //! ends its waits with `-UNBLOCKED`, and a wait whose slot moved away ends with `-MOVED`.
 
-use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io;
 use std::time::Duration;
@@ -27,9 +26,10 @@ use super::call::{Call, Outcome};
 use super::cluster::route;
 use super::db::{Db, ExecCtx, Pops};
 use super::node::{now_ms, Locked, NodeShared, NodeState};
-use super::pubsub::{self, Mailbox};
+use super::pubsub;
 use super::registry;
 use super::session::Conn;
+use super::waiters::{is_move, Pending, Waiter};
 use crate::command::CommandSpec;
 use crate::resp::{Protocol, Value};
 use crate::slot::key_slot;
@@ -39,92 +39,6 @@ const QUERY_LIMIT: usize = 1024 * 1024 * 1024;
 
 /// How often a blocked client checks that its slot is still served here.
 const VALIDITY_CHECK: Duration = Duration::from_millis(100);
-
-/// A blocking command that found nothing to serve and must wait.
-#[derive(Debug)]
-pub(crate) struct Pending {
-    /// The command as sent.
-    args: Vec<Bytes>,
-    /// The keys it waits on.
-    keys: Vec<Bytes>,
-    /// Its timeout; `None` waits for ever.
-    timeout_ms: Option<u64>,
-    /// When the command arrived (the timeout counts from here).
-    started: Instant,
-}
-
-impl Pending {
-    /// The reply when it may not block (inside MULTI): what its non-blocking form answers,
-    /// a null bulk for BLMOVE/BRPOPLPUSH and a null array for the others.
-    pub(crate) fn nonblocking_reply(&self) -> Value {
-        if is_move(&self.args) {
-            Value::Null
-        } else {
-            Value::NullArray
-        }
-    }
-}
-
-/// BLMOVE/BRPOPLPUSH: serving one pushes to its destination, which may serve others.
-fn is_move(args: &[Bytes]) -> bool {
-    Db::blocking_pops(args).is_some_and(|(_, moves)| moves)
-}
-
-/// One blocked client.
-#[derive(Debug)]
-struct Waiter {
-    args: Vec<Bytes>,
-    keys: Vec<Bytes>,
-    resp3: bool,
-    mail: Mailbox,
-}
-
-/// A node's blocked clients, kept in its state so writes and serving share one lock.
-#[derive(Debug, Default)]
-pub(crate) struct Waiters {
-    /// Client ids blocked on each key, in the order they blocked.
-    by_key: HashMap<Bytes, VecDeque<u64>>,
-    /// The blocked clients by id.
-    clients: HashMap<u64, Waiter>,
-    /// Keys written since the last [`serve_ready`] that someone waits on.
-    ready: Vec<Bytes>,
-}
-
-impl Waiters {
-    /// Blocked clients (INFO `blocked_clients`).
-    pub(crate) fn len(&self) -> usize {
-        self.clients.len()
-    }
-
-    fn add(&mut self, id: u64, waiter: Waiter) {
-        for k in &waiter.keys {
-            let q = self.by_key.entry(k.clone()).or_default();
-            if !q.contains(&id) {
-                q.push_back(id);
-            }
-        }
-        self.clients.insert(id, waiter);
-    }
-
-    fn remove(&mut self, id: u64) -> Option<Waiter> {
-        let w = self.clients.remove(&id)?;
-        for k in &w.keys {
-            if let Some(q) = self.by_key.get_mut(k) {
-                q.retain(|&i| i != id);
-                if q.is_empty() {
-                    self.by_key.remove(k);
-                }
-            }
-        }
-        Some(w)
-    }
-
-    fn mark(&mut self, key: &Bytes) {
-        if self.by_key.contains_key(key) && !self.ready.contains(key) {
-            self.ready.push(key.clone());
-        }
-    }
-}
 
 /// After a command: if it is a write, remember which of its keys blocked clients wait on.
 /// (Cheap when nobody is blocked, so it runs after every command.)

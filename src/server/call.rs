@@ -47,7 +47,7 @@ pub(crate) enum Outcome {
     /// Send these replies in order ((P|S)SUBSCRIBE and the like answer once per channel).
     Replies(Vec<Value>),
     /// A blocking command (BLPOP ...) must wait for data.
-    Block(Box<super::blocking::Pending>),
+    Block(Box<super::waiters::Pending>),
     /// EVAL/FCALL: run the script without the lock (it takes it per `redis.call`).
     Script(Box<super::scripting::Job>),
 }

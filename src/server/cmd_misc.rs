@@ -5,8 +5,6 @@
 //! default `enable-module-command no`), and the commands cluster mode refuses (MOVE,
 //! SWAPDB, REPLICAOF/SLAVEOF, FAILOVER) with Redis' errors.
 
-use std::collections::{HashMap, VecDeque};
-
 use bytes::Bytes;
 
 use crate::command::CommandSpec;
@@ -16,26 +14,7 @@ use super::args::help;
 use super::call::{Call, Outcome};
 use super::node::{now_ms, Locked, NodeShared, NodeState};
 use super::session::Conn;
-
-/// One SLOWLOG entry.
-#[derive(Debug)]
-struct SlowEntry {
-    id: u64,
-    time_s: u64,
-    usec: u64,
-    args: Vec<Bytes>,
-    peer: String,
-    name: Bytes,
-}
-
-/// Per-node SLOWLOG and latency histograms.
-#[derive(Debug, Default)]
-pub(crate) struct MiscState {
-    slowlog: VecDeque<SlowEntry>,
-    next_id: u64,
-    /// Command name -> (calls, log2 buckets of microseconds).
-    hist: HashMap<&'static str, (u64, [u64; 40])>,
-}
+use super::slowlog::SlowEntry;
 
 fn config_i64(st: &NodeState, name: &str, default: i64) -> i64 {
     st.config_overrides

@@ -6,9 +6,10 @@ use crate::command::CommandSpec;
 use crate::resp::Value;
 
 use super::call::{Call, Outcome};
-use super::cluster::route::{Route, Traits};
+use super::cluster::route::Route;
 use super::dispatch;
 use super::node::{now_ms, Locked, NodeShared};
+use super::registry::Traits;
 use super::session::{Conn, Multi};
 
 /// Run one of the transaction commands.

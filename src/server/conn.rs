@@ -45,7 +45,7 @@ enum BatchEnd {
     /// MIGRATE: its reply goes after what is already in `out`.
     Migrate(Box<super::migrate::Job>),
     /// A blocking command must wait; its reply goes after what is already in `out`.
-    Block(Box<super::blocking::Pending>),
+    Block(Box<super::waiters::Pending>),
     /// A `POST` or `Host:` command (an HTTP request sent to the port): close at once, with
     /// no reply, executing nothing after it.
     Attack,

@@ -60,6 +60,7 @@ mod conn;
 pub(crate) mod db;
 mod dispatch;
 mod fault;
+mod lifecycle;
 mod limits;
 mod migrate;
 mod node;
@@ -69,12 +70,14 @@ mod registry;
 mod replication;
 mod scripting;
 mod session;
+mod slowlog;
 mod stats;
 mod stream;
 mod test_cluster;
 mod test_cluster_faults;
 #[cfg(feature = "tls")]
 mod tls;
+mod waiters;
 
 pub use cluster::failover::FailoverMode;
 pub use test_cluster::{NodeInfo, Role, TestCluster, TestClusterBuilder, DEFAULT_NODE_TIMEOUT};

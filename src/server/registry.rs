@@ -17,7 +17,6 @@ use crate::resp::Value;
 
 use super::args::arity_error;
 use super::call::{Call, Outcome};
-use super::cluster::route::Traits;
 use super::db::{Db, DbCommand, ExecCtx};
 
 /// A server command: gets the request and everything it may touch, returns what the
@@ -31,6 +30,37 @@ pub(crate) enum Handler {
     Db(DbCommand),
     /// The server (connection, cluster, replication, pub/sub, blocking commands).
     Server(ServerCommand),
+}
+
+/// The flags routing and dispatch test on every request, computed once per command.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Traits {
+    /// May modify the keyspace.
+    pub(crate) write: bool,
+    /// Implies ASKING (RESTORE-ASKING).
+    pub(crate) asking: bool,
+    /// Allowed before authentication.
+    pub(crate) no_auth: bool,
+    /// Goes through routing (it can have keys).
+    pub(crate) has_keys: bool,
+    /// MIGRATE: served wherever a slot is open.
+    pub(crate) migrate: bool,
+    /// Shard pub/sub: its channels are no keys for migration checks.
+    pub(crate) pubsub: bool,
+}
+
+impl Traits {
+    /// Read them from the command table.
+    pub(crate) fn of(spec: &CommandSpec) -> Traits {
+        Traits {
+            write: spec.is_write(),
+            asking: spec.has_flag("asking"),
+            no_auth: spec.has_flag("no_auth"),
+            has_keys: !spec.key_specs.is_empty() || spec.has_flag("movablekeys"),
+            migrate: spec.name == "migrate",
+            pubsub: spec.has_flag("pubsub"),
+        }
+    }
 }
 
 /// A registered command or subcommand, ready to run.

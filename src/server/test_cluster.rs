@@ -5,6 +5,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::cluster::state::{even_ranges, Peer};
+use super::lifecycle;
 use super::node::{self, NodeConfig, NodeShared};
 use super::replication::replica;
 
@@ -191,7 +192,7 @@ impl TestClusterBuilder {
         for i in 0..total {
             let port = self.base_port.map_or(0, |p| p.saturating_add(i as u16));
             let bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
-            let node = node::start(bind, self.config.clone()).await?;
+            let node = lifecycle::start(bind, self.config.clone()).await?;
             nodes.push(node);
         }
         let cluster = TestCluster {

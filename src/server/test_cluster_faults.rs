@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::cluster::failover::{self, FailoverMode};
-use super::node::{self, NodeShared};
+use super::lifecycle;
+use super::node::NodeShared;
 use super::test_cluster::TestCluster;
 
 fn no_node(i: usize) -> io::Error {
@@ -60,7 +61,7 @@ impl TestCluster {
         if !old.is_shut_down() {
             self.kill_node(i).await;
         }
-        let new = node::restart(&old, keep_data).await?;
+        let new = lifecycle::restart(&old, keep_data).await?;
         let mut nodes = self.nodes.write().unwrap_or_else(|e| e.into_inner());
         if let Some(slot) = nodes.get_mut(i) {
             *slot = new;

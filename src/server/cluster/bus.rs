@@ -6,47 +6,11 @@
 //! Per-peer ping/pong times are kept in the view (`Peer::ping_sent_ms`, `pong_recv_ms`) for
 //! failure detection; `Faults::bus_blocked` drops every message to and from a node.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::time::Duration;
 
+use super::directory::lookup;
 use super::state::{NodeId, Peer};
 use crate::server::node::{now_ms, NodeShared, NodeState};
-
-fn registry() -> &'static Mutex<HashMap<SocketAddr, Weak<NodeShared>>> {
-    static REGISTRY: OnceLock<Mutex<HashMap<SocketAddr, Weak<NodeShared>>>> = OnceLock::new();
-    REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
-/// Make a node reachable by its client address.
-pub(crate) fn register(addr: SocketAddr, node: &Arc<NodeShared>) {
-    let mut map = registry().lock().unwrap_or_else(|e| e.into_inner());
-    map.retain(|_, w| w.strong_count() > 0);
-    map.insert(addr, Arc::downgrade(node));
-}
-
-/// Remove a stopped node (only if `node` is what is registered there: a later node may
-/// have taken the address since).
-pub(crate) fn unregister(addr: SocketAddr, node: &NodeShared) {
-    let mut map = registry().lock().unwrap_or_else(|e| e.into_inner());
-    if map
-        .get(&addr)
-        .is_some_and(|w| std::ptr::eq(w.as_ptr(), node))
-    {
-        map.remove(&addr);
-    }
-}
-
-/// The running node at `addr`, if any.
-pub(crate) fn lookup(addr: SocketAddr) -> Option<Arc<NodeShared>> {
-    let node = registry()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&addr)?
-        .upgrade()?;
-    (!node.is_shut_down()).then_some(node)
-}
 
 /// One bus message: the sender's state and the nodes it knows.
 #[derive(Clone, Debug)]
@@ -257,34 +221,20 @@ fn failure_reports(cl: &mut super::state::ClusterState, msg: &Gossip, now: u64) 
     }
 }
 
-/// The bus task of one node.
-pub(crate) async fn run(shared: Arc<NodeShared>) {
-    let mut stop = shared.shutdown_rx();
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-            _ = shared.bus_wakeup.notified() => {}
-            _ = crate::server::node::stopped(&mut stop) => return,
-        }
-        tick(&shared);
-        if !blocked(&shared) {
-            super::failover::cron(&shared);
-        }
-    }
-}
-
 /// Exchange a ping/pong with the node at `addr` now (after a failover, so it learns at
 /// once).
 pub(crate) fn push(shared: &NodeShared, addr: SocketAddr) {
     exchange(shared, addr, None, false);
 }
 
-fn blocked(node: &NodeShared) -> bool {
+/// True while fault injection cuts `node` off the bus.
+pub(crate) fn blocked(node: &NodeShared) -> bool {
     node.faults.bus_silent()
 }
 
 /// One round: MEETs first, then a ping to every known node.
-fn tick(shared: &NodeShared) {
+/// One gossip round: ping every known node.
+pub(crate) fn tick(shared: &NodeShared) {
     if blocked(shared) {
         return;
     }
@@ -340,11 +290,27 @@ fn exchange_with(shared: &NodeShared, addr: SocketAddr, expect: Option<NodeId>, 
         if !receive(&mut st, ping) {
             return;
         }
-        super::failover::apply_repoint(&mut st, &peer);
+        apply_repoint(&mut st, &peer);
         st.cluster.msgs_sent += 1;
         snapshot(&mut st, meet)
     };
     let mut st = shared.lock();
     receive(&mut st, &pong);
-    super::failover::apply_repoint(&mut st, shared);
+    apply_repoint(&mut st, shared);
+}
+
+/// Follow the primary gossip or replica migration asked this node to replicate.
+pub(crate) fn apply_repoint(st: &mut NodeState, shared: &NodeShared) {
+    let Some(target) = st.cluster.repoint.take() else {
+        return;
+    };
+    let Some(addr) = st.cluster.nodes.get(&target).map(|p| p.addr) else {
+        return;
+    };
+    if st.cluster.me().replica_of == Some(target) {
+        return;
+    }
+    tracing::info!(primary = %target, "now replicating");
+    st.db.flush();
+    crate::server::replication::replica::become_replica(st, shared, target, addr);
 }

@@ -13,13 +13,12 @@
 //! - Replica migration: a primary left without a working replica gets one from the primary
 //!   with the most (more than one, like `cluster-migration-barrier 1`).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::bus;
 use super::state::NodeId;
+use super::{bus, directory};
 use crate::server::node::{now_ms, NodeShared, NodeState};
 
 /// How a failover is asked for (`CLUSTER FAILOVER [FORCE|TAKEOVER]`).
@@ -35,21 +34,6 @@ pub enum FailoverMode {
     Takeover,
 }
 
-/// Election and vote bookkeeping of one node.
-#[derive(Debug, Default)]
-pub(crate) struct FailoverState {
-    /// As a primary: the last epoch this node voted in.
-    pub(crate) last_vote_epoch: u64,
-    /// As a primary: when it last voted for a replica of each failed primary (ms).
-    pub(crate) voted_for: HashMap<NodeId, u64>,
-    /// As a replica: when the automatic election starts (ms; 0: none planned).
-    pub(crate) election_at: u64,
-    /// As a replica: no new election before this (ms), after a lost one.
-    pub(crate) retry_after: u64,
-    /// As a replica: since when a primary has been orphaned (replica migration; ms).
-    pub(crate) orphan_since: HashMap<NodeId, u64>,
-}
-
 /// The node timeout of `st`'s view.
 fn timeout_ms(st: &NodeState) -> u64 {
     st.cluster.node_timeout_ms.max(1)
@@ -63,7 +47,7 @@ pub(crate) fn cron(shared: &Arc<NodeShared>) {
         detect(&mut st);
         let election = plan_election(&mut st);
         migrate_replica(&mut st);
-        apply_repoint(&mut st, shared);
+        bus::apply_repoint(&mut st, shared);
         election
     };
     if let Some((primary, epoch)) = election {
@@ -186,7 +170,7 @@ fn run_election(shared: &Arc<NodeShared>, primary: NodeId, epoch: u64, manual: b
     }
     let mut votes = 0;
     for addr in voters {
-        let Some(voter) = bus::lookup(addr) else {
+        let Some(voter) = directory::lookup(addr) else {
             continue;
         };
         if voter.faults.bus_silent() {
@@ -330,22 +314,6 @@ fn migrate_replica(st: &mut NodeState) {
     }
 }
 
-/// Follow the primary gossip or replica migration asked this node to replicate.
-pub(crate) fn apply_repoint(st: &mut NodeState, shared: &NodeShared) {
-    let Some(target) = st.cluster.repoint.take() else {
-        return;
-    };
-    let Some(addr) = st.cluster.nodes.get(&target).map(|p| p.addr) else {
-        return;
-    };
-    if st.cluster.me().replica_of == Some(target) {
-        return;
-    }
-    tracing::info!(primary = %target, "now replicating");
-    st.db.flush();
-    crate::server::replication::replica::become_replica(st, shared, target, addr);
-}
-
 /// `CLUSTER FAILOVER [FORCE|TAKEOVER]` on a replica: checks, then the failover runs in the
 /// background (the command answers OK at once, as Redis).
 ///
@@ -359,7 +327,7 @@ pub(crate) fn start(st: &NodeState, shared: &NodeShared, mode: FailoverMode) -> 
     if mode == FailoverMode::Default && failed {
         return Err("ERR Master is down or failed, please use CLUSTER FAILOVER FORCE".into());
     }
-    let Some(node) = bus::lookup(shared.addr) else {
+    let Some(node) = directory::lookup(shared.addr) else {
         return Err("ERR node is shutting down".into());
     };
     tokio::spawn(manual(node, primary, mode));
@@ -380,7 +348,7 @@ async fn manual(shared: Arc<NodeShared>, primary: NodeId, mode: FailoverMode) {
     let mut paused = None;
     if mode == FailoverMode::Default {
         let addr = shared.lock().cluster.nodes.get(&primary).map(|p| p.addr);
-        let Some(old) = addr.and_then(bus::lookup) else {
+        let Some(old) = addr.and_then(directory::lookup) else {
             return;
         };
         // Redis' manual failover timeout: 5 s.

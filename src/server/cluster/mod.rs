@@ -3,6 +3,9 @@
 
 pub(crate) mod bus;
 pub(crate) mod commands;
+pub(crate) mod directory;
 pub(crate) mod failover;
+pub(crate) mod id;
 pub(crate) mod route;
 pub(crate) mod state;
+pub(crate) mod votes;

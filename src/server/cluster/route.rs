@@ -10,38 +10,7 @@ use crate::slot::key_slot;
 use super::state::NodeId;
 use crate::server::db::ExecCtx;
 use crate::server::node::{now_ms, NodeState};
-use crate::server::registry;
-
-/// The flags routing and dispatch test on every request, computed once per command.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Traits {
-    /// May modify the keyspace.
-    pub(crate) write: bool,
-    /// Implies ASKING (RESTORE-ASKING).
-    pub(crate) asking: bool,
-    /// Allowed before authentication.
-    pub(crate) no_auth: bool,
-    /// Goes through routing (it can have keys).
-    pub(crate) has_keys: bool,
-    /// MIGRATE: served wherever a slot is open.
-    pub(crate) migrate: bool,
-    /// Shard pub/sub: its channels are no keys for migration checks.
-    pub(crate) pubsub: bool,
-}
-
-impl Traits {
-    /// Read them from the command table.
-    pub(crate) fn of(spec: &CommandSpec) -> Traits {
-        Traits {
-            write: spec.is_write(),
-            asking: spec.has_flag("asking"),
-            no_auth: spec.has_flag("no_auth"),
-            has_keys: !spec.key_specs.is_empty() || spec.has_flag("movablekeys"),
-            migrate: spec.name == "migrate",
-            pubsub: spec.has_flag("pubsub"),
-        }
-    }
-}
+use crate::server::registry::{self, Traits};
 
 /// Call `f` with every key of `args`, where [`command::key_positions`] (the key part of
 /// [`command::classify`], which the client routes by too) finds them.

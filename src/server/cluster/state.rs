@@ -6,50 +6,7 @@ use std::net::SocketAddr;
 
 use crate::slot::SLOT_COUNT;
 
-/// A node id: 40 lower-case hex characters, stored inline so it is `Copy`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct NodeId(pub(crate) [u8; 40]);
-
-impl NodeId {
-    /// A fresh random id.
-    pub(crate) fn random() -> NodeId {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut id = [0u8; 40];
-        for b in id.iter_mut() {
-            *b = HEX[rand::random::<usize>() % 16];
-        }
-        NodeId(id)
-    }
-
-    /// Parse an id given by a peer; `None` unless it is 40 hex characters.
-    pub(crate) fn parse(text: &[u8]) -> Option<NodeId> {
-        if text.len() != 40 || !text.iter().all(u8::is_ascii_hexdigit) {
-            return None;
-        }
-        let mut id = [0u8; 40];
-        for (d, s) in id.iter_mut().zip(text) {
-            *d = s.to_ascii_lowercase();
-        }
-        Some(NodeId(id))
-    }
-
-    /// The id as text.
-    pub(crate) fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).unwrap_or("")
-    }
-}
-
-impl std::fmt::Debug for NodeId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::fmt::Display for NodeId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub(crate) use super::id::NodeId;
 
 /// `cluster-preferred-endpoint-type`: what CLUSTER SLOTS, SHARDS' `endpoint` and MOVED/ASK
 /// name a node by.
@@ -186,7 +143,7 @@ pub(crate) struct ClusterState {
     /// `cluster-allow-reads-when-down`.
     pub(crate) allow_reads_when_down: bool,
     /// Election and vote bookkeeping.
-    pub(crate) failover: super::failover::FailoverState,
+    pub(crate) failover: super::votes::FailoverState,
     /// Set by gossip: this node must now replicate that primary (it lost its slots to it).
     pub(crate) repoint: Option<NodeId>,
     /// `cluster-preferred-endpoint-type`.
@@ -217,7 +174,7 @@ impl ClusterState {
             node_timeout_ms: 15_000,
             require_full_coverage: true,
             allow_reads_when_down: false,
-            failover: super::failover::FailoverState::default(),
+            failover: super::votes::FailoverState::default(),
             repoint: None,
             preferred_endpoint: EndpointType::Ip,
             human_nodename: String::new(),
@@ -242,7 +199,7 @@ impl ClusterState {
 
     /// Forget elections in progress (a restarted node starts clean).
     pub(crate) fn reset_transient(&mut self) {
-        self.failover = super::failover::FailoverState::default();
+        self.failover = super::votes::FailoverState::default();
         self.repoint = None;
         self.pending_meets.clear();
     }

@@ -47,6 +47,7 @@ mod stream;
 mod stream_codec;
 pub(crate) mod strings;
 mod util;
+mod wire;
 pub(crate) mod xclaim;
 pub(crate) mod xcmd;
 pub(crate) mod xgroup;

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-use super::snapshot::{put_bytes, put_len, Reader};
 use super::stream::{Consumer, Group, Nack, NodeParts, Stream, StreamId};
+use super::wire::{put_bytes, put_len, Reader};
 
 fn put_id(out: &mut Vec<u8>, id: StreamId) {
     out.extend_from_slice(&id.ms.to_le_bytes());

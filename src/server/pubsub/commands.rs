@@ -15,7 +15,6 @@ use super::{Kind, PubSub};
 use crate::command::{CommandSpec, PubSubOp};
 use crate::resp::{Protocol, Value};
 use crate::server::call::{Call, Outcome};
-use crate::server::cluster::bus;
 use crate::server::cluster::state::NodeId;
 use crate::server::node::{Locked, NodeShared};
 use crate::server::session::Conn;
@@ -227,7 +226,7 @@ fn publish(
             if id == shared.id {
                 continue;
             }
-            if let Some(node) = bus::lookup(addr) {
+            if let Some(node) = crate::server::cluster::directory::lookup(addr) {
                 if node.id == id && !bus_blocked(&node) {
                     deliver(&node.pubsub);
                 }

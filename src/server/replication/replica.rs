@@ -15,7 +15,6 @@ use tokio::time::Instant;
 
 use super::ReplicaLink;
 use crate::resp::{decode_command, encode_command};
-use crate::server::cluster::bus;
 use crate::server::cluster::state::NodeId;
 use crate::server::db::{Db, ExecCtx};
 use crate::server::node::{now_ms, NodeShared, NodeState};
@@ -50,7 +49,7 @@ pub(crate) fn become_replica(
         last_io: std::time::Instant::now(),
         generation,
     });
-    if let Some(node) = bus::lookup(shared.addr) {
+    if let Some(node) = crate::server::cluster::directory::lookup(shared.addr) {
         tokio::spawn(run(node, generation));
     }
 }
@@ -143,7 +142,7 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
         .as_ref()
         .filter(|l| l.generation == generation)
         .map(|l| l.primary);
-    if bus::lookup(addr).map(|n| n.id) != primary {
+    if crate::server::cluster::directory::lookup(addr).map(|n| n.id) != primary {
         return Err(io_err("primary unreachable"));
     }
     let host = addr.ip().to_string();

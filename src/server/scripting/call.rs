@@ -8,9 +8,10 @@ use mlua::{Lua, MultiValue, Result as LuaResult, Value as Lv};
 
 use super::convert::{error_table, lua_to_arg, reply_to_lua};
 use crate::resp::Value;
-use crate::server::cluster::route::{self, Traits};
+use crate::server::cluster::route;
 use crate::server::db::ExecCtx;
 use crate::server::node::NodeState;
+use crate::server::registry::Traits;
 
 /// What one script run knows and accumulates (Redis' `scriptRunCtx`).
 #[derive(Debug, Default)]

@@ -5,7 +5,7 @@
 
 use mlua::{Lua, MultiValue, Value as Lv};
 
-use super::vm::lua_error;
+use super::lua_error::lua_error;
 
 /// Lua 5.1's `LUAI_MAXCSTACK`: most values a C function may hold on its stack.
 pub(crate) const MAX_C_STACK: usize = 8000;

@@ -4,7 +4,7 @@
 
 use mlua::{LightUserData, Lua, MultiValue, Result as LuaResult, Table, Value as Lv};
 
-use super::vm::lua_error;
+use super::lua_error::lua_error;
 
 /// Deepest nesting either direction accepts (lua-cjson's default).
 const MAX_DEPTH: usize = 1000;

@@ -8,7 +8,7 @@
 use mlua::{Lua, MultiValue, Result as LuaResult, Table, Value as Lv};
 
 use super::lauxlib::{arg_error, check_integer, check_stack, check_string, opt_integer};
-use super::vm::{core_error, lua_error};
+use super::lua_error::{core_error, lua_error};
 
 /// Nesting deeper than this packs as nil (lua-cmsgpack's `LUACMSGPACK_MAX_NESTING`).
 const MAX_NESTING: usize = 16;

@@ -6,7 +6,7 @@
 use mlua::{Lua, MultiValue, Result as LuaResult, Table, Value as Lv};
 
 use super::lauxlib::{arg_error, check_number, check_stack, check_string, opt_integer};
-use super::vm::lua_error;
+use super::lua_error::lua_error;
 
 /// Widest `i[n]`/`I[n]`.
 const MAX_INT_SIZE: usize = 32;

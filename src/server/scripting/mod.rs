@@ -30,6 +30,7 @@ mod lib_bit;
 mod lib_cjson;
 mod lib_cmsgpack;
 mod lib_struct;
+mod lua_error;
 mod register;
 mod server_cmds;
 mod vm;

@@ -9,6 +9,7 @@ use mlua::{
 };
 
 use super::convert::{error_table, lua_to_reply};
+use super::lua_error::PLAIN;
 use super::RunFlags;
 use crate::resp::Value;
 
@@ -341,32 +342,6 @@ const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
 /// An error table `{err = "ERR msg"}` raised from Rust (Redis' `luaPushError` + `luaError`).
 fn raise(msg: &str) -> mlua::Error {
     mlua::Error::RuntimeError(format!("{RAISED}ERR {msg}"))
-}
-
-/// Marks a plain (string) error raised from Rust, as C's `luaL_error` raises them.
-const PLAIN: &str = "\u{1}lua:";
-
-/// A Lua error with `msg` as `luaL_error` words it: prefixed by where the calling Lua code
-/// is (`user_script:1: `).
-pub(crate) fn lua_error(lua: &Lua, msg: &str) -> mlua::Error {
-    let place = lua
-        .inspect_stack(1, |d| {
-            let src = d.source();
-            match (src.what, src.short_src, d.current_line()) {
-                ("C", _, _) => None,
-                (_, Some(s), Some(line)) => Some(format!("{s}:{line}: ")),
-                _ => None,
-            }
-        })
-        .flatten()
-        .unwrap_or_default();
-    mlua::Error::RuntimeError(format!("{PLAIN}{place}{msg}"))
-}
-
-/// A Lua error with `msg` and no position, as the Lua core raises them inside a C function
-/// (`luaG_runerror`: `table index is nil`).
-pub(crate) fn core_error(msg: &str) -> mlua::Error {
-    mlua::Error::RuntimeError(format!("{PLAIN}{msg}"))
 }
 
 /// The error-table text carried by an error raised from Rust (`ERR ...` for plain ones), if
