@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::{reply_of, Shared};
 use crate::credentials::{Auth, Credentials};
+use crate::error::{Error, ErrorKind};
 use crate::resp::Value;
 
 /// Renew when this share of the remaining lifetime is left (and at most [`MAX_MARGIN`]
@@ -23,6 +24,9 @@ const MAX_MARGIN: Duration = Duration::from_secs(60);
 const MIN_GAP: Duration = Duration::from_millis(250);
 /// The wait before trying again after the provider or the server refused a renewal.
 const RETRY: Duration = Duration::from_secs(1);
+/// The longest a renewal waits for the provider (one that hangs must not stop renewals for
+/// good).
+const FETCH_LIMIT: Duration = Duration::from_secs(10);
 
 /// How long from `now` until credentials valid until `until` should be renewed: when a fifth
 /// of their remaining life is left (at most a minute before expiry), never sooner than
@@ -48,7 +52,15 @@ async fn reauth_loop(shared: Weak<Shared>, auth: Auth, first: Instant) {
         {
             return;
         }
-        let creds = match auth.fetch().await {
+        let fetched = tokio::time::timeout(FETCH_LIMIT, auth.fetch())
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("no answer within {FETCH_LIMIT:?}"),
+                ))
+            });
+        let creds = match fetched {
             Ok(c) => c,
             Err(e) => {
                 let addr = shared.upgrade().map(|s| s.addr.clone()).unwrap_or_default();
