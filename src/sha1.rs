@@ -3,13 +3,30 @@
 
 /// The lower-case hex SHA-1 of `data`, as `SCRIPT LOAD` returns it.
 pub(crate) fn sha1_hex(data: &[u8]) -> String {
-    let digest = sha1(data);
-    let mut out = String::with_capacity(40);
-    for b in digest {
+    hex(&sha1(data))
+}
+
+/// Lower-case hex of a digest.
+pub(crate) fn hex(digest: &[u8]) -> String {
+    let mut out = String::with_capacity(digest.len() * 2);
+    for &b in digest {
         out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
         out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
     }
     out
+}
+
+/// The Merkle-Damgard padding SHA-1 and SHA-256 share: `data`, 0x80, zeros, and the bit
+/// length (big-endian), to a multiple of 64 bytes.
+pub(crate) fn padded(data: &[u8]) -> Vec<u8> {
+    let bit_len = (data.len() as u64).wrapping_mul(8);
+    let mut msg = data.to_vec();
+    msg.push(0x80);
+    while msg.len() % 64 != 56 {
+        msg.push(0);
+    }
+    msg.extend_from_slice(&bit_len.to_be_bytes());
+    msg
 }
 
 fn sha1(data: &[u8]) -> [u8; 20] {
@@ -20,14 +37,7 @@ fn sha1(data: &[u8]) -> [u8; 20] {
         0x1032_5476,
         0xC3D2_E1F0,
     ];
-    let bit_len = (data.len() as u64).wrapping_mul(8);
-    let mut msg = data.to_vec();
-    msg.push(0x80);
-    while msg.len() % 64 != 56 {
-        msg.push(0);
-    }
-    msg.extend_from_slice(&bit_len.to_be_bytes());
-    for block in msg.chunks_exact(64) {
+    for block in padded(data).chunks_exact(64) {
         let mut w = [0u32; 80];
         for (i, word) in block.chunks_exact(4).enumerate() {
             w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);

@@ -218,6 +218,8 @@ const ADMIN_SCRIPT: &[&[&str]] = &[
         "~k*",
     ],
     &["ACL", "USERS"],
+    &["CLIENT", "KILL", "USER", "nosuch"],
+    &["CLIENT", "KILL", "USER", "frank"],
     &["ACL", "WHOAMI"],
     &["ACL", "CAT"],
     &["ACL", "CAT", "nosuch"],
@@ -512,6 +514,21 @@ async fn a_restricted_user_gets_noperm_through_the_client() {
     assert!(cluster
         .acl_setuser_all("writer", "<not-a-password")
         .is_err());
+    let shown = format!(
+        "{:?}",
+        TestCluster::builder()
+            .requirepass("pw-one")
+            .user("u", "pw-two")
+            .acl_user(
+                "v",
+                "on >pw-three #f64551fcd6f07823cb87971cfb91446425da18286b3ab1ef935e0cbd7a69f68a"
+            )
+    );
+    assert!(
+        shown.contains("<redacted>") && !shown.contains("pw-"),
+        "{shown}"
+    );
+    assert!(!shown.contains("f64551fc"), "{shown}");
     assert!(TestCluster::builder()
         .acl_user("bad", "+nosuchcommand")
         .start()

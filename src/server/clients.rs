@@ -38,6 +38,8 @@ pub(crate) struct KillFilter {
     pub(crate) laddr: Option<String>,
     /// Spare this id (SKIPME yes).
     pub(crate) skip: Option<u64>,
+    /// Only connections authenticated as this ACL user.
+    pub(crate) user: Option<String>,
 }
 
 impl Clients {
@@ -113,6 +115,7 @@ impl Clients {
                     .laddr
                     .as_ref()
                     .map_or(true, |a| *a == e.local.to_string())
+                && filter.user.as_ref().map_or(true, |u| *u == e.user)
                 && filter.skip != Some(*id);
             if hit {
                 e.kill.notify_one();

@@ -131,6 +131,16 @@ pub(crate) fn role_command(c: &mut Call<'_, '_>) -> Outcome {
 
 /// `CLIENT <sub>` (UNBLOCK lives with the blocking commands).
 pub(crate) fn client_command(c: &mut Call<'_, '_>) -> Outcome {
+    if c.spec.name == "client|kill" {
+        // CLIENT KILL USER <name>: the user must exist.
+        let users = c.args.chunks(2).skip(1).filter(|p| p.len() == 2);
+        for pair in users.filter(|p| p[0].eq_ignore_ascii_case(b"user")) {
+            let name = String::from_utf8_lossy(&pair[1]);
+            if !c.locked.get().acl.has_user(&name) {
+                return Outcome::Reply(Value::error(format!("ERR No such user '{name}'")));
+            }
+        }
+    }
     Outcome::Reply(client(c.conn, &c.spec.name[7..], c.args, c.shared))
 }
 
@@ -306,6 +316,7 @@ fn client_kill(conn: &Conn, args: &[Bytes], shared: &NodeShared) -> Value {
             },
             b"addr" => filter.addr = Some(text),
             b"laddr" => filter.laddr = Some(text),
+            b"user" => filter.user = Some(text),
             b"skipme" => match text.to_ascii_lowercase().as_str() {
                 "yes" => filter.skip = Some(conn.id),
                 "no" => filter.skip = None,

@@ -15,8 +15,9 @@ use super::fault::Faults;
 use super::replication::ReplState;
 use super::stats::CmdStats;
 
-/// Settings a node starts with (shared by every node of a cluster).
-#[derive(Clone, Debug, Default)]
+/// Settings a node starts with (shared by every node of a cluster). `Debug` shows no
+/// password (nor `>pass`/`#hash` ACL rules).
+#[derive(Clone, Default)]
 pub(crate) struct NodeConfig {
     /// Password of the `default` user; `None`: no password needed.
     pub(crate) requirepass: Option<String>,
@@ -33,6 +34,34 @@ pub(crate) struct NodeConfig {
     /// node on TLS port P serves plaintext on P + this shift, the same for every node, so a
     /// redirect sent on a plaintext connection can name the target's plaintext port.
     pub(crate) plaintext_shift: Option<i32>,
+}
+
+impl std::fmt::Debug for NodeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = |r: &String| r.starts_with(['>', '<', '#', '!']);
+        let users: Vec<(&str, Vec<&str>)> = self
+            .users
+            .iter()
+            .map(|(name, rules)| {
+                let shown = rules
+                    .iter()
+                    .map(|r| if secret(r) { "<redacted>" } else { r.as_str() });
+                (name.as_str(), shown.collect())
+            })
+            .collect();
+        let mut d = f.debug_struct("NodeConfig");
+        d.field(
+            "requirepass",
+            &self.requirepass.as_ref().map(|_| "<redacted>"),
+        )
+        .field("users", &users)
+        .field("node_timeout", &self.node_timeout);
+        #[cfg(feature = "tls")]
+        d.field("tls", &self.tls);
+        d.field("settings", &self.settings)
+            .field("plaintext_shift", &self.plaintext_shift)
+            .finish()
+    }
 }
 
 impl NodeConfig {

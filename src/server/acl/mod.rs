@@ -113,6 +113,11 @@ impl Acl {
         self.staged(name, rules).map(|_| ())
     }
 
+    /// True when `name` is a user.
+    pub(crate) fn has_user(&self, name: &str) -> bool {
+        self.users.contains_key(name)
+    }
+
     /// True when a connection must authenticate (the `default` user has a password or is
     /// off).
     pub(crate) fn auth_required(&self) -> bool {

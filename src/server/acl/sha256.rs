@@ -70,12 +70,7 @@ const K: [u32; 64] = [
 
 /// The lower-case hex SHA-256 of `data` (64 characters), as Redis hashes ACL passwords.
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
-    let mut out = String::with_capacity(64);
-    for b in sha256(data) {
-        out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-        out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
-    }
-    out
+    crate::sha1::hex(&sha256(data))
 }
 
 fn sha256(data: &[u8]) -> [u8; 32] {
@@ -89,14 +84,7 @@ fn sha256(data: &[u8]) -> [u8; 32] {
         0x1f83_d9ab,
         0x5be0_cd19,
     ];
-    let bit_len = (data.len() as u64).wrapping_mul(8);
-    let mut msg = data.to_vec();
-    msg.push(0x80);
-    while msg.len() % 64 != 56 {
-        msg.push(0);
-    }
-    msg.extend_from_slice(&bit_len.to_be_bytes());
-    for block in msg.chunks_exact(64) {
+    for block in crate::sha1::padded(data).chunks_exact(64) {
         let mut w = [0u32; 64];
         for (i, word) in block.chunks_exact(4).enumerate() {
             w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
