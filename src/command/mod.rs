@@ -11,15 +11,16 @@ mod classify;
 mod spec;
 mod table;
 
-pub(crate) use classify::{
-    classify, classify_spec, key_positions, ArgList, FanoutMerge, PubSubOp, Slot, SplitMerge,
-    Targets, Wait,
-};
+pub(crate) use classify::{classify, ArgList, FanoutMerge, Slot, SplitMerge, Targets, Wait};
+// The bundled server's side: it resolves the spec itself and walks the keys.
+#[cfg(any(feature = "server", test))]
+pub(crate) use classify::{classify_spec, key_positions, PubSubOp};
 #[cfg(test)]
 pub(crate) use classify::{Atomic, Class, PubSub, Split, Timeout, Unit};
 pub(crate) use spec::{BeginSearch, CommandSpec, FindKeys, KeySpec};
 
 /// Every known command, sorted by name.
+#[cfg(any(feature = "server", test))]
 pub(crate) fn all() -> &'static [CommandSpec] {
     table::COMMANDS
 }
@@ -48,6 +49,7 @@ pub(crate) fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
 
 /// Find the spec that governs `args` (name first): the subcommand's when the command has
 /// subcommands and `args[1]` names one, otherwise the command's own.
+#[cfg(any(feature = "server", test))]
 pub(crate) fn lookup_args<A: AsRef<[u8]>>(args: &[A]) -> Option<&'static CommandSpec> {
     let spec = lookup(args.first()?.as_ref())?;
     if spec.subcommands.is_empty() {
@@ -82,6 +84,7 @@ impl CommandSpec {
     }
 
     /// True when `argc` (the name included) satisfies the arity.
+    #[cfg(any(feature = "server", test))]
     pub(crate) fn arity_ok(&self, argc: usize) -> bool {
         let argc = argc as i64;
         let arity = i64::from(self.arity);

@@ -126,7 +126,6 @@ impl Clients {
     }
 
     /// Close every client connection of the node (fault injection).
-    #[allow(dead_code)]
     pub(crate) fn kill_all(&self) -> usize {
         self.kill(&KillFilter::default())
     }

@@ -228,7 +228,6 @@ pub(super) fn scan_reply(cursor: u64, items: Vec<Value>) -> Value {
 /// when it holds another type.
 macro_rules! typed {
     ($fn_ref:ident, $fn_mut:ident, $variant:ident, $ty:ty) => {
-        #[allow(dead_code)]
         pub(super) fn $fn_ref<'a>(
             db: &'a mut Db,
             key: &[u8],
@@ -243,7 +242,6 @@ macro_rules! typed {
                 Some(_) => Err(wrongtype()),
             }
         }
-        #[allow(dead_code)]
         pub(super) fn $fn_mut<'a>(
             db: &'a mut Db,
             key: &[u8],
