@@ -174,12 +174,23 @@ pub(crate) fn run(conn: &Conn, spec: &CommandSpec, args: &[Bytes]) -> Value {
             let Some(cmd) = command::lookup_args(target).filter(|s| implemented(s)) else {
                 return Value::error("ERR Invalid command specified");
             };
+            // Redis' `doesCommandHaveKeys`: a key spec that is not `not_key`, or a getkeys
+            // procedure (every `movablekeys` command has one).
+            let has_keys = cmd.has_flag("movablekeys")
+                || cmd.key_specs.iter().any(|k| !k.flags.contains(&"not_key"));
+            if !has_keys {
+                return Value::error("ERR The command has no key arguments");
+            }
             if !cmd.arity_ok(target.len()) {
                 return Value::error("ERR Invalid number of arguments specified for command");
             }
+            // The keys the cluster routes by: the same positions the client's routing uses.
             let keys: Vec<usize> = command::key_positions(cmd, target).iter().collect();
             if keys.is_empty() {
-                return Value::error("ERR The command has no key arguments");
+                if cmd.has_flag("no_mandatory_keys") {
+                    return Value::Array(Vec::new());
+                }
+                return Value::error("ERR Invalid arguments specified for command");
             }
             Value::Array(
                 keys.into_iter()
