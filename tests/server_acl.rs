@@ -535,3 +535,24 @@ async fn a_restricted_user_gets_noperm_through_the_client() {
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn the_binary_creates_users_from_user_directives() {
+    let server = support::server_bin::ServerProcess::start(
+        3,
+        &["--primaries", "3", "--user", "app on >app-pw ~app:* +@all"],
+    );
+    let seeds: Vec<SocketAddr> = (0..3).map(|i| server.addr(i).parse().unwrap()).collect();
+    let client = ClusterClient::builder(seeds.clone())
+        .credentials(Some("app"), "app-pw")
+        .build()
+        .await
+        .unwrap();
+    client.set("app:1", 7).await.unwrap();
+    assert_eq!(client.get::<i64>("app:1").await.unwrap(), 7);
+    let e = client.set("other", 1).await.unwrap_err();
+    assert!(e.to_string().contains("NOPERM"), "{e}");
+    let mut raw = Client::connect(seeds[1]).await;
+    let users = support::raw::parts(&raw.cmd(&["ACL", "USERS"]).await);
+    assert_eq!(users, ["app", "default"]);
+}

@@ -19,7 +19,7 @@ const USAGE: &str = "usage: redcluster-server [CONFIG_FILE] [--primaries N] \
 [--cluster-node-timeout MS] [--DIRECTIVE VALUE ...]
 
   CONFIG_FILE               redis.conf syntax, one directive per line: port,
-                            requirepass, cluster-node-timeout, maxclients, tcp-backlog,
+                            requirepass, user, cluster-node-timeout, maxclients, tcp-backlog,
                             client-output-buffer-limit, primaries, replicas-per-primary,
                             nodes, empty; cluster-enabled, appendonly, dir, daemonize no ...
                             are accepted and ignored. Flags given after it override it.
@@ -34,6 +34,8 @@ const USAGE: &str = "usage: redcluster-server [CONFIG_FILE] [--primaries N] \
                             with the password moved out of its arguments, which shortens but
                             does not close that window: prefer the file or the environment
   --cluster-node-timeout MS node timeout in milliseconds (default 15000)
+  --user 'NAME RULES...'    an ACL user on every node, as redis.conf's `user` directive
+                            (e.g. 'app on >secret ~app:* +@all'); repeatable
   --maxclients N            clients per node (default 10000); the open-files limit is raised
                             to fit every node, or maxclients lowered when it cannot be
   --tcp-backlog N           listen queue length (default 511)
@@ -69,6 +71,8 @@ struct Args {
     empty: bool,
     nodes: Option<usize>,
     requirepass: Option<String>,
+    /// `user NAME RULES...` directives: ACL users created on every node.
+    users: Vec<(String, String)>,
     node_timeout_ms: u64,
     /// Other directives, handed to every node.
     settings: Vec<(String, String)>,
@@ -134,6 +138,14 @@ fn directive(args: &mut Args, name: &str, values: &[String]) -> Result<(), Strin
         "requirepass" => args.requirepass = Some(one()?.to_string()),
         "requirepass-file" => args.requirepass = Some(read_password_file(one()?)?),
         "cluster-node-timeout" => args.node_timeout_ms = num(&name, one()?)?,
+        "user" => {
+            // `user alice on >pw ~* +@all` in a file; `--user 'alice on >pw ...'` as a flag.
+            let words: Vec<&str> = values.iter().flat_map(|v| v.split_whitespace()).collect();
+            let Some((user, rules)) = words.split_first() else {
+                return Err("'user' needs a name and ACL rules".into());
+            };
+            args.users.push((user.to_string(), rules.join(" ")));
+        }
         "tls-port" => args.tls.port = Some(num(&name, one()?)?),
         "tls-cert-file" => args.tls.cert_file = Some(one()?.to_string()),
         "tls-key-file" => args.tls.key_file = Some(one()?.to_string()),
@@ -229,6 +241,7 @@ fn parse(argv: Vec<String>) -> Result<Args, String> {
         empty: false,
         nodes: None,
         requirepass: None,
+        users: Vec::new(),
         node_timeout_ms: 15_000,
         settings: Vec::new(),
         tls: TlsArgs::default(),
@@ -478,6 +491,9 @@ async fn run(args: Args) -> ExitCode {
     }
     if let Some(pass) = args.requirepass {
         builder = builder.requirepass(pass);
+    }
+    for (name, rules) in &args.users {
+        builder = builder.acl_user(name, rules);
     }
     for (name, value) in args.settings {
         builder = builder.config(name, value);
