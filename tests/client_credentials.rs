@@ -43,14 +43,21 @@ impl CredentialsProvider for Counting {
 /// AUTH calls on every node of `cluster` (`default-pw` for the default user), less the one
 /// this makes; panics when any AUTH failed or was rejected.
 async fn auth_calls_none_refused(cluster: &TestCluster) -> u64 {
+    let nodes: Vec<String> = cluster.seeds().iter().map(|a| a.to_string()).collect();
+    auth_calls_on(&nodes, Some("default-pw")).await
+}
+
+/// AUTH calls on every one of `nodes` (authenticating as the default user with `admin`
+/// first, when given, which is not counted); panics when any AUTH failed or was rejected.
+async fn auth_calls_on(nodes: &[String], admin: Option<&str>) -> u64 {
     let mut auths = 0;
-    for a in cluster.seeds() {
-        let replies = support::raw::node_cmds(
-            &a.to_string(),
-            &[vec!["AUTH", "default-pw"], vec!["INFO", "commandstats"]],
-        )
-        .await;
-        let info = support::raw::text(&replies[1]);
+    for a in nodes {
+        let mut cmds = vec![vec!["INFO", "commandstats"]];
+        if let Some(pw) = admin {
+            cmds.insert(0, vec!["AUTH", "default", pw]);
+        }
+        let replies = support::raw::node_cmds(a, &cmds).await;
+        let info = support::raw::text(replies.last().unwrap());
         let line = info
             .lines()
             .find(|l| l.starts_with("cmdstat_auth:"))
@@ -63,7 +70,8 @@ async fn auth_calls_none_refused(cluster: &TestCluster) -> u64 {
         };
         assert_eq!(field("failed_calls"), 0, "{line}");
         assert_eq!(field("rejected_calls"), 0, "{line}");
-        auths += field("calls") - 1;
+        // (Less the test's own AUTH just now.)
+        auths += field("calls") - u64::from(admin.is_some());
     }
     auths
 }
@@ -250,55 +258,101 @@ async fn a_command_the_user_may_not_run_is_an_auth_error_naming_the_user() {
     assert_eq!(client.stats().retries, retries, "a NOPERM was retried");
 }
 
+/// Subscribe on `nodes` as `app` (password `password`) with credentials that expire every
+/// 400 ms, publish until every connection renewed a few times; every message must arrive in
+/// order, and no node may have refused an AUTH (`admin`: the default user's password).
+async fn subscription_across_renewals(
+    nodes: &[String],
+    password: &'static str,
+    admin: Option<&str>,
+    resp3: bool,
+) -> u64 {
+    use redcluster::MessageKind;
+    let calls = Arc::new(AtomicU64::new(0));
+    let c = calls.clone();
+    let client = Client::builder(nodes.to_vec())
+        .resp3(resp3)
+        .credentials_provider(move || {
+            c.fetch_add(1, Ordering::Relaxed);
+            async move {
+                Ok(Credentials::new(Some("app"), password)
+                    .valid_until(Instant::now() + Duration::from_millis(400)))
+            }
+        })
+        .build()
+        .await
+        .unwrap();
+    let mut sub = client.subscribe(["renew-ch"]).await.unwrap();
+    // (The subscription is confirmed asynchronously: wait until it delivers.)
+    support::pubsub::publish_until(
+        &mut sub,
+        Duration::from_secs(10),
+        |_| client.publish("renew-ch", "warm-up"),
+        |seen| !seen.is_empty(),
+    )
+    .await;
+    support::pubsub::drain(&mut sub).await;
+    let started = calls.load(Ordering::Relaxed);
+    let mut i = 0u64;
+    // Publish until every connection has renewed a few times; every message arrives.
+    while calls.load(Ordering::Relaxed) < started + 9 {
+        assert!(i < 2_000, "renewals never happened (resp3 {resp3})");
+        client.publish("renew-ch", i).await.unwrap();
+        let m = support::pubsub::next(&mut sub, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|| panic!("message {i} lost (resp3 {resp3})"));
+        assert_eq!(m.kind, MessageKind::Message, "resp3 {resp3}: {m:?}");
+        assert_eq!(m.payload, i.to_string().as_bytes(), "resp3 {resp3}");
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    auth_calls_on(nodes, admin).await;
+    i
+}
+
 /// Subscriptions with expiring credentials: a RESP3 subscriber connection renews in place (AUTH
 /// is allowed there), a RESP2 one is left alone (it would refuse AUTH); both keep delivering
 /// every message, and no AUTH is refused anywhere.
 #[tokio::test]
 async fn subscriptions_keep_delivering_while_credentials_renew() {
-    use redcluster::MessageKind;
     for resp3 in [true, false] {
         let cluster = app_cluster().await;
-        let calls = Arc::new(AtomicU64::new(0));
-        let c = calls.clone();
-        let client = Client::builder(cluster.seeds())
-            .resp3(resp3)
-            .credentials_provider(move || {
-                c.fetch_add(1, Ordering::Relaxed);
-                async {
-                    Ok(Credentials::new(Some("app"), "app-secret-456")
-                        .valid_until(Instant::now() + Duration::from_millis(400)))
-                }
-            })
-            .build()
-            .await
-            .unwrap();
-        let mut sub = client.subscribe(["renew-ch"]).await.unwrap();
-        // (The subscription is confirmed asynchronously: wait until it delivers.)
-        support::pubsub::publish_until(
-            &mut sub,
-            Duration::from_secs(10),
-            |_| client.publish("renew-ch", "warm-up"),
-            |seen| !seen.is_empty(),
-        )
-        .await;
-        support::pubsub::drain(&mut sub).await;
-        let started = calls.load(Ordering::Relaxed);
-        let mut received = 0;
-        let mut i = 0u64;
-        // Publish until every connection has renewed a few times; every message arrives.
-        while calls.load(Ordering::Relaxed) < started + 9 {
-            assert!(i < 2_000, "renewals never happened (resp3 {resp3})");
-            client.publish("renew-ch", i).await.unwrap();
-            let m = support::pubsub::next(&mut sub, Duration::from_secs(5))
-                .await
-                .unwrap_or_else(|| panic!("message {i} lost (resp3 {resp3})"));
-            assert_eq!(m.kind, MessageKind::Message, "resp3 {resp3}: {m:?}");
-            assert_eq!(m.payload, i.to_string().as_bytes(), "resp3 {resp3}");
-            received += 1;
-            i += 1;
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        auth_calls_none_refused(&cluster).await;
-        println!("resp3 {resp3}: {received} messages in order across renewals");
+        let nodes: Vec<String> = cluster.seeds().iter().map(|a| a.to_string()).collect();
+        let n =
+            subscription_across_renewals(&nodes, "app-secret-456", Some("default-pw"), resp3).await;
+        println!("bundled, resp3 {resp3}: {n} messages in order across renewals");
+    }
+}
+
+/// The same on a real redis-server 7 cluster, which counts an AUTH refused in a RESP2
+/// subscriber's context as a rejected call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_keep_delivering_while_credentials_renew_on_a_real_cluster() {
+    let Some(cluster) = support::real_cluster::RealCluster::start(3, 0) else {
+        return;
+    };
+    let nodes = cluster.seeds();
+    for n in &nodes {
+        let r = support::raw::text(
+            &support::raw::node_cmd(
+                n,
+                &[
+                    "ACL",
+                    "SETUSER",
+                    "app",
+                    "on",
+                    ">real-app-pw",
+                    "~*",
+                    "&*",
+                    "+@all",
+                ],
+            )
+            .await,
+        );
+        assert_eq!(r, "OK", "{r}");
+    }
+    for resp3 in [true, false] {
+        let n = subscription_across_renewals(&nodes, "real-app-pw", None, resp3).await;
+        println!("real, resp3 {resp3}: {n} messages in order across renewals");
     }
 }
