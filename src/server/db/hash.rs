@@ -25,7 +25,7 @@ fn remove_field(h: &mut Hash, f: &[u8]) -> bool {
 /// The hash at `key` for writing, created empty when absent.
 fn hash_create<'a>(db: &'a mut Db, key: &Bytes, now: u64) -> Result<&'a mut Hash, Value> {
     if hash_mut(db, key, now)?.is_none() {
-        db.insert(key, Data::Hash(IndexMap::new()), None);
+        db.insert(key, Data::Hash(Box::default()), None);
     }
     hash_mut(db, key, now)?.ok_or_else(|| err(SYNTAX))
 }

@@ -4,8 +4,7 @@ use bytes::Bytes;
 use rand::Rng;
 
 use super::util::{
-    bulk, cursor_arg, eq, err, int_arg, len, scan_opts, scan_reply, tri, u64_bytes, word, NO_KEY,
-    SYNTAX,
+    cursor_arg, eq, err, int_arg, len, scan_opts, scan_reply, tri, u64_bytes, word, NO_KEY, SYNTAX,
 };
 use super::{glob, snapshot, Data, Db, ExecCtx};
 use crate::resp::Value;
@@ -229,7 +228,7 @@ pub(crate) fn keys(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
         .filter(|(k, e)| {
             !e.expire_at.is_some_and(|t| t <= c.now_ms) && (all || glob::matches(pat, k))
         })
-        .map(|(k, _)| bulk(k))
+        .map(|(k, _)| Value::BulkString(k.to_bytes()))
         .collect();
     Value::Array(out)
 }
@@ -254,9 +253,8 @@ impl Db {
         let mut examined = 0usize;
         let mut slot = cursor;
         while slot < u64::from(SLOT_COUNT) && examined < o.count {
-            for k in self.slot_keys(slot as usize) {
+            for (k, e) in self.slot_entries(slot as usize) {
                 examined += 1;
-                let Some(e) = self.peek(k) else { continue };
                 if e.expire_at.is_some_and(|t| t <= now) {
                     continue;
                 }
@@ -270,7 +268,7 @@ impl Db {
                         continue;
                     }
                 }
-                out.push(k.clone());
+                out.push(k.to_bytes());
             }
             slot += 1;
         }
@@ -301,12 +299,12 @@ pub(crate) fn randomkey(db: &mut Db, _a: &[Bytes], c: &ExecCtx) -> Value {
     for _ in 0..100 {
         match db.random_entry() {
             None => return Value::Null,
-            Some((k, e)) if live(e) => return bulk(k),
+            Some((k, e)) if live(e) => return Value::BulkString(k.to_bytes()),
             Some(_) => {}
         }
     }
     // Mostly expired keys: pick among the live ones.
-    let keys: Vec<&Bytes> = db
+    let keys: Vec<&super::Key> = db
         .entries()
         .filter(|(_, e)| live(e))
         .map(|(k, _)| k)
@@ -314,7 +312,7 @@ pub(crate) fn randomkey(db: &mut Db, _a: &[Bytes], c: &ExecCtx) -> Value {
     if keys.is_empty() {
         return Value::Null;
     }
-    bulk(keys[rand::thread_rng().gen_range(0..keys.len())])
+    Value::BulkString(keys[rand::thread_rng().gen_range(0..keys.len())].to_bytes())
 }
 
 /// The internal encoding Redis 7.0 would report for `d`.

@@ -5,10 +5,12 @@
 //! arguments. Replies are [`Value`]s shaped like Redis 7.0 shapes them for the client's
 //! protocol ([`ExecCtx::resp3`]); error replies carry Redis' exact text.
 //!
-//! - Layout: an `IndexMap` from key to [`Entry`] (value, absolute expiry, version), a per-slot
-//!   index of key names touched only when a key is created or deleted (so
-//!   `CLUSTER COUNTKEYSINSLOT`/`GETKEYSINSLOT` and the slot-ordered `SCAN` cursor are cheap),
-//!   and a TTL index ordered by expiry time (so active expiry is exact and cheap).
+//! - Layout: an `IndexMap` from [`Key`] (names up to 22 bytes inline) to [`Entry`] (value,
+//!   absolute expiry, version), a per-slot list of map positions touched only when a key is
+//!   created or deleted (so `CLUSTER COUNTKEYSINSLOT`/`GETKEYSINSLOT` and the slot-ordered
+//!   `SCAN` cursor are cheap; 4 bytes a key, each entry knowing its place in its list), and a
+//!   TTL index ordered by expiry time (so active expiry is exact and cheap). Memory per key
+//!   is what this layout is for: see BENCHMARKS.md, "Memory per key".
 //! - Expiry: lazy on access, plus [`Db::active_expire`]. A primary deletes expired keys and
 //!   queues a `DEL`; a replica never deletes on its own: client reads see expired keys as
 //!   missing, while the primary's stream (write commands on a replica) still sees them.
@@ -36,6 +38,7 @@ mod geohash;
 mod glob;
 pub(crate) mod hash;
 pub(crate) mod hll;
+mod key;
 pub(crate) mod keys;
 pub(crate) mod lcs;
 pub(crate) mod list;
@@ -59,7 +62,7 @@ pub(crate) mod zstore;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 use bytes::Bytes;
 use indexmap::{IndexMap, IndexSet};
@@ -69,6 +72,7 @@ use crate::slot::{key_slot, SLOT_COUNT};
 
 pub(crate) use blocking::{BlockSpec, Pops};
 pub(crate) use glob::matches as glob_match;
+pub(crate) use key::Key;
 pub(crate) use zset::ZSet;
 
 /// A keyspace command's implementation (registered in the server's command table).
@@ -99,12 +103,13 @@ pub(crate) struct DbStats {
 pub(crate) enum Data {
     /// A string (also what `INCR` works on).
     Str(Bytes),
-    /// A hash; insertion order is kept, as Redis' small (listpack) hashes keep it.
-    Hash(IndexMap<Bytes, Bytes>),
+    /// A hash; insertion order is kept, as Redis' small (listpack) hashes keep it. Boxed,
+    /// as sets are, so a string key's entry is not as large as a map's header.
+    Hash(Box<IndexMap<Bytes, Bytes>>),
     /// A list.
     List(VecDeque<Bytes>),
     /// A set; insertion order kept so random picks are O(1).
-    Set(IndexSet<Bytes>),
+    Set(Box<IndexSet<Bytes>>),
     /// A sorted set.
     Zset(Box<ZSet>),
     /// A stream (boxed: it is large and rare).
@@ -134,6 +139,8 @@ pub(crate) struct Entry {
     pub(crate) expire_at: Option<u64>,
     /// Changes on every modification, so `WATCH` can tell whether the key was touched.
     pub(crate) version: u64,
+    /// Where this key's map position sits in its slot's list (`Db::slots`).
+    slot_pos: u32,
 }
 
 /// A node's keyspace. `Clone` is the point-in-time snapshot replication ships (values are
@@ -142,11 +149,12 @@ pub(crate) struct Entry {
 pub(crate) struct Db {
     /// Key -> entry. An `IndexMap` so a lookup hashes once and later steps use the index, and
     /// so `RANDOMKEY` is O(1).
-    map: IndexMap<Bytes, Entry>,
-    /// Key names per hash slot; maintained on create and delete only.
-    slots: Vec<HashSet<Bytes>>,
+    map: IndexMap<Key, Entry>,
+    /// Map positions of the keys of each hash slot; maintained on create and delete only
+    /// (a delete moves the map's last entry into the freed position: both lists follow).
+    slots: Vec<Vec<u32>>,
     /// Keys with a TTL ordered by expiry time: active expiry pops from the front.
-    ttls: BTreeSet<(u64, Bytes)>,
+    ttls: BTreeSet<(u64, Key)>,
     next_version: u64,
     replica: bool,
     /// True while a replica runs a write command (necessarily from its primary's stream):
@@ -157,7 +165,7 @@ pub(crate) struct Db {
     /// nothing leaves it alone.
     pub(super) changes: u64,
     /// Keys opened for writing by the running command, with their versions before.
-    pub(super) touched: Vec<(Bytes, u64)>,
+    pub(super) touched: Vec<(Key, u64)>,
     /// Keys deleted because they expired (INFO expired_keys).
     expired_keys: u64,
 }
@@ -182,7 +190,7 @@ impl Db {
     pub(crate) fn new() -> Db {
         Db {
             map: IndexMap::new(),
-            slots: vec![HashSet::new(); SLOT_COUNT as usize],
+            slots: vec![Vec::new(); SLOT_COUNT as usize],
             ttls: BTreeSet::new(),
             next_version: 1,
             replica: false,
@@ -266,16 +274,22 @@ impl Db {
         }
         let mut n = 0;
         while n < max_keys {
-            match self.ttls.first() {
-                Some((t, _)) if *t <= now_ms => {}
-                _ => break,
-            }
-            let Some((_, k)) = self.ttls.pop_first() else {
+            let Some((t, k)) = self.ttls.first() else {
                 break;
             };
-            if let Some((k, _)) = self.map.swap_remove_entry(&k) {
-                self.slots[key_slot(&k) as usize].remove(&k);
-                self.push_prop(vec![Bytes::from_static(b"DEL"), k]);
+            if *t > now_ms {
+                break;
+            }
+            match self.map.get_index_of(k) {
+                Some(i) => {
+                    if let Some((k, _)) = self.remove_index(i) {
+                        self.push_prop(vec![Bytes::from_static(b"DEL"), k.to_bytes()]);
+                    }
+                }
+                None => {
+                    // Not reachable while the indexes agree; never loop on it.
+                    self.ttls.pop_first();
+                }
             }
             n += 1;
         }
@@ -322,10 +336,10 @@ impl Db {
 
     /// Remove every key. Versions keep increasing so `WATCH` sees the flush.
     pub(crate) fn flush(&mut self) {
-        self.map.clear();
+        self.map = IndexMap::new();
         for s in &mut self.slots {
             if !s.is_empty() {
-                *s = HashSet::new();
+                *s = Vec::new();
             }
         }
         self.ttls.clear();
@@ -333,32 +347,32 @@ impl Db {
 
     /// Keys stored in `slot` (expired ones not yet reclaimed included, as in Redis).
     pub(crate) fn count_keys_in_slot(&self, slot: u16) -> usize {
-        self.slots.get(slot as usize).map_or(0, HashSet::len)
+        self.slots.get(slot as usize).map_or(0, Vec::len)
     }
 
     /// Up to `count` key names of `slot` (`CLUSTER GETKEYSINSLOT`).
     pub(crate) fn keys_in_slot(&self, slot: u16, count: usize) -> Vec<Bytes> {
-        self.slots
-            .get(slot as usize)
-            .map(|s| s.iter().take(count).cloned().collect())
-            .unwrap_or_default()
+        if usize::from(slot) >= self.slots.len() {
+            return Vec::new();
+        }
+        self.slot_entries(slot.into())
+            .take(count)
+            .map(|(k, _)| k.to_bytes())
+            .collect()
     }
 
     /// Delete every key of `slot`; returns how many. Nothing is propagated (the caller decides;
     /// Redis does this when a node loses a slot).
     pub(crate) fn delete_keys_in_slot(&mut self, slot: u16) -> usize {
-        let Some(set) = self.slots.get_mut(slot as usize) else {
-            return 0;
-        };
-        let keys = std::mem::take(set);
-        for k in &keys {
-            if let Some(e) = self.map.swap_remove(k) {
-                if let Some(t) = e.expire_at {
-                    self.ttls.remove(&(t, k.clone()));
-                }
+        let mut n = 0;
+        while let Some(&i) = self.slots.get(slot as usize).and_then(|s| s.last()) {
+            if self.remove_index(i as usize).is_none() {
+                // Not reachable while the indexes agree; never loop on it.
+                self.slots[slot as usize].pop();
             }
+            n += 1;
         }
-        keys.len()
+        n
     }
 
     /// A number that changes whenever `key` is modified, deleted, expired or created; 0 when
@@ -406,9 +420,8 @@ impl Db {
         match e.expire_at {
             Some(t) if t <= now && !self.from_primary => {
                 if !self.replica {
-                    if let Some((k, e)) = self.map.swap_remove_index(i) {
-                        self.unindex(&k, &e);
-                        self.push_prop(vec![Bytes::from_static(b"DEL"), k]);
+                    if let Some((k, _)) = self.remove_index(i) {
+                        self.push_prop(vec![Bytes::from_static(b"DEL"), k.to_bytes()]);
                         self.expired_keys += 1;
                     }
                 }
@@ -449,15 +462,17 @@ impl Db {
     /// Store `data` at `key`, replacing any value; `expire_at` is the new TTL (callers pass the
     /// old one to keep it). The key bytes are copied when the key is new so no network buffer
     /// is pinned by the keyspace.
-    pub(super) fn insert(&mut self, key: &Bytes, data: Data, expire_at: Option<u64>) {
+    pub(super) fn insert(&mut self, key: &[u8], data: Data, expire_at: Option<u64>) {
         let version = self.bump();
-        let new = Entry {
+        let mut new = Entry {
             data,
             expire_at,
             version,
+            slot_pos: 0,
         };
-        if let Some((_, k, e)) = self.map.get_full_mut(key.as_ref()) {
+        if let Some((_, k, e)) = self.map.get_full_mut(key) {
             let old_ttl = e.expire_at;
+            new.slot_pos = e.slot_pos;
             *e = new;
             if old_ttl != expire_at {
                 if let Some(t) = old_ttl {
@@ -469,8 +484,11 @@ impl Db {
             }
             return;
         }
-        let owned = Bytes::copy_from_slice(key);
-        self.slots[key_slot(key) as usize].insert(owned.clone());
+        let owned = Key::new(key);
+        let list = &mut self.slots[key_slot(key) as usize];
+        new.slot_pos = list.len() as u32;
+        // A new key is appended to the map: its position is the current length.
+        list.push(self.map.len() as u32);
         if let Some(t) = expire_at {
             self.ttls.insert((t, owned.clone()));
         }
@@ -498,17 +516,38 @@ impl Db {
 
     /// Delete `key` (whatever its expiry), returning the entry.
     pub(super) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let (k, e) = self.map.swap_remove_entry(key)?;
-        self.unindex(&k, &e);
-        Some(e)
+        let i = self.map.get_index_of(key)?;
+        self.remove_index(i).map(|(_, e)| e)
     }
 
-    /// Drop a removed key from the slot and TTL indexes.
-    fn unindex(&mut self, k: &Bytes, e: &Entry) {
-        self.slots[key_slot(k) as usize].remove(k);
+    /// Delete the entry at map position `i` and drop it from the slot and TTL indexes. The
+    /// map moves its last entry into position `i` and the slot list moves its last position
+    /// into the freed place: both moves are written back, so every list entry and every
+    /// `slot_pos` stays true.
+    fn remove_index(&mut self, i: usize) -> Option<(Key, Entry)> {
+        let (k, e) = self.map.get_index(i)?;
+        let slot = key_slot(k) as usize;
+        let pos = e.slot_pos as usize;
+        let list = &mut self.slots[slot];
+        if list.get(pos) == Some(&(i as u32)) {
+            list.swap_remove(pos);
+            if let Some(&moved) = list.get(pos) {
+                if let Some((_, m)) = self.map.get_index_mut(moved as usize) {
+                    m.slot_pos = pos as u32;
+                }
+            }
+        }
+        let (k, e) = self.map.swap_remove_index(i)?;
+        if let Some((moved_key, m)) = self.map.get_index(i) {
+            let moved_slot = key_slot(moved_key) as usize;
+            if let Some(p) = self.slots[moved_slot].get_mut(m.slot_pos as usize) {
+                *p = i as u32;
+            }
+        }
         if let Some(t) = e.expire_at {
             self.ttls.remove(&(t, k.clone()));
         }
+        Some((k, e))
     }
 
     /// Store the result of a *STORE command at `dst` (no TTL), or delete `dst` when the result
@@ -537,13 +576,15 @@ impl Db {
         }
     }
 
-    /// All key names of `slot` (for SCAN).
-    pub(super) fn slot_keys(&self, slot: usize) -> &HashSet<Bytes> {
-        &self.slots[slot]
+    /// Every stored entry of `slot` (for SCAN and GETKEYSINSLOT).
+    pub(super) fn slot_entries(&self, slot: usize) -> impl Iterator<Item = (&Key, &Entry)> {
+        self.slots[slot]
+            .iter()
+            .filter_map(|&i| self.map.get_index(i as usize))
     }
 
     /// A random stored entry (expired ones included).
-    pub(super) fn random_entry(&self) -> Option<(&Bytes, &Entry)> {
+    pub(super) fn random_entry(&self) -> Option<(&Key, &Entry)> {
         if self.map.is_empty() {
             return None;
         }
@@ -552,7 +593,7 @@ impl Db {
     }
 
     /// Every stored entry (for snapshots and KEYS).
-    pub(super) fn entries(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
+    pub(super) fn entries(&self) -> impl Iterator<Item = (&Key, &Entry)> {
         self.map.iter()
     }
 
@@ -569,11 +610,12 @@ impl Db {
     /// Check the indexes agree with the map (tests only).
     #[cfg(test)]
     pub(super) fn check_invariants(&self) {
-        let in_slots: usize = self.slots.iter().map(HashSet::len).sum();
+        let in_slots: usize = self.slots.iter().map(Vec::len).sum();
         assert_eq!(in_slots, self.map.len(), "slot index size");
-        for (k, e) in &self.map {
-            assert!(
-                self.slots[key_slot(k) as usize].contains(k),
+        for (i, (k, e)) in self.map.iter().enumerate() {
+            assert_eq!(
+                self.slots[key_slot(k) as usize].get(e.slot_pos as usize),
+                Some(&(i as u32)),
                 "slot index entry"
             );
             if let Some(t) = e.expire_at {

@@ -35,7 +35,7 @@ fn set_reply<'a>(s: impl IntoIterator<Item = &'a Bytes>) -> Value {
 pub(crate) fn sadd(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let key = &a[1];
     if tri!(set_mut(db, key, c.now_ms)).is_none() {
-        db.insert(key, Data::Set(IndexSet::new()), None);
+        db.insert(key, Data::Set(Box::default()), None);
     }
     let Some(s) = tri!(set_mut(db, key, c.now_ms)) else {
         return Value::Integer(0);
@@ -164,7 +164,7 @@ fn load<'a>(db: &'a mut Db, keys: &[Bytes], now: u64) -> Result<Vec<Option<&'a S
     Ok(keys
         .iter()
         .map(|k| match db.peek(k).map(|e| &e.data) {
-            Some(Data::Set(s)) if !db.is_logically_expired(k, now) => Some(s),
+            Some(Data::Set(s)) if !db.is_logically_expired(k, now) => Some(&**s),
             _ => None,
         })
         .collect())
@@ -267,7 +267,7 @@ fn store_op(db: &mut Db, a: &[Bytes], c: &ExecCtx, op: Op) -> Value {
     let sets = tri!(load(db, &a[2..], c.now_ms));
     let r = compute(&sets, op);
     let n = r.len();
-    if db.store_result(&a[1], (n > 0).then_some(Data::Set(r)), c.now_ms) {
+    if db.store_result(&a[1], (n > 0).then_some(Data::Set(Box::new(r))), c.now_ms) {
         db.prop_args(a);
     }
     len(n)
@@ -303,7 +303,7 @@ pub(crate) fn smove(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     }
     db.remove_if_empty(src);
     if tri!(set_mut(db, dst, c.now_ms)).is_none() {
-        db.insert(dst, Data::Set(IndexSet::new()), None);
+        db.insert(dst, Data::Set(Box::default()), None);
     }
     if let Some(d) = tri!(set_mut(db, dst, c.now_ms)) {
         d.insert(own(m));

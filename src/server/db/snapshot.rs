@@ -53,7 +53,7 @@ fn encode_data(out: &mut Vec<u8>, d: &Data) {
         Data::Hash(h) => {
             out.push(T_HASH);
             put_len(out, h.len());
-            for (k, v) in h {
+            for (k, v) in h.iter() {
                 put_bytes(out, k);
                 put_bytes(out, v);
             }
@@ -90,7 +90,7 @@ fn decode_data(r: &mut Reader<'_>) -> Result<Data, ()> {
             for _ in 0..n {
                 s.insert(r.bytes()?);
             }
-            Data::Set(s)
+            Data::Set(Box::new(s))
         }
         T_HASH => {
             let n = r.count(8)?;
@@ -99,7 +99,7 @@ fn decode_data(r: &mut Reader<'_>) -> Result<Data, ()> {
                 let k = r.bytes()?;
                 h.insert(k, r.bytes()?);
             }
-            Data::Hash(h)
+            Data::Hash(Box::new(h))
         }
         T_ZSET => {
             let n = r.count(12)?;

@@ -263,6 +263,62 @@ fn slot_index_tracks_creates_and_deletes() {
     assert_eq!(t.db.count_keys_in_slot(16384), 0);
 }
 
+/// Deletes move the map's last entry and a slot list's last position: after every kind of
+/// delete (DEL, lazy and active expiry, a whole slot, RENAME, a flush) each slot lists
+/// exactly its keys, long names (stored apart) and short ones (inline) alike.
+#[test]
+fn slot_and_ttl_indexes_survive_deletes_in_any_order() {
+    let mut t = T::new();
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let name = |i: u64| {
+        let tag = ["a", "b", "c"][(i % 3) as usize];
+        if i % 4 == 0 {
+            format!("{{{tag}}}a-key-name-longer-than-22-bytes-{i}")
+        } else {
+            format!("{{{tag}}}{i}")
+        }
+    };
+    for round in 0..2_000 {
+        let i = next(300);
+        match next(8) {
+            0..=2 => t.run(&format!("SET {} v", name(i))),
+            3 => t.run(&format!("SET {} v PX {}", name(i), 1 + next(50))),
+            4 => t.run(&format!("DEL {} {}", name(i), name(next(300)))),
+            5 => t.run(&format!("RENAME {} {}", name(i), name(next(300)))),
+            6 => {
+                t.now += next(20);
+                t.run(&format!("GET {}", name(i)))
+            }
+            _ => Value::Integer(t.db.active_expire(t.now, 1 + next(5) as usize) as i64),
+        };
+        t.db.check_invariants();
+        if round % 500 == 499 {
+            let slot = crate::slot::key_slot(name(next(3)).as_bytes());
+            let n = t.db.count_keys_in_slot(slot);
+            assert_eq!(t.db.keys_in_slot(slot, usize::MAX).len(), n);
+            assert_eq!(t.db.delete_keys_in_slot(slot), n);
+            assert_eq!(t.db.count_keys_in_slot(slot), 0);
+            t.db.check_invariants();
+        }
+    }
+    let total: usize = ["{a}", "{b}", "{c}"]
+        .iter()
+        .map(|tag| {
+            t.db.count_keys_in_slot(crate::slot::key_slot(tag.as_bytes()))
+        })
+        .sum();
+    assert_eq!(total, t.db.stats().keys);
+    t.run("FLUSHALL");
+    t.db.check_invariants();
+    assert_eq!(t.db.stats().keys, 0);
+}
+
 #[test]
 fn version_changes_on_every_modification() {
     let mut t = T::new();
