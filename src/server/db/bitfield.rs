@@ -298,7 +298,7 @@ fn generic(db: &mut Db, a: &[Bytes], c: &ExecCtx, ro: bool) -> Value {
         }
     }
     // The key exists (created and grown) even when nothing changed, as in Redis.
-    let ttl = db.read(&a[1], c.now_ms).and_then(|e| e.expire_at);
+    let ttl = db.read(&a[1], c.now_ms).and_then(|e| e.expire_at());
     db.insert(&a[1], Data::Str(Bytes::from(buf)), ttl);
     if changes {
         db.prop_args(a);

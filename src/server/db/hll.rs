@@ -358,7 +358,7 @@ fn load(db: &mut Db, key: &[u8], now: u64) -> Result<Option<Vec<u8>>, Value> {
 }
 
 fn store(db: &mut Db, key: &Bytes, v: Vec<u8>, now: u64) {
-    let ttl = db.read(key, now).and_then(|e| e.expire_at);
+    let ttl = db.read(key, now).and_then(|e| e.expire_at());
     db.insert(key, Data::Str(Bytes::from(v)), ttl);
 }
 

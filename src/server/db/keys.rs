@@ -73,7 +73,7 @@ fn expire_generic(db: &mut Db, a: &[Bytes], c: &ExecCtx, unit: i64, relative: bo
     let Some(e) = db.read(key, c.now_ms) else {
         return Value::Integer(0);
     };
-    let cur = e.expire_at;
+    let cur = e.expire_at();
     let ok = match cur {
         None => !xx && !gt,
         Some(t) => !nx && (!gt || abs > t as i64) && (!lt || abs < t as i64),
@@ -112,7 +112,7 @@ pub(crate) fn pexpireat(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
 fn ttl_generic(db: &mut Db, a: &[Bytes], c: &ExecCtx, f: impl Fn(u64, u64) -> i64) -> Value {
     match db.read(&a[1], c.now_ms) {
         None => Value::Integer(-2),
-        Some(e) => match e.expire_at {
+        Some(e) => match e.expire_at() {
             None => Value::Integer(-1),
             Some(t) => Value::Integer(f(t, c.now_ms)),
         },
@@ -140,7 +140,7 @@ pub(crate) fn pexpiretime(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
 
 pub(crate) fn persist(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     match db.read(&a[1], c.now_ms) {
-        Some(e) if e.expire_at.is_some() => {
+        Some(e) if e.expire_at().is_some() => {
             db.set_expire(&a[1], None);
             db.prop_args(a);
             Value::Integer(1)
@@ -171,7 +171,8 @@ fn rename_generic(db: &mut Db, a: &[Bytes], c: &ExecCtx, nx: bool) -> Value {
         return err(NO_KEY);
     };
     db.exists(dst, c.now_ms);
-    db.insert(dst, e.data, e.expire_at);
+    let ttl = e.expire_at();
+    db.insert(dst, e.data, ttl);
     db.prop_args(a);
     if nx {
         Value::Integer(1)
@@ -215,7 +216,8 @@ pub(crate) fn copy(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     if db.exists(dst, c.now_ms) && !replace {
         return Value::Integer(0);
     }
-    db.insert(dst, e.data, e.expire_at);
+    let ttl = e.expire_at();
+    db.insert(dst, e.data, ttl);
     db.prop_args(a);
     Value::Integer(1)
 }
@@ -226,7 +228,7 @@ pub(crate) fn keys(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     let out = db
         .entries()
         .filter(|(k, e)| {
-            !e.expire_at.is_some_and(|t| t <= c.now_ms) && (all || glob::matches(pat, k))
+            !e.expire_at().is_some_and(|t| t <= c.now_ms) && (all || glob::matches(pat, k))
         })
         .map(|(k, _)| Value::BulkString(k.to_bytes()))
         .collect();
@@ -255,7 +257,7 @@ impl Db {
         while slot < u64::from(SLOT_COUNT) && examined < o.count {
             for (k, e) in self.slot_entries(slot as usize) {
                 examined += 1;
-                if e.expire_at.is_some_and(|t| t <= now) {
+                if e.expire_at().is_some_and(|t| t <= now) {
                     continue;
                 }
                 if let Some(p) = &o.pattern {
@@ -295,7 +297,7 @@ pub(crate) fn flushall(db: &mut Db, a: &[Bytes], _c: &ExecCtx) -> Value {
 }
 
 pub(crate) fn randomkey(db: &mut Db, _a: &[Bytes], c: &ExecCtx) -> Value {
-    let live = |e: &super::Entry| !e.expire_at.is_some_and(|t| t <= c.now_ms);
+    let live = |e: &super::Entry| !e.expire_at().is_some_and(|t| t <= c.now_ms);
     for _ in 0..100 {
         match db.random_entry() {
             None => return Value::Null,

@@ -64,7 +64,7 @@ impl Db {
     /// Bytes `key` and its value take, estimated (`None` when absent at `now_ms`).
     pub(crate) fn memory_usage(&self, key: &[u8], now_ms: u64) -> Option<usize> {
         let e = self.peek(key)?;
-        if e.expire_at.is_some_and(|t| t <= now_ms) {
+        if e.expire_at().is_some_and(|t| t <= now_ms) {
             return None;
         }
         // dictEntry + the key as Redis measures it (its embedded string allocation less the

@@ -135,12 +135,37 @@ impl Data {
 pub(crate) struct Entry {
     /// The value.
     pub(crate) data: Data,
-    /// Absolute expiry (ms since the epoch), `None` for a persistent key.
-    pub(crate) expire_at: Option<u64>,
+    /// Absolute expiry (ms since the epoch), 0 for a persistent key (8 bytes where an
+    /// `Option` takes 16): read it with [`Entry::expire_at`].
+    expiry: u64,
     /// Changes on every modification, so `WATCH` can tell whether the key was touched.
     pub(crate) version: u64,
     /// Where this key's map position sits in its slot's list (`Db::slots`).
     slot_pos: u32,
+}
+
+impl Entry {
+    fn new(data: Data, expire_at: Option<u64>, version: u64) -> Entry {
+        let mut e = Entry {
+            data,
+            expiry: 0,
+            version,
+            slot_pos: 0,
+        };
+        e.set_expire_at(expire_at);
+        e
+    }
+
+    /// Absolute expiry (ms since the epoch), `None` for a persistent key.
+    #[inline]
+    pub(crate) fn expire_at(&self) -> Option<u64> {
+        (self.expiry != 0).then_some(self.expiry)
+    }
+
+    /// An expiry at the epoch itself is kept as 1 ms after it: both are long past.
+    fn set_expire_at(&mut self, t: Option<u64>) {
+        self.expiry = t.map_or(0, |t| t.max(1));
+    }
 }
 
 /// A node's keyspace. `Clone` is the point-in-time snapshot replication ships (values are
@@ -379,7 +404,7 @@ impl Db {
     /// the key is absent (or logically expired) at `now_ms`.
     pub(crate) fn version_of(&self, key: &[u8], now_ms: u64) -> u64 {
         match self.map.get(key) {
-            Some(e) if !e.expire_at.is_some_and(|t| t <= now_ms) => e.version,
+            Some(e) if !e.expire_at().is_some_and(|t| t <= now_ms) => e.version,
             _ => 0,
         }
     }
@@ -409,7 +434,7 @@ impl Db {
             && self
                 .map
                 .get(key)
-                .is_some_and(|e| e.expire_at.is_some_and(|t| t <= now))
+                .is_some_and(|e| e.expire_at().is_some_and(|t| t <= now))
     }
 
     /// Index of `key` if it is live for this access. An expired key is deleted (with a `DEL`
@@ -417,7 +442,7 @@ impl Db {
     /// running its primary's stream.
     fn live_index(&mut self, key: &[u8], now: u64) -> Option<usize> {
         let (i, _, e) = self.map.get_full(key)?;
-        match e.expire_at {
+        match e.expire_at() {
             Some(t) if t <= now && !self.from_primary => {
                 if !self.replica {
                     if let Some((k, _)) = self.remove_index(i) {
@@ -464,14 +489,11 @@ impl Db {
     /// is pinned by the keyspace.
     pub(super) fn insert(&mut self, key: &[u8], data: Data, expire_at: Option<u64>) {
         let version = self.bump();
-        let mut new = Entry {
-            data,
-            expire_at,
-            version,
-            slot_pos: 0,
-        };
+        let mut new = Entry::new(data, expire_at, version);
+        // Stored as it will read back (an expiry at 0 is kept as 1).
+        let expire_at = new.expire_at();
         if let Some((_, k, e)) = self.map.get_full_mut(key) {
-            let old_ttl = e.expire_at;
+            let old_ttl = e.expire_at();
             new.slot_pos = e.slot_pos;
             *e = new;
             if old_ttl != expire_at {
@@ -502,16 +524,18 @@ impl Db {
             return;
         };
         e.version = v;
-        if e.expire_at == expire_at {
+        let old = e.expire_at();
+        e.set_expire_at(expire_at);
+        let expire_at = e.expire_at();
+        if old == expire_at {
             return;
         }
-        if let Some(t) = e.expire_at {
+        if let Some(t) = old {
             self.ttls.remove(&(t, k.clone()));
         }
         if let Some(t) = expire_at {
             self.ttls.insert((t, k.clone()));
         }
-        e.expire_at = expire_at;
     }
 
     /// Delete `key` (whatever its expiry), returning the entry.
@@ -544,7 +568,7 @@ impl Db {
                 *p = i as u32;
             }
         }
-        if let Some(t) = e.expire_at {
+        if let Some(t) = e.expire_at() {
             self.ttls.remove(&(t, k.clone()));
         }
         Some((k, e))
@@ -618,7 +642,7 @@ impl Db {
                 Some(&(i as u32)),
                 "slot index entry"
             );
-            if let Some(t) = e.expire_at {
+            if let Some(t) = e.expire_at() {
                 assert!(self.ttls.contains(&(t, k.clone())), "ttl index entry");
             }
             let empty = match &e.data {
@@ -633,7 +657,10 @@ impl Db {
         }
         assert_eq!(
             self.ttls.len(),
-            self.map.values().filter(|e| e.expire_at.is_some()).count(),
+            self.map
+                .values()
+                .filter(|e| e.expire_at().is_some())
+                .count(),
             "ttl index size"
         );
     }

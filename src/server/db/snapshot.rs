@@ -177,7 +177,7 @@ impl Db {
         out.extend_from_slice(&(self.len() as u64).to_le_bytes());
         for (k, e) in self.entries() {
             put_bytes(&mut out, k);
-            match e.expire_at {
+            match e.expire_at() {
                 Some(t) => {
                     out.push(1);
                     out.extend_from_slice(&t.to_le_bytes());
@@ -231,7 +231,7 @@ impl Db {
     /// The DUMP payload of `key`'s value, `None` when the key is absent at `now_ms`.
     pub(crate) fn dump_key(&self, key: &[u8], now_ms: u64) -> Option<Vec<u8>> {
         let e = self.peek(key)?;
-        if e.expire_at.is_some_and(|t| t <= now_ms) {
+        if e.expire_at().is_some_and(|t| t <= now_ms) {
             return None;
         }
         Some(encode_payload(&e.data))

@@ -67,7 +67,8 @@ pub(crate) fn set(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     if a.len() == 3 {
         // Plain SET: overwrite a persistent string in place when there is one.
         if let Some(e) = db.write(&a[1], now) {
-            if let (Data::Str(v), None) = (&mut e.data, e.expire_at) {
+            let ttl = e.expire_at();
+            if let (Data::Str(v), None) = (&mut e.data, ttl) {
                 overwrite(v, &a[2]);
                 db.prop_args(a);
                 return Value::ok();
@@ -133,7 +134,7 @@ pub(crate) fn set(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
         return old.flatten().map_or(Value::Null, Value::BulkString);
     }
     let ttl = if keepttl {
-        db.read(key, now).and_then(|e| e.expire_at)
+        db.read(key, now).and_then(|e| e.expire_at())
     } else {
         exp
     };
@@ -238,7 +239,7 @@ fn incr_generic(db: &mut Db, a: &[Bytes], c: &ExecCtx, by: i64) -> Value {
         None => (0, None),
         Some(e) => match &e.data {
             Data::Str(v) => match parse_i64(v) {
-                Some(n) => (n, e.expire_at),
+                Some(n) => (n, e.expire_at()),
                 None => return err(NOT_INT),
             },
             _ => return super::util::wrongtype(),
@@ -398,7 +399,7 @@ pub(crate) fn getex(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
                 super::util::u64_bytes(t),
             ]);
         }
-    } else if persist && db.peek(key).is_some_and(|e| e.expire_at.is_some()) {
+    } else if persist && db.peek(key).is_some_and(|e| e.expire_at().is_some()) {
         db.set_expire(key, None);
         db.push_prop(vec![word("PERSIST"), key.clone()]);
     }

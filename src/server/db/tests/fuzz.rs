@@ -245,7 +245,7 @@ fn same(p: &T, r: &T) {
     assert_eq!(keys.len(), r.db.stats().keys);
     for k in keys {
         let (pe, re) = (p.db.peek(&k).unwrap(), r.db.peek(&k).unwrap());
-        assert_eq!(pe.expire_at, re.expire_at, "{k:?}");
+        assert_eq!(pe.expire_at(), re.expire_at(), "{k:?}");
         assert_eq!(
             super::super::snapshot::encode_payload(&pe.data),
             super::super::snapshot::encode_payload(&re.data),

@@ -263,6 +263,16 @@ fn slot_index_tracks_creates_and_deletes() {
     assert_eq!(t.db.count_keys_in_slot(16384), 0);
 }
 
+/// What one string key costs in the map, guarded: the entry (value header, expiry, version,
+/// slot place) and the inline key name. Growing either grows every key (see BENCHMARKS.md,
+/// "Memory per key").
+#[test]
+fn a_string_entry_stays_small() {
+    assert_eq!(std::mem::size_of::<super::super::Data>(), 40);
+    assert_eq!(std::mem::size_of::<super::super::Entry>(), 64);
+    assert_eq!(std::mem::size_of::<super::super::Key>(), 24);
+}
+
 /// Deletes move the map's last entry and a slot list's last position: after every kind of
 /// delete (DEL, lazy and active expiry, a whole slot, RENAME, a flush) each slot lists
 /// exactly its keys, long names (stored apart) and short ones (inline) alike.
