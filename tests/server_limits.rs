@@ -61,6 +61,38 @@ async fn a_stalled_replica_is_dropped_at_its_output_limit_then_resyncs() {
     cluster.shutdown().await;
 }
 
+/// Above the soft limit with no write after it, the replica is still dropped once the soft
+/// seconds pass: the limit is checked on a timer (Redis' clientsCron), not only on writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_over_its_soft_limit_is_dropped_without_further_writes() {
+    let cluster = TestCluster::builder()
+        .primaries(1)
+        .replicas_per_primary(1)
+        .node_timeout(Duration::from_secs(10))
+        .config("client-output-buffer-limit", "replica 0 256kb 1")
+        .start()
+        .await
+        .unwrap();
+    let nodes = cluster.nodes();
+    let primary = nodes.iter().find(|n| n.role == Role::Primary).unwrap();
+    let replica = nodes.iter().position(|n| n.role == Role::Replica).unwrap();
+    let p = primary.addr.to_string();
+    assert!(info(&p, "stats").await.contains("sync_full:1\r\n"));
+    cluster.pause_node(replica);
+    // One write, far more than the kernel buffers hold: its flush starts the soft clock,
+    // and nothing is written after it.
+    let value = "v".repeat(24 << 20);
+    assert_eq!(node_cmd(&p, &["SET", "big", &value]).await, Value::ok());
+    eventually_within(Duration::from_secs(10), "the replica dropped", || async {
+        info(&p, "replication")
+            .await
+            .contains("connected_slaves:0\r\n")
+    })
+    .await;
+    cluster.resume_node(replica);
+    cluster.shutdown().await;
+}
+
 #[tokio::test]
 async fn output_limits_are_configurable_like_redis() {
     let cluster = TestCluster::builder().primaries(1).start().await.unwrap();

@@ -270,7 +270,9 @@ const SLOW_EXPIRE_BUDGET: Duration = Duration::from_millis(25);
 const FAST_EXPIRE_BUDGET: Duration = Duration::from_millis(1);
 const FAST_EXPIRE_PERIOD: Duration = Duration::from_millis(2);
 
-/// Periodic housekeeping: active expiry on primaries, as Redis' `activeExpireCycle`: a slow
+/// Periodic housekeeping: replicas' output limits checked every 100 ms (Redis'
+/// `clientsCron`: a soft limit's seconds run out without a write), and active expiry on
+/// primaries, as Redis' `activeExpireCycle`: a slow
 /// cycle every 100 ms with a 25 ms budget, and while expired keys remain after it, fast
 /// cycles of 1 ms every 2 ms. Our TTL index is ordered by expiry time, so a cycle deletes
 /// exactly the expired keys (Redis samples until fewer than 10% of a sample are expired).
@@ -294,6 +296,7 @@ async fn cron(shared: Arc<NodeShared>) {
         };
         if slow {
             shared.migrate_links.expire();
+            Locked::new(&shared).get().repl.check_output_limits();
         }
         let budget = if slow {
             SLOW_EXPIRE_BUDGET

@@ -74,6 +74,24 @@ pub(crate) struct ReplicaHandle {
     pub(crate) kill: Arc<tokio::sync::Notify>,
 }
 
+impl ReplicaHandle {
+    /// True (and the replica's link told to stop) when `queued` bytes break `limit`: as
+    /// Redis, the replica is dropped (it reconnects and resyncs) rather than letting its
+    /// backlog take the primary's memory.
+    fn drop_if_over(&mut self, limit: super::limits::OutputLimit, queued: u64) -> bool {
+        if !self.guard.over(limit, queued) {
+            return false;
+        }
+        log_overflow(
+            &format!("id={} addr={}:{}", self.conn_id, self.ip, self.port),
+            queued,
+            ClientClass::Replica,
+        );
+        self.kill.notify_one();
+        true
+    }
+}
+
 /// This node's replica-side link, when it replicates a primary.
 #[derive(Debug)]
 pub(crate) struct ReplicaLink {
@@ -162,18 +180,21 @@ impl ReplState {
             if r.tx.send(data.clone()).is_err() {
                 return false;
             }
-            if r.guard.over(limit, queued) {
-                // As Redis: the replica is dropped (it reconnects and resyncs) rather than
-                // letting its backlog take the primary's memory.
-                log_overflow(
-                    &format!("id={} addr={}:{}", r.conn_id, r.ip, r.port),
-                    queued,
-                    ClientClass::Replica,
-                );
-                r.kill.notify_one();
-                return false;
-            }
-            true
+            !r.drop_if_over(limit, queued)
+        });
+    }
+
+    /// Drop the replicas over their output limit with nothing new written: a replica that
+    /// passed the soft limit and stays above it is dropped once the soft seconds run out,
+    /// even when no write follows (Redis checks in `clientsCron`). Called from the cron.
+    pub(crate) fn check_output_limits(&mut self) {
+        if self.replicas.is_empty() {
+            return;
+        }
+        let limit = self.limits.output(ClientClass::Replica);
+        self.replicas.retain_mut(|r| {
+            let queued = r.queued.load(Ordering::Relaxed);
+            !r.drop_if_over(limit, queued)
         });
     }
 
