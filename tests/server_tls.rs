@@ -329,3 +329,132 @@ async fn the_binary_serves_plaintext_and_tls_together() {
     let out = support::real_cluster::cli(base, &["PING"]);
     assert_ne!(out.trim(), "PONG", "{out}");
 }
+
+/// A rustls client trusting `tls`'s CA.
+fn connector(tls: &ServerTls) -> tokio_rustls::TlsConnector {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_slice_iter(tls.ca_pem().as_bytes()) {
+        roots.add(ca.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
+
+/// What a server listening with TLS on `port` does past `maxclients`: one TLS client sets
+/// `maxclients 1` and stays connected; then a raw socket reads what the server sends before
+/// closing, and a rustls client tries a handshake. Returns (bytes the raw socket got,
+/// whether the handshake succeeded).
+async fn past_maxclients_over_tls(port: u16, tls: &ServerTls) -> (Vec<u8>, bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut held = connector(tls).connect(name.clone(), tcp).await.unwrap();
+    held.write_all(b"CONFIG SET maxclients 1\r\n")
+        .await
+        .unwrap();
+    let mut reply = [0u8; 64];
+    let n = held.read(&mut reply).await.unwrap();
+    assert_eq!(&reply[..n], b"+OK\r\n");
+
+    let mut raw = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut got = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), raw.read_to_end(&mut got)).await;
+    assert!(closed.is_ok(), "the refused connection is closed");
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let handshake =
+        tokio::time::timeout(Duration::from_secs(10), connector(tls).connect(name, tcp))
+            .await
+            .expect("the handshake ends");
+    // The held client still works.
+    held.write_all(b"PING\r\n").await.unwrap();
+    let n = held.read(&mut reply).await.unwrap();
+    assert_eq!(&reply[..n], b"+PONG\r\n");
+    (got, handshake.is_ok())
+}
+
+/// Past maxclients a TLS port writes nothing and drops the connection, as redis-server
+/// does (its admission comes before the handshake): never Redis' error in plaintext, which
+/// a TLS client reads as a corrupt record. Compared with a real redis-server on TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_maxclients_a_tls_port_drops_the_connection_as_redis_does() {
+    let tls = ServerTls::generate().unwrap();
+    let cluster = TestCluster::builder()
+        .primaries(1)
+        .tls(tls.clone())
+        .start()
+        .await
+        .unwrap();
+    let port = cluster.nodes()[0].addr.port();
+    let (got, handshake) = past_maxclients_over_tls(port, &tls).await;
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "",
+        "nothing written in plaintext"
+    );
+    assert!(!handshake, "no TLS session for a refused client");
+    cluster.shutdown().await;
+
+    if !support::real_cluster::redis_available() {
+        return;
+    }
+    let cert = temp_file("node.crt", tls.cert_pem());
+    let dir = cert.parent().unwrap().to_path_buf();
+    std::fs::write(dir.join("node.key"), tls.key_pem()).unwrap();
+    std::fs::write(dir.join("ca.crt"), tls.ca_pem()).unwrap();
+    let port = support::real_cluster::free_port();
+    let _real = Killed(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--tls-auth-clients",
+                "optional",
+            ])
+            .arg("--dir")
+            .arg(&dir)
+            .arg("--tls-cert-file")
+            .arg(&cert)
+            .arg("--tls-key-file")
+            .arg(dir.join("node.key"))
+            .arg("--tls-ca-cert-file")
+            .arg(dir.join("ca.crt"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server"),
+    );
+    let ca = dir.join("ca.crt");
+    let mut up = false;
+    for _ in 0..200 {
+        if cli_tls(&ca, &[], port, &["PING"]).await.trim() == "PONG" {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "redis-server with TLS started");
+    let (got, handshake) = past_maxclients_over_tls(port, &tls).await;
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "",
+        "redis-server writes nothing either"
+    );
+    assert!(!handshake);
+    let _ = std::fs::remove_dir_all(&dir);
+}

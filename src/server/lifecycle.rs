@@ -247,17 +247,35 @@ async fn accept_loop(listener: TcpListener, bind: SocketAddr, shared: Arc<NodeSh
 
 /// Serve an accepted client, or refuse it past `maxclients` as Redis does (in its cluster
 /// mode wording): the error is written without waiting (the socket buffer is empty) and the
-/// connection closed.
+/// connection closed. On a TLS port nothing is written, as in Redis (`acceptCommonHandler`:
+/// admission comes before any handshake, so the error could only go out in plaintext, which
+/// a TLS client would read as a corrupt record): the connection just drops.
 fn admit(stream: tokio::net::TcpStream, peer: SocketAddr, shared: &Arc<NodeShared>) {
     shared.total_connections.fetch_add(1, Ordering::Relaxed);
     let clients = shared.connected_clients.fetch_add(1, Ordering::Relaxed);
     if clients >= shared.limits.maxclients() {
         shared.connected_clients.fetch_sub(1, Ordering::Relaxed);
         shared.rejected_connections.fetch_add(1, Ordering::Relaxed);
-        let _ = stream.try_write(b"-ERR max number of clients + cluster connections reached\r\n");
+        if !on_tls_port(&stream, shared) {
+            let _ =
+                stream.try_write(b"-ERR max number of clients + cluster connections reached\r\n");
+        }
         return;
     }
     tokio::spawn(super::conn::serve(stream, peer, shared.clone()));
+}
+
+/// True when `stream` came in on the node's TLS port (the node's own port when TLS is on;
+/// a plaintext port served beside it is another one).
+fn on_tls_port(stream: &tokio::net::TcpStream, shared: &NodeShared) -> bool {
+    #[cfg(feature = "tls")]
+    if shared.config.tls.is_some() {
+        return stream
+            .local_addr()
+            .map_or(true, |a| a.port() == shared.addr.port());
+    }
+    let _ = (stream, shared);
+    false
 }
 
 /// How often the cron runs (Redis' `hz` 10).
