@@ -14,13 +14,15 @@ async fn info(addr: &str, section: &str) -> String {
     text(&node_cmd(addr, &["INFO", section]).await)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stalled_replica_is_dropped_at_its_output_limit_then_resyncs() {
+/// A primary and its replica with `client-output-buffer-limit replica <limit>`, the replica
+/// synced, then paused (it stops reading its link). Returns the primary's address and the
+/// replica's index.
+async fn stalled_replica(limit: &str) -> (TestCluster, String, usize) {
     let cluster = TestCluster::builder()
         .primaries(1)
         .replicas_per_primary(1)
         .node_timeout(Duration::from_secs(10))
-        .config("client-output-buffer-limit", "replica 1mb 256kb 60")
+        .config("client-output-buffer-limit", &format!("replica {limit}"))
         .start()
         .await
         .unwrap();
@@ -29,9 +31,16 @@ async fn a_stalled_replica_is_dropped_at_its_output_limit_then_resyncs() {
     let replica = nodes.iter().position(|n| n.role == Role::Replica).unwrap();
     let p = primary.addr.to_string();
     assert!(info(&p, "stats").await.contains("sync_full:1\r\n"));
-    // The replica stops reading its link; 40 MB of writes then pass the primary's 1 MB
-    // limit for it, whatever the kernel buffers hold.
     cluster.pause_node(replica);
+    (cluster, p, replica)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_replica_is_dropped_at_its_output_limit_then_resyncs() {
+    // 40 MB of writes pass the primary's 1 MB limit for the stalled replica, whatever the
+    // kernel buffers hold.
+    let (cluster, p, replica) = stalled_replica("1mb 256kb 60").await;
+    let nodes = cluster.nodes();
     let value = "v".repeat(512 * 1024);
     let cmds: Vec<Vec<String>> = (0..80)
         .map(|i| vec!["SET".into(), format!("k{i}"), value.clone()])
@@ -65,20 +74,7 @@ async fn a_stalled_replica_is_dropped_at_its_output_limit_then_resyncs() {
 /// seconds pass: the limit is checked on a timer (Redis' clientsCron), not only on writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_over_its_soft_limit_is_dropped_without_further_writes() {
-    let cluster = TestCluster::builder()
-        .primaries(1)
-        .replicas_per_primary(1)
-        .node_timeout(Duration::from_secs(10))
-        .config("client-output-buffer-limit", "replica 0 256kb 1")
-        .start()
-        .await
-        .unwrap();
-    let nodes = cluster.nodes();
-    let primary = nodes.iter().find(|n| n.role == Role::Primary).unwrap();
-    let replica = nodes.iter().position(|n| n.role == Role::Replica).unwrap();
-    let p = primary.addr.to_string();
-    assert!(info(&p, "stats").await.contains("sync_full:1\r\n"));
-    cluster.pause_node(replica);
+    let (cluster, p, replica) = stalled_replica("0 256kb 1").await;
     // One write, far more than the kernel buffers hold: its flush starts the soft clock,
     // and nothing is written after it.
     let value = "v".repeat(24 << 20);
