@@ -22,7 +22,7 @@ async fn stalled_replica(limit: &str) -> (TestCluster, String, usize) {
         .primaries(1)
         .replicas_per_primary(1)
         .node_timeout(Duration::from_secs(10))
-        .config("client-output-buffer-limit", &format!("replica {limit}"))
+        .config("client-output-buffer-limit", format!("replica {limit}"))
         .start()
         .await
         .unwrap();
