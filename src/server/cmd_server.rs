@@ -124,6 +124,14 @@ pub(crate) fn bgsave(_c: &mut Call<'_, '_>) -> Outcome {
     Outcome::Reply(Value::simple("Background saving started"))
 }
 
+/// BGREWRITEAOF: this server keeps no append-only file; it answers as Redis does when a
+/// rewrite starts, so tools that trigger one carry on.
+pub(crate) fn bgrewriteaof(_c: &mut Call<'_, '_>) -> Outcome {
+    Outcome::Reply(Value::simple(
+        "Background append only file rewriting started",
+    ))
+}
+
 /// ROLE.
 pub(crate) fn role_command(c: &mut Call<'_, '_>) -> Outcome {
     Outcome::Reply(role(c.locked))

@@ -407,6 +407,13 @@ async fn serve_conn(
             r = stream.read_buf(&mut rbuf) => r?,
             _ = crate::server::node::stopped(&mut stop) => return Ok(None),
             _ = kill.notified() => return Ok(None),
+            fed = super::monitor::MonitorFeed::next(&mut conn.monitor, &mut out) => {
+                if fed.is_none() {
+                    // Dropped by the node for its backlog.
+                    return Ok(None);
+                }
+                continue;
+            }
             wake = conn.pubsub.next() => {
                 // Pub/sub frames (or a shard slot check) to write.
                 super::pubsub::apply(conn, wake, &mut out, shared)?;

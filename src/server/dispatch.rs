@@ -11,6 +11,7 @@ use crate::resp::{Protocol, Value};
 use super::call::{Call, Outcome};
 use super::cluster::route;
 use super::db::{DbCommand, ExecCtx};
+use super::monitor::{self, Origin};
 use super::node::{now_ms, Locked, NodeShared};
 use super::registry::{self, Handler, Resolved};
 use super::session::{Conn, Multi};
@@ -159,6 +160,9 @@ fn run(
 ) -> Outcome {
     let start = Instant::now();
     conn.last_cmd = spec.name;
+    if monitor::fed_before(spec) {
+        locked.get().feed_monitors(Origin::Client(conn.peer), args);
+    }
     let outcome = match handler {
         // XREAD/XREADGROUP with BLOCK (the keyspace's only blocking commands).
         Handler::Db(_)
@@ -181,6 +185,9 @@ fn run(
     let usec = start.elapsed().as_micros() as u64;
     locked.get().cmdstats.executed(spec.name, usec, failed);
     super::cmd_misc::record(locked.get(), spec, args, usec, conn);
+    if monitor::fed_after(spec) {
+        locked.get().feed_monitors(Origin::Client(conn.peer), args);
+    }
     outcome
 }
 
@@ -214,6 +221,13 @@ pub(crate) fn run_queued(
         // The rules may have changed since the command was queued.
         if let Some(e) = locked.get().acl.enforce_queued(conn, spec, &args) {
             replies.push(e);
+            continue;
+        }
+        if spec.name == "monitor" {
+            // EXEC runs its commands as a client that may not block (Redis' DENY_BLOCKING).
+            replies.push(Value::error(
+                "ERR MONITOR isn't allowed for DENY BLOCKING client",
+            ));
             continue;
         }
         let reply = match run(conn, spec, handler, &args, locked, shared) {

@@ -69,6 +69,7 @@ pub(crate) async fn start(
         waiters: Default::default(),
         migrate_fence: Default::default(),
         misc: Default::default(),
+        monitors: Default::default(),
     };
     let shared = launch([Some(listener), plain], id, config, state);
     if let Err(why) = super::cmd_config::apply_startup(&shared) {
@@ -136,6 +137,7 @@ pub(crate) async fn restart(old: &NodeShared, keep_data: bool) -> std::io::Resul
             waiters: Default::default(),
             migrate_fence: Default::default(),
             misc: Default::default(),
+            monitors: Default::default(),
         };
         (state, primary)
     };

@@ -53,7 +53,9 @@ mod cmd_config;
 mod cmd_docs;
 mod cmd_fault;
 mod cmd_info;
+mod cmd_lolwut;
 mod cmd_misc;
+mod cmd_monitor;
 mod cmd_multi;
 mod cmd_server;
 mod conn;
@@ -63,6 +65,7 @@ mod fault;
 mod lifecycle;
 mod limits;
 mod migrate;
+mod monitor;
 mod node;
 
 mod pubsub;
@@ -277,6 +280,7 @@ static COMMANDS: &[(&str, registry::Handler)] = {
         ("asking", Server(cmd_server::asking)),
         ("auth", Server(cmd_server::auth_command)),
         ("bgsave", Server(cmd_server::bgsave)),
+        ("bgrewriteaof", Server(cmd_server::bgrewriteaof)),
         ("client|getname", Server(cmd_server::client_command)),
         ("client|help", Server(cmd_server::client_command)),
         ("client|id", Server(cmd_server::client_command)),
@@ -298,6 +302,7 @@ static COMMANDS: &[(&str, registry::Handler)] = {
         ("hello", Server(cmd_server::hello_command)),
         ("info", Server(cmd_info::info_command)),
         ("lastsave", Server(cmd_server::lastsave)),
+        ("lolwut", Server(cmd_lolwut::lolwut_command)),
         ("eval", Server(scripting::command)),
         ("evalsha", Server(scripting::command)),
         ("eval_ro", Server(scripting::command)),
@@ -331,6 +336,7 @@ static COMMANDS: &[(&str, registry::Handler)] = {
         ("failover", Server(cmd_misc::misc_command)),
         ("latency", Server(cmd_misc::misc_command)),
         ("memory", Server(cmd_misc::misc_command)),
+        ("monitor", Server(cmd_monitor::monitor_command)),
         ("module", Server(cmd_misc::misc_command)),
         ("move", Server(cmd_misc::misc_command)),
         ("replicaof", Server(cmd_misc::misc_command)),

@@ -120,6 +120,19 @@ pub(crate) struct NodeState {
     pub(crate) misc: super::slowlog::MiscState,
     /// ACL users and log.
     pub(crate) acl: super::acl::Acl,
+    /// MONITOR connections.
+    pub(crate) monitors: super::monitor::Monitors,
+}
+
+impl NodeState {
+    /// MONITOR: send `args` run by `origin` to the monitors (nothing while a replica loads
+    /// a full sync's snapshot, as Redis).
+    pub(crate) fn feed_monitors(&mut self, origin: super::monitor::Origin, args: &[bytes::Bytes]) {
+        if self.repl.link.as_ref().is_some_and(|l| l.loading) {
+            return;
+        }
+        self.monitors.feed(origin, args);
+    }
 }
 
 /// A node shared by its tasks.

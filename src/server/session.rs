@@ -58,6 +58,8 @@ pub(crate) struct Conn {
     pub(crate) pubsub: super::pubsub::ConnPubSub,
     /// Arrived over TLS (CLUSTER SLOTS, NODES and MOVED name TLS ports then).
     pub(crate) tls: bool,
+    /// Set once MONITOR ran: the commands to stream to this connection.
+    pub(crate) monitor: Option<super::monitor::MonitorFeed>,
 }
 
 impl Conn {
@@ -82,12 +84,16 @@ impl Conn {
             repl_port: None,
             pubsub: Default::default(),
             tls: false,
+            monitor: None,
         }
     }
 
     /// The CLIENT INFO / CLIENT LIST line (without a trailing newline).
     pub(crate) fn info_line(&self) -> String {
         let mut flags = String::new();
+        if self.monitor.is_some() {
+            flags.push('O');
+        }
         if self.multi.is_some() {
             flags.push('x');
         }

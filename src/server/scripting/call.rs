@@ -139,6 +139,9 @@ fn run(ctx: &mut RunCtx, st: &mut NodeState, argv: &[Bytes]) -> Result<Value, St
         super::server_cmds::run(st, argv, ctx.resp3)
     };
     crate::server::blocking::mark_written(st, spec, argv);
+    if crate::server::monitor::fed_after(spec) {
+        st.feed_monitors(crate::server::monitor::Origin::Lua, argv);
+    }
     let usec = start.elapsed().as_micros() as u64;
     st.cmdstats.executed(spec.name, usec, reply.is_error());
     Ok(reply)
