@@ -11,12 +11,14 @@ mod classify;
 mod spec;
 mod table;
 
-pub(crate) use classify::{classify, ArgList, FanoutMerge, Slot, SplitMerge, Targets, Wait};
+pub(crate) use classify::{
+    classify, ArgList, Atomic, Class, FanoutMerge, PubSubOp, Slot, SplitMerge, Targets, Wait,
+};
 // The bundled server's side: it resolves the spec itself and walks the keys.
 #[cfg(any(feature = "server", test))]
-pub(crate) use classify::{classify_spec, key_positions, PubSubOp};
+pub(crate) use classify::{classify_spec, key_positions};
 #[cfg(test)]
-pub(crate) use classify::{Atomic, Class, PubSub, Split, Timeout, Unit};
+pub(crate) use classify::{PubSub, Split, Timeout, Unit};
 pub(crate) use spec::{BeginSearch, CommandSpec, FindKeys, KeySpec};
 
 /// Every known command, sorted by name.

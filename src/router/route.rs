@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use crate::command::{self, FanoutMerge, Slot, Targets, Wait};
+use crate::command::{self, Atomic, Class, FanoutMerge, PubSubOp, Slot, Targets, Wait};
 use crate::error::{Error, ErrorKind};
 use crate::types::Args;
 
@@ -55,14 +55,44 @@ impl Route {
     }
 }
 
-/// Route a command.
+/// Route a command sent on a shared (multiplexed) connection.
 ///
 /// Unknown commands (modules, newer servers) are treated as keyless writes: they go to a
 /// primary, and a MOVED reply still takes them to the right node.
 ///
 /// # Errors
-/// [`ErrorKind::CrossSlot`] when the keys hash to more than one slot.
+/// [`ErrorKind::CrossSlot`] when the keys hash to more than one slot; [`ErrorKind::Config`]
+/// for a command that changes the state of the connection it is sent on (MULTI, WATCH,
+/// SUBSCRIBE ...): on a shared connection it would capture every other caller's requests,
+/// so it is refused before anything is sent, naming the API that pins a connection.
 pub(crate) fn route(args: &Args) -> Result<Route, Error> {
+    let (route, class) = classify(args)?;
+    let api = match (class.atomic, class.pubsub.map(|p| p.op)) {
+        (Some(Atomic::Transaction), _) => "Client::transaction",
+        (_, Some(PubSubOp::Subscribe | PubSubOp::Unsubscribe)) => {
+            "Client::subscribe, psubscribe or ssubscribe"
+        }
+        _ => return Ok(route),
+    };
+    let name = class.spec.map_or("", |s| s.name).to_ascii_uppercase();
+    Err(Error::new(
+        ErrorKind::Config,
+        format!(
+            "{name} changes the state of the connection it is sent on, which other requests share; use {api}"
+        ),
+    ))
+}
+
+/// Route a command of a pinned session (a transaction on a connection of its own), where
+/// MULTI and WATCH are what the connection is for.
+///
+/// # Errors
+/// [`ErrorKind::CrossSlot`] when the keys hash to more than one slot.
+pub(crate) fn route_pinned(args: &Args) -> Result<Route, Error> {
+    classify(args).map(|(route, _)| route)
+}
+
+fn classify(args: &Args) -> Result<(Route, Class), Error> {
     if args.len() == 0 {
         return Err(Error::new(ErrorKind::Config, "empty command"));
     }
@@ -93,13 +123,14 @@ pub(crate) fn route(args: &Args) -> Result<Route, Error> {
             (block, t.keyspace)
         }
     };
-    Ok(Route {
+    let route = Route {
         slot,
         readonly: class.readonly,
         fanout: class.fanout,
         block,
         exclusive,
-    })
+    };
+    Ok((route, class))
 }
 
 #[cfg(test)]
@@ -128,6 +159,30 @@ mod tests {
         assert_eq!(route(&args("NOSUCHCMD a")).unwrap(), Route::keyless(false));
         let r = route(&args("DBSIZE")).unwrap();
         assert_eq!(r.fanout, Some((Targets::Primaries, FanoutMerge::Sum)));
+    }
+
+    #[test]
+    fn connection_state_commands_need_their_own_connection() {
+        for (cmd, api) in [
+            ("MULTI", "Client::transaction"),
+            ("WATCH k", "Client::transaction"),
+            ("EXEC", "Client::transaction"),
+            ("SUBSCRIBE ch", "Client::subscribe"),
+            ("SSUBSCRIBE ch", "ssubscribe"),
+            ("PUNSUBSCRIBE", "Client::subscribe"),
+        ] {
+            let e = route(&args(cmd)).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{cmd}");
+            assert!(e.to_string().contains(api), "{cmd}: {e}");
+        }
+        // A pinned session routes them; publishing is fine anywhere.
+        assert_eq!(
+            route_pinned(&args("WATCH k")).unwrap().slot,
+            Some(key_slot(b"k"))
+        );
+        assert!(route(&args("PUBLISH ch m")).is_ok());
+        assert!(route(&args("SPUBLISH ch m")).is_ok());
+        assert!(route(&args("EVAL s 0")).is_ok());
     }
 
     #[test]

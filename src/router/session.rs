@@ -135,7 +135,7 @@ impl Session {
     /// # Errors
     /// [`ErrorKind::CrossSlot`] when they do not (nothing is sent).
     pub(crate) fn pin(&mut self, args: &Args) -> Result<(), Error> {
-        let r = route::route(args)?;
+        let r = route::route_pinned(args)?;
         match (self.slot, r.slot) {
             (Some(a), Some(b)) if a != b => Err(Error::new(
                 ErrorKind::CrossSlot,
