@@ -17,6 +17,10 @@ use redcluster::Client as ClusterClient;
 use support::raw::Client;
 use support::real_cluster::RealNode;
 
+#[path = "acl/script.rs"]
+mod script;
+use script::{ADMIN_SCRIPT, AS_USERS, RULES};
+
 /// Sort the single-command rules (`+get`, `-hdel`, `+client|id`) of every rules string in
 /// `v`, keeping everything else in place.
 fn norm(v: Value) -> Value {
@@ -123,232 +127,6 @@ impl Pair {
     }
 }
 
-/// ACL SETUSER / GETUSER / LIST / USERS / CAT / DRYRUN / HELP / errors.
-const ADMIN_SCRIPT: &[&[&str]] = &[
-    &[
-        "ACL",
-        "SETUSER",
-        "alice",
-        "on",
-        ">p1",
-        "~cached:*",
-        "%R~r*",
-        "&chan",
-        "+get",
-        "+@hash",
-        "-hdel",
-        "+client|id",
-        "resetchannels",
-        "&x*",
-    ],
-    &[
-        "ACL",
-        "SETUSER",
-        "bob",
-        "on",
-        "nopass",
-        "+@all",
-        "-@dangerous",
-        "~*",
-    ],
-    &[
-        "ACL", "SETUSER", "carol", "on", ">c1", ">c2", "<c1", "+@read", "~k*", "%W~w*", "%RW~rw*",
-        "%R~",
-    ],
-    &[
-        "ACL",
-        "SETUSER",
-        "dave",
-        "on",
-        "nopass",
-        "+@pubsub",
-        "+ping",
-        "resetchannels",
-        "&news.*",
-    ],
-    &[
-        "ACL",
-        "SETUSER",
-        "erin",
-        "on",
-        ">e",
-        "+@all",
-        "-@hash",
-        "-@set",
-        "+hget",
-        "+select|0",
-        "allkeys",
-        "allchannels",
-    ],
-    &["ACL", "SETUSER", "frank", "reset"],
-    &[
-        "ACL",
-        "SETUSER",
-        "gina",
-        "on",
-        "nopass",
-        "allcommands",
-        "~*",
-        "-config",
-        "+config|get",
-        "-debug",
-        "+set",
-        "-client|kill",
-    ],
-    &[
-        "ACL",
-        "SETUSER",
-        "hank",
-        "#f64551fcd6f07823cb87971cfb91446425da18286b3ab1ef935e0cbd7a69f68a",
-        "skip-sanitize-payload",
-        "nocommands",
-        "resetkeys",
-        "~a",
-        "~a",
-        "%W~a",
-    ],
-    &[
-        "ACL",
-        "SETUSER",
-        "ivy",
-        "on",
-        "nopass",
-        "+@scripting",
-        "+get",
-        "~k*",
-    ],
-    &["ACL", "USERS"],
-    &["CLIENT", "KILL", "USER", "nosuch"],
-    &["CLIENT", "KILL", "USER", "frank"],
-    &["ACL", "WHOAMI"],
-    &["ACL", "CAT"],
-    &["ACL", "CAT", "nosuch"],
-    &["ACL", "CAT", "a", "b"],
-    &["ACL", "NOSUCH"],
-    &["ACL", "HELP"],
-    &["ACL", "LOAD"],
-    &["ACL", "SAVE"],
-    &["ACL", "GETUSER", "nosuch"],
-    &["ACL", "SETUSER", "zed", "nosuch"],
-    &["ACL", "SETUSER", "zed", "+nosuch"],
-    &["ACL", "SETUSER", "zed", "+@nosuch"],
-    &["ACL", "SETUSER", "zed", "~a", "allkeys", "~b"],
-    &["ACL", "SETUSER", "zed", "&*", "&x"],
-    &["ACL", "SETUSER", "zed", "<nope"],
-    &["ACL", "SETUSER", "zed", "#abc"],
-    &["ACL", "SETUSER", "zed", "+config|get|x"],
-    &["ACL", "SETUSER", "zed", "-config|get|x"],
-    &["ACL", "SETUSER", "zed", "+select|"],
-    &["ACL", "SETUSER", "zed", "%~a"],
-    &["ACL", "SETUSER", "zed", "%Rx~a"],
-    &["ACL", "SETUSER", "z z"],
-    &["ACL", "GETUSER", "zed"],
-    &["ACL", "DELUSER", "default"],
-    &["ACL", "DELUSER", "nosuch", "frank"],
-    &["ACL", "DRYRUN", "alice", "get", "cached:1"],
-    &["ACL", "DRYRUN", "alice", "get", "other"],
-    &["ACL", "DRYRUN", "alice", "hget", "rx", "f"],
-    &["ACL", "DRYRUN", "alice", "hset", "rx", "f", "v"],
-    &["ACL", "DRYRUN", "alice", "set", "cached:1", "v"],
-    &["ACL", "DRYRUN", "alice", "client", "id"],
-    &["ACL", "DRYRUN", "alice", "client", "kill", "x"],
-    &["ACL", "DRYRUN", "dave", "publish", "news.1", "m"],
-    &["ACL", "DRYRUN", "dave", "publish", "other", "m"],
-    &["ACL", "DRYRUN", "dave", "psubscribe", "news.*", "news.1"],
-    &["ACL", "DRYRUN", "carol", "set", "w1", "v"],
-    &["ACL", "DRYRUN", "carol", "get", "w1"],
-    &["ACL", "DRYRUN", "carol", "get", "rw1"],
-    &["ACL", "DRYRUN", "erin", "select", "0"],
-    &["ACL", "DRYRUN", "erin", "select", "1"],
-    &["ACL", "DRYRUN", "nosuch", "get", "a"],
-    &["ACL", "DRYRUN", "alice", "nosuchcmd"],
-    &["ACL", "DRYRUN", "alice", "client", "nosuch"],
-    &["ACL", "DRYRUN", "alice", "get"],
-    &["ACL", "LOG", "RESET"],
-    &["ACL", "LOG", "x"],
-    &["ACL", "GENPASS", "0"],
-    &["ACL", "GENPASS", "x"],
-];
-
-/// Rules strings: compared with their single-command part as a set.
-const RULES: &[&[&str]] = &[
-    &["ACL", "LIST"],
-    &["ACL", "GETUSER", "default"],
-    &["ACL", "GETUSER", "alice"],
-    &["ACL", "GETUSER", "bob"],
-    &["ACL", "GETUSER", "carol"],
-    &["ACL", "GETUSER", "dave"],
-    &["ACL", "GETUSER", "erin"],
-    &["ACL", "GETUSER", "gina"],
-    &["ACL", "GETUSER", "hank"],
-];
-
-/// What each user then meets: (user, password, commands).
-const AS_USERS: &[(&str, &str, &[&[&str]])] = &[
-    (
-        "alice",
-        "p1",
-        &[
-            &["ACL", "WHOAMI"],
-            &["GET", "cached:1"],
-            &["GET", "other"],
-            &["SET", "cached:1", "v"],
-            &["HSET", "cached:h", "f", "v"],
-            &["HGET", "rx", "f"],
-            &["HSET", "rx", "f", "v"],
-            &["HDEL", "cached:h", "f"],
-            &["CLIENT", "GETNAME"],
-            &["PUBLISH", "x1", "m"],
-            &["MULTI"],
-            &["GET", "other"],
-            &["GET", "cached:1"],
-            &["EXEC"],
-        ],
-    ),
-    (
-        "carol",
-        "c2",
-        &[
-            &["GET", "k1"],
-            &["GET", "w1"],
-            &["SET", "w1", "v"],
-            &["MGET", "k1", "rw1", "w1"],
-        ],
-    ),
-    (
-        "dave",
-        "any",
-        &[
-            &["PUBLISH", "news.1", "m"],
-            &["PUBLISH", "other", "m"],
-            &["PSUBSCRIBE", "news.1"],
-            &["SUBSCRIBE", "other"],
-            &["GET", "k"],
-            &["PING"],
-        ],
-    ),
-    (
-        "ivy",
-        "x",
-        &[
-            &["EVAL", "return redis.call('get', 'k1')", "0"],
-            &["EVAL", "return redis.call('get', 'other')", "0"],
-            &["EVAL", "return redis.call('set', 'k1', 'v')", "0"],
-            &["EVAL", "return redis.pcall('set', 'k1', 'v')", "0"],
-            &["EVAL", "return redis.call('publish', 'c', 'm')", "0"],
-        ],
-    ),
-    (
-        "gina",
-        "x",
-        &[
-            &["CONFIG", "SET", "maxmemory", "0"],
-            &["CLIENT", "KILL", "ID", "999999"],
-            &["SET", "g", "1"],
-        ],
-    ),
-];
-
 #[tokio::test]
 async fn acl_replies_match_redis_7_0() {
     let Some(real) = RealNode::start_single(&[]) else {
@@ -363,6 +141,14 @@ async fn acl_replies_match_redis_7_0() {
     for cmd in RULES {
         admin.same_rules(cmd).await;
     }
+    // RESP3: GETUSER is a map with a set of flags.
+    let mut resp3 = Pair::new(real.addr(), ours).await;
+    let _ = resp3.both(&["HELLO", "3"]).await;
+    for cmd in RULES {
+        resp3.same_rules(cmd).await;
+    }
+    resp3.same(&["ACL", "GETUSER", "hank"]).await;
+    resp3.same(&["ACL", "LOG", "0"]).await;
     for cat in ["hash", "dangerous", "pubsub", "connection", "KEYSPACE"] {
         admin.same_set(&["ACL", "CAT", cat]).await;
     }

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use crate::command::{self, CommandSpec};
 
 use super::cat::universe;
-use super::user::Selector;
+use super::user::{Selector, User};
 
 /// Why a command was refused, with the argument index of the key or channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +18,26 @@ pub(crate) enum Denied {
     Key(usize),
     /// The channel at this argument index is not allowed.
     Channel(usize),
+}
+
+/// Check `args` against every selector of `u`: allowed when one allows it; otherwise the
+/// refusal Redis reports (a channel over a key over the command, the later argument on a
+/// tie).
+pub(crate) fn check_user(u: &User, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Denied> {
+    let rank = |d: Denied| match d {
+        Denied::Command => (1, 0),
+        Denied::Key(i) => (2, i),
+        Denied::Channel(i) => (4, i),
+    };
+    let mut worst = Denied::Command;
+    for sel in u.all_selectors() {
+        match check(sel, spec, args) {
+            Ok(()) => return Ok(()),
+            Err(d) if rank(d) > rank(worst) => worst = d,
+            Err(_) => {}
+        }
+    }
+    Err(worst)
 }
 
 /// Check `args` (name first, arity already checked) against `sel`.

@@ -13,6 +13,7 @@ use super::super::node::{NodeShared, NodeState};
 use super::super::pubsub::Kind;
 use super::cat::{self, universe, CATEGORIES};
 use super::check::{self, Denied};
+use super::user::Selector;
 
 const HELP: &[&str] = &[
     "CAT [<category>]",
@@ -181,7 +182,14 @@ fn getuser(c: &mut Call<'_, '_>, name: &[u8]) -> Value {
         return Value::Null;
     };
     let field = |k: &str, v: Value| (Value::bulk(k), v);
-    Value::Map(vec![
+    let describe = |sel: &Selector| {
+        vec![
+            field("commands", Value::bulk(sel.describe_commands())),
+            field("keys", Value::bulk(sel.describe_keys())),
+            field("channels", Value::bulk(sel.describe_channels())),
+        ]
+    };
+    let mut fields = vec![
         field(
             "flags",
             Value::Set(u.flags().into_iter().map(Value::bulk).collect()),
@@ -190,11 +198,11 @@ fn getuser(c: &mut Call<'_, '_>, name: &[u8]) -> Value {
             "passwords",
             Value::Array(u.passwords.iter().map(Value::bulk).collect()),
         ),
-        field("commands", Value::bulk(u.sel.describe_commands())),
-        field("keys", Value::bulk(u.sel.describe_keys())),
-        field("channels", Value::bulk(u.sel.describe_channels())),
-        field("selectors", Value::Array(Vec::new())),
-    ])
+    ];
+    fields.extend(describe(&u.sel));
+    let selectors = u.selectors.iter().map(|s| Value::Map(describe(s)));
+    fields.push(field("selectors", Value::Array(selectors.collect())));
+    Value::Map(fields)
 }
 
 fn genpass(bits: Option<&Bytes>) -> Value {
@@ -260,7 +268,7 @@ fn dryrun(c: &mut Call<'_, '_>) -> Value {
             spec.name
         ));
     }
-    match check::check(&u.sel, spec, cmd) {
+    match check::check_user(u, spec, cmd) {
         Ok(()) => Value::ok(),
         Err(Denied::Command) => Value::bulk(format!(
             "This user has no permissions to run the '{}' command",

@@ -74,15 +74,17 @@ impl Acl {
         rules: &[Bytes],
     ) -> Result<Option<Vec<Vec<u8>>>, String> {
         let u = self.staged(name, rules)?;
+        // Redis' ACLKillPubsubClientsIfNeeded: the new patterns of every selector must cover
+        // every old one.
+        let upcoming: Vec<Vec<u8>> = u.all_selectors().flat_map(|s| s.channels.clone()).collect();
         let narrowed = match self.users.get(&u.name) {
-            Some(old) if !u.sel.allchannels => {
-                old.sel.allchannels || old.sel.channels.iter().any(|c| !u.sel.channels.contains(c))
-            }
+            Some(old) if !u.all_selectors().any(|s| s.allchannels) => old
+                .all_selectors()
+                .any(|s| s.allchannels || s.channels.iter().any(|c| !upcoming.contains(c))),
             _ => false,
         };
-        let channels = narrowed.then(|| u.sel.channels.clone());
         self.users.insert(u.name.clone(), u);
-        Ok(channels)
+        Ok(narrowed.then_some(upcoming))
     }
 
     /// The user `name` as `rules` would leave it, without changing anything.
@@ -93,7 +95,7 @@ impl Acl {
             .get(&name)
             .cloned()
             .unwrap_or_else(|| User::new(&name));
-        for rule in rules {
+        for rule in &merge_selectors(rules)? {
             if let Err(e) = u.apply(rule) {
                 return Err(format!(
                     "Error in ACL SETUSER modifier '{}': {}",
@@ -243,7 +245,7 @@ impl Acl {
         if sel.allcommands && sel.allkeys && sel.allchannels {
             return None;
         }
-        let denied = check::check(sel, spec, args).err()?;
+        let denied = check::check_user(u, spec, args).err()?;
         let (reason, object): (Reason, &[u8]) = match denied {
             Denied::Command => (Reason::Command, spec.name.as_bytes()),
             Denied::Key(i) => (Reason::Key, &args[i]),
@@ -258,6 +260,34 @@ impl Acl {
             now_ms: super::node::now_ms(),
         });
         Some(denied)
+    }
+}
+
+/// Redis' `ACLMergeSelectorArguments`: a `(...)` selector given over several arguments
+/// becomes one rule.
+fn merge_selectors(rules: &[Bytes]) -> Result<Vec<Bytes>, String> {
+    let mut out = Vec::with_capacity(rules.len());
+    let mut open: Option<(usize, Vec<u8>)> = None;
+    for (i, rule) in rules.iter().enumerate() {
+        let closes = rule.last() == Some(&b')');
+        if let Some((_, sel)) = open.as_mut() {
+            sel.push(b' ');
+            sel.extend_from_slice(rule);
+            if closes {
+                out.extend(open.take().map(|(_, s)| Bytes::from(s)));
+            }
+        } else if rule.first() == Some(&b'(') && !closes {
+            open = Some((i, rule.to_vec()));
+        } else {
+            out.push(rule.clone());
+        }
+    }
+    match open {
+        None => Ok(out),
+        Some((i, _)) => Err(format!(
+            "Unmatched parenthesis in acl selector starting at '{}'.",
+            String::from_utf8_lossy(&rules[i])
+        )),
     }
 }
 

@@ -284,8 +284,10 @@ pub(crate) struct User {
     sanitize: bool,
     /// Hex SHA-256 of each password, in the order added.
     pub(crate) passwords: Vec<String>,
-    /// What it may do.
+    /// What it may do (Redis' root selector).
     pub(crate) sel: Selector,
+    /// `(...)` selectors: a command runs when the root or any of these allows it.
+    pub(crate) selectors: Vec<Selector>,
 }
 
 impl User {
@@ -300,6 +302,7 @@ impl User {
             sanitize: false,
             passwords: Vec::new(),
             sel: Selector::empty(),
+            selectors: Vec::new(),
         }
     }
 
@@ -342,12 +345,21 @@ impl User {
                     "resetchannels",
                     "off",
                     "sanitize-payload",
+                    "clearselectors",
                     "-@all",
                 ] {
                     self.apply(step.as_bytes())?;
                 }
             }
-            b"clearselectors" => {}
+            b"clearselectors" => self.selectors.clear(),
+            [b'(', .., b')'] => {
+                let inner = String::from_utf8_lossy(&op[1..op.len() - 1]).into_owned();
+                let mut sel = Selector::empty();
+                for rule in inner.split_whitespace() {
+                    sel.apply(rule.as_bytes())?;
+                }
+                self.selectors.push(sel);
+            }
             [b'>' | b'#', ..] => {
                 let hash = if op[0] == b'>' {
                     sha256_hex(&op[1..])
@@ -379,6 +391,11 @@ impl User {
             _ => self.sel.apply(op)?,
         }
         Ok(())
+    }
+
+    /// The root selector, then the `(...)` ones.
+    pub(crate) fn all_selectors(&self) -> impl Iterator<Item = &Selector> {
+        std::iter::once(&self.sel).chain(&self.selectors)
     }
 
     /// True when `pass` logs this user in (`nopass`, or a matching hash; compared in constant

@@ -96,6 +96,34 @@ impl Selector {
     }
 }
 
+impl Selector {
+    /// Keys, channels and commands as ACL LIST shows a selector (Redis'
+    /// `ACLDescribeSelector`).
+    fn describe(&self) -> String {
+        let mut out = String::new();
+        if self.allkeys {
+            out.push_str("~* ");
+        } else {
+            for p in &self.patterns {
+                out.push_str(&pattern_string(p));
+                out.push(' ');
+            }
+        }
+        if self.allchannels {
+            out.push_str("&* ");
+        } else {
+            out.push_str("resetchannels ");
+            for c in &self.channels {
+                out.push('&');
+                out.push_str(&String::from_utf8_lossy(c));
+                out.push(' ');
+            }
+        }
+        out.push_str(&self.describe_commands());
+        out
+    }
+}
+
 impl User {
     /// The rules after `user <name> ` in ACL LIST.
     pub(crate) fn describe(&self) -> String {
@@ -109,25 +137,12 @@ impl User {
             out.push_str(p);
             out.push(' ');
         }
-        if self.sel.allkeys {
-            out.push_str("~* ");
-        } else {
-            for p in &self.sel.patterns {
-                out.push_str(&pattern_string(p));
-                out.push(' ');
-            }
+        out.push_str(&self.sel.describe());
+        for sel in &self.selectors {
+            out.push_str(" (");
+            out.push_str(&sel.describe());
+            out.push(')');
         }
-        if self.sel.allchannels {
-            out.push_str("&* ");
-        } else {
-            out.push_str("resetchannels ");
-            for c in &self.sel.channels {
-                out.push('&');
-                out.push_str(&String::from_utf8_lossy(c));
-                out.push(' ');
-            }
-        }
-        out.push_str(&self.sel.describe_commands());
         out
     }
 }
