@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo build --release --bin redcluster-server --example abuse_rss
-//! target/release/examples/abuse_rss keys   [--n 1000000]            # RSS per 64-byte key
+//! target/release/examples/abuse_rss keys   [--n 1000000 --ttl 3600] # RSS per 64-byte key
 //! target/release/examples/abuse_rss expiry [--rate 20000 --secs 20] # SET .. EX 1 per second
 //! target/release/examples/abuse_rss burst  [--n 300000 --secs 10]   # a burst of EX 1 keys
 //! target/release/examples/abuse_rss replica [--n 60 --mb 10]        # a stalled replica
@@ -403,11 +403,17 @@ fn main() {
     match scenario.as_str() {
         "keys" => {
             let n = arg(&args, "--n", 1_000_000) as usize;
+            // --ttl SECS: every key with EX SECS (long enough not to expire during the run).
+            let ttl = args
+                .windows(2)
+                .find(|w| w[0] == "--ttl")
+                .map(|w| w[1].clone());
             for s in &mut servers {
                 let before = rss_kb(s.child.id());
                 let mut c = Conn::open(s.port);
                 for start in (0..n).step_by(10_000) {
-                    c.pipeline(&set_cmds("key:", start..(start + 10_000).min(n), None));
+                    let range = start..(start + 10_000).min(n);
+                    c.pipeline(&set_cmds("key:", range, ttl.as_deref()));
                 }
                 let after = rss_kb(s.child.id());
                 println!(

@@ -178,8 +178,10 @@ pub(crate) struct Db {
     /// Map positions of the keys of each hash slot; maintained on create and delete only
     /// (a delete moves the map's last entry into the freed position: both lists follow).
     slots: Vec<Vec<u32>>,
-    /// Keys with a TTL ordered by expiry time: active expiry pops from the front.
-    ttls: BTreeSet<(u64, Key)>,
+    /// Map positions of the keys with a TTL, ordered by expiry time: active expiry pops from
+    /// the front. 16 bytes an element where a key name took 32 (a map move is written back,
+    /// as for the slot lists).
+    ttls: BTreeSet<(u64, u32)>,
     next_version: u64,
     replica: bool,
     /// True while a replica runs a write command (necessarily from its primary's stream):
@@ -299,17 +301,15 @@ impl Db {
         }
         let mut n = 0;
         while n < max_keys {
-            let Some((t, k)) = self.ttls.first() else {
+            let Some(&(t, i)) = self.ttls.first() else {
                 break;
             };
-            if *t > now_ms {
+            if t > now_ms {
                 break;
             }
-            match self.map.get_index_of(k) {
-                Some(i) => {
-                    if let Some((k, _)) = self.remove_index(i) {
-                        self.push_prop(vec![Bytes::from_static(b"DEL"), k.to_bytes()]);
-                    }
+            match self.remove_index(i as usize) {
+                Some((k, _)) => {
+                    self.push_prop(vec![Bytes::from_static(b"DEL"), k.to_bytes()]);
                 }
                 None => {
                     // Not reachable while the indexes agree; never loop on it.
@@ -492,49 +492,46 @@ impl Db {
         let mut new = Entry::new(data, expire_at, version);
         // Stored as it will read back (an expiry at 0 is kept as 1).
         let expire_at = new.expire_at();
-        if let Some((_, k, e)) = self.map.get_full_mut(key) {
+        if let Some((i, _, e)) = self.map.get_full_mut(key) {
             let old_ttl = e.expire_at();
             new.slot_pos = e.slot_pos;
             *e = new;
-            if old_ttl != expire_at {
-                if let Some(t) = old_ttl {
-                    self.ttls.remove(&(t, k.clone()));
-                }
-                if let Some(t) = expire_at {
-                    self.ttls.insert((t, k.clone()));
-                }
-            }
+            self.move_ttl(i as u32, old_ttl, expire_at);
             return;
         }
         let owned = Key::new(key);
         let list = &mut self.slots[key_slot(key) as usize];
         new.slot_pos = list.len() as u32;
         // A new key is appended to the map: its position is the current length.
-        list.push(self.map.len() as u32);
-        if let Some(t) = expire_at {
-            self.ttls.insert((t, owned.clone()));
-        }
+        let i = self.map.len() as u32;
+        list.push(i);
+        self.move_ttl(i, None, expire_at);
         self.map.insert(owned, new);
     }
 
     /// Change the TTL of an existing key (no-op when absent).
     pub(super) fn set_expire(&mut self, key: &[u8], expire_at: Option<u64>) {
         let v = self.bump();
-        let Some((_, k, e)) = self.map.get_full_mut(key) else {
+        let Some((i, _, e)) = self.map.get_full_mut(key) else {
             return;
         };
         e.version = v;
         let old = e.expire_at();
         e.set_expire_at(expire_at);
-        let expire_at = e.expire_at();
-        if old == expire_at {
+        let new = e.expire_at();
+        self.move_ttl(i as u32, old, new);
+    }
+
+    /// The TTL index entry of map position `i` goes from `old` to `new` expiry.
+    fn move_ttl(&mut self, i: u32, old: Option<u64>, new: Option<u64>) {
+        if old == new {
             return;
         }
         if let Some(t) = old {
-            self.ttls.remove(&(t, k.clone()));
+            self.ttls.remove(&(t, i));
         }
-        if let Some(t) = expire_at {
-            self.ttls.insert((t, k.clone()));
+        if let Some(t) = new {
+            self.ttls.insert((t, i));
         }
     }
 
@@ -546,9 +543,10 @@ impl Db {
 
     /// Delete the entry at map position `i` and drop it from the slot and TTL indexes. The
     /// map moves its last entry into position `i` and the slot list moves its last position
-    /// into the freed place: both moves are written back, so every list entry and every
-    /// `slot_pos` stays true.
+    /// into the freed place: both moves are written back, so every list entry, every TTL
+    /// index entry and every `slot_pos` stays true.
     fn remove_index(&mut self, i: usize) -> Option<(Key, Entry)> {
+        let last = self.map.len().checked_sub(1)? as u32;
         let (k, e) = self.map.get_index(i)?;
         let slot = key_slot(k) as usize;
         let pos = e.slot_pos as usize;
@@ -562,14 +560,18 @@ impl Db {
             }
         }
         let (k, e) = self.map.swap_remove_index(i)?;
+        if let Some(t) = e.expire_at() {
+            self.ttls.remove(&(t, i as u32));
+        }
         if let Some((moved_key, m)) = self.map.get_index(i) {
             let moved_slot = key_slot(moved_key) as usize;
             if let Some(p) = self.slots[moved_slot].get_mut(m.slot_pos as usize) {
                 *p = i as u32;
             }
-        }
-        if let Some(t) = e.expire_at() {
-            self.ttls.remove(&(t, k.clone()));
+            if let Some(t) = m.expire_at() {
+                self.ttls.remove(&(t, last));
+                self.ttls.insert((t, i as u32));
+            }
         }
         Some((k, e))
     }
@@ -643,7 +645,7 @@ impl Db {
                 "slot index entry"
             );
             if let Some(t) = e.expire_at() {
-                assert!(self.ttls.contains(&(t, k.clone())), "ttl index entry");
+                assert!(self.ttls.contains(&(t, i as u32)), "ttl index entry");
             }
             let empty = match &e.data {
                 Data::Str(_) => false,
