@@ -317,6 +317,29 @@ async fn new_families_reply_like_redis_server_byte_for_byte() {
         "LCS {r}a {r}b IDX WITHMATCHLEN",
         "BITFIELD {r}f OVERFLOW FAIL INCRBY u2 0 9",
         "GEOHASH {r}none x",
+        // Doubles as Redis 7.0 prints them: `%.17g` (addReplyDouble), and GEOPOS/WITHCOORD's
+        // 17 trimmed decimals (addReplyHumanLongDouble); GEODIST and *INCRBYFLOAT are bulk.
+        "ZADD {r}z 3.14 a 1e300 b 0.1 c inf d -0 e 5 f -2.5e-7 g 123456789.123 h",
+        "ZSCORE {r}z a",
+        "ZSCORE {r}z b",
+        "ZSCORE {r}z d",
+        "ZSCORE {r}z e",
+        "ZSCORE {r}z g",
+        "ZRANGE {r}z 0 -1 WITHSCORES",
+        "ZINCRBY {r}z 0.2 c",
+        "ZMSCORE {r}z a h nosuch",
+        "ZPOPMIN {r}z",
+        "ZRANGEBYSCORE {r}z -inf +inf WITHSCORES LIMIT 0 3",
+        "ZUNION 1 {r}z WITHSCORES",
+        "GEOADD {r}g 13.361389 38.115556 p 15.087269 37.502669 q",
+        "GEOPOS {r}g p q nosuch",
+        "GEODIST {r}g p q km",
+        "GEOSEARCH {r}g FROMLONLAT 15 37 BYRADIUS 200 km WITHCOORD WITHDIST WITHHASH ASC",
+        "GEORADIUS {r}g 15 37 200 km WITHCOORD",
+        "INCRBYFLOAT {r}f 1.1",
+        "HINCRBYFLOAT {r}h f 2.5e-3",
+        "EVAL \"return {double=3.14}\" 0",
+        "EVAL \"redis.setresp(3) return redis.call('zscore', KEYS[1], 'a')\" 1 {r}z",
     ] {
         p.line(l, "resp3").await;
     }

@@ -38,6 +38,8 @@ pub(crate) use command::{command_ready, decode_command_resumable, CommandScan};
 pub use decode::{decode, decode_resumable, FrameScan};
 pub(crate) use encode::{encode_bulk, write_header};
 pub use encode::{encode_command, encode_value, format_double};
+#[cfg(feature = "server")]
+pub(crate) use encode::{encode_reply, format_g17, format_human, human_double};
 pub use value::Value;
 
 /// Not part of the API (no semver promise, hidden from the docs): the bundled server's

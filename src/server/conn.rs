@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::resp::{
-    command_ready, decode_command_resumable, encode_value, CommandScan, Limits, Protocol,
+    command_ready, decode_command_resumable, encode_reply, CommandScan, Limits, Protocol,
     ProtocolError, Value,
 };
 
@@ -228,13 +228,13 @@ fn process_batch(
         match reply {
             Value::Error(line) if plaintext_next_to_tls => {
                 let v = plaintext_redirect(line, &shared.config);
-                encode_value(out, v.as_ref().unwrap_or(reply), *proto);
+                encode_reply(out, v.as_ref().unwrap_or(reply), *proto);
             }
-            _ => encode_value(out, reply, *proto),
+            _ => encode_reply(out, reply, *proto),
         }
     }
     if let (BatchEnd::NeedMore, Some(text)) = (&end, protocol_error) {
-        encode_value(out, &Value::error(text), conn.proto);
+        encode_reply(out, &Value::error(text), conn.proto);
         return BatchEnd::Close;
     }
     end
@@ -318,18 +318,18 @@ async fn serve_conn(
                     _ = crate::server::node::stopped(&mut stop) => return Ok(None),
                     _ = kill.notified() => return Ok(None),
                 };
-                encode_value(&mut out, &reply, conn.proto);
+                encode_reply(&mut out, &reply, conn.proto);
                 continue;
             }
             BatchEnd::Migrate(job) => {
                 let reply = super::migrate::run(*job, shared).await;
-                encode_value(&mut out, &reply, conn.proto);
+                encode_reply(&mut out, &reply, conn.proto);
                 continue;
             }
             BatchEnd::Block(p) => {
                 let (r, o) = (&mut rbuf, &mut out);
                 match super::blocking::wait(stream, conn, r, o, shared, p, kill.notified()).await? {
-                    Some(reply) => encode_value(&mut out, &reply, conn.proto),
+                    Some(reply) => encode_reply(&mut out, &reply, conn.proto),
                     None => return Ok(None),
                 }
                 continue;
@@ -341,7 +341,7 @@ async fn serve_conn(
             }
             BatchEnd::Script(job) => {
                 let reply = job.run(shared.clone()).await;
-                encode_value(&mut out, &reply, conn.proto);
+                encode_reply(&mut out, &reply, conn.proto);
                 continue;
             }
             BatchEnd::ScriptRunning => {
@@ -356,7 +356,7 @@ async fn serve_conn(
                     // Busy: SCRIPT KILL / FUNCTION KILL act, everything else gets BUSY.
                     while let Some(args) = pending.pop_front() {
                         let reply = shared.scripting.busy_reply(&args);
-                        encode_value(&mut out, &reply, conn.proto);
+                        encode_reply(&mut out, &reply, conn.proto);
                     }
                 }
                 continue;

@@ -94,17 +94,13 @@ fn dist_reply(d: f64) -> Value {
     Value::BulkString(Bytes::from(format!("{d:.4}")))
 }
 
-/// `addReplyHumanLongDouble`: for RESP2 a bulk string of 17 decimals with trailing zeros
-/// trimmed (Redis' bytes exactly); for RESP3 a double (Redis prints the same 17 decimals
-/// there, our encoder the shortest text of the same value).
+/// `addReplyHumanLongDouble`: 17 decimals with trailing zeros trimmed (Redis' bytes
+/// exactly), a bulk string for RESP2 and a double for RESP3.
 fn human(v: f64, resp3: bool) -> Value {
     if resp3 {
-        return Value::Double(v);
+        return crate::resp::human_double(v);
     }
-    let s = format!("{v:.17}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    let s = if s == "-0" { "0" } else { s };
-    Value::BulkString(Bytes::copy_from_slice(s.as_bytes()))
+    Value::BulkString(Bytes::from(crate::resp::format_human(v)))
 }
 
 pub(crate) fn geoadd(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {

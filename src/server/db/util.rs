@@ -288,39 +288,12 @@ pub(super) fn own(b: &Bytes) -> Bytes {
     Bytes::copy_from_slice(b)
 }
 
-/// Format a double as C's `%.17g`, which Redis 7.0 uses for scores in replies.
-pub(super) fn fmt_g17(v: f64) -> String {
-    if v.is_infinite() {
-        return if v > 0.0 { "inf" } else { "-inf" }.to_string();
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() { "-0" } else { "0" }.to_string();
-    }
-    let e = format!("{v:.16e}");
-    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let x: i32 = exp.parse().unwrap_or(0);
-    let trim = |s: &str| -> String {
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s.to_string()
-        }
-    };
-    if !(-4..17).contains(&x) {
-        let sign = if x < 0 { '-' } else { '+' };
-        format!("{}e{sign}{:02}", trim(mant), x.abs())
-    } else {
-        let prec = (16 - x) as usize;
-        trim(&format!("{v:.prec$}"))
-    }
-}
-
 /// A score reply: a RESP3 double, or for RESP2 the `%.17g` bulk string Redis 7.0 sends.
 pub(super) fn score(v: f64, resp3: bool) -> Value {
     if resp3 {
         Value::Double(v)
     } else {
-        Value::BulkString(Bytes::from(fmt_g17(v)))
+        Value::BulkString(Bytes::from(crate::resp::format_g17(v)))
     }
 }
 

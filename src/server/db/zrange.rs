@@ -386,7 +386,7 @@ pub(crate) fn zscan(db: &mut Db, a: &[Bytes], c: &ExecCtx) -> Value {
     for (m, s) in z.into_iter().flat_map(|z| z.iter()) {
         if o.pattern.as_ref().map_or(true, |p| glob::matches(p, m)) {
             out.push(Value::BulkString(m.clone()));
-            out.push(Value::BulkString(Bytes::from(super::util::fmt_g17(s))));
+            out.push(Value::BulkString(Bytes::from(crate::resp::format_g17(s))));
         }
     }
     scan_reply(0, out)

@@ -14,7 +14,7 @@ use tokio::sync::mpsc::{self, UnboundedReceiver};
 use tokio::time::{Interval, MissedTickBehavior};
 
 use super::{Event, Kind, MailState, Mailbox, PubSub};
-use crate::resp::{encode_value, Value};
+use crate::resp::{encode_reply, Value};
 use crate::server::cluster::state::NodeId;
 use crate::server::node::NodeShared;
 use crate::server::session::Conn;
@@ -273,13 +273,13 @@ pub(crate) fn apply(
         Wake::Overflow => return Err(limit_error()),
         Wake::Event(Event::Reply(v)) => return Ok(Some(v)),
         Wake::Event(Event::Push(v, _)) => {
-            encode_value(out, &v, conn.proto);
+            encode_reply(out, &v, conn.proto);
             // Batch whatever else is queued into the same write.
             while out.len() < 256 * 1024 {
                 let Some(v) = conn.pubsub.try_next_push() else {
                     break;
                 };
-                encode_value(out, &v, conn.proto);
+                encode_reply(out, &v, conn.proto);
             }
         }
         Wake::ShardCheck => check_shards(conn, out, shared),
@@ -306,6 +306,6 @@ fn check_shards(conn: &mut Conn, out: &mut BytesMut, shared: &NodeShared) {
             Value::BulkString(ch),
             Value::Integer(conn.pubsub.shard_count() as i64),
         ]);
-        encode_value(out, &v, conn.proto);
+        encode_reply(out, &v, conn.proto);
     }
 }
