@@ -229,6 +229,12 @@ impl ClientBuilder {
     /// See [`CredentialsProvider`] for a provider type with its own state. A refusal
     /// (`WRONGPASS`) is an [`ErrorKind::Auth`] error naming the user, never retried.
     /// Replaces any earlier [`credentials`](ClientBuilder::credentials).
+    ///
+    /// Renewed in place: the multiplexed connections, and subscriptions under RESP3. A RESP2
+    /// subscriber connection refuses `AUTH` (Redis allows only (un)subscribe, PING, QUIT and
+    /// RESET there), and a connection lent to a transaction or blocking command must not
+    /// get one mid-`MULTI`: those take fresh credentials when they are next opened (a
+    /// server that drops connections at token expiry makes the subscription reconnect).
     pub fn credentials_provider(mut self, provider: impl CredentialsProvider) -> Self {
         self.credentials = Some(Auth::provider(std::sync::Arc::new(provider)));
         self
