@@ -174,6 +174,40 @@ async fn acl_replies_match_redis_7_0() {
             p.same(cmd).await;
         }
     }
+    // SLOWLOG shows no password (the arguments of each entry).
+    admin
+        .same(&["CONFIG", "SET", "slowlog-log-slower-than", "0"])
+        .await;
+    admin.same(&["SLOWLOG", "RESET"]).await;
+    let mut login = Pair::new(real.addr(), ours).await;
+    login.same(&["AUTH", "carol", "c2"]).await;
+    let _ = login.both(&["HELLO", "2", "AUTH", "carol", "c2"]).await; // (client ids differ)
+    login.same(&["AUTH", "secret-pw"]).await;
+    admin
+        .same(&["ACL", "SETUSER", "lara", "on", ">secret-pw", "~*"])
+        .await;
+    let slow_args = |v: Value| -> Vec<Vec<String>> {
+        let Value::Array(entries) = v else {
+            panic!("SLOWLOG GET: {v:?}")
+        };
+        entries
+            .iter()
+            .map(|e| match e {
+                Value::Array(fields) => support::raw::parts(&fields[3]),
+                other => panic!("entry: {other:?}"),
+            })
+            .collect()
+    };
+    let (want, got) = admin.both(&["SLOWLOG", "GET", "10"]).await;
+    let (want, got) = (slow_args(want), slow_args(got));
+    assert!(
+        want.len() >= 4 && !format!("{got:?}").contains("secret-pw"),
+        "{got:?}"
+    );
+    assert_eq!(want, got);
+    admin
+        .same(&["CONFIG", "SET", "slowlog-log-slower-than", "10000"])
+        .await;
     // Narrowing a user's channels closes its subscribers outside them (a superset keeps
     // them).
     let mut sub = Pair::new(real.addr(), ours).await;

@@ -41,11 +41,16 @@ pub(crate) fn record(
         return;
     }
     let max = config_i64(st, "slowlog-max-len", 128).max(0) as usize;
+    // Passwords never reach the log (Redis' redactClientCommandArgument).
+    let hide = super::monitor::redacted(args);
     let mut shown: Vec<Bytes> = args
         .iter()
+        .zip(hide)
         .take(if args.len() > 32 { 31 } else { 32 })
-        .map(|a| {
-            if a.len() > 128 {
+        .map(|(a, hide)| {
+            if hide {
+                Bytes::from_static(b"(redacted)")
+            } else if a.len() > 128 {
                 let mut v = a[..128].to_vec();
                 v.extend_from_slice(format!("... ({} more bytes)", a.len() - 128).as_bytes());
                 Bytes::from(v)

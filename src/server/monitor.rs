@@ -137,9 +137,10 @@ fn repr(out: &mut Vec<u8>, arg: &[u8]) {
     out.push(b'"');
 }
 
-/// Which arguments Redis replaces by `(redacted)`: the passwords (and user names) of
-/// AUTH, HELLO ... AUTH user pass, MIGRATE ... AUTH pass / AUTH2 user pass.
-fn redacted(args: &[Bytes]) -> Vec<bool> {
+/// Which arguments Redis replaces by `(redacted)` (in MONITOR and SLOWLOG): the passwords
+/// (and user names) of AUTH, HELLO ... AUTH user pass, MIGRATE ... AUTH pass / AUTH2 user
+/// pass, and everything after ACL SETUSER.
+pub(crate) fn redacted(args: &[Bytes]) -> Vec<bool> {
     let mut hide = vec![false; args.len()];
     let name = args[0].to_ascii_lowercase();
     let is = |i: usize, word: &[u8]| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(word));
@@ -147,6 +148,7 @@ fn redacted(args: &[Bytes]) -> Vec<bool> {
         // Every argument: with more than three Redis shows them (a syntax error), but a
         // password never leaves this server.
         b"auth" => hide.iter_mut().skip(1).for_each(|h| *h = true),
+        b"acl" if is(1, b"setuser") => hide.iter_mut().skip(2).for_each(|h| *h = true),
         b"hello" => {
             let mut j = 2;
             while j < args.len() {
