@@ -126,3 +126,55 @@ async fn command_docs_match_redis_server_for_every_implemented_command() {
         partial.join("; ")
     );
 }
+
+/// The subcommands of redis-server 7.0.15 the bundled server does not run (client-side
+/// caching's tracking, the Lua debugger): not listed, as COMMAND LIST lists what runs.
+const NOT_IMPLEMENTED: &[&str] = &[
+    "client|caching",
+    "client|getredir",
+    "client|tracking",
+    "client|trackinginfo",
+    "script|debug",
+];
+
+/// COMMAND COUNT and COMMAND LIST (with subcommands, and each FILTERBY) equal redis-server's
+/// (as sets: Redis lists them in hash-table order).
+#[tokio::test]
+async fn command_count_and_list_match_redis_server() {
+    let Some(real) = RealCluster::single() else {
+        return;
+    };
+    let ours = TestCluster::builder().primaries(1).start().await.unwrap();
+    let mut r = Client::connect(real.nodes[0].addr()).await;
+    let mut o = Client::connect(ours.seeds()[0]).await;
+    assert_eq!(
+        r.cmd_raw(&["COMMAND", "COUNT"]).await,
+        o.cmd_raw(&["COMMAND", "COUNT"]).await
+    );
+    let sorted = |v: Value| {
+        let Value::Array(items) = v else {
+            return vec![format!("{v:?}")];
+        };
+        let mut names: Vec<String> = items.iter().map(text).collect();
+        names.sort();
+        names
+    };
+    for cmd in [
+        &["COMMAND", "LIST"][..],
+        &["COMMAND", "LIST", "FILTERBY", "ACLCAT", "hyperloglog"],
+        &["COMMAND", "LIST", "FILTERBY", "ACLCAT", "Scripting"],
+        &["COMMAND", "LIST", "FILTERBY", "ACLCAT", "nosuch"],
+        &["COMMAND", "LIST", "FILTERBY", "PATTERN", "x*"],
+        &["COMMAND", "LIST", "FILTERBY", "PATTERN", "CONFIG|*"],
+        &["COMMAND", "LIST", "FILTERBY", "MODULE", "m"],
+        &["COMMAND", "LIST", "FILTERBY", "PATTERN"],
+        &["COMMAND", "LIST", "FILTERBY", "BOGUS", "x"],
+        &["COMMAND", "LIST", "X"],
+    ] {
+        let want: Vec<String> = sorted(r.cmd(cmd).await)
+            .into_iter()
+            .filter(|n| !NOT_IMPLEMENTED.contains(&n.as_str()))
+            .collect();
+        assert_eq!(want, sorted(o.cmd(cmd).await), "{cmd:?}");
+    }
+}

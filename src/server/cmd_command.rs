@@ -7,6 +7,7 @@ use bytes::Bytes;
 use crate::command::{self, BeginSearch, CommandSpec, FindKeys, KeySpec};
 use crate::resp::Value;
 
+use super::args::syntax_error;
 use super::call::{Call, Outcome};
 use super::cmd_docs::docs;
 use super::registry::implemented;
@@ -140,7 +141,7 @@ pub(crate) fn run(conn: &Conn, spec: &CommandSpec, args: &[Bytes]) -> Value {
     match spec.name {
         "command" => Value::Array(implemented_top().map(entry).collect()),
         "command|count" => Value::Integer(implemented_top().count() as i64),
-        "command|list" => Value::Array(implemented_top().map(|s| Value::bulk(s.name)).collect()),
+        "command|list" => list(args),
         "command|info" => {
             if args.len() == 2 {
                 return Value::Array(implemented_top().map(entry).collect());
@@ -232,6 +233,49 @@ pub(crate) fn run(conn: &Conn, spec: &CommandSpec, args: &[Bytes]) -> Value {
         ),
         _ => Value::error("ERR unknown subcommand"),
     }
+}
+
+/// COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]: every
+/// implemented command and subcommand (`config|get`), as Redis 7.0 lists them.
+fn list(args: &[Bytes]) -> Value {
+    enum Filter {
+        None,
+        Module,
+        AclCat(String),
+        Pattern(Vec<u8>),
+    }
+    let mut filter = Filter::None;
+    let mut i = 2;
+    while i < args.len() {
+        if !(args[i].eq_ignore_ascii_case(b"filterby") && args.len() - 1 - i == 2) {
+            return syntax_error();
+        }
+        let arg = &args[i + 2];
+        filter = match args[i + 1].to_ascii_lowercase().as_slice() {
+            b"module" => Filter::Module,
+            b"aclcat" => Filter::AclCat(format!("@{}", String::from_utf8_lossy(arg))),
+            b"pattern" => Filter::Pattern(arg.to_ascii_lowercase()),
+            _ => return syntax_error(),
+        };
+        i += 3;
+    }
+    let keep = |s: &CommandSpec| match &filter {
+        Filter::None => true,
+        // No modules here.
+        Filter::Module => false,
+        Filter::AclCat(cat) => s.acl_categories.iter().any(|c| c.eq_ignore_ascii_case(cat)),
+        Filter::Pattern(p) => super::db::glob::matches(p, s.name.as_bytes()),
+    };
+    let mut out = Vec::new();
+    for top in implemented_top() {
+        let subs = top.subcommands.iter().filter(|s| implemented(s));
+        for spec in std::iter::once(top).chain(subs) {
+            if keep(spec) {
+                out.push(Value::bulk(spec.name));
+            }
+        }
+    }
+    Value::Array(out)
 }
 
 /// A command or `parent|sub` name, if implemented.

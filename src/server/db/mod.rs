@@ -35,7 +35,7 @@ pub(crate) mod bits;
 mod blocking;
 pub(crate) mod geo;
 mod geohash;
-mod glob;
+pub(crate) mod glob;
 pub(crate) mod hash;
 pub(crate) mod hll;
 mod key;
