@@ -12,6 +12,7 @@
 //!   (`REDCLUSTER_REQUIRE_REAL=1` makes a missing `redis-server` fail instead of skip).
 //! - `server_bin` (feature `server`): the `redcluster-server` binary as a child process, and
 //!   running outside tools with a deadline.
+//! - `migrate` (feature `server`): the fixture of the MIGRATE and slot-migration tests.
 //! - [`fake_cluster`]: scripted fake nodes that misbehave on cue.
 //! - [`pubsub`]: publish until a subscription delivers what a test waits for.
 #![allow(dead_code)]
@@ -19,6 +20,8 @@
 #[cfg(feature = "server")]
 pub mod bundled;
 pub mod fake_cluster;
+#[cfg(feature = "server")]
+pub mod migrate;
 pub mod pubsub;
 pub mod raw;
 pub mod real_cluster;

@@ -1,0 +1,116 @@
+//! Whole-keyspace operations of a [`Db`]: active expiry, key counts, FLUSH, and a slot's
+//! contents (`CLUSTER COUNTKEYSINSLOT`/`GETKEYSINSLOT`, keys dropped with a lost slot).
+
+use bytes::Bytes;
+use indexmap::IndexMap;
+
+use super::{Db, DbStats};
+
+impl Db {
+    /// Delete up to `max_keys` expired keys (primary only), queueing a `DEL` for each.
+    /// Returns how many were deleted.
+    pub(crate) fn active_expire(&mut self, now_ms: u64, max_keys: usize) -> usize {
+        if self.replica {
+            return 0;
+        }
+        let mut n = 0;
+        while n < max_keys {
+            let Some(&(t, i)) = self.ttls.first() else {
+                break;
+            };
+            if t > now_ms {
+                break;
+            }
+            match self.remove_index(i as usize) {
+                Some((k, _)) => {
+                    self.push_prop(vec![Bytes::from_static(b"DEL"), k.to_bytes()]);
+                }
+                None => {
+                    // Not reachable while the indexes agree; never loop on it.
+                    self.ttls.pop_first();
+                }
+            }
+            n += 1;
+        }
+        self.expired_keys += n as u64;
+        n
+    }
+
+    /// Delete expired keys until none is left or `deadline` passes (checked every 16 keys,
+    /// as Redis' `activeExpireCycle` checks its time limit). True when expired keys remain:
+    /// the caller should come back soon (Redis' fast cycle).
+    pub(crate) fn active_expire_until(
+        &mut self,
+        now_ms: u64,
+        deadline: std::time::Instant,
+    ) -> bool {
+        loop {
+            if self.active_expire(now_ms, 16) < 16 {
+                return false;
+            }
+            if std::time::Instant::now() >= deadline {
+                return self.ttls.first().is_some_and(|(t, _)| *t <= now_ms);
+            }
+        }
+    }
+
+    /// Keys deleted because they expired, actively or on access (INFO expired_keys).
+    pub(crate) fn expired_keys(&self) -> u64 {
+        self.expired_keys
+    }
+
+    /// Number of live keys at `now_ms` (expired keys not yet reclaimed are not counted).
+    pub(crate) fn dbsize(&self, now_ms: u64) -> usize {
+        let expired = self.ttls.iter().take_while(|(t, _)| *t <= now_ms).count();
+        self.map.len() - expired
+    }
+
+    /// Key and TTL counts for `INFO keyspace`.
+    pub(crate) fn stats(&self) -> DbStats {
+        DbStats {
+            keys: self.map.len(),
+            expires: self.ttls.len(),
+        }
+    }
+
+    /// Remove every key. Versions keep increasing so `WATCH` sees the flush.
+    pub(crate) fn flush(&mut self) {
+        self.map = IndexMap::new();
+        for s in &mut self.slots {
+            if !s.is_empty() {
+                *s = Vec::new();
+            }
+        }
+        self.ttls.clear();
+    }
+
+    /// Keys stored in `slot` (expired ones not yet reclaimed included, as in Redis).
+    pub(crate) fn count_keys_in_slot(&self, slot: u16) -> usize {
+        self.slots.get(slot as usize).map_or(0, Vec::len)
+    }
+
+    /// Up to `count` key names of `slot` (`CLUSTER GETKEYSINSLOT`).
+    pub(crate) fn keys_in_slot(&self, slot: u16, count: usize) -> Vec<Bytes> {
+        if usize::from(slot) >= self.slots.len() {
+            return Vec::new();
+        }
+        self.slot_entries(slot.into())
+            .take(count)
+            .map(|(k, _)| k.to_bytes())
+            .collect()
+    }
+
+    /// Delete every key of `slot`; returns how many. Nothing is propagated (the caller decides;
+    /// Redis does this when a node loses a slot).
+    pub(crate) fn delete_keys_in_slot(&mut self, slot: u16) -> usize {
+        let mut n = 0;
+        while let Some(&i) = self.slots.get(slot as usize).and_then(|s| s.last()) {
+            if self.remove_index(i as usize).is_none() {
+                // Not reachable while the indexes agree; never loop on it.
+                self.slots[slot as usize].pop();
+            }
+            n += 1;
+        }
+        n
+    }
+}
