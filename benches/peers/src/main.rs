@@ -25,6 +25,9 @@
 
 #[path = "../../../tests/support/mod.rs"]
 mod support;
+mod tls;
+
+use tls::{rustls_config, tls_ca, tls_ca_path};
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -233,42 +236,6 @@ fn by_slot(keys: &[String]) -> Vec<Vec<usize>> {
     groups.into_values().collect()
 }
 
-/// `--tls CA.pem`: every client (and redis-benchmark) speaks TLS to the cluster, trusting
-/// this CA; the Rust clients all use rustls with the ring provider.
-fn tls_ca_path() -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    let i = args.iter().position(|a| a == "--tls")?;
-    Some(args.get(i + 1).expect("--tls takes the CA certificate's PEM file").clone())
-}
-
-fn tls_ca() -> Option<Vec<u8>> {
-    tls_ca_path().map(|path| std::fs::read(path).expect("read the --tls CA file"))
-}
-
-/// A rustls client configuration trusting only `ca` (for fred, which takes one).
-fn rustls_config(ca: &[u8]) -> rustls::ClientConfig {
-    let mut roots = rustls::RootCertStore::empty();
-    let mut reader = ca;
-    for cert in rustls_pemfile_certs(&mut reader) {
-        roots.add(cert).expect("CA certificate");
-    }
-    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("TLS versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth()
-}
-
-/// The certificates of a PEM bundle.
-fn rustls_pemfile_certs(pem: &mut &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
-    use rustls::pki_types::pem::PemObject;
-    rustls::pki_types::CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .expect("PEM certificates")
-}
-
 async fn connect(which: &str, seeds: &[String], tls: Option<&[u8]>) -> Peer {
     match which {
         "redcluster" => {
@@ -412,7 +379,11 @@ fn redis_benchmark(port: u16, clients: usize, requests: usize) -> f64 {
             &requests.to_string(),
             "--csv",
         ])
-        .args(tls_ca_path().map(|ca| vec!["--tls".to_string(), "--cacert".to_string(), ca]).unwrap_or_default())
+        .args(
+            tls_ca_path()
+                .map(|ca| vec!["--tls".to_string(), "--cacert".to_string(), ca])
+                .unwrap_or_default(),
+        )
         .output()
         .expect("run redis-benchmark");
     let text = String::from_utf8_lossy(&out.stdout);
