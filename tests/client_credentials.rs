@@ -258,6 +258,46 @@ async fn a_command_the_user_may_not_run_is_an_auth_error_naming_the_user() {
     assert_eq!(client.stats().retries, retries, "a NOPERM was retried");
 }
 
+/// The README's least-privilege rule set for an application user: its data commands plus
+/// what the client itself sends (slot map, READONLY for replica reads, PING for Nearest,
+/// CLIENT SETNAME). Replica reads, Nearest reads and writes all work with exactly that.
+#[tokio::test]
+async fn the_readme_least_privilege_user_can_run_a_client() {
+    let rules = "on >app-pw-321 ~* +@read +@write +cluster|shards +cluster|nodes \
+                 +cluster|slots +readonly +ping +client|setname";
+    let cluster = TestCluster::builder()
+        .primaries(3)
+        .replicas_per_primary(1)
+        .acl_user("app", rules)
+        .start()
+        .await
+        .unwrap();
+    for read_from in [
+        redcluster::ReadFrom::ReplicaPreferred,
+        redcluster::ReadFrom::Nearest,
+    ] {
+        let client = Client::builder(cluster.seeds())
+            .credentials(Some("app"), "app-pw-321")
+            .client_name("web-1")
+            .read_from(read_from)
+            .build()
+            .await
+            .unwrap();
+        client.set("lp:k", "v").await.unwrap();
+        // Replicas catch up asynchronously: read until the value shows.
+        eventually("the replica serves the write", || async {
+            client
+                .get::<Option<String>>("lp:k")
+                .await
+                .unwrap()
+                .as_deref()
+                == Some("v")
+        })
+        .await;
+        assert_eq!(client.stats().retries, 0, "{read_from:?}");
+    }
+}
+
 /// Subscribe on `nodes` as `app` (password `password`) with credentials that expire every
 /// 400 ms, publish until every connection renewed a few times; every message must arrive in
 /// order, and no node may have refused an AUTH (`admin`: the default user's password).
