@@ -90,7 +90,7 @@ impl<'a> Pipeline<'a> {
             .execute_many(&self.commands)
             .instrument(span.clone())
             .await;
-        crate::telemetry::finish_batch(op, &span, &replies);
+        crate::telemetry::finish_with(op, &span, replies.iter().find_map(|r| r.as_ref().err()));
         replies
     }
 }

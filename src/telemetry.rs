@@ -47,17 +47,34 @@ fn command_of(args: &Args) -> &'static str {
 
 /// Start timing `args` and open its span.
 pub(crate) fn start(args: &Args) -> (Op, tracing::Span) {
-    let command = command_of(args);
+    open(command_of(args), None)
+}
+
+/// Start timing a batch — a pipeline (`PIPELINE`) or a transaction (`MULTI`) — of `size`
+/// commands and open its span: one span for the whole batch, as OpenTelemetry's database
+/// conventions ask (`db.operation.batch.size`), so a 1,000-command pipeline costs one span,
+/// not a thousand.
+pub(crate) fn start_batch(name: &'static str, size: usize) -> (Op, tracing::Span) {
+    open(name, Some(size))
+}
+
+/// The span of one request or batch, with every attribute it may carry declared up front
+/// (tracing only records declared fields).
+fn open(command: &'static str, batch: Option<usize>) -> (Op, tracing::Span) {
     let span = tracing::debug_span!(
         "redis",
         "db.system.name" = "redis",
         "db.operation.name" = %command.to_ascii_uppercase(),
+        "db.operation.batch.size" = Empty,
         "server.address" = Empty,
         "server.port" = Empty,
         "db.redis.slot" = Empty,
         "db.redis.redirects" = Empty,
         "error.type" = Empty,
     );
+    if let Some(size) = batch {
+        span.record("db.operation.batch.size", size);
+    }
     (
         Op {
             command,
@@ -67,49 +84,15 @@ pub(crate) fn start(args: &Args) -> (Op, tracing::Span) {
     )
 }
 
-/// Start timing a batch — a pipeline (`PIPELINE`) or a transaction (`MULTI`) — of `size`
-/// commands and open its span: one span for the whole batch, as OpenTelemetry's database
-/// conventions ask (`db.operation.batch.size`), so a 1,000-command pipeline costs one span,
-/// not a thousand.
-pub(crate) fn start_batch(name: &'static str, size: usize) -> (Op, tracing::Span) {
-    let span = tracing::debug_span!(
-        "redis",
-        "db.system.name" = "redis",
-        "db.operation.name" = %name,
-        "db.operation.batch.size" = size,
-        "server.address" = Empty,
-        "server.port" = Empty,
-        "db.redis.slot" = Empty,
-        "db.redis.redirects" = Empty,
-        "error.type" = Empty,
-    );
-    (
-        Op {
-            command: name,
-            started: Instant::now(),
-        },
-        span,
-    )
-}
-
-/// Count and time the finished batch: an error if any of its commands failed (the first
-/// one's kind goes on the span).
-pub(crate) fn finish_batch<'a>(
-    op: Op,
-    span: &tracing::Span,
-    results: impl IntoIterator<Item = &'a Result<Value, Error>>,
-) {
-    let failed = results.into_iter().find_map(|r| r.as_ref().err());
-    let verdict = match failed {
-        Some(e) => Err(e.clone()),
-        None => Ok(Value::Null),
-    };
-    finish(op, span, &verdict);
-}
-
 /// Count and time the finished request; an error's kind goes on the span too.
 pub(crate) fn finish(op: Op, span: &tracing::Span, result: &Result<Value, Error>) {
-    if let Err(e) = result {
+    finish_with(op, span, result.as_ref().err());
+}
+
+/// Count and time a finished request or batch that failed with `error` (for a batch, its
+/// first failed command's), or succeeded with `None`.
+pub(crate) fn finish_with(op: Op, span: &tracing::Span, error: Option<&Error>) {
+    if let Some(e) = error {
         span.record("error.type", kind_label(e.kind()));
     }
     #[cfg(feature = "metrics")]
@@ -117,7 +100,7 @@ pub(crate) fn finish(op: Op, span: &tracing::Span, result: &Result<Value, Error>
         metrics::counter!("redcluster_requests_total", "command" => op.command).increment(1);
         metrics::histogram!("redcluster_request_duration_seconds", "command" => op.command)
             .record(op.started.elapsed().as_secs_f64());
-        if let Err(e) = result {
+        if let Some(e) = error {
             metrics::counter!("redcluster_errors_total", "kind" => kind_label(e.kind()))
                 .increment(1);
         }

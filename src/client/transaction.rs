@@ -207,11 +207,7 @@ impl Transaction {
             .call(&block, follow, verdict)
             .instrument(span.clone())
             .await;
-        crate::telemetry::finish_batch(
-            op,
-            &span,
-            std::iter::once(&called.as_ref().map(|_| Value::Null).map_err(Clone::clone)),
-        );
+        crate::telemetry::finish_with(op, &span, called.as_ref().err());
         let mut replies = called?;
         self.watching = false;
         let exec = replies.pop().unwrap_or(Value::Null);
