@@ -69,49 +69,46 @@ pub async fn wait_reply(c: &mut Client, args: &[&str], want: &str) {
     panic!("{args:?}: wanted {want:?}, last reply {last:?}");
 }
 
-pub async fn info_field(c: &mut Client, field: &str) -> u64 {
-    let info = c.text(&["CLUSTER", "INFO"]).await;
+/// The number `field` of `c`'s `field:value` text reply to `args` (INFO, CLUSTER INFO).
+async fn info_number(c: &mut Client, args: &[&str], field: &str) -> u64 {
+    let info = c.text(args).await;
     info.lines()
         .find_map(|l| l.strip_prefix(&format!("{field}:")))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("{field} in {info}"))
 }
 
-/// INCR `key` once, following an ASK from `src` to `dst` like a cluster client.
-pub async fn incr_following_ask(src: &mut Client, dst: &mut Client, key: &str) -> i64 {
-    match src.cmd(&["INCR", key]).await {
-        Value::Integer(n) => n,
-        Value::Error(e) if e.starts_with(b"ASK ") => {
-            dst.send(&["ASKING"]).await;
-            dst.send(&["INCR", key]).await;
-            assert_eq!(super::raw::text(&dst.read().await.expect("reply")), "OK");
-            match dst.read().await.expect("reply") {
-                Value::Integer(n) => n,
-                other => panic!("INCR on the target: {other:?}"),
-            }
-        }
-        other => panic!("INCR on the source: {other:?}"),
-    }
+pub async fn info_field(c: &mut Client, field: &str) -> u64 {
+    info_number(c, &["CLUSTER", "INFO"], field).await
 }
 
 pub async fn connections_received(c: &mut Client) -> u64 {
-    let info = c.text(&["INFO", "stats"]).await;
-    info.lines()
-        .find_map(|l| l.strip_prefix("total_connections_received:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("total_connections_received in {info}"))
+    info_number(c, &["INFO", "stats"], "total_connections_received").await
+}
+
+/// Send `args` to `src` once, following an ASK to `dst` like a cluster client: the reply.
+async fn following_ask(src: &mut Client, dst: &mut Client, args: &[&str]) -> Value {
+    match src.cmd(args).await {
+        Value::Error(e) if e.starts_with(b"ASK ") => {
+            dst.send(&["ASKING"]).await;
+            dst.send(args).await;
+            assert_eq!(super::raw::text(&dst.read().await.expect("reply")), "OK");
+            dst.read().await.expect("reply")
+        }
+        reply => reply,
+    }
+}
+
+/// INCR `key` once, following an ASK from `src` to `dst` like a cluster client.
+pub async fn incr_following_ask(src: &mut Client, dst: &mut Client, key: &str) -> i64 {
+    match following_ask(src, dst, &["INCR", key]).await {
+        Value::Integer(n) => n,
+        other => panic!("INCR {key}: {other:?}"),
+    }
 }
 
 /// DEL `key` once, following an ASK like a cluster client.
 pub async fn del_following_ask(src: &mut Client, dst: &mut Client, key: &str) {
-    match src.cmd(&["DEL", key]).await {
-        Value::Integer(_) => {}
-        Value::Error(e) if e.starts_with(b"ASK ") => {
-            dst.send(&["ASKING"]).await;
-            dst.send(&["DEL", key]).await;
-            assert_eq!(super::raw::text(&dst.read().await.expect("reply")), "OK");
-            assert!(matches!(dst.read().await, Some(Value::Integer(_))));
-        }
-        other => panic!("DEL on the source: {other:?}"),
-    }
+    let reply = following_ask(src, dst, &["DEL", key]).await;
+    assert!(matches!(reply, Value::Integer(_)), "DEL {key}: {reply:?}");
 }
