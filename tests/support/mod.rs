@@ -10,6 +10,8 @@
 //!   node commands, slot ownership and migration helpers.
 //! - [`real_cluster`]: a real `redis-server` 7 cluster on free ports
 //!   (`REDCLUSTER_REQUIRE_REAL=1` makes a missing `redis-server` fail instead of skip).
+//! - [`real_standalone`]: a real `redis-server` 7 primary with replicas (`replicaof`) and
+//!   real Sentinels watching it as `mymaster`, killable and restartable.
 //! - `server_bin` (feature `server`): the `redcluster-server` binary as a child process, and
 //!   running outside tools with a deadline.
 //! - `migrate` (feature `server`): the fixture of the MIGRATE and slot-migration tests.
@@ -25,6 +27,7 @@ pub mod migrate;
 pub mod pubsub;
 pub mod raw;
 pub mod real_cluster;
+pub mod real_standalone;
 #[cfg(feature = "server")]
 pub mod server_bin;
 pub mod wait;

@@ -56,19 +56,7 @@ impl RealNode {
     }
 
     fn start_process(&mut self) {
-        let script = format!(
-            "redis-server {} & p=$!; read -r _; kill -9 $p 2>/dev/null; wait $p 2>/dev/null",
-            self.conf.display()
-        );
-        let child = Command::new("bash")
-            .arg("-c")
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server watchdog");
-        self.watchdog = Some(child);
+        self.watchdog = Some(watchdog(&self.conf.display().to_string()));
         wait_until(Duration::from_secs(10), || {
             cli(self.port, &["PING"]).trim() == "PONG"
         });
@@ -103,12 +91,8 @@ impl RealNode {
 
     /// Kill the process at once (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.watchdog.take() {
-            if let Some(stdin) = child.stdin.as_mut() {
-                let _ = stdin.write_all(b"\n");
-            }
-            drop(child.stdin.take());
-            let _ = child.wait();
+        if let Some(child) = self.watchdog.take() {
+            kill_watchdog(child);
         }
     }
 
@@ -343,6 +327,33 @@ impl Drop for RealCluster {
     }
 }
 
+/// Start `redis-server ARGS` under a shell watchdog whose stdin is a pipe held by this
+/// process: writing a line to it or closing it (this process ending, even by a panic)
+/// SIGKILLs the server. `args` is the `redis-server` argument string (a config path, and
+/// `--sentinel` for a Sentinel).
+pub fn watchdog(args: &str) -> Child {
+    let script = format!(
+        "redis-server {args} & p=$!; read -r _; kill -9 $p 2>/dev/null; wait $p 2>/dev/null"
+    );
+    Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn redis-server watchdog")
+}
+
+/// SIGKILL the server of a [`watchdog`] and wait until it is gone.
+pub fn kill_watchdog(mut child: Child) {
+    if let Some(stdin) = child.stdin.as_mut() {
+        let _ = stdin.write_all(b"\n");
+    }
+    drop(child.stdin.take());
+    let _ = child.wait();
+}
+
 /// A port that was free on 127.0.0.1 a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -356,7 +367,8 @@ pub fn cli(port: u16, args: &[&str]) -> String {
     cli_auth(port, None, args)
 }
 
-fn cli_auth(port: u16, pass: Option<&str>, args: &[&str]) -> String {
+/// As [`cli`], authenticating with `pass` (through `REDISCLI_AUTH`, never on the command line).
+pub fn cli_auth(port: u16, pass: Option<&str>, args: &[&str]) -> String {
     let mut cmd = Command::new("redis-cli");
     if let Some(p) = pass {
         cmd.env("REDISCLI_AUTH", p);
