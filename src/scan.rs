@@ -21,6 +21,9 @@
 //! The position is a [`ScanCursor`]: the set of slots done plus the node pass in progress. It
 //! can be kept as a string (`Display` / `FromStr`)
 //! and resumed later, even after the cluster changed shape.
+//!
+//! Without a cluster (a standalone primary) the primary holds every slot: the scan is one
+//! plain `SCAN` pass over it.
 
 use std::fmt;
 use std::str::FromStr;
@@ -286,6 +289,12 @@ fn own_slots(reply: &str) -> Option<(SlotSet, SlotSet)> {
 
 impl Client {
     async fn own_slots_of(&self, addr: &str) -> Result<(SlotSet, SlotSet), Error> {
+        if self.router_ref().is_standalone() {
+            // No cluster: the primary holds every slot, and nothing migrates.
+            let mut all = SlotSet::new();
+            all.insert_range(0, SLOT_COUNT - 1);
+            return Ok((all, SlotSet::new()));
+        }
         let args = {
             let mut a = Args::new("CLUSTER");
             a.push("NODES");

@@ -7,7 +7,7 @@ use super::Client;
 use crate::credentials::{Auth, Credentials, CredentialsProvider};
 use crate::error::{Error, ErrorKind};
 use crate::router::decide::Policy;
-use crate::router::{Config, ConnectOptions, ReadFrom, Router};
+use crate::router::{Config, ConnectOptions, Mode, ReadFrom, Router};
 
 /// Options for a [`Client`]; made by [`Client::builder`].
 ///
@@ -37,6 +37,24 @@ pub struct ClientBuilder {
     retry_writes_on_disconnect: bool,
     /// TLS, address map, `rediss://`: how connections are opened.
     reach: crate::router::Reach,
+    /// The deployment kind and, for Sentinel, where the Sentinels are.
+    deployment: Deployment,
+    /// `SELECT` on every connection (standalone only; 0 sends nothing).
+    database: u32,
+    /// Credentials for the Sentinels (not the data nodes).
+    sentinel_credentials: Option<Auth>,
+}
+
+/// What the builder was told about the deployment.
+#[derive(Clone, Debug, Default)]
+enum Deployment {
+    /// Cluster, or standalone when the seeds say so.
+    #[default]
+    Detect,
+    /// `.standalone()`.
+    Standalone,
+    /// `Client::sentinel`: the Sentinels' addresses and the monitored name.
+    Sentinel(Vec<String>, String),
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -57,6 +75,9 @@ impl std::fmt::Debug for ClientBuilder {
                 &self.retry_writes_on_disconnect,
             )
             .field("reach", &self.reach)
+            .field("deployment", &self.deployment)
+            .field("database", &self.database)
+            .field("sentinel_credentials", &self.sentinel_credentials)
             .finish()
     }
 }
@@ -133,7 +154,16 @@ impl ClientBuilder {
             client_name: None,
             retry_writes_on_disconnect: false,
             reach: Default::default(),
+            deployment: Deployment::Detect,
+            database: 0,
+            sentinel_credentials: None,
         }
+    }
+
+    /// Sentinel mode (see [`Client::sentinel`]).
+    pub(super) fn sentinels(mut self, sentinels: Vec<String>, name: &str) -> Self {
+        self.deployment = Deployment::Sentinel(sentinels, name.to_string());
+        self
     }
 
     /// Apply what a URL said (see [`ClientBuilder::url`]).
@@ -161,6 +191,9 @@ impl ClientBuilder {
         }
         if let Some(name) = url.client_name {
             self.client_name = Some(name);
+        }
+        if let Some(db) = url.database {
+            self.database = db;
         }
         Ok(self)
     }
@@ -290,6 +323,35 @@ impl ClientBuilder {
         self
     }
 
+    /// Expect a standalone primary (cluster mode off) with replicas instead of detecting the
+    /// deployment: the seeds are asked `INFO replication`, the primary is the node that says
+    /// `role:master` (the one its replicas follow, if several do), and its online, caught-up
+    /// replicas serve reads by [`read_from`](ClientBuilder::read_from). Without this call a
+    /// client detects a standalone primary by itself (its seeds refuse `CLUSTER SHARDS`).
+    pub fn standalone(mut self) -> Self {
+        if !matches!(self.deployment, Deployment::Sentinel(..)) {
+            self.deployment = Deployment::Standalone;
+        }
+        self
+    }
+
+    /// Select database `n` on every connection (`SELECT n`; default 0). Only a standalone
+    /// primary (or Sentinel) has databases other than 0: with a cluster, `build` fails
+    /// with [`ErrorKind::Config`]. A URL's path says the same: `redis://host/3`.
+    pub fn database(mut self, n: u32) -> Self {
+        self.database = n;
+        self
+    }
+
+    /// Authenticate to the Sentinels (not the data nodes, which take
+    /// [`credentials`](ClientBuilder::credentials)) as `user` (`None`: `default`) with
+    /// `password`: Sentinels often have their own `requirepass`. Without this call the
+    /// Sentinels are reached without credentials. Never logged or shown.
+    pub fn sentinel_credentials(mut self, user: Option<&str>, password: &str) -> Self {
+        self.sentinel_credentials = Some(Auth::fixed(Credentials::new(user, password)));
+        self
+    }
+
     /// Discover the cluster from the seeds and return a ready client.
     ///
     /// Seeds that do not answer are skipped; one that does is enough.
@@ -298,10 +360,14 @@ impl ClientBuilder {
     /// [`ErrorKind::Config`] when no seed is given, a client name has a space, or no seed
     /// answered with the cluster's topology (the message lists each seed's failure).
     pub async fn build(self) -> Result<Client, Error> {
-        if self.seeds.is_empty() {
+        let addrs = match &self.deployment {
+            Deployment::Sentinel(sentinels, _) => sentinels,
+            _ => &self.seeds,
+        };
+        if addrs.is_empty() {
             return Err(Error::new(ErrorKind::Config, "no seed address given"));
         }
-        if let Some(bad) = self.seeds.iter().find(|s| !s.contains(':')) {
+        if let Some(bad) = addrs.iter().find(|s| !s.contains(':')) {
             return Err(Error::new(
                 ErrorKind::Config,
                 format!("seed {bad:?} is not host:port"),
@@ -322,11 +388,26 @@ impl ClientBuilder {
             auth: self.credentials,
             client_name: self.client_name,
             connect_timeout: self.connect_timeout,
+            database: self.database,
             ..ConnectOptions::default()
         };
-        if let Some(connector) = self.reach.connector(&self.seeds)? {
+        if let Some(connector) = self.reach.connector(addrs)? {
             opts.connector = connector;
         }
+        let mode = match self.deployment {
+            Deployment::Detect => Mode::Auto,
+            Deployment::Standalone => Mode::Standalone,
+            Deployment::Sentinel(sentinels, name) => {
+                let sentinel_opts = ConnectOptions {
+                    auth: self.sentinel_credentials,
+                    database: 0,
+                    resp3: false,
+                    ..opts.clone()
+                };
+                let s = crate::router::sentinel::Sentinels::new(sentinels, &name, sentinel_opts);
+                Mode::Sentinel(std::sync::Arc::new(s))
+            }
+        };
         let config = Config {
             seeds: self.seeds,
             read_from: self.read_from,
@@ -338,6 +419,7 @@ impl ClientBuilder {
                 base_backoff: Duration::from_millis(10),
                 max_backoff: Duration::from_millis(500),
             },
+            mode,
         };
         let router = Router::start(config, opts, self.pool_size).await?;
         Ok(Client::from_router(router))

@@ -56,6 +56,25 @@ impl Client {
         ClientBuilder::new(seeds)
     }
 
+    /// Start configuring a client for the primary (and replicas) that the Sentinels at
+    /// `sentinels` monitor under `master_name` (`"mymaster"`): the client asks them which
+    /// node is the primary (trying each in turn), checks that node says it is one, finds its
+    /// replicas, and follows `+switch-master` to the new primary at once on a failover.
+    /// Sentinel credentials are set apart from the data nodes' with
+    /// [`ClientBuilder::sentinel_credentials`].
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), redcluster::Error> {
+    /// let client = redcluster::Client::sentinel(["10.0.0.1:26379", "10.0.0.2:26379"], "mymaster")
+    ///     .read_from(redcluster::ReadFrom::ReplicaPreferred)
+    ///     .build()
+    ///     .await?;
+    /// # let _ = client; Ok(()) }
+    /// ```
+    pub fn sentinel(sentinels: impl IntoSeeds, master_name: &str) -> ClientBuilder {
+        ClientBuilder::new(Vec::<String>::new()).sentinels(sentinels.into_seeds(), master_name)
+    }
+
     fn from_router(router: Router) -> Client {
         Client {
             router: Arc::new(router),

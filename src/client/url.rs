@@ -9,8 +9,9 @@
 //! Several seeds go in one URL separated by commas — `rediss://app:s3cret@h1:6379,h2:6379` —
 //! because a cluster client wants more than one way in. The port defaults to 6379; IPv6
 //! hosts are written in brackets (`[::1]:7000`). User and password are percent-decoded, so
-//! a password with `@`, `:` or `/` is written `%40`, `%3A`, `%2F`. A cluster has only
-//! database 0, so the path may be empty, `/` or `/0`.
+//! a password with `@`, `:` or `/` is written `%40`, `%3A`, `%2F`. The path selects a
+//! database (`/3`: [`ClientBuilder::database`]); a cluster has only database 0, so with a
+//! cluster it must be empty, `/` or `/0` (`build` says so otherwise).
 //!
 //! Query options: `read_from=primary|primary_preferred|replica_preferred|replica|nearest|any`,
 //! `request_timeout_ms=N`, `connect_timeout_ms=N`, `protocol=2|3`, `client_name=NAME`. An
@@ -39,6 +40,8 @@ pub(super) struct ParsedUrl {
     pub(super) connect_timeout: Option<Duration>,
     pub(super) resp3: Option<bool>,
     pub(super) client_name: Option<String>,
+    /// The path's database number (`/3`), if any.
+    pub(super) database: Option<u32>,
 }
 
 impl std::fmt::Debug for ParsedUrl {
@@ -50,6 +53,7 @@ impl std::fmt::Debug for ParsedUrl {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("read_from", &self.read_from)
             .field("client_name", &self.client_name)
+            .field("database", &self.database)
             .finish_non_exhaustive()
     }
 }
@@ -92,11 +96,14 @@ pub(super) fn parse(url: &str) -> Result<ParsedUrl, Error> {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
     };
-    if !matches!(path, "" | "/" | "/0") {
-        return Err(bad(format_args!(
-            "database path {path:?}: a cluster has only database 0 (write /0 or nothing)"
-        )));
-    }
+    let database = match path.trim_start_matches('/') {
+        "" => None,
+        n => Some(n.parse::<u32>().map_err(|_| {
+            bad(format_args!(
+                "database path {path:?}: write a database number (/3), /0 or nothing"
+            ))
+        })?),
+    };
     let mut seeds = Vec::new();
     for (i, host) in hosts.split(',').enumerate() {
         seeds.push(parse_host(host.trim(), i + 1)?);
@@ -111,6 +118,7 @@ pub(super) fn parse(url: &str) -> Result<ParsedUrl, Error> {
         connect_timeout: None,
         resp3: None,
         client_name: None,
+        database,
     };
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         apply_option(&mut parsed, pair)?;
@@ -407,7 +415,7 @@ mod tests {
         assert!(err("redis://").contains("host 1 is empty"));
         assert!(err("redis://::1:6379").contains("brackets"));
         assert!(err("redis://[::1:6379").contains("without ']'"));
-        assert!(err("redis://h/3").contains("database path \"/3\""));
+        assert!(err("redis://h/x").contains("database path \"/x\""));
         assert!(err("redis://h?read_from=leader").contains("read_from=\"leader\""));
         assert!(err("redis://h?protocol=4").contains("protocol"));
         assert!(err("redis://h?request_timeout_ms=1s").contains("request_timeout_ms"));

@@ -1,4 +1,4 @@
-//! The connection handshake: HELLO (RESP3) or AUTH (RESP2), CLIENT SETNAME, READONLY.
+//! The connection handshake: HELLO (RESP3) or AUTH (RESP2), CLIENT SETNAME, SELECT, READONLY.
 //!
 //! All handshake commands are queued at once, so they travel in one write and cost one round
 //! trip.
@@ -58,6 +58,10 @@ pub(super) async fn run(
             ));
         }
     }
+    let db = opts.database.to_string();
+    if opts.database != 0 {
+        commands.push(("SELECT", vec![b"SELECT", db.as_bytes()]));
+    }
     if opts.readonly {
         commands.push(("READONLY", vec![b"READONLY"]));
     }
@@ -70,6 +74,12 @@ pub(super) async fn run(
     }
     for (label, rx) in waits {
         match reply_of(rx.await)? {
+            // A replica without cluster support (standalone) serves reads without READONLY.
+            Value::Error(line)
+                if label == "READONLY" && line.ends_with(b"cluster support disabled") =>
+            {
+                continue
+            }
             Value::Error(line) => {
                 let text = String::from_utf8_lossy(&line);
                 let (code, rest) = text.split_once(' ').unwrap_or((&text, ""));

@@ -66,6 +66,8 @@ pub(crate) struct ConnectOptions {
     pub(crate) client_name: Option<String>,
     /// Send READONLY so a replica serves reads for its slots.
     pub(crate) readonly: bool,
+    /// `SELECT` this database (standalone deployments; 0 sends nothing).
+    pub(crate) database: u32,
     /// Bound on TCP connect plus handshake.
     pub(crate) connect_timeout: Duration,
     /// Decoder bounds for replies.
@@ -91,6 +93,7 @@ impl Default for ConnectOptions {
             auth: None,
             client_name: None,
             readonly: false,
+            database: 0,
             connect_timeout: Duration::from_secs(1),
             limits: Limits::default(),
             connector: Arc::new(TcpConnect),

@@ -197,6 +197,16 @@ impl Pool {
         self.nodes.load().values().cloned().collect()
     }
 
+    /// Forget the node at `addr`: the next request opens new connections, dialling (and
+    /// resolving) the address again. Requests in flight keep their connection until they end.
+    pub(crate) fn forget(&self, addr: &str) {
+        let _w = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = HashMap::clone(&self.nodes.load_full());
+        if next.remove(addr).is_some() {
+            self.nodes.store(Arc::new(next));
+        }
+    }
+
     /// Forget nodes not in `keep` (after a refresh), closing their idle connections.
     pub(crate) fn retain(&self, keep: &[String]) {
         let _w = self.write.lock().unwrap_or_else(|p| p.into_inner());

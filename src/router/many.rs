@@ -65,7 +65,8 @@ impl Router {
         let n = commands.len();
         let mut results: Vec<Option<Result<Value, Error>>> = vec![None; n];
         let mut trails: Vec<Trail> = vec![Trail::default(); n];
-        let routes: Vec<Result<Route, Error>> = commands.iter().map(route::route).collect();
+        let routes: Vec<Result<Route, Error>> =
+            commands.iter().map(|c| self.inner.route(c)).collect();
         let deadline = self.deadline_for(&routes);
         {
             let runs = commands
@@ -217,7 +218,7 @@ impl Router {
         all_nodes: bool,
     ) -> Vec<(String, Result<Value, Error>)> {
         let addrs = self.node_addrs(all_nodes);
-        let route = match route::route(args) {
+        let route = match self.inner.route(args) {
             Ok(r) => Route {
                 slot: r.slot,
                 ..Route::keyless(r.readonly)

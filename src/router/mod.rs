@@ -11,8 +11,11 @@ mod many;
 mod reach;
 pub(crate) mod refresh;
 pub(crate) mod route;
+mod select;
+pub(crate) mod sentinel;
 pub(crate) mod session;
 pub(crate) mod split;
+pub(crate) mod standalone;
 pub(crate) mod subscriber;
 #[cfg(test)]
 mod tests;
@@ -26,9 +29,9 @@ use tracing::Instrument;
 use crate::connection::reply_of;
 pub(crate) use crate::connection::ConnectOptions;
 use crate::error::{Error, ErrorKind};
-use crate::pool::{NodeEntry, Pool};
+use crate::pool::Pool;
 use crate::resp::Value;
-use crate::topology::{NodeHealth, Shard, Topology, TopologyCell};
+use crate::topology::{Topology, TopologyCell};
 use crate::types::Args;
 use decide::{decide, Action, Attempt, Policy};
 pub(crate) use reach::Reach;
@@ -63,6 +66,21 @@ pub(crate) struct Config {
     pub(crate) request_timeout: Duration,
     pub(crate) refresh_interval: Option<Duration>,
     pub(crate) policy: Policy,
+    /// Which kind of deployment to expect.
+    pub(crate) mode: Mode,
+}
+
+/// The kind of deployment the client talks to.
+#[derive(Clone, Debug, Default)]
+pub(crate) enum Mode {
+    /// Redis Cluster, or a standalone primary when the seeds say cluster support is
+    /// disabled.
+    #[default]
+    Auto,
+    /// A standalone primary with replicas, found from the nodes (`ClientBuilder::standalone`).
+    Standalone,
+    /// A standalone primary with replicas, found through Sentinel (`Client::sentinel`).
+    Sentinel(Arc<sentinel::Sentinels>),
 }
 
 /// Counters for `Client::stats`.
@@ -85,6 +103,9 @@ pub(crate) struct Inner {
     refresher: std::sync::OnceLock<Refresher>,
     rr: AtomicUsize,
     pub(crate) closing: AtomicBool,
+    /// No Redis Cluster: one primary with replicas (forced, or detected at discovery). Keys
+    /// in different slots are then no error: every slot lives on the one primary.
+    standalone: AtomicBool,
 }
 
 /// The routing handle a client holds.
@@ -163,6 +184,21 @@ impl Inner {
         self.topology.store(t);
     }
 
+    /// True when the deployment is a standalone primary with replicas (no cluster).
+    pub(crate) fn is_standalone(&self) -> bool {
+        self.standalone.load(Ordering::Relaxed)
+    }
+
+    /// From now on the deployment is a standalone primary (detected at discovery).
+    pub(crate) fn set_standalone(&self) {
+        self.standalone.store(true, Ordering::Relaxed);
+    }
+
+    /// Route `args` for this deployment (see [`route::route`]).
+    pub(crate) fn route(&self, args: &Args) -> Result<Route, Error> {
+        route::route(args, self.is_standalone())
+    }
+
     fn refresher(&self) -> Option<&Refresher> {
         self.refresher.get()
     }
@@ -171,110 +207,6 @@ impl Inner {
         if let Some(r) = self.refresher() {
             r.trigger();
         }
-    }
-
-    /// A node may serve reads unless the cluster marked it failed or it recently failed to
-    /// connect or answered LOADING. CLUSTER SHARDS' `loading` health is not trusted: Redis
-    /// 7.0 reports every replica at offset 0 (a fresh cluster) as loading.
-    fn usable(&self, node_health: NodeHealth, entry: &NodeEntry) -> bool {
-        node_health != NodeHealth::Failed && entry.is_healthy()
-    }
-
-    /// Choose the node for a command in `shard` by `read_from`: (node, use a READONLY
-    /// connection).
-    fn select(&self, shard: &Shard, readonly: bool, read_from: ReadFrom) -> (Arc<NodeEntry>, bool) {
-        let primary = || (self.pool.entry(&shard.primary.addr), false);
-        if !readonly || shard.replicas.is_empty() {
-            return primary();
-        }
-        let healthy_replicas = || {
-            shard
-                .replicas
-                .iter()
-                .map(|r| (r, self.pool.entry(&r.addr)))
-                .filter(|(r, e)| self.usable(r.health, e))
-                .map(|(_, e)| e)
-                .collect::<Vec<_>>()
-        };
-        let rr = || self.rr.fetch_add(1, Ordering::Relaxed);
-        match read_from {
-            ReadFrom::Primary => primary(),
-            ReadFrom::PrimaryPreferred => {
-                let p = self.pool.entry(&shard.primary.addr);
-                if self.usable(shard.primary.health, &p) {
-                    return (p, false);
-                }
-                match healthy_replicas().into_iter().next() {
-                    Some(r) => (r, true),
-                    None => (p, false),
-                }
-            }
-            ReadFrom::ReplicaPreferred => {
-                let rs = healthy_replicas();
-                if rs.is_empty() {
-                    primary()
-                } else {
-                    (rs[rr() % rs.len()].clone(), true)
-                }
-            }
-            ReadFrom::Replica => {
-                let rs = healthy_replicas();
-                if rs.is_empty() {
-                    // None healthy: try one anyway (it may be back) rather than the primary.
-                    let r = &shard.replicas[rr() % shard.replicas.len()];
-                    (self.pool.entry(&r.addr), true)
-                } else {
-                    (rs[rr() % rs.len()].clone(), true)
-                }
-            }
-            ReadFrom::Nearest | ReadFrom::Any => {
-                let p = self.pool.entry(&shard.primary.addr);
-                let mut all: Vec<(Arc<NodeEntry>, bool)> = Vec::new();
-                if self.usable(shard.primary.health, &p) {
-                    all.push((p.clone(), false));
-                }
-                all.extend(healthy_replicas().into_iter().map(|e| (e, true)));
-                if all.is_empty() {
-                    return (p, false);
-                }
-                if read_from == ReadFrom::Any {
-                    let i = rr() % all.len();
-                    return all.swap_remove(i);
-                }
-                // Unmeasured nodes (0) come first so each gets measured once.
-                let i = (0..all.len())
-                    .min_by_key(|&i| all[i].0.latency_us())
-                    .unwrap_or(0);
-                all.swap_remove(i)
-            }
-        }
-    }
-
-    /// The node for `route` from the current snapshot, or `None` when the slot is unserved.
-    pub(crate) fn pick(&self, route: Route) -> Option<(Arc<NodeEntry>, bool)> {
-        self.pick_by(route, None)
-    }
-
-    /// [`pick`](Inner::pick) with a command's own read policy (`Cmd::read_from`) over the
-    /// client's.
-    pub(crate) fn pick_by(
-        &self,
-        route: Route,
-        read_from: Option<ReadFrom>,
-    ) -> Option<(Arc<NodeEntry>, bool)> {
-        let read_from = read_from.unwrap_or(self.config.read_from);
-        let topo = self.topology.guard();
-        let shard = match route.slot {
-            Some(slot) => topo.shard_for_slot(slot)?,
-            None => {
-                let shards = topo.shards();
-                if shards.is_empty() {
-                    return None;
-                }
-                &shards[self.rr.fetch_add(1, Ordering::Relaxed) % shards.len()]
-            }
-        };
-        Some(self.select(shard, route.readonly, read_from))
     }
 
     async fn run(
@@ -417,6 +349,11 @@ impl Inner {
                     }
                     attempt.retries += 1;
                     target = home.clone();
+                    if self.is_standalone() {
+                        // The primary's name may lead elsewhere now (a re-pointed DNS
+                        // name): dial it afresh.
+                        self.pool.forget(entry.addr());
+                    }
                     if let Some(r) = self.refresher() {
                         r.refresh_and_wait().await;
                     }
@@ -441,6 +378,9 @@ impl Router {
         let inner = &router.inner;
         let t = refresh::discover(inner).await?;
         inner.install(t);
+        if let Mode::Sentinel(sentinels) = &inner.config.mode {
+            sentinel::watch(Arc::downgrade(inner), sentinels.clone());
+        }
         if inner.config.read_from == ReadFrom::Nearest {
             refresh::measure_latency(inner).await;
         }
@@ -455,15 +395,21 @@ impl Router {
     fn unstarted(config: Config, opts: ConnectOptions, pool_size: usize) -> Router {
         Router {
             inner: Arc::new(Inner {
-                config,
                 pool: Arc::new(Pool::new(opts, pool_size)),
                 topology: TopologyCell::new(Topology::empty()),
                 counters: Counters::default(),
                 refresher: std::sync::OnceLock::new(),
                 rr: AtomicUsize::new(0),
                 closing: AtomicBool::new(false),
+                standalone: AtomicBool::new(!matches!(config.mode, Mode::Auto)),
+                config,
             }),
         }
+    }
+
+    /// True for a standalone primary with replicas (no cluster).
+    pub(crate) fn is_standalone(&self) -> bool {
+        self.inner.is_standalone()
     }
 
     /// The request deadline (`request_timeout`).
@@ -542,7 +488,7 @@ impl Router {
 
     /// [`execute`](Router::execute) inside its span.
     async fn execute_routed(&self, args: &Args) -> Result<Value, Error> {
-        let route = match route::route(args) {
+        let route = match self.inner.route(args) {
             Ok(r) => r,
             Err(e) if e.kind() == ErrorKind::CrossSlot => match split::plan(args) {
                 Some(plan) => return self.execute_split(plan).await,

@@ -36,6 +36,10 @@ use crate::topology::Topology;
 pub(crate) const MIN_REFRESH_GAP: Duration = Duration::from_millis(100);
 /// How many nodes a refresh asks.
 const ASK_NODES: usize = 3;
+/// What a node without cluster support answers `CLUSTER SHARDS` with.
+const CLUSTER_DISABLED: &str = "cluster support disabled";
+/// What a cluster node answers `SELECT n` (n > 0) with.
+const SELECT_REFUSED: &str = "SELECT is not allowed in cluster mode";
 
 /// The handle requests use to ask for refreshes and wait for them.
 #[derive(Debug)]
@@ -219,6 +223,12 @@ async fn fetch_view(inner: &Arc<Inner>, addr: &str) -> Result<Topology, Error> {
 /// # Errors
 /// [`ErrorKind::Config`] listing each node's failure when none answered.
 pub(crate) async fn discover(inner: &Arc<Inner>) -> Result<Topology, Error> {
+    if inner.is_standalone() {
+        return match &inner.config.mode {
+            super::Mode::Sentinel(s) => super::sentinel::discover(inner, s).await,
+            _ => super::standalone::discover(inner).await,
+        };
+    }
     let current = inner.topology.load();
     // Primaries first: they are the authority on their own slots, and replicas learn of a
     // change (a slot handed over, a failover) only after them.
@@ -272,6 +282,20 @@ pub(crate) async fn discover(inner: &Arc<Inner>) -> Result<Topology, Error> {
         }
     }
     if views.is_empty() {
+        if failures.iter().any(|f| f.contains(CLUSTER_DISABLED)) {
+            // Not a cluster: a standalone primary (with replicas, perhaps).
+            if current.shards().is_empty() {
+                tracing::info!("cluster support is disabled on the seeds: standalone mode");
+                inner.set_standalone();
+                return super::standalone::discover(inner).await;
+            }
+        }
+        if let Some(f) = failures.iter().find(|f| f.contains(SELECT_REFUSED)) {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("database(n) needs a standalone deployment, not a cluster ({f})"),
+            ));
+        }
         // Refused credentials are the reason, not a reachability problem: say so, with
         // the kind callers match on.
         if let Some(refused) = refused {

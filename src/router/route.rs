@@ -55,7 +55,9 @@ impl Route {
     }
 }
 
-/// Route a command sent on a shared (multiplexed) connection.
+/// Route a command sent on a shared (multiplexed) connection. `standalone` (no cluster: one
+/// primary holds every slot) makes keys in different slots no error: the command is routed
+/// as keyless, to the one primary or (reading) a replica.
 ///
 /// Unknown commands (modules, newer servers) are treated as keyless writes: they go to a
 /// primary, and a MOVED reply still takes them to the right node.
@@ -65,8 +67,8 @@ impl Route {
 /// for a command that changes the state of the connection it is sent on (MULTI, WATCH,
 /// SUBSCRIBE ...): on a shared connection it would capture every other caller's requests,
 /// so it is refused before anything is sent, naming the API that pins a connection.
-pub(crate) fn route(args: &Args) -> Result<Route, Error> {
-    let (route, class) = classify(args)?;
+pub(crate) fn route(args: &Args, standalone: bool) -> Result<Route, Error> {
+    let (route, class) = classify(args, standalone)?;
     let api = match (class.atomic, class.pubsub.map(|p| p.op)) {
         (Some(Atomic::Transaction), _) => "Client::transaction",
         (_, Some(PubSubOp::Subscribe | PubSubOp::Unsubscribe)) => {
@@ -84,15 +86,15 @@ pub(crate) fn route(args: &Args) -> Result<Route, Error> {
 }
 
 /// Route a command of a pinned session (a transaction on a connection of its own), where
-/// MULTI and WATCH are what the connection is for.
+/// MULTI and WATCH are what the connection is for. `standalone` as for [`route`].
 ///
 /// # Errors
-/// [`ErrorKind::CrossSlot`] when the keys hash to more than one slot.
-pub(crate) fn route_pinned(args: &Args) -> Result<Route, Error> {
-    classify(args).map(|(route, _)| route)
+/// [`ErrorKind::CrossSlot`] when the keys hash to more than one slot (in a cluster).
+pub(crate) fn route_pinned(args: &Args, standalone: bool) -> Result<Route, Error> {
+    classify(args, standalone).map(|(route, _)| route)
 }
 
-fn classify(args: &Args) -> Result<(Route, Class), Error> {
+fn classify(args: &Args, standalone: bool) -> Result<(Route, Class), Error> {
     if args.len() == 0 {
         return Err(Error::new(ErrorKind::Config, "empty command"));
     }
@@ -100,6 +102,7 @@ fn classify(args: &Args) -> Result<(Route, Class), Error> {
     let slot = match class.slot {
         Slot::Keyless => None,
         Slot::One(s) => Some(s),
+        Slot::Cross if standalone => None,
         Slot::Cross => {
             let name = class.spec.map_or("", |s| s.name);
             return Err(Error::new(
@@ -149,15 +152,27 @@ mod tests {
 
     #[test]
     fn routes_carry_the_classification() {
-        let r = route(&args("GET foo")).unwrap();
+        let r = route(&args("GET foo"), false).unwrap();
         assert_eq!(r.slot, Some(key_slot(b"foo")));
         assert!(r.readonly);
         assert_eq!((r.block, r.exclusive), (Block::No, false));
-        let e = route(&args("MSET a 1 b 2")).unwrap_err();
+        let e = route(&args("MSET a 1 b 2"), false).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::CrossSlot);
         assert!(e.to_string().contains("MSET"), "{e}");
-        assert_eq!(route(&args("NOSUCHCMD a")).unwrap(), Route::keyless(false));
-        let r = route(&args("DBSIZE")).unwrap();
+        // Without a cluster every key lives on the one primary: sent whole, as keyless.
+        let r = route(&args("MSET a 1 b 2"), true).unwrap();
+        assert_eq!((r.slot, r.readonly), (None, false));
+        let r = route(&args("MGET a b"), true).unwrap();
+        assert_eq!((r.slot, r.readonly), (None, true));
+        assert_eq!(
+            route(&args("GET foo"), true).unwrap().slot,
+            Some(key_slot(b"foo"))
+        );
+        assert_eq!(
+            route(&args("NOSUCHCMD a"), false).unwrap(),
+            Route::keyless(false)
+        );
+        let r = route(&args("DBSIZE"), false).unwrap();
         assert_eq!(r.fanout, Some((Targets::Primaries, FanoutMerge::Sum)));
     }
 
@@ -171,32 +186,32 @@ mod tests {
             ("SSUBSCRIBE ch", "ssubscribe"),
             ("PUNSUBSCRIBE", "Client::subscribe"),
         ] {
-            let e = route(&args(cmd)).unwrap_err();
+            let e = route(&args(cmd), false).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config, "{cmd}");
             assert!(e.to_string().contains(api), "{cmd}: {e}");
         }
         // A pinned session routes them; publishing is fine anywhere.
         assert_eq!(
-            route_pinned(&args("WATCH k")).unwrap().slot,
+            route_pinned(&args("WATCH k"), false).unwrap().slot,
             Some(key_slot(b"k"))
         );
-        assert!(route(&args("PUBLISH ch m")).is_ok());
-        assert!(route(&args("SPUBLISH ch m")).is_ok());
-        assert!(route(&args("EVAL s 0")).is_ok());
+        assert!(route(&args("PUBLISH ch m"), false).is_ok());
+        assert!(route(&args("SPUBLISH ch m"), false).is_ok());
+        assert!(route(&args("EVAL s 0"), false).is_ok());
     }
 
     #[test]
     fn blocking_commands_run_alone_under_a_longer_deadline() {
-        let r = route(&args("BLPOP a 1.5")).unwrap();
+        let r = route(&args("BLPOP a 1.5"), false).unwrap();
         assert_eq!(r.block, Block::For(Duration::from_millis(1500)));
         assert!(r.exclusive);
-        let r = route(&args("XREAD BLOCK 0 STREAMS s $")).unwrap();
+        let r = route(&args("XREAD BLOCK 0 STREAMS s $"), false).unwrap();
         assert_eq!((r.block, r.exclusive), (Block::Forever, true));
-        let r = route(&args("BLPOP a x")).unwrap();
+        let r = route(&args("BLPOP a x"), false).unwrap();
         assert_eq!(r.block, Block::For(Duration::ZERO));
-        assert!(!route(&args("XREAD STREAMS s 0")).unwrap().exclusive);
+        assert!(!route(&args("XREAD STREAMS s 0"), false).unwrap().exclusive);
         // WAIT waits for this connection's writes: longer deadline, same connection.
-        let r = route(&args("WAIT 1 200")).unwrap();
+        let r = route(&args("WAIT 1 200"), false).unwrap();
         assert_eq!(r.block, Block::For(Duration::from_millis(200)));
         assert!(!r.exclusive);
     }

@@ -135,8 +135,11 @@ impl Session {
     /// # Errors
     /// [`ErrorKind::CrossSlot`] when they do not (nothing is sent).
     pub(crate) fn pin(&mut self, args: &Args) -> Result<(), Error> {
-        let r = route::route_pinned(args)?;
+        let standalone = self.inner.is_standalone();
+        let r = route::route_pinned(args, standalone)?;
         match (self.slot, r.slot) {
+            // One primary holds every slot: any keys go together.
+            _ if standalone => Ok(()),
             (Some(a), Some(b)) if a != b => Err(Error::new(
                 ErrorKind::CrossSlot,
                 format!(

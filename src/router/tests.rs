@@ -105,6 +105,7 @@ fn router(connector: Arc<Scripted>, retry_writes: bool) -> Router {
             base_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_millis(5),
         },
+        mode: super::Mode::Auto,
     };
     let opts = ConnectOptions {
         connector,
