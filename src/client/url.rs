@@ -432,7 +432,7 @@ mod tests {
             "redis://app:Hunter2Secret@h:abc",
             "redis://app:Hunter2Secret%zz@h:1",
             "redis://app:Hunter2Secret%@h:1",
-            "redis://app:Hunter2Secret@h/5",
+            "redis://app:Hunter2Secret@h/five",
             "redis://app:Hunter2Secret@h?read_from=x",
             "redis://app:Hunter2Secret@",
             "ftp://app:Hunter2Secret@h",
@@ -464,6 +464,8 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("kept"), "{shown}");
+        let shown = format!("{:?}", Client::from_url("redis://h/3").unwrap());
+        assert!(shown.contains("database: 3"), "{shown}");
         assert_eq!(
             Client::from_url("redis://h:x").unwrap_err().kind(),
             ErrorKind::Config
