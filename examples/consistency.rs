@@ -6,7 +6,16 @@
 //! cargo run --release --example consistency                       # bundled cluster, 30 s
 //! cargo run --release --example consistency -- --chaos --duration 60
 //! cargo run --release --example consistency -- --seeds 127.0.0.1:30000,127.0.0.1:30001
+//! cargo run --release --example consistency -- --real --sentinel --chaos   # redis-server
+//! cargo run --release --example consistency -- --real --standalone --chaos
 //! ```
+//!
+//! Deployments without a cluster (`--real`: real `redis-server` processes on free ports,
+//! from the tests' support code): `--standalone` (a primary + 2 replicas; `--chaos` kills the
+//! primary every few seconds and fails over by hand: `REPLICAOF NO ONE` on a replica, the
+//! others re-pointed, the old primary restarted as a replica) and `--sentinel` (the same
+//! with 3 Sentinels, which promote a replica by themselves; the old primary is restarted and
+//! the Sentinels make it a replica).
 //!
 //! Options: `--seeds a,b,..` (any cluster; default: start the bundled 3+3 cluster),
 //! `--duration SECS` (30), `--keys N` (10000), `--workers N` (32), `--timeout MS` (request
@@ -19,6 +28,9 @@
 //!   their deadline);
 //! - `lost`: increments acknowledged but missing on a later read (the cluster lost them:
 //!   Redis replication is asynchronous, so a promoted replica may miss the last writes);
+//! - `outside`: of those, the ones outside the asynchronous-replication window: the key's
+//!   last acknowledged write came more than `--window-ms` (1000: replicas acknowledge every
+//!   second) before a primary was killed, or no kill followed it at all (should stay 0);
 //! - `noack`: increments reported as failed (maybe applied) that a later read shows applied;
 //! - `unexpected`: counters higher than any write sent could explain (should stay 0);
 //! - `overdue`: requests that outlived their deadline by more than 250 ms (goal 0).
@@ -30,6 +42,21 @@ use std::time::{Duration, Instant};
 use redcluster::server::{FailoverMode, Role, TestCluster};
 use redcluster::{Client, ErrorKind};
 
+// The tests' real redis-server support (top-level here: they name each other as `super::`).
+#[allow(dead_code)]
+#[path = "../tests/support/real_cluster.rs"]
+mod real_cluster;
+#[allow(dead_code)]
+#[path = "../tests/support/real_standalone.rs"]
+mod real_standalone;
+#[allow(dead_code)]
+#[path = "../tests/support/wait.rs"]
+mod wait;
+use real_standalone::{RealReplicaSet, MASTER_NAME};
+
+/// When primaries were killed (for the asynchronous-replication window).
+type Kills = Arc<std::sync::Mutex<Vec<Instant>>>;
+
 #[derive(Default)]
 struct Counters {
     ops: AtomicU64,
@@ -37,6 +64,7 @@ struct Counters {
     maybe: AtomicU64,
     timeouts: AtomicU64,
     lost: AtomicU64,
+    outside: AtomicU64,
     noack: AtomicU64,
     unexpected: AtomicU64,
     overdue: AtomicU64,
@@ -50,6 +78,10 @@ struct Opts {
     timeout: Duration,
     node_timeout: Duration,
     chaos: bool,
+    real: bool,
+    standalone: bool,
+    sentinel: bool,
+    window: Duration,
 }
 
 fn opts() -> Opts {
@@ -73,6 +105,10 @@ fn opts() -> Opts {
         timeout: Duration::from_millis(num("--timeout", 2000)),
         node_timeout: Duration::from_millis(num("--node-timeout", 1000)),
         chaos: args.iter().any(|a| a == "--chaos"),
+        real: args.iter().any(|a| a == "--real"),
+        standalone: args.iter().any(|a| a == "--standalone"),
+        sentinel: args.iter().any(|a| a == "--sentinel"),
+        window: Duration::from_millis(num("--window-ms", 1000)),
     }
 }
 
@@ -83,6 +119,8 @@ struct Expect {
     value: Option<i64>,
     /// Increments that failed as "maybe applied" since the last read.
     maybe: i64,
+    /// When the last increment was acknowledged.
+    acked_at: Option<Instant>,
 }
 
 async fn worker(
@@ -91,6 +129,8 @@ async fn worker(
     deadline: Instant,
     timeout: Duration,
     c: Arc<Counters>,
+    kills: Kills,
+    window: Duration,
 ) {
     let mut expect = vec![Expect::default(); keys.len()];
     let mut i = 0usize;
@@ -123,6 +163,15 @@ async fn worker(
                 if let Some(want) = e.value {
                     if v < want {
                         c.lost.fetch_add((want - v) as u64, Ordering::Relaxed);
+                        let acked = e.acked_at.unwrap_or(started);
+                        let in_window = kills
+                            .lock()
+                            .unwrap()
+                            .iter()
+                            .any(|&k| k >= acked && k - acked <= window);
+                        if !in_window {
+                            c.outside.fetch_add((want - v) as u64, Ordering::Relaxed);
+                        }
                     } else if v > want {
                         let explained = (v - want).min(e.maybe);
                         c.noack.fetch_add(explained as u64, Ordering::Relaxed);
@@ -147,6 +196,7 @@ async fn worker(
             Ok(v) => {
                 c.ops.fetch_add(1, Ordering::Relaxed);
                 e.value = Some(v);
+                e.acked_at = Some(Instant::now());
             }
             Err(err) => {
                 note_error(&err);
@@ -202,9 +252,49 @@ fn cluster_failover_wait() -> Duration {
     Duration::from_secs(3)
 }
 
+/// Real deployments: every few seconds kill the primary; with Sentinels, wait for them to
+/// promote a replica and restart the old primary (they make it a replica); without, fail
+/// over by hand as an operator would. Blocking (redis-cli calls): run on its own thread.
+fn real_chaos(set: &mut RealReplicaSet, sentinel: bool, deadline: Instant, kills: &Kills) {
+    while Instant::now() + Duration::from_secs(12) < deadline {
+        std::thread::sleep(Duration::from_secs(4));
+        let Some(p) = set.primary_index() else {
+            continue;
+        };
+        let old = set.nodes[p].port;
+        kills.lock().unwrap().push(Instant::now());
+        println!("chaos: killing the primary (node {p}, port {old})");
+        set.nodes[p].kill();
+        if sentinel {
+            let (new, took) = set.wait_failover_from(old);
+            println!("chaos: the Sentinels promoted node {new} {took:?} after the kill");
+            set.nodes[p].restart();
+        } else {
+            let new = (0..set.nodes.len())
+                .find(|&i| i != p && set.nodes[i].is_running())
+                .expect("a replica");
+            let port = set.nodes[new].port.to_string();
+            set.nodes[new].cli(&["REPLICAOF", "NO", "ONE"]);
+            for i in 0..set.nodes.len() {
+                if i != p && i != new && set.nodes[i].is_running() {
+                    set.nodes[i].cli(&["REPLICAOF", "127.0.0.1", &port]);
+                }
+            }
+            println!("chaos: promoted node {new} by hand (REPLICAOF NO ONE)");
+            let new_port = set.nodes[new].port;
+            set.nodes[p].restart_as_replica_of(new_port);
+        }
+        set.wait_healthy();
+        println!("chaos: node {p} is back as a replica");
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let o = opts();
+    if o.standalone || o.sentinel {
+        return run_real(&o).await;
+    }
     let (cluster, seeds) = match &o.seeds {
         Some(s) => (None, s.clone()),
         None => {
@@ -231,6 +321,68 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let start = Instant::now();
     let deadline = start + o.duration;
+    let stop = Arc::new(AtomicBool::new(false));
+    let chaos_task = match (&cluster, o.chaos) {
+        (Some(cl), true) => Some(tokio::spawn(chaos(cl.clone(), deadline, stop.clone()))),
+        _ => None,
+    };
+    drive(&o, client, start, Kills::default(), chaos_task, stop).await
+}
+
+/// `--standalone` / `--sentinel` against real redis-server processes.
+async fn run_real(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
+    if !o.real {
+        return Err("--standalone and --sentinel run against real redis-server: add --real".into());
+    }
+    let sentinels = if o.sentinel { 3 } else { 0 };
+    let set = tokio::task::spawn_blocking(move || RealReplicaSet::with_sentinels(2, sentinels))
+        .await?
+        .ok_or("redis-server is not installed")?;
+    println!(
+        "started real redis-server: primary {}, replicas {:?}, Sentinels {:?}",
+        set.nodes[0].addr(),
+        &set.seeds()[1..],
+        set.sentinel_addrs()
+    );
+    let builder = if o.sentinel {
+        Client::sentinel(set.sentinel_addrs(), MASTER_NAME)
+    } else {
+        Client::builder(set.seeds()).standalone()
+    };
+    let client = builder
+        .request_timeout(o.timeout)
+        .refresh_interval(Some(Duration::from_secs(1)))
+        .build()
+        .await?;
+    let start = Instant::now();
+    let deadline = start + o.duration;
+    let kills = Kills::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let chaos_task = o.chaos.then(|| {
+        let (kills, sentinel) = (kills.clone(), o.sentinel);
+        tokio::task::spawn_blocking(move || {
+            let mut set = set;
+            real_chaos(&mut set, sentinel, deadline, &kills);
+            set
+        })
+    });
+    drive(o, client, start, kills, None, stop).await?;
+    if let Some(t) = chaos_task {
+        drop(t.await?);
+    }
+    Ok(())
+}
+
+/// Run the workers until the deadline, printing the figures every second and at the end.
+async fn drive(
+    o: &Opts,
+    client: Client,
+    start: Instant,
+    kills: Kills,
+    chaos_task: Option<tokio::task::JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let deadline = start + o.duration;
     let c = Arc::new(Counters::default());
     let tag = rand::random::<u32>();
     let mut tasks = Vec::new();
@@ -248,16 +400,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             deadline,
             o.timeout,
             c.clone(),
+            kills.clone(),
+            o.window,
         )));
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let chaos_task = match (&cluster, o.chaos) {
-        (Some(cl), true) => Some(tokio::spawn(chaos(cl.clone(), deadline, stop.clone()))),
-        _ => None,
-    };
     println!(
-        "{:>5} {:>8} {:>7} {:>6} {:>8} {:>6} {:>6} {:>10} {:>8}",
-        "sec", "ops/s", "errors", "maybe", "timeout", "lost", "noack", "unexpected", "overdue"
+        "{:>5} {:>8} {:>7} {:>6} {:>8} {:>6} {:>7} {:>6} {:>10} {:>8}",
+        "sec",
+        "ops/s",
+        "errors",
+        "maybe",
+        "timeout",
+        "lost",
+        "outside",
+        "noack",
+        "unexpected",
+        "overdue"
     );
     let mut last_ops = 0;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -266,13 +424,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tick.tick().await;
         let ops = c.ops.load(Ordering::Relaxed);
         println!(
-            "{:>5} {:>8} {:>7} {:>6} {:>8} {:>6} {:>6} {:>10} {:>8}",
+            "{:>5} {:>8} {:>7} {:>6} {:>8} {:>6} {:>7} {:>6} {:>10} {:>8}",
             start.elapsed().as_secs(),
             ops - last_ops,
             c.errors.load(Ordering::Relaxed),
             c.maybe.load(Ordering::Relaxed),
             c.timeouts.load(Ordering::Relaxed),
             c.lost.load(Ordering::Relaxed),
+            c.outside.load(Ordering::Relaxed),
             c.noack.load(Ordering::Relaxed),
             c.unexpected.load(Ordering::Relaxed),
             c.overdue.load(Ordering::Relaxed),
@@ -288,17 +447,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "done: {:.0} ops/s over {:.0} s; errors {} (maybe applied {}, timeouts {}); lost {}, \
-         noack {}, unexpected {}, overdue {}; client stats: {} MOVED, {} refreshes, {} retries",
+        "done: {:.0} ops/s over {:.0} s; errors {} (maybe applied {}, timeouts {}); lost {} \
+         ({} outside the {:?} replication window), noack {}, unexpected {}, overdue {}; \
+         {} primary kills; client stats: {} MOVED, {} refreshes, {} retries",
         c.ops.load(Ordering::Relaxed) as f64 / secs,
         secs,
         c.errors.load(Ordering::Relaxed),
         c.maybe.load(Ordering::Relaxed),
         c.timeouts.load(Ordering::Relaxed),
         c.lost.load(Ordering::Relaxed),
+        c.outside.load(Ordering::Relaxed),
+        o.window,
         c.noack.load(Ordering::Relaxed),
         c.unexpected.load(Ordering::Relaxed),
         c.overdue.load(Ordering::Relaxed),
+        kills.lock().unwrap().len(),
         client.stats().moved,
         client.stats().topology_refreshes,
         client.stats().retries,

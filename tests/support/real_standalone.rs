@@ -84,6 +84,16 @@ impl RealProcess {
         self.start();
     }
 
+    /// Restart a data node as a replica of `port` (its config file gains a `replicaof`
+    /// line): a failed primary brought back by hand after another node was promoted.
+    pub fn restart_as_replica_of(&mut self, port: u16) {
+        self.kill();
+        let mut text = std::fs::read_to_string(&self.conf).expect("read redis.conf");
+        text.push_str(&format!("replicaof 127.0.0.1 {port}\n"));
+        std::fs::write(&self.conf, text).expect("write redis.conf");
+        self.start();
+    }
+
     /// Run `redis-cli` against this process (authenticated with the set's `requirepass`, if
     /// any) and return its stdout (empty on failure).
     pub fn cli(&self, args: &[&str]) -> String {
