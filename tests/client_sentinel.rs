@@ -156,3 +156,34 @@ async fn sentinel_failover_under_a_write_load_moves_the_client_to_the_new_primar
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_credentials_are_apart_from_the_data_nodes_credentials() {
+    let data = [("requirepass", "data-pw"), ("masterauth", "data-pw")];
+    let Some(set) = RealReplicaSet::start_secured(1, 1, &data, Some("sentinel-pw")) else {
+        return;
+    };
+    let client = Client::sentinel(set.sentinel_addrs(), MASTER_NAME)
+        .sentinel_credentials(None, "sentinel-pw")
+        .credentials(None, "data-pw")
+        .build()
+        .await
+        .unwrap();
+    client.set("k", "v").await.unwrap();
+    let v: String = client.get("k").await.unwrap();
+    assert_eq!(v, "v");
+    assert_eq!(client.topology().shards()[0].replicas.len(), 1);
+
+    // Without the Sentinels' password they do not answer: a clear error, no password shown.
+    let e = Client::sentinel(set.sentinel_addrs(), MASTER_NAME)
+        .credentials(None, "data-pw")
+        .build()
+        .await
+        .unwrap_err();
+    let shown = e.to_string();
+    assert!(shown.contains("NOAUTH"), "{shown}");
+    assert!(
+        !shown.contains("data-pw") && !shown.contains("sentinel-pw"),
+        "{shown}"
+    );
+}

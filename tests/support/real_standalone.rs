@@ -150,13 +150,24 @@ impl RealReplicaSet {
         Self::start_with(replicas, sentinels, &[])
     }
 
-    /// The general form: `extra` lines go into every data node's `redis.conf` (for instance
-    /// `("requirepass", "pw")` with `("masterauth", "pw")`; the Sentinels are then given
-    /// `auth-pass` from `requirepass`).
+    /// As [`RealReplicaSet::start_secured`] without a Sentinel password.
     pub fn start_with(
         replicas: usize,
         sentinels: usize,
         extra: &[(&str, &str)],
+    ) -> Option<RealReplicaSet> {
+        Self::start_secured(replicas, sentinels, extra, None)
+    }
+
+    /// The general form: `extra` lines go into every data node's `redis.conf` (for instance
+    /// `("requirepass", "pw")` with `("masterauth", "pw")`; the Sentinels are then given
+    /// `auth-pass` from `requirepass`), and `sentinel_pass` becomes the Sentinels' own
+    /// `requirepass` (the helpers here authenticate with it).
+    pub fn start_secured(
+        replicas: usize,
+        sentinels: usize,
+        extra: &[(&str, &str)],
+        sentinel_pass: Option<&str>,
     ) -> Option<RealReplicaSet> {
         if !redis_available() {
             return None;
@@ -178,7 +189,7 @@ impl RealReplicaSet {
             .find(|(k, _)| *k == "requirepass")
             .map(|(_, v)| *v);
         let sentinels = (0..sentinels)
-            .map(|_| spawn_sentinel(&dir, primary_port, quorum, pass))
+            .map(|_| spawn_sentinel(&dir, primary_port, quorum, pass, sentinel_pass))
             .collect();
         let set = RealReplicaSet {
             nodes,
@@ -347,7 +358,13 @@ fn spawn_node(
     RealProcess::spawn(conf, port, false, pass)
 }
 
-fn spawn_sentinel(dir: &Path, primary_port: u16, quorum: usize, pass: Option<&str>) -> RealProcess {
+fn spawn_sentinel(
+    dir: &Path,
+    primary_port: u16,
+    quorum: usize,
+    pass: Option<&str>,
+    own_pass: Option<&str>,
+) -> RealProcess {
     let port = free_port();
     let conf = dir.join(format!("sentinel-{port}.conf"));
     let mut text = format!(
@@ -361,6 +378,9 @@ fn spawn_sentinel(dir: &Path, primary_port: u16, quorum: usize, pass: Option<&st
     if let Some(p) = pass {
         text.push_str(&format!("sentinel auth-pass {MASTER_NAME} {p}\n"));
     }
+    if let Some(p) = own_pass {
+        text.push_str(&format!("requirepass {p}\nsentinel sentinel-pass {p}\n"));
+    }
     std::fs::write(&conf, text).expect("write sentinel.conf");
-    RealProcess::spawn(conf, port, true, None)
+    RealProcess::spawn(conf, port, true, own_pass)
 }
