@@ -11,39 +11,8 @@ mod support;
 use std::net::SocketAddr;
 
 use redcluster::server::TestCluster;
-use support::raw::Client;
+use support::raw::{words, Client};
 use support::real_cluster::RealCluster;
-
-/// A command as words: split like a shell (quotes group words).
-fn words(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quote = None;
-    let mut any = false;
-    for ch in line.chars() {
-        match (quote, ch) {
-            (None, '"' | '\'') => {
-                quote = Some(ch);
-                any = true;
-            }
-            (Some(q), c) if c == q => quote = None,
-            (None, ' ') => {
-                if any {
-                    out.push(std::mem::take(&mut cur));
-                    any = false;
-                }
-            }
-            (_, c) => {
-                cur.push(c);
-                any = true;
-            }
-        }
-    }
-    if any {
-        out.push(cur);
-    }
-    out
-}
 
 struct Pair {
     real: Client,

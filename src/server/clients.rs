@@ -9,6 +9,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
+use super::pubsub::Mailbox;
+
 /// What other connections may see of one client.
 #[derive(Debug)]
 struct Entry {
@@ -19,6 +21,9 @@ struct Entry {
     /// The ACL user it authenticated as.
     user: String,
     kill: Arc<Notify>,
+    /// Its mailbox, once it has one (a RESP3 or subscribed connection, or a tracking one):
+    /// how tracking invalidations reach it.
+    mail: Option<Mailbox>,
 }
 
 /// Registry of a node's client connections.
@@ -59,6 +64,7 @@ impl Clients {
                 name: None,
                 user: "default".to_string(),
                 kill: kill.clone(),
+                mail: None,
             },
         );
         kill
@@ -67,6 +73,24 @@ impl Clients {
     /// Remove a closed connection.
     pub(crate) fn unregister(&self, id: u64) {
         self.map().remove(&id);
+    }
+
+    /// Record the mailbox of connection `id` (see [`Clients::mailbox`]).
+    pub(crate) fn set_mail(&self, id: u64, mail: Mailbox) {
+        if let Some(e) = self.map().get_mut(&id) {
+            e.mail = Some(mail);
+        }
+    }
+
+    /// The mailbox of connection `id`: `None` when it is gone or has none (a RESP2
+    /// connection that never subscribed: nothing tracking sends could reach it anyway).
+    pub(crate) fn mailbox(&self, id: u64) -> Option<Mailbox> {
+        self.map().get(&id).and_then(|e| e.mail.clone())
+    }
+
+    /// Whether connection `id` is open.
+    pub(crate) fn exists(&self, id: u64) -> bool {
+        self.map().contains_key(&id)
     }
 
     /// Record CLIENT SETNAME.

@@ -110,6 +110,7 @@ fn params(shared: &NodeShared, locked: &mut Locked<'_>) -> Vec<(String, String)>
     let hostname = st.cluster.me().hostname.clone();
     let human = st.cluster.human_nodename.clone();
     let endpoint = st.cluster.preferred_endpoint.name();
+    let tracking_max = st.tracking.max_keys.to_string();
     let mut out: Vec<(String, String)> = [
         ("appendonly", "no"),
         ("appendfsync", "everysec"),
@@ -153,6 +154,7 @@ fn params(shared: &NodeShared, locked: &mut Locked<'_>) -> Vec<(String, String)>
         ("tcp-backlog", backlog.as_str()),
         ("tcp-keepalive", "300"),
         ("timeout", "0"),
+        ("tracking-table-max-keys", tracking_max.as_str()),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -178,6 +180,7 @@ const LIVE: &[&str] = &[
     "cluster-announce-hostname",
     "cluster-announce-human-nodename",
     "cluster-preferred-endpoint-type",
+    "tracking-table-max-keys",
 ];
 
 /// Settings CONFIG SET refuses (Redis: "can't set immutable config") but a config file or
@@ -251,6 +254,16 @@ fn apply(
             }
         }
         "cluster-announce-human-nodename" => st.cluster.human_nodename = value.to_string(),
+        "tracking-table-max-keys" => match value.parse::<u64>() {
+            // Redis' bounds: 0 (no limit) to LONG_MAX.
+            Ok(n) if n <= i64::MAX as u64 => st.tracking.max_keys = n as usize,
+            _ => {
+                return Err(config_set_error(
+                    name,
+                    "argument couldn't be parsed into an integer",
+                ))
+            }
+        },
         "cluster-preferred-endpoint-type" => {
             st.cluster.preferred_endpoint = EndpointType::parse(value).ok_or_else(|| {
                 config_set_error(

@@ -108,10 +108,11 @@ fn write_section(out: &mut String, section: &str, st: &NodeState, shared: &NodeS
                 out,
                 "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\n\
                  client_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\n\
-                 blocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+                 blocked_clients:{}\r\ntracking_clients:{}\r\nclients_in_timeout_table:0\r\n",
                 shared.connected_clients.load(Ordering::Relaxed),
                 shared.limits.maxclients(),
                 st.waiters.len(),
+                st.tracking.clients_count(),
             );
         }
         "memory" => {
@@ -152,7 +153,9 @@ fn write_section(out: &mut String, section: &str, st: &NodeState, shared: &NodeS
                  instantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:0\r\ntotal_net_output_bytes:0\r\n\
                  rejected_connections:{}\r\nsync_full:{}\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\n\
                  expired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:0\r\nkeyspace_misses:0\r\n\
-                 pubsub_channels:{}\r\npubsub_patterns:{}\r\ntotal_error_replies:{}\r\n",
+                 pubsub_channels:{}\r\npubsub_patterns:{}\r\ntracking_total_keys:{}\r\n\
+                 tracking_total_items:{}\r\ntracking_total_prefixes:{}\r\n\
+                 total_error_replies:{}\r\n",
                 shared.total_connections.load(Ordering::Relaxed),
                 st.cmdstats.total_commands,
                 shared.rejected_connections.load(Ordering::Relaxed),
@@ -160,6 +163,9 @@ fn write_section(out: &mut String, section: &str, st: &NodeState, shared: &NodeS
                 st.db.expired_keys(),
                 shared.pubsub.active(super::pubsub::Kind::Channel, None).len(),
                 shared.pubsub.numpat(),
+                st.tracking.totals().0,
+                st.tracking.totals().1,
+                st.tracking.totals().2,
                 st.cmdstats.total_errors,
             );
         }

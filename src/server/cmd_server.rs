@@ -55,6 +55,11 @@ pub(crate) fn quit(_c: &mut Call<'_, '_>) -> Outcome {
 pub(crate) fn reset(c: &mut Call<'_, '_>) -> Outcome {
     // As Redis: back to the `default` user, authenticated only when it needs no password.
     let open = !c.locked.get().acl.auth_required();
+    if c.conn.tracking.is_some() {
+        let st = c.locked.get();
+        st.tracking.disable(c.conn.id);
+        st.sync_tracking();
+    }
     *c.conn = Conn::new(c.conn.id, c.conn.peer, c.conn.local, open);
     c.shared.clients.set_user(c.conn.id, "default");
     Outcome::Reply(Value::simple("RESET"))
@@ -149,7 +154,13 @@ pub(crate) fn client_command(c: &mut Call<'_, '_>) -> Outcome {
             }
         }
     }
-    Outcome::Reply(client(c.conn, &c.spec.name[7..], c.args, c.shared))
+    let broken = c.conn.tracking.is_some()
+        && c.locked
+            .get()
+            .tracking
+            .tracker(c.conn.id)
+            .is_some_and(|t| t.broken);
+    Outcome::Reply(client(c.conn, &c.spec.name[7..], c.args, c.shared, broken))
 }
 
 fn hello(conn: &mut Conn, args: &[Bytes], locked: &mut Locked<'_>, shared: &NodeShared) -> Value {
@@ -207,6 +218,10 @@ fn hello(conn: &mut Conn, args: &[Bytes], locked: &mut Locked<'_>, shared: &Node
         shared.clients.set_name(conn.id, conn.name.clone());
     }
     conn.proto = proto;
+    if proto == Protocol::Resp3 {
+        // A RESP3 connection can receive tracking invalidations (its own or redirected).
+        conn.pubsub.mailbox();
+    }
     let primary = locked.get().cluster.me().is_primary();
     Value::Map(vec![
         (Value::bulk("server"), Value::bulk("redis")),
@@ -233,7 +248,8 @@ fn bad_name() -> Value {
     Value::error("ERR Client names cannot contain spaces, newlines or special characters.")
 }
 
-fn client(conn: &mut Conn, sub: &str, args: &[Bytes], shared: &NodeShared) -> Value {
+/// `broken`: the connection's tracking redirect is broken (CLIENT INFO/LIST flag `R`).
+fn client(conn: &mut Conn, sub: &str, args: &[Bytes], shared: &NodeShared, broken: bool) -> Value {
     match sub {
         "setname" => {
             if !valid_name(&args[2]) {
@@ -250,11 +266,11 @@ fn client(conn: &mut Conn, sub: &str, args: &[Bytes], shared: &NodeShared) -> Va
         "id" => Value::Integer(conn.id as i64),
         "info" => Value::Verbatim {
             format: Bytes::from_static(b"txt"),
-            text: Bytes::from(conn.info_line() + "\n"),
+            text: Bytes::from(conn.info_line_with(broken) + "\n"),
         },
         "list" => Value::Verbatim {
             format: Bytes::from_static(b"txt"),
-            text: Bytes::from(shared.clients.list(conn.id, &conn.info_line())),
+            text: Bytes::from(shared.clients.list(conn.id, &conn.info_line_with(broken))),
         },
         "setinfo" => {
             let attr = args[2].to_ascii_lowercase();

@@ -160,6 +160,12 @@ fn process_batch(
     let may_cut = protocol_error.is_none();
     {
         let mut locked = Locked::new(shared);
+        if conn.pubsub.has_mailbox() && !pending.is_empty() {
+            // Messages other connections queued for this one before its commands run (under
+            // the lock: nothing more can arrive meanwhile) go before their replies.
+            locked.get();
+            super::pubsub::drain(conn, out);
+        }
         while let Some(args) = pending.pop_front() {
             if may_cut && reply_bytes >= MAX_BATCH_BYTES {
                 pending.push_front(args);
@@ -179,16 +185,33 @@ fn process_batch(
                 end = BatchEnd::ScriptRunning;
                 break;
             }
-            match dispatch::process(conn, args, &mut locked, shared) {
+            let outcome = dispatch::process(conn, args, &mut locked, shared);
+            // Tracking messages for this connection: a redirect target's own write (before
+            // the reply) and its own keys (after it), as Redis writes them.
+            let mut after = Vec::new();
+            if let Some((before, later)) = locked.get().tracking.take_inline() {
+                let resp3 = conn.proto == Protocol::Resp3;
+                let subscribed = conn.pubsub.subscribed();
+                let frames = |d: Vec<super::tracking::Delivery>| {
+                    d.into_iter()
+                        .filter_map(|d| d.frame(resp3, subscribed))
+                        .map(|v| (v, conn.proto))
+                        .collect::<Vec<_>>()
+                };
+                replies.extend(frames(before));
+                after = frames(later);
+            }
+            let stop = match outcome {
                 Outcome::Reply(v) => {
                     reply_bytes += approx_len(&v);
                     replies.push((v, conn.proto));
+                    false
                 }
-                Outcome::NoReply => {}
+                Outcome::NoReply => false,
                 Outcome::Quit(v) => {
                     replies.push((v, conn.proto));
                     end = BatchEnd::Close;
-                    break;
+                    true
                 }
                 Outcome::Wait {
                     numreplicas,
@@ -198,29 +221,40 @@ fn process_batch(
                         numreplicas,
                         timeout_ms,
                     };
-                    break;
+                    true
                 }
                 Outcome::Sync => {
                     end = BatchEnd::Sync;
-                    break;
+                    true
                 }
                 Outcome::Migrate(job) => {
                     end = BatchEnd::Migrate(job);
-                    break;
+                    true
                 }
                 Outcome::Replies(vs) => {
                     reply_bytes += vs.iter().map(approx_len).sum::<usize>();
                     replies.extend(vs.into_iter().map(|v| (v, conn.proto)));
+                    false
                 }
                 Outcome::Block(p) => {
                     end = BatchEnd::Block(p);
-                    break;
+                    true
                 }
                 Outcome::Script(job) => {
                     end = BatchEnd::Script(job);
-                    break;
+                    true
                 }
+            };
+            replies.extend(after);
+            if stop {
+                break;
             }
+        }
+        if !conn.mail_shared && conn.pubsub.has_mailbox() {
+            // From now on tracking messages can reach it (under the lock: none is missed).
+            locked.get();
+            shared.clients.set_mail(conn.id, conn.pubsub.mailbox());
+            conn.mail_shared = true;
         }
     }
     let plaintext_next_to_tls = !conn.tls && shared.config.plaintext_too();
@@ -259,6 +293,11 @@ async fn run(tcp: TcpStream, peer: SocketAddr, shared: &Arc<NodeShared>) -> std:
         serve_conn(&mut stream, &mut conn, shared, &kill).await
     };
     shared.clients.unregister(id);
+    if conn.tracking.is_some() {
+        let mut st = shared.lock();
+        st.tracking.disable(id);
+        st.sync_tracking();
+    }
     if shared.faults.is_partitioned() {
         // An unreachable node's connections end with a reset, not a clean close.
         let _ = stream.tcp().set_zero_linger();

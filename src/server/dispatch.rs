@@ -27,6 +27,34 @@ pub(crate) fn process(
     locked: &mut Locked<'_>,
     shared: &NodeShared,
 ) -> Outcome {
+    // CLIENT CACHING lasts one command (a whole transaction), CLIENT commands aside.
+    let keeps_caching = args[0].eq_ignore_ascii_case(b"client");
+    let st = locked.get();
+    let outcome = if st.db.tracks() {
+        // Tracking: the table's size limit first (as Redis, before each command); the
+        // invalidations of this client's own keys go after its reply.
+        st.tracking.limit(&shared.clients);
+        st.tracking.begin(conn.id, true);
+        let outcome = process_command(conn, args, locked, shared);
+        let st = locked.get();
+        st.invalidate_changed(&shared.clients, Some(conn.id));
+        st.tracking.end(&shared.clients);
+        outcome
+    } else {
+        process_command(conn, args, locked, shared)
+    };
+    if conn.caching && conn.multi.is_none() && !keeps_caching {
+        conn.caching = false;
+    }
+    outcome
+}
+
+fn process_command(
+    conn: &mut Conn,
+    args: Vec<Bytes>,
+    locked: &mut Locked<'_>,
+    shared: &NodeShared,
+) -> Outcome {
     let Resolved {
         spec,
         traits,
@@ -181,6 +209,15 @@ fn run(
         }),
     };
     super::blocking::mark_written(locked.get(), spec, args);
+    let st = locked.get();
+    if st.db.tracks() {
+        st.invalidate_changed(&shared.clients, Some(conn.id));
+        if conn.tracking.is_some() && tracks_reads(spec) {
+            let keys = crate::command::key_indexes(spec, args);
+            let keys = keys.iter().filter_map(|&i| args.get(i));
+            st.tracking.remember(conn.id, conn.caching, keys);
+        }
+    }
     let failed = matches!(&outcome, Outcome::Reply(v) if v.is_error());
     let usec = start.elapsed().as_micros() as u64;
     locked.get().cmdstats.executed(spec.name, usec, failed);
@@ -189,6 +226,15 @@ fn run(
         locked.get().feed_monitors(Origin::Client(conn.peer), args);
     }
     outcome
+}
+
+/// Whether a client tracking keys may cache what `spec` reads (Redis: read-only commands
+/// except shard pub/sub, whose "keys" are channels, and the read-only script commands, whose
+/// keys count when the script reads).
+fn tracks_reads(spec: &CommandSpec) -> bool {
+    spec.is_readonly()
+        && !spec.has_flag("pubsub")
+        && !matches!(spec.name, "eval_ro" | "evalsha_ro" | "fcall_ro")
 }
 
 fn run_db(conn: &Conn, command: DbCommand, args: &[Bytes], locked: &mut Locked<'_>) -> Value {

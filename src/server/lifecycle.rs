@@ -70,6 +70,7 @@ pub(crate) async fn start(
         migrate_fence: Default::default(),
         misc: Default::default(),
         monitors: Default::default(),
+        tracking: Default::default(),
     };
     let shared = launch([Some(listener), plain], id, config, state);
     if let Err(why) = super::cmd_config::apply_startup(&shared) {
@@ -138,6 +139,8 @@ pub(crate) async fn restart(old: &NodeShared, keep_data: bool) -> std::io::Resul
             migrate_fence: Default::default(),
             misc: Default::default(),
             monitors: Default::default(),
+            // Clients reconnect and track again; the setting stays.
+            tracking: super::tracking::Tracking::with_max_keys(st.tracking.max_keys),
         };
         (state, primary)
     };

@@ -80,6 +80,7 @@ mod test_cluster;
 mod test_cluster_faults;
 #[cfg(feature = "tls")]
 mod tls;
+mod tracking;
 mod waiters;
 
 pub use cluster::failover::FailoverMode;
@@ -295,6 +296,13 @@ static COMMANDS: &[(&str, registry::Handler)] = {
         ("client|setname", Server(cmd_server::client_command)),
         ("client|unpause", Server(cmd_server::client_command)),
         ("client|unblock", Server(blocking::client_unblock_command)),
+        ("client|tracking", Server(tracking::cmd::client_tracking)),
+        ("client|caching", Server(tracking::cmd::client_caching)),
+        ("client|getredir", Server(tracking::cmd::client_getredir)),
+        (
+            "client|trackinginfo",
+            Server(tracking::cmd::client_trackinginfo),
+        ),
         ("command", Server(cmd_command::command_command)),
         ("config", Server(cmd_config::config_command)),
         ("debug", Server(cmd_fault::debug_command)),

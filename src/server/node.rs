@@ -122,6 +122,8 @@ pub(crate) struct NodeState {
     pub(crate) acl: super::acl::Acl,
     /// MONITOR connections.
     pub(crate) monitors: super::monitor::Monitors,
+    /// Who may cache which keys (CLIENT TRACKING).
+    pub(crate) tracking: super::tracking::Tracking,
 }
 
 impl NodeState {
@@ -237,6 +239,7 @@ impl<'a> Locked<'a> {
     /// Release the lock now (before an await).
     pub(crate) fn release(&mut self) {
         if let Some(mut g) = self.guard.take() {
+            g.settle_tracking(&self.shared.clients);
             g.repl.flush();
         }
     }

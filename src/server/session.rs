@@ -60,6 +60,13 @@ pub(crate) struct Conn {
     pub(crate) tls: bool,
     /// Set once MONITOR ran: the commands to stream to this connection.
     pub(crate) monitor: Option<super::monitor::MonitorFeed>,
+    /// CLIENT TRACKING on: its options and redirect target (0: none); the node's tracking
+    /// table holds the rest.
+    pub(crate) tracking: Option<(super::tracking::Options, u64)>,
+    /// CLIENT CACHING yes/no given for the next command (or transaction).
+    pub(crate) caching: bool,
+    /// Its mailbox is known to the node's client registry (tracking messages can reach it).
+    pub(crate) mail_shared: bool,
 }
 
 impl Conn {
@@ -85,23 +92,42 @@ impl Conn {
             pubsub: Default::default(),
             tls: false,
             monitor: None,
+            tracking: None,
+            caching: false,
+            mail_shared: false,
         }
     }
 
     /// The CLIENT INFO / CLIENT LIST line (without a trailing newline).
     pub(crate) fn info_line(&self) -> String {
+        self.info_line_with(false)
+    }
+
+    /// The CLIENT INFO / CLIENT LIST line; `broken_redirect`: its tracking redirect target
+    /// was found gone (flag `R`, kept in the node's tracking table).
+    pub(crate) fn info_line_with(&self, broken_redirect: bool) -> String {
+        // Redis' order: O P x t R B r.
         let mut flags = String::new();
         if self.monitor.is_some() {
             flags.push('O');
         }
+        if self.pubsub.subscribed() {
+            flags.push('P');
+        }
         if self.multi.is_some() {
             flags.push('x');
         }
+        if let Some((opts, _)) = self.tracking {
+            flags.push('t');
+            if broken_redirect {
+                flags.push('R');
+            }
+            if opts.bcast {
+                flags.push('B');
+            }
+        }
         if self.readonly {
             flags.push('r');
-        }
-        if self.pubsub.subscribed() {
-            flags.push('P');
         }
         if flags.is_empty() {
             flags.push('N');
@@ -115,7 +141,7 @@ impl Conn {
         format!(
             "id={} addr={} laddr={} fd=8 name={} age={age} idle=0 flags={flags} db=0 {} multi={} \
              qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 \
-             oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+             oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.peer,
             self.local,
@@ -124,6 +150,7 @@ impl Conn {
             self.multi.as_ref().map_or(-1, |m| m.queued.len() as i64),
             self.last_cmd,
             self.user,
+            self.tracking.map_or(-1, |(_, redirect)| redirect as i64),
             if self.proto == Protocol::Resp3 { 3 } else { 2 },
             text(&self.lib_name),
             text(&self.lib_ver),

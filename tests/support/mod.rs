@@ -17,6 +17,8 @@
 //! - `migrate` (feature `server`): the fixture of the MIGRATE and slot-migration tests.
 //! - [`fake_cluster`]: scripted fake nodes that misbehave on cue.
 //! - [`pubsub`]: publish until a subscription delivers what a test waits for.
+//! - [`tracking_diff`]: multi-connection scenarios compared byte for byte with redis-server
+//!   (CLIENT TRACKING replies and pushes).
 #![allow(dead_code)]
 
 #[cfg(feature = "server")]
@@ -30,4 +32,5 @@ pub mod real_cluster;
 pub mod real_standalone;
 #[cfg(feature = "server")]
 pub mod server_bin;
+pub mod tracking_diff;
 pub mod wait;

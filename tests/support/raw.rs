@@ -136,3 +136,34 @@ pub fn parts(v: &Value) -> Vec<String> {
         other => panic!("not an aggregate: {other:?}"),
     }
 }
+
+/// A command as words: split like a shell (quotes group words).
+pub fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote = None;
+    let mut any = false;
+    for ch in line.chars() {
+        match (quote, ch) {
+            (None, '"' | '\'') => {
+                quote = Some(ch);
+                any = true;
+            }
+            (Some(q), c) if c == q => quote = None,
+            (None, ' ') => {
+                if any {
+                    out.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            (_, c) => {
+                cur.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        out.push(cur);
+    }
+    out
+}

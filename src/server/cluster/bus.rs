@@ -301,6 +301,12 @@ fn exchange_with(shared: &NodeShared, addr: SocketAddr, expect: Option<NodeId>, 
 
 /// Follow the primary gossip or replica migration asked this node to replicate.
 pub(crate) fn apply_repoint(st: &mut NodeState, shared: &NodeShared) {
+    repoint(st, shared);
+    // Keys dropped with a lost slot, or flushed to follow a new primary.
+    st.settle_tracking(&shared.clients);
+}
+
+fn repoint(st: &mut NodeState, shared: &NodeShared) {
     let Some(target) = st.cluster.repoint.take() else {
         return;
     };

@@ -75,6 +75,7 @@ impl Db {
 
     /// Remove every key. Versions keep increasing so `WATCH` sees the flush.
     pub(crate) fn flush(&mut self) {
+        self.note(super::Changed::Flush);
         self.map = IndexMap::new();
         for s in &mut self.slots {
             if !s.is_empty() {

@@ -196,6 +196,20 @@ pub(crate) struct Db {
     pub(super) touched: Vec<(Key, u64)>,
     /// Keys deleted because they expired (INFO expired_keys).
     expired_keys: u64,
+    /// Somebody tracks keys on the node (`CLIENT TRACKING`): changes are listed in
+    /// `changed` for the node to turn into invalidations.
+    track: bool,
+    /// What changed since the node last took the list (only while `track`).
+    changed: Vec<Changed>,
+}
+
+/// A change the keyspace reports for client-side caching (see [`Db::take_changed`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Changed {
+    /// This key was modified, deleted, expired or created.
+    Key(Bytes),
+    /// Every key went (a flush, or the keyspace replaced).
+    Flush,
 }
 
 /// `b` in an allocation of its own when it is small (see [`Db::run`]).
@@ -227,6 +241,8 @@ impl Db {
             changes: 0,
             touched: Vec::new(),
             expired_keys: 0,
+            track: false,
+            changed: Vec::new(),
         }
     }
 
@@ -312,13 +328,66 @@ impl Db {
 
     pub(super) fn push_prop(&mut self, cmd: Vec<Bytes>) {
         self.changes += 1;
+        if self.track {
+            self.note_changed(&cmd);
+        }
         self.propagate.push(cmd);
     }
 
     /// Queue the command exactly as received.
     pub(super) fn prop_args(&mut self, args: &[Bytes]) {
         self.changes += 1;
+        if self.track {
+            self.note_changed(args);
+        }
         self.propagate.push(args.to_vec());
+    }
+
+    /// Report the keys a propagated (so real) change wrote: those of its key specs that
+    /// are not read-only (`COPY`'s source, `SINTERSTORE`'s inputs did not change). Deletions
+    /// are reported where they happen ([`Db::remove_index`]): a `DEL` propagates its absent
+    /// keys too.
+    fn note_changed(&mut self, cmd: &[Bytes]) {
+        let Some(spec) = crate::command::lookup_args(cmd) else {
+            return;
+        };
+        if matches!(spec.name, "del" | "unlink") {
+            return;
+        }
+        for (i, ks) in crate::command::key_refs(spec, cmd) {
+            if ks.flags.iter().any(|f| matches!(*f, "RW" | "OW" | "RM")) {
+                if let Some(k) = cmd.get(i) {
+                    self.changed.push(Changed::Key(k.clone()));
+                }
+            }
+        }
+    }
+
+    /// Report key changes (or not): see [`Db::take_changed`].
+    pub(crate) fn set_track(&mut self, on: bool) {
+        self.track = on;
+        if !on {
+            self.changed = Vec::new();
+        }
+    }
+
+    /// Whether key changes are being reported.
+    #[inline]
+    pub(crate) fn tracks(&self) -> bool {
+        self.track
+    }
+
+    /// The changes since the last call, in order (reported while [`Db::set_track`] is on):
+    /// every key a propagated write changed, keys dropped with a slot, flushes.
+    pub(crate) fn take_changed(&mut self) -> Vec<Changed> {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// Report a change made outside propagation.
+    pub(super) fn note(&mut self, change: Changed) {
+        if self.track {
+            self.changed.push(change);
+        }
     }
 
     /// Whether `key` exists but is past its expiry at `now` (a replica keeps such keys hidden
@@ -454,6 +523,9 @@ impl Db {
             }
         }
         let (k, e) = self.map.swap_remove_index(i)?;
+        if self.track {
+            self.changed.push(Changed::Key(k.to_bytes()));
+        }
         if let Some(t) = e.expire_at() {
             self.ttls.remove(&(t, i as u32));
         }

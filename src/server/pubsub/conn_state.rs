@@ -190,7 +190,7 @@ impl ConnPubSub {
             _ = overflowed(&state) => Wake::Overflow,
             ev = rx.recv() => match ev {
                 Some(ev) => {
-                    if let Event::Push(_, size) = &ev {
+                    if let Event::Push(_, size) | Event::Tracking(_, size) = &ev {
                         state.pending.fetch_sub(*size, Ordering::Relaxed);
                     }
                     Wake::Event(ev)
@@ -202,16 +202,40 @@ impl ConnPubSub {
         }
     }
 
-    /// A queued pub/sub frame, without waiting.
-    fn try_next_push(&mut self) -> Option<Value> {
+    /// A queued pub/sub frame or tracking message, without waiting (`Some(None)`: one that
+    /// says nothing on this connection).
+    fn try_next_push(&mut self, resp3: bool) -> Option<Option<Value>> {
+        let subscribed = self.subscribed();
         let (mail, rx) = self.mail.as_mut()?;
         match rx.try_recv() {
             Ok(Event::Push(v, size)) => {
                 mail.state.pending.fetch_sub(size, Ordering::Relaxed);
-                Some(v)
+                Some(Some(v))
+            }
+            Ok(Event::Tracking(d, size)) => {
+                mail.state.pending.fetch_sub(size, Ordering::Relaxed);
+                Some(d.frame(resp3, subscribed))
             }
             // A reply only arrives while blocked, when `next` is what reads the mailbox.
             Ok(Event::Reply(_)) | Err(_) => None,
+        }
+    }
+
+    /// Whether the connection has a mailbox (see [`ConnPubSub::mailbox`]).
+    pub(crate) fn has_mailbox(&self) -> bool {
+        self.mail.is_some()
+    }
+}
+
+/// Write what is queued in the connection's mailbox to `out` now (before the replies of the
+/// commands about to run: Redis has put them in the output buffer already).
+pub(crate) fn drain(conn: &mut Conn, out: &mut BytesMut) {
+    let resp3 = conn.proto == crate::resp::Protocol::Resp3;
+    while out.len() < 256 * 1024 {
+        match conn.pubsub.try_next_push(resp3) {
+            Some(Some(v)) => encode_reply(out, &v, conn.proto),
+            Some(None) => {}
+            None => break,
         }
     }
 }
@@ -275,12 +299,14 @@ pub(crate) fn apply(
         Wake::Event(Event::Push(v, _)) => {
             encode_reply(out, &v, conn.proto);
             // Batch whatever else is queued into the same write.
-            while out.len() < 256 * 1024 {
-                let Some(v) = conn.pubsub.try_next_push() else {
-                    break;
-                };
+            drain(conn, out);
+        }
+        Wake::Event(Event::Tracking(d, _)) => {
+            let resp3 = conn.proto == crate::resp::Protocol::Resp3;
+            if let Some(v) = d.frame(resp3, conn.pubsub.subscribed()) {
                 encode_reply(out, &v, conn.proto);
             }
+            drain(conn, out);
         }
         Wake::ShardCheck => check_shards(conn, out, shared),
     }

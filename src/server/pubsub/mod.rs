@@ -26,7 +26,7 @@ use tokio::sync::Notify;
 use crate::resp::Value;
 use crate::server::limits::{log_overflow, ClientClass, ClientLimits, OutputGuard};
 
-pub(crate) use conn_state::{apply, write_out, ConnPubSub};
+pub(crate) use conn_state::{apply, drain, write_out, ConnPubSub};
 
 /// Hard cap on the bytes of frames a connection has queued and not yet written. Redis'
 /// default `client-output-buffer-limit pubsub 32mb 8mb 60` disconnects at 32 MiB.
@@ -40,6 +40,9 @@ pub(crate) enum Event {
     /// The reply of this connection's blocking command, served or unblocked by another
     /// connection (or by the node).
     Reply(Value),
+    /// A tracking invalidation (worded by the receiver for its protocol), with the bytes it
+    /// counts against the output limit like a `Push`.
+    Tracking(crate::server::tracking::Delivery, usize),
 }
 
 /// What a mailbox's sender and receiver share.
@@ -69,6 +72,15 @@ impl Mailbox {
     /// Queue a pub/sub frame of about `size` bytes. Past [`OUTPUT_LIMIT`] the frame is
     /// dropped and the connection told to close.
     pub(crate) fn push(&self, frame: Value, size: usize) {
+        self.send_counted(Event::Push(frame, size), size);
+    }
+
+    /// Queue a tracking invalidation of about `size` bytes, under the same limit as `push`.
+    pub(crate) fn track(&self, d: crate::server::tracking::Delivery, size: usize) {
+        self.send_counted(Event::Tracking(d, size), size);
+    }
+
+    fn send_counted(&self, event: Event, size: usize) {
         let st = &self.state;
         if st.overflow.load(Ordering::Relaxed) {
             return;
@@ -88,7 +100,7 @@ impl Mailbox {
             st.notify.notify_one();
             return;
         }
-        let _ = self.tx.send(Event::Push(frame, size));
+        let _ = self.tx.send(event);
     }
 
     /// Hand the connection the reply of its blocking command.

@@ -221,6 +221,9 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
         link.replid = replid;
         link.last_io = std::time::Instant::now();
         st.db = db;
+        // Every key may have changed: as Redis' flush before loading.
+        st.tracking.invalidate_all(&shared.clients);
+        st.sync_tracking();
         // The primary's libraries replace ours, before any function command of the stream.
         shared.scripting.replace_functions(functions);
     }
@@ -342,6 +345,7 @@ fn apply(
             let start = std::time::Instant::now();
             let reply = registry::execute_db(&mut st.db, &args, &ctx);
             let _ = st.db.take_propagation();
+            st.invalidate_changed(&shared.clients, None);
             if let Some(name) = crate::server::registry::stat_name(&args) {
                 st.cmdstats
                     .executed(name, start.elapsed().as_micros() as u64, reply.is_error());
@@ -353,5 +357,6 @@ fn apply(
         link.offset = *offset;
         link.last_io = std::time::Instant::now();
     }
+    st.settle_tracking(&shared.clients);
     Ok(acks)
 }

@@ -44,6 +44,12 @@ pub(crate) struct RunCtx {
     pub(crate) user: String,
     /// The caller's CLIENT INFO line (for ACL LOG entries).
     pub(crate) client_info: String,
+    /// The caller's client id (tracking: its own writes, its reads).
+    pub(crate) client_id: u64,
+    /// The caller gave CLIENT CACHING for this script (OPTIN/OPTOUT tracking).
+    pub(crate) caching: bool,
+    /// A read-only command ran: a tracking caller may cache the script's declared keys.
+    pub(crate) read_any: bool,
 }
 
 /// Serve one `redis.call` (`raise`) or `redis.pcall`: `(failed, reply)`.
@@ -123,6 +129,9 @@ fn run(ctx: &mut RunCtx, st: &mut NodeState, argv: &[Bytes]) -> Result<Value, St
     }
     check_cluster(ctx, st, spec, argv)?;
     ctx.calls += 1;
+    if spec.is_readonly() {
+        ctx.read_any = true;
+    }
     let start = std::time::Instant::now();
     let reply = if crate::server::registry::is_db_command(&name) {
         let exec_ctx = ExecCtx {

@@ -338,9 +338,16 @@ impl Job {
     pub(crate) async fn run(self, shared: Arc<NodeShared>) -> Value {
         let task = tokio::task::spawn_blocking(move || {
             let node = shared.clone();
+            let caller = self.ctx.client_id;
             self.execute(&shared.scripting, move |f| {
                 let mut st = node.lock();
+                // The caller's own keys are invalidated after each call, its NOLOOP honoured;
+                // the writer is the script, as Redis' Lua client.
+                st.tracking.begin(caller, false);
                 f(&mut st);
+                st.invalidate_changed(&node.clients, None);
+                st.tracking.end(&node.clients);
+                st.settle_tracking(&node.clients);
                 st.repl.flush();
             })
         });
@@ -383,7 +390,12 @@ impl Job {
         };
         drop(engine);
         let mut effects = ctx.effects;
+        let (caller, caching, read_any) = (ctx.client_id, ctx.caching, ctx.read_any);
         access(&mut |st: &mut NodeState| {
+            if read_any {
+                // Redis: a script that read remembers its declared keys for its caller.
+                st.tracking.remember(caller, caching, &keys);
+            }
             if !effects.is_empty() {
                 let cmds = std::mem::take(&mut effects);
                 if cmds.len() > 1 {
@@ -470,6 +482,9 @@ fn conn_facts(
         flags: Default::default(),
         user: conn.user.clone(),
         client_info: conn.info_line(),
+        client_id: conn.id,
+        caching: conn.caching,
+        read_any: false,
     }
 }
 
