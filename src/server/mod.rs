@@ -72,6 +72,7 @@ mod pubsub;
 mod registry;
 mod replication;
 mod scripting;
+pub mod sentinel;
 mod session;
 mod slowlog;
 mod stats;
@@ -84,6 +85,7 @@ mod tracking;
 mod waiters;
 
 pub use cluster::failover::FailoverMode;
+pub use sentinel::{Monitor, Sentinel, SentinelConfig, TestSentinels, TestSentinelsBuilder};
 pub use test_cluster::{NodeInfo, Role, TestCluster, TestClusterBuilder, DEFAULT_NODE_TIMEOUT};
 #[cfg(feature = "tls")]
 pub use tls::{ServerTls, TlsAuthClients};
