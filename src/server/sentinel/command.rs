@@ -160,11 +160,7 @@ pub(crate) fn sentinel(st: &mut State, args: &[Bytes]) -> Value {
             }
         },
         "failover" => {
-            let Some(mi) = st
-                .masters
-                .iter()
-                .position(|m| m.inst.name.as_bytes() == &args[2][..])
-            else {
+            let Some(mi) = st.master_index(&args[2]) else {
                 return no_such_master();
             };
             if st.masters[mi].inst.has(flag::FAILOVER_IN_PROGRESS) {
@@ -181,11 +177,7 @@ pub(crate) fn sentinel(st: &mut State, args: &[Bytes]) -> Value {
         "monitor" => monitor(st, args),
         "flushconfig" => Value::ok(),
         "remove" => {
-            let Some(mi) = st
-                .masters
-                .iter()
-                .position(|m| m.inst.name.as_bytes() == &args[2][..])
-            else {
+            let Some(mi) = st.master_index(&args[2]) else {
                 return no_such_master();
             };
             let m = st.masters.remove(mi);

@@ -4,46 +4,16 @@
 //! others `parallel-syncs` at a time, `+failover-end`, `+switch-master`), and the resets
 //! that follow a switch.
 
-use bytes::Bytes;
 use rand::Rng;
 
-use super::info::add_replica;
-use super::monitor::force_hello;
-use super::state::{flag, now_ms, FailoverState, Instance, ReplyTo, State};
+use super::ops::{add_replica, force_hello, send_slaveof};
+use super::state::{flag, now_ms, FailoverState, Instance, State};
 
 /// Random delay added to failover start times so Sentinels desynchronise.
 const MAX_DESYNC: i64 = 1000;
 
 fn desync() -> i64 {
     rand::thread_rng().gen_range(0..MAX_DESYNC)
-}
-
-/// Send the REPLICAOF transaction Sentinel uses: `MULTI`, `SLAVEOF host port` (or `NO
-/// ONE`), `CONFIG REWRITE`, `CLIENT KILL TYPE normal`, `CLIENT KILL TYPE pubsub`, `EXEC`.
-/// Replies are discarded: the effect is observed in the next INFO.
-pub(crate) fn send_slaveof(inst: &mut Instance, to: Option<(&str, u16)>) -> bool {
-    if inst.link.disconnected {
-        return false;
-    }
-    let (host, port) = match to {
-        Some((h, p)) => (h.to_string(), p.to_string()),
-        None => ("NO".to_string(), "ONE".to_string()),
-    };
-    let cmds: [Vec<&str>; 6] = [
-        vec!["MULTI"],
-        vec!["SLAVEOF", &host, &port],
-        vec!["CONFIG", "REWRITE"],
-        vec!["CLIENT", "KILL", "TYPE", "normal"],
-        vec!["CLIENT", "KILL", "TYPE", "pubsub"],
-        vec!["EXEC"],
-    ];
-    for c in cmds {
-        let args = c.iter().map(|a| Bytes::from(a.to_string())).collect();
-        if !inst.link.send(args, ReplyTo::Discard) {
-            return false;
-        }
-    }
-    true
 }
 
 /// Vote for `req_runid` in `req_epoch` unless we already voted in that epoch or a later one

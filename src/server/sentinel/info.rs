@@ -4,18 +4,8 @@
 //! messages of other Sentinels (discovery, epochs, newer master addresses).
 
 use super::failover;
-use super::link::{inst_mut, Slot};
-use super::monitor::force_hello;
+use super::ops::{add_replica, describe, force_hello, inst_mut, send_slaveof, Slot};
 use super::state::{flag, now_ms, FailoverState, Instance, Kind, State};
-
-/// `%@` of the instance at `slot`.
-pub(crate) fn describe(st: &State, slot: Slot) -> String {
-    match slot {
-        Slot::Master(mi) => st.masters[mi].describe(),
-        Slot::Replica(mi, ri) => st.masters[mi].describe_member(&st.masters[mi].replicas[ri]),
-        Slot::Sentinel(mi, si) => st.masters[mi].describe_member(&st.masters[mi].sentinels[si]),
-    }
-}
 
 /// The master is a master by our config and its own word, not down, and recently seen
 /// (`sentinelMasterLooksSane`).
@@ -162,23 +152,6 @@ pub(crate) fn info_reply(st: &mut State, slot: Slot, text: &str) {
     replica_acts(st, mi, ri, role, &desc);
 }
 
-/// Add a replica discovered from the master's INFO, with the `+slave` event.
-pub(crate) fn add_replica(st: &mut State, mi: usize, ip: &str, port: u16) {
-    let id = st.fresh_id();
-    let events = st.events.clone();
-    let m = &mut st.masters[mi];
-    let r = Instance::new(
-        id,
-        Kind::Replica,
-        format!("{ip}:{port}"),
-        ip,
-        port,
-        m.inst.down_after,
-    );
-    events.emit("+slave", m.describe_member(&r));
-    m.replicas.push(r);
-}
-
 /// The acting half of a replica's INFO.
 fn replica_acts(st: &mut State, mi: usize, ri: usize, role: Kind, desc: &str) {
     let events = st.events.clone();
@@ -206,7 +179,7 @@ fn replica_acts(st: &mut State, mi: usize, ri: usize, role: Kind, desc: &str) {
                 && sane
                 && r.no_down_for(wait)
                 && now - r.role_reported_time > wait
-                && failover::send_slaveof(&mut m.replicas[ri], Some((&mip, mport)))
+                && send_slaveof(&mut m.replicas[ri], Some((&mip, mport)))
             {
                 events.emit("+convert-to-slave", desc.to_string());
             }
@@ -222,7 +195,7 @@ fn replica_acts(st: &mut State, mi: usize, ri: usize, role: Kind, desc: &str) {
         && sane
         && r.no_down_for(failover_timeout)
         && now - r.slave_conf_change_time > failover_timeout
-        && failover::send_slaveof(&mut m.replicas[ri], Some((&mip, mport)))
+        && send_slaveof(&mut m.replicas[ri], Some((&mip, mport)))
     {
         events.emit("+fix-slave-config", desc.to_string());
     }
@@ -321,5 +294,40 @@ pub(crate) fn process_hello(st: &mut State, msg: &str) {
     }
     if let Some(s) = st.masters[mi].sentinels.get_mut(si) {
         s.last_hello_time = now_ms();
+    }
+}
+
+/// A PING reply: PONG, LOADING and MASTERDOWN count as the instance being available.
+pub(crate) fn ping_reply(inst: &mut Instance, v: &crate::resp::Value) {
+    use crate::resp::Value;
+    let text: &[u8] = match v {
+        Value::SimpleString(s) | Value::Error(s) => s,
+        _ => b"",
+    };
+    if text.starts_with(b"PONG") || text.starts_with(b"LOADING") || text.starts_with(b"MASTERDOWN")
+    {
+        inst.link.last_avail_time = now_ms();
+        inst.link.act_ping_time = 0;
+    }
+    inst.link.last_pong_time = now_ms();
+}
+
+/// The reply to IS-MASTER-DOWN-BY-ADDR: `[down, leader runid or *, leader epoch]`.
+pub(crate) fn is_master_down_reply(s: &mut Instance, v: &crate::resp::Value) {
+    use crate::resp::Value;
+    let Value::Array(parts) = v else { return };
+    let [Value::Integer(down), Value::BulkString(leader), Value::Integer(epoch)] = &parts[..]
+    else {
+        return;
+    };
+    s.last_master_down_reply_time = now_ms();
+    if *down == 1 {
+        s.flags |= flag::MASTER_DOWN;
+    } else {
+        s.flags &= !flag::MASTER_DOWN;
+    }
+    if &leader[..] != b"*" {
+        s.leader = Some(String::from_utf8_lossy(leader).into_owned());
+        s.leader_epoch = (*epoch).max(0) as u64;
     }
 }

@@ -19,47 +19,15 @@ use tokio::task::AbortHandle;
 
 use crate::resp::{decode, encode_command, Limits, Value};
 
-use super::monitor;
-use super::state::{now_ms, Instance, Job, ReplyTo, State, HELLO_CHANNEL};
+use super::info;
+use super::ops::{inst_mut, locate, send_ping};
+use super::state::{now_ms, Job, ReplyTo, HELLO_CHANNEL};
 use super::Core;
 
 /// How long a connect may take before the attempt counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Replies from monitored nodes are small except INFO; bound what one may declare.
 const MAX_REPLY: usize = 16 * 1024 * 1024;
-
-/// Where an instance sits in the state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Slot {
-    Master(usize),
-    Replica(usize, usize),
-    Sentinel(usize, usize),
-}
-
-/// Find the instance with `id`.
-pub(crate) fn locate(st: &State, id: u64) -> Option<Slot> {
-    for (mi, m) in st.masters.iter().enumerate() {
-        if m.inst.id == id {
-            return Some(Slot::Master(mi));
-        }
-        if let Some(ri) = m.replicas.iter().position(|r| r.id == id) {
-            return Some(Slot::Replica(mi, ri));
-        }
-        if let Some(si) = m.sentinels.iter().position(|s| s.id == id) {
-            return Some(Slot::Sentinel(mi, si));
-        }
-    }
-    None
-}
-
-/// The instance at `slot`.
-pub(crate) fn inst_mut(st: &mut State, slot: Slot) -> &mut Instance {
-    match slot {
-        Slot::Master(mi) => &mut st.masters[mi].inst,
-        Slot::Replica(mi, ri) => &mut st.masters[mi].replicas[ri],
-        Slot::Sentinel(mi, si) => &mut st.masters[mi].sentinels[si],
-    }
-}
 
 /// Credentials for one link (never logged).
 #[derive(Clone)]
@@ -164,7 +132,7 @@ async fn run_cc(core: Arc<Core>, t: Target) {
         inst.link.cc_conn_time = now;
         inst.link.pending_commands = 2;
         // sentinelReconnectInstance sends a PING at once.
-        monitor::send_ping(inst);
+        send_ping(inst);
     }
     let mut pending: VecDeque<ReplyTo> = VecDeque::new();
     let mut out = BytesMut::new();
@@ -233,14 +201,14 @@ fn apply(core: &Arc<Core>, t: &Target, to: ReplyTo, v: Value) -> bool {
                 inst_mut(&mut st, slot).last_pub_time = now_ms();
             }
         }
-        ReplyTo::Ping => monitor::ping_reply(inst_mut(&mut st, slot), &v),
+        ReplyTo::Ping => info::ping_reply(inst_mut(&mut st, slot), &v),
         ReplyTo::Info => {
             if let Value::BulkString(text) | Value::Verbatim { text, .. } = &v {
                 let text = String::from_utf8_lossy(text).into_owned();
-                monitor::info_reply(&mut st, slot, &text);
+                info::info_reply(&mut st, slot, &text);
             }
         }
-        ReplyTo::IsMasterDown => monitor::is_master_down_reply(inst_mut(&mut st, slot), &v),
+        ReplyTo::IsMasterDown => info::is_master_down_reply(inst_mut(&mut st, slot), &v),
     }
     true
 }
@@ -331,5 +299,5 @@ fn on_hello_frame(core: &Arc<Core>, t: &Target, v: Value) {
     if msg.contains(st.myid.as_str()) {
         return; // our own hello
     }
-    monitor::process_hello(&mut st, &msg);
+    info::process_hello(&mut st, &msg);
 }

@@ -20,6 +20,7 @@ mod failover;
 mod info;
 mod link;
 mod monitor;
+mod ops;
 mod reply;
 mod state;
 mod test_sentinels;

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::failover;
-use super::link::{self, inst_mut, LinkAuth, Slot, Target};
-use super::state::{flag, now_ms, FailoverState, Instance, Kind, ReplyTo, State, HELLO_CHANNEL};
+use super::link::{self, LinkAuth, Target};
+use super::ops::{inst_mut, send_ping, Slot};
+use super::state::{flag, now_ms, FailoverState, Kind, ReplyTo, State, HELLO_CHANNEL};
 use super::Core;
 
 /// At most this many commands wait on one link before periodic ones are skipped.
@@ -107,23 +108,6 @@ fn reconnect(core: &Arc<Core>, st: &mut State, slot: Slot) {
     }
 }
 
-/// PING an instance, remembering when the oldest unanswered one left.
-pub(crate) fn send_ping(inst: &mut Instance) -> bool {
-    if inst
-        .link
-        .send(vec![Bytes::from_static(b"PING")], ReplyTo::Ping)
-    {
-        let now = now_ms();
-        inst.link.last_ping_time = now;
-        if inst.link.act_ping_time == 0 {
-            inst.link.act_ping_time = now;
-        }
-        true
-    } else {
-        false
-    }
-}
-
 /// `sentinelSendPeriodicCommands`.
 fn send_periodic(st: &mut State, slot: Slot) {
     let now = now_ms();
@@ -183,31 +167,6 @@ fn hello_payload(st: &State, mi: usize) -> String {
         "{ip},{port},{},{},{},{mip},{mport},{}",
         st.myid, st.current_epoch, m.inst.name, m.config_epoch
     )
-}
-
-/// Make the next hello go out at once (after a configuration change).
-pub(crate) fn force_hello(st: &mut State, mi: usize) {
-    let period = st.timing.publish_period + 1;
-    let m = &mut st.masters[mi];
-    m.inst.last_pub_time -= period;
-    for i in m.replicas.iter_mut().chain(m.sentinels.iter_mut()) {
-        i.last_pub_time -= period;
-    }
-}
-
-/// A PING reply: PONG, LOADING and MASTERDOWN count as the instance being available.
-pub(crate) fn ping_reply(inst: &mut Instance, v: &crate::resp::Value) {
-    use crate::resp::Value;
-    let text: &[u8] = match v {
-        Value::SimpleString(s) | Value::Error(s) => s,
-        _ => b"",
-    };
-    if text.starts_with(b"PONG") || text.starts_with(b"LOADING") || text.starts_with(b"MASTERDOWN")
-    {
-        inst.link.last_avail_time = now_ms();
-        inst.link.act_ping_time = 0;
-    }
-    inst.link.last_pong_time = now_ms();
 }
 
 /// `sentinelCheckSubjectivelyDown`.
@@ -337,25 +296,3 @@ pub(crate) fn ask_other_sentinels(st: &mut State, mi: usize, forced: bool) {
         s.link.send(args, ReplyTo::IsMasterDown);
     }
 }
-
-/// The reply to IS-MASTER-DOWN-BY-ADDR: `[down, leader runid or *, leader epoch]`.
-pub(crate) fn is_master_down_reply(s: &mut Instance, v: &crate::resp::Value) {
-    use crate::resp::Value;
-    let Value::Array(parts) = v else { return };
-    let [Value::Integer(down), Value::BulkString(leader), Value::Integer(epoch)] = &parts[..]
-    else {
-        return;
-    };
-    s.last_master_down_reply_time = now_ms();
-    if *down == 1 {
-        s.flags |= flag::MASTER_DOWN;
-    } else {
-        s.flags &= !flag::MASTER_DOWN;
-    }
-    if &leader[..] != b"*" {
-        s.leader = Some(String::from_utf8_lossy(leader).into_owned());
-        s.leader_epoch = (*epoch).max(0) as u64;
-    }
-}
-
-pub(crate) use super::info::{info_reply, process_hello};

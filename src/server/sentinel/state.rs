@@ -433,6 +433,13 @@ impl State {
         self.next_id
     }
 
+    /// The index of the master named `name`.
+    pub(crate) fn master_index(&self, name: &[u8]) -> Option<usize> {
+        self.masters
+            .iter()
+            .position(|m| m.inst.name.as_bytes() == name)
+    }
+
     pub(crate) fn master(&self, name: &[u8]) -> Option<&Master> {
         self.masters.iter().find(|m| m.inst.name.as_bytes() == name)
     }
