@@ -256,3 +256,67 @@ async fn replicaof_no_one_and_a_repointed_name_move_writes_to_the_new_primary() 
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coordinated_failover_a_lost_replica_and_a_dead_primary_are_followed() {
+    let Some(mut set) = RealReplicaSet::start(2) else {
+        return;
+    };
+    let client = Client::builder(set.seeds())
+        .read_from(ReadFrom::ReplicaPreferred)
+        .refresh_interval(Some(Duration::from_millis(300)))
+        .request_timeout(Duration::from_secs(1))
+        .build()
+        .await
+        .unwrap();
+    client.set("k", "v").await.unwrap();
+
+    // FAILOVER (Redis 6.2+): the primary hands over to a replica and becomes one itself.
+    let to = set.nodes[1].port.to_string();
+    let out = set.nodes[0].cli(&["FAILOVER", "TO", "127.0.0.1", &to]);
+    assert_eq!(out.trim(), "OK");
+    eventually("node 1 takes over", || async {
+        set.primary_index() == Some(1)
+    })
+    .await;
+    // FAILOVER leaves the other replica chained under the old primary: re-point it.
+    let out = set.nodes[2].cli(&["REPLICAOF", "127.0.0.1", &to]);
+    assert_eq!(out.trim(), "OK");
+    set.wait_healthy();
+    bounded(client.set("after-failover", 1)).await.unwrap();
+    assert_eq!(set.nodes[1].cli(&["GET", "after-failover"]).trim(), "1");
+    eventually("the client follows the handover", || async {
+        let topo = client.topology();
+        topo.shards()[0].primary.addr == set.nodes[1].addr() && topo.shards()[0].replicas.len() == 2
+    })
+    .await;
+
+    // A replica that goes away stops serving reads once a refresh sees it.
+    set.nodes[2].kill();
+    eventually("the killed replica leaves the topology", || async {
+        let topo = client.topology();
+        topo.shards()[0]
+            .replicas
+            .iter()
+            .map(|r| r.addr.clone())
+            .collect::<Vec<_>>()
+            == [set.nodes[0].addr()]
+    })
+    .await;
+
+    // The primary dies and nobody promotes a replica: writes fail, reads go on.
+    set.wait_replicas_synced();
+    set.nodes[1].kill();
+    let v: String = bounded(client.get("after-failover")).await.unwrap();
+    assert_eq!(v, "1");
+    let e = bounded(client.cmd("SET").arg("no-primary").arg(1).query::<()>())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            ErrorKind::Timeout | ErrorKind::Io | ErrorKind::MaybeApplied
+        ),
+        "{e}"
+    );
+}
