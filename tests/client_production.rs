@@ -114,6 +114,84 @@ mod tls {
         let _ = ReadFrom::Replica;
     }
 
+    /// A pipeline of ~12 MiB each way (writes larger than the socket takes at once, replies
+    /// spread over many reads), many tasks on one connection, and connections the server
+    /// closes, all over TLS: every reply is the right one.
+    #[tokio::test]
+    async fn large_and_concurrent_traffic_over_tls_stays_in_order() {
+        let tls = ServerTls::generate().unwrap();
+        let cluster = tls_cluster(&tls).await;
+        let client = Client::builder(cluster.seeds())
+            .tls(TlsConfig::new().ca_pem(tls.ca_pem().as_bytes()))
+            .build()
+            .await
+            .unwrap();
+        // ~12 MiB in one pipeline on one connection (one hash tag: one node).
+        let value = |i: usize| format!("{i:08}").repeat(2048);
+        let mut pipe = client.pipeline();
+        for i in 0..800 {
+            pipe.cmd("SET").arg(format!("{{big}}:{i}")).arg(value(i));
+        }
+        for i in 0..800 {
+            pipe.cmd("GET").arg(format!("{{big}}:{i}"));
+        }
+        let replies: Vec<redcluster::Value> = pipe.query().await.unwrap();
+        for (i, v) in replies[800..].iter().enumerate() {
+            assert_eq!(
+                *v,
+                redcluster::Value::BulkString(value(i).into()),
+                "GET {{big}}:{i}"
+            );
+        }
+        // Many tasks sharing the connections, each checking its own replies.
+        let tasks: Vec<_> = (0..64)
+            .map(|t| {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    for i in 0..50 {
+                        let key = format!("{{small}}:{t}:{i}");
+                        client.set(key.as_str(), format!("{t}-{i}")).await.unwrap();
+                        let v: Option<String> = client.get(key.as_str()).await.unwrap();
+                        assert_eq!(v, Some(format!("{t}-{i}")));
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        // The server closes every client connection: reads carry on over new ones.
+        let other = Client::builder(cluster.seeds())
+            .tls(TlsConfig::new().ca_pem(tls.ca_pem().as_bytes()))
+            .build()
+            .await
+            .unwrap();
+        let killed = other
+            .cmd("CLIENT")
+            .arg("KILL")
+            .arg("USER")
+            .arg("default")
+            .arg("SKIPME")
+            .arg("yes")
+            .query_per_node::<i64>(redcluster::Nodes::All)
+            .await;
+        let total: i64 = killed.into_iter().map(|(_, n)| n.unwrap()).sum();
+        assert!(total >= 1, "the first client's connections were closed");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match client.get::<Option<String>>("{big}:7").await {
+                Ok(v) => {
+                    assert_eq!(v, Some(value(7)));
+                    break;
+                }
+                Err(e) => assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "no recovery after the server closed the connections: {e}"
+                ),
+            }
+        }
+    }
+
     #[tokio::test]
     async fn mutual_tls_wrong_ca_and_wrong_name_fail_with_clear_errors() {
         let tls = ServerTls::generate()

@@ -3,7 +3,7 @@
 //! The pool never opens sockets itself; it asks a [`Connect`] for a [`Stream`] and runs the
 //! connection (handshake, reader, writer) on whatever comes back. The default,
 //! [`TcpConnect`], opens TCP with the options every client socket gets; a TLS connector wraps
-//! it and returns the encrypted stream as [`Stream::Other`]; tests return in-memory streams
+//! it and returns the TCP socket with its rustls session as `Stream::Tls`; tests return in-memory streams
 //! that stall, hang up mid-reply or answer garbage, with no server at all.
 
 use std::fmt::Debug;
@@ -27,9 +27,13 @@ pub(crate) enum Stream {
     /// Plain TCP: the connection uses socket-level fast paths (a caller on an idle
     /// connection writes directly; the hang-up probe polls the socket).
     Tcp(TcpStream),
+    /// TLS on TCP after its handshake (feature `tls`): the same fast paths as `Tcp`, the
+    /// rustls session shared by the reader and the writer (`tls_stream.rs`).
+    #[cfg(feature = "tls")]
+    Tls(TcpStream, Box<rustls::ClientConnection>),
     /// Any other stream: every write goes through the writer task, and there is no hang-up
-    /// probe (a broken stream is seen by the reader). Made by TLS (issue #10) and by the
-    /// tests' injected connections.
+    /// probe (a broken stream is seen by the reader). Made by the tests' injected
+    /// connections.
     #[cfg_attr(not(test), allow(dead_code))]
     Other(Box<dyn AsyncStream>),
 }

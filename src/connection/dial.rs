@@ -102,7 +102,8 @@ impl Connect for Dial {
                     .connect(name, tcp)
                     .await
                     .map_err(|e| crate::client::tls::handshake_error(addr, &e))?;
-                return Ok(Stream::Other(Box::new(tls_stream)));
+                let (tcp, session) = tls_stream.into_inner();
+                return Ok(Stream::Tls(tcp, Box::new(session)));
             }
             Ok(stream)
         })

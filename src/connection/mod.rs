@@ -3,7 +3,7 @@
 //! It runs on any [`Stream`] a [`Connect`] opened (plain TCP by default; TLS or a test's
 //! in-memory pipe otherwise). Files: `connect.rs` (the seam), `stream.rs` (the halves, socket
 //! options, the hang-up probe), `write.rs` (direct writes and the writer task), `read.rs`
-//! (the reader task), `handshake.rs`.
+//! (the reader task), `tls_stream.rs` (TLS over the TCP halves), `handshake.rs`.
 //!
 //! Callers encode their command straight into the connection's shared write buffer under a
 //! short lock (never held across an await) and get a oneshot receiver for the reply.
@@ -33,6 +33,8 @@ mod handshake;
 mod read;
 mod reauth;
 mod stream;
+#[cfg(feature = "tls")]
+mod tls_stream;
 mod write;
 
 use std::collections::VecDeque;

@@ -89,12 +89,17 @@ type OtherWrite = tokio::io::WriteHalf<Box<dyn AsyncStream>>;
 /// The read half, owned by the reader task.
 pub(super) enum ReadHalf {
     Tcp(OwnedReadHalf),
+    #[cfg(feature = "tls")]
+    Tls(super::tls_stream::TlsRead),
     Other(OtherRead),
 }
 
 /// The write half, shared by the writer task and (on TCP) callers that write directly.
 pub(super) enum WriteHalf {
     Tcp(OwnedWriteHalf),
+    /// TLS on TCP: the direct path too (the session seals, the socket is written at once).
+    #[cfg(feature = "tls")]
+    Tls(super::tls_stream::TlsWrite),
     /// Only the duty holder touches it, and never across an await: the lock is uncontended.
     Other(Mutex<OtherWrite>),
 }
@@ -105,6 +110,11 @@ pub(super) fn split(stream: Stream) -> (ReadHalf, WriteHalf) {
         Stream::Tcp(s) => {
             let (r, w) = s.into_split();
             (ReadHalf::Tcp(r), WriteHalf::Tcp(w))
+        }
+        #[cfg(feature = "tls")]
+        Stream::Tls(tcp, session) => {
+            let (r, w) = super::tls_stream::split(tcp, *session);
+            (ReadHalf::Tls(r), WriteHalf::Tls(w))
         }
         Stream::Other(s) => {
             let (r, w) = tokio::io::split(s);
@@ -118,6 +128,8 @@ impl ReadHalf {
     pub(super) async fn read_buf(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
         match self {
             ReadHalf::Tcp(s) => s.read_buf(buf).await,
+            #[cfg(feature = "tls")]
+            ReadHalf::Tls(s) => s.read_buf(buf).await,
             ReadHalf::Other(s) => s.read_buf(buf).await,
         }
     }
@@ -125,7 +137,7 @@ impl ReadHalf {
     /// One non-blocking read straight from the socket into `buf`, whatever tokio last heard
     /// from epoll (its own `try_read` answers `WouldBlock` without asking the socket once a
     /// short read has cleared its readiness). Other streams say `WouldBlock`.
-    pub(super) fn read_now(&self, buf: &mut BytesMut) -> std::io::Result<usize> {
+    pub(super) fn read_now(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
         match self {
             #[cfg(unix)]
             ReadHalf::Tcp(s) => {
@@ -140,6 +152,8 @@ impl ReadHalf {
             }
             #[cfg(not(unix))]
             ReadHalf::Tcp(s) => s.try_read_buf(buf),
+            #[cfg(feature = "tls")]
+            ReadHalf::Tls(s) => s.read_now(buf),
             ReadHalf::Other(_) => Err(std::io::ErrorKind::WouldBlock.into()),
         }
     }
@@ -148,6 +162,8 @@ impl ReadHalf {
     pub(super) fn hung_up(&self) -> Option<std::io::Error> {
         match self {
             ReadHalf::Tcp(s) => peer_hung_up(s.as_ref()),
+            #[cfg(feature = "tls")]
+            ReadHalf::Tls(s) => peer_hung_up(s.tcp()),
             ReadHalf::Other(_) => None,
         }
     }
@@ -156,7 +172,18 @@ impl ReadHalf {
 impl WriteHalf {
     /// Whether a caller may write on it directly with [`try_write`](Self::try_write).
     pub(super) fn direct(&self) -> bool {
-        matches!(self, WriteHalf::Tcp(_))
+        !matches!(self, WriteHalf::Other(_))
+    }
+
+    /// Bytes taken by [`try_write`](Self::try_write) or [`write_all`](Self::write_all) that
+    /// have not gone out yet (TLS records sealed while the socket was full); the duty holder
+    /// flushes them before giving the duty back.
+    pub(super) fn backlog(&self) -> bool {
+        match self {
+            #[cfg(feature = "tls")]
+            WriteHalf::Tls(s) => s.backlog(),
+            _ => false,
+        }
     }
 
     /// One non-blocking write; 0 when nothing went out (would block, an error the writer
@@ -164,6 +191,8 @@ impl WriteHalf {
     pub(super) fn try_write(&self, bytes: &[u8]) -> usize {
         match self {
             WriteHalf::Tcp(s) => s.try_write(bytes).unwrap_or(0),
+            #[cfg(feature = "tls")]
+            WriteHalf::Tls(s) => s.try_write(bytes),
             WriteHalf::Other(_) => 0,
         }
     }
@@ -183,6 +212,8 @@ impl WriteHalf {
                 }
                 Ok(())
             }
+            #[cfg(feature = "tls")]
+            WriteHalf::Tls(s) => s.write_all(buf).await,
             WriteHalf::Other(m) => {
                 poll_fn(|cx| {
                     let mut w = m.lock().unwrap_or_else(|p| p.into_inner());
@@ -207,6 +238,8 @@ impl WriteHalf {
     pub(super) fn hung_up(&self) -> Option<std::io::Error> {
         match self {
             WriteHalf::Tcp(s) => peer_hung_up(s.as_ref()),
+            #[cfg(feature = "tls")]
+            WriteHalf::Tls(s) => peer_hung_up(s.tcp()),
             WriteHalf::Other(_) => None,
         }
     }
@@ -216,6 +249,8 @@ impl WriteHalf {
     pub(super) fn tcp(&self) -> Option<&TcpStream> {
         match self {
             WriteHalf::Tcp(s) => Some(s.as_ref()),
+            #[cfg(feature = "tls")]
+            WriteHalf::Tls(s) => Some(s.tcp()),
             WriteHalf::Other(_) => None,
         }
     }

@@ -25,7 +25,7 @@ impl Shared {
             bytes.unsplit(std::mem::take(&mut st.buf));
             st.buf = bytes;
         }
-        if st.buf.is_empty() {
+        if st.buf.is_empty() && !self.stream.backlog() {
             st.writing = false;
         } else {
             drop(st);
@@ -52,12 +52,18 @@ pub(super) async fn write_loop(shared: Arc<Shared>) {
                     return;
                 }
                 if st.buf.is_empty() {
-                    st.writing = false;
-                    break;
+                    if !shared.stream.backlog() {
+                        st.writing = false;
+                        break;
+                    }
+                    // TLS records sealed while the socket was full: write_all below sends
+                    // them (with nothing new).
+                    BytesMut::new()
+                } else {
+                    let st = &mut *st;
+                    st.in_flight.extend(st.queued.drain(..));
+                    st.buf.split()
                 }
-                let st = &mut *st;
-                st.in_flight.extend(st.queued.drain(..));
-                st.buf.split()
             };
             if let Err(e) = shared.stream.write_all(&mut bytes).await {
                 tracing::warn!(addr = %shared.addr, error = %e, "write failed; closing connection");
