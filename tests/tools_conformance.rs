@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use support::real_cluster::{cli, redis_available};
-use support::server_bin::{run_tool, ServerProcess};
+use support::server_bin::{python_redis_available, run_tool, ServerProcess};
 use support::wait::wait_until;
 
 fn text(out: &std::process::Output) -> String {
@@ -162,18 +162,6 @@ fn reference_setup_create_then_add_replicas() {
     );
     assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
     assert_eq!(out.matches("S: ").count(), 3, "{out}");
-}
-
-fn python_redis_available() -> bool {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import redis.cluster"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok && std::env::var("REDCLUSTER_REQUIRE_REAL").as_deref() == Ok("1") {
-        panic!("REDCLUSTER_REQUIRE_REAL=1 but Python's redis package is not installed");
-    }
-    ok
 }
 
 #[test]

@@ -144,3 +144,17 @@ pub fn run_tool(program: &str, args: &[&str], limit: Duration) -> Output {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Whether python3 with the `redis` package is installed (REDCLUSTER_REQUIRE_REAL=1 makes its
+/// absence a failure).
+pub fn python_redis_available() -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import redis.cluster"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok && std::env::var("REDCLUSTER_REQUIRE_REAL").as_deref() == Ok("1") {
+        panic!("REDCLUSTER_REQUIRE_REAL=1 but Python's redis package is not installed");
+    }
+    ok
+}
