@@ -8,35 +8,13 @@
 
 mod support;
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redcluster::{Client, ReadFrom};
-use support::raw;
 use support::real_cluster::free_port;
 use support::real_standalone::{RealReplicaSet, MASTER_NAME};
-use support::wait::{eventually, progress};
-
-/// Subscribe to `+switch-master` on the Sentinel at `addr`; the task ends at the first
-/// switch of [`MASTER_NAME`], with the time it arrived.
-async fn switch_watch(addr: &str) -> tokio::task::JoinHandle<Instant> {
-    let addr: SocketAddr = addr.parse().unwrap();
-    let mut c = raw::Client::connect(addr).await;
-    c.send(&["SUBSCRIBE", "+switch-master"]).await;
-    let confirmed = c.read().await.expect("subscribe confirmation");
-    assert_eq!(raw::parts(&confirmed)[0], "subscribe");
-    tokio::spawn(async move {
-        loop {
-            let v = c.read().await.expect("the Sentinel hung up");
-            let p = raw::parts(&v);
-            if p.len() == 3 && p[0] == "message" && p[2].starts_with(MASTER_NAME) {
-                return Instant::now();
-            }
-        }
-    })
-}
+use support::wait::eventually;
+use support::write_load::{switch_watch, WriteLoad};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentinel_failover_under_a_write_load_moves_the_client_to_the_new_primary() {
@@ -60,76 +38,26 @@ async fn sentinel_failover_under_a_write_load_moves_the_client_to_the_new_primar
     let v: String = client.get("k").await.unwrap();
     assert_eq!(v, "v");
 
-    // Steady writes: 4 writers, each INCR of its own counter; acknowledged values recorded.
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked = Arc::new(AtomicU64::new(0));
-    let first_ok_after = Arc::new(std::sync::Mutex::new(None::<Instant>));
-    let killed_at = Arc::new(std::sync::Mutex::new(None::<Instant>));
-    let mut writers = Vec::new();
-    for w in 0..4 {
-        let (client, stop, acked) = (client.clone(), stop.clone(), acked.clone());
-        let (first, killed) = (first_ok_after.clone(), killed_at.clone());
-        writers.push(tokio::spawn(async move {
-            let mut last = 0i64;
-            let (mut failed, mut lost) = (Vec::new(), 0i64);
-            while !stop.load(Ordering::SeqCst) {
-                let started = Instant::now();
-                match client.incr(format!("counter:{w}")).await {
-                    Ok(n) => {
-                        if n <= last {
-                            // Only a failover may lose acknowledged writes (those the old
-                            // primary had not yet streamed to the promoted replica).
-                            assert!(killed.lock().unwrap().is_some(), "{w}: {last} -> {n}");
-                            lost += last - n + 1;
-                        }
-                        last = n;
-                        acked.fetch_add(1, Ordering::SeqCst);
-                        let kill = *killed.lock().unwrap();
-                        if kill.is_some_and(|k| started >= k) {
-                            let mut f = first.lock().unwrap();
-                            if f.is_none() {
-                                *f = Some(Instant::now());
-                            }
-                        }
-                    }
-                    Err(e) => failed.push(e.kind()),
-                }
-            }
-            (failed, lost)
-        }));
-    }
-    progress("writes before the kill", &acked, 100).await;
-
-    let switch = switch_watch(&set.sentinels[0].addr()).await;
+    // Steady writes from 4 writers; kill the primary; time the Sentinels and the client.
+    let load = WriteLoad::start(&client, 4).await;
+    let switch = switch_watch(&set.sentinels[0].addr(), MASTER_NAME).await;
     let old = set.nodes[0].port;
-    *killed_at.lock().unwrap() = Some(Instant::now());
-    let kill = Instant::now();
+    let kill = load.mark_kill();
     set.nodes[0].kill();
     let switched_at = tokio::time::timeout(Duration::from_secs(60), switch)
         .await
         .expect("the Sentinels switched within 60 s")
         .unwrap();
     let (new, _) = set.wait_failover_from(old);
-    eventually("a write succeeds after the kill", || async {
-        first_ok_after.lock().unwrap().is_some()
-    })
-    .await;
-    progress("writes on the new primary", &acked, 100).await;
-    stop.store(true, Ordering::SeqCst);
-    let (mut failed, mut lost) = (Vec::new(), 0);
-    for w in writers {
-        let (f, l) = w.await.unwrap();
-        failed.extend(f);
-        lost += l;
-    }
-    let first_write = first_ok_after.lock().unwrap().unwrap();
+    let r = load.finish().await;
     println!(
         "real Sentinel failover: kill -> +switch-master {:?}; kill -> first successful write {:?} \
-         (failed writes: {failed:?}; {} acknowledged in all, {lost} lost in the \
-         async-replication window)",
+         (failed writes: {:?}; {} acknowledged in all, {} lost in the async-replication window)",
         switched_at - kill,
-        first_write - kill,
-        acked.load(Ordering::SeqCst)
+        r.kill_to_first_write,
+        r.failed,
+        r.acked,
+        r.lost
     );
     assert_eq!(
         client.topology().shards()[0].primary.addr,
@@ -185,5 +113,79 @@ async fn sentinel_credentials_are_apart_from_the_data_nodes_credentials() {
     assert!(
         !shown.contains("data-pw") && !shown.contains("sentinel-pw"),
         "{shown}"
+    );
+}
+
+/// The bundled Sentinels (`TestSentinels`) watching real redis-server data nodes: the same
+/// discovery and failover, and the same figures for the report.
+#[cfg(feature = "server")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundled_sentinels_fail_over_real_nodes_and_the_client_follows() {
+    let Some(mut set) = RealReplicaSet::start(2) else {
+        return;
+    };
+    let primary = set.nodes[0].addr().parse().unwrap();
+    let sentinels = redcluster::server::TestSentinels::builder()
+        .sentinels(3)
+        .quorum(2)
+        .monitor_addr(MASTER_NAME, primary)
+        .down_after(Duration::from_secs(1))
+        .failover_timeout(Duration::from_secs(3))
+        .start()
+        .await
+        .unwrap();
+    let addrs: Vec<String> = sentinels.addrs().iter().map(|a| a.to_string()).collect();
+    eventually(
+        "the bundled Sentinels know the replicas and each other",
+        || async {
+            let fields =
+                support::raw::node_cmd(&addrs[0], &["SENTINEL", "master", MASTER_NAME]).await;
+            let p = support::raw::parts(&fields);
+            let get = |k: &str| {
+                p.iter()
+                    .position(|f| f == k)
+                    .and_then(|i| p.get(i + 1))
+                    .cloned()
+            };
+            get("num-slaves").as_deref() == Some("2")
+                && get("num-other-sentinels").as_deref() == Some("2")
+        },
+    )
+    .await;
+    let client = Client::sentinel(addrs.clone(), MASTER_NAME)
+        .read_from(ReadFrom::ReplicaPreferred)
+        .refresh_interval(Some(Duration::from_millis(500)))
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(
+        client.topology().shards()[0].primary.addr,
+        set.nodes[0].addr()
+    );
+    assert_eq!(client.topology().shards()[0].replicas.len(), 2);
+
+    let load = WriteLoad::start(&client, 4).await;
+    let switch = switch_watch(&addrs[0], MASTER_NAME).await;
+    let kill = load.mark_kill();
+    set.nodes[0].kill();
+    let switched_at = tokio::time::timeout(Duration::from_secs(60), switch)
+        .await
+        .expect("the bundled Sentinels switched within 60 s")
+        .unwrap();
+    let r = load.finish().await;
+    println!(
+        "bundled Sentinels, real nodes: kill -> +switch-master {:?}; kill -> first successful \
+         write {:?} (failed writes: {:?}; {} acknowledged, {} lost in the replication window)",
+        switched_at - kill,
+        r.kill_to_first_write,
+        r.failed,
+        r.acked,
+        r.lost
+    );
+    let new = set.primary_index().expect("one primary");
+    assert_ne!(new, 0);
+    assert_eq!(
+        client.topology().shards()[0].primary.addr,
+        set.nodes[new].addr()
     );
 }

@@ -17,6 +17,8 @@
 //! - `migrate` (feature `server`): the fixture of the MIGRATE and slot-migration tests.
 //! - [`fake_cluster`]: scripted fake nodes that misbehave on cue.
 //! - [`pubsub`]: publish until a subscription delivers what a test waits for.
+//! - [`write_load`]: a steady INCR load through a client across a failover (kill -> first
+//!   write, lost writes), and a `+switch-master` watcher on a Sentinel.
 //! - [`tracking_diff`]: multi-connection scenarios compared byte for byte with redis-server
 //!   (CLIENT TRACKING replies and pushes).
 #![allow(dead_code)]
@@ -34,3 +36,4 @@ pub mod real_standalone;
 pub mod server_bin;
 pub mod tracking_diff;
 pub mod wait;
+pub mod write_load;
