@@ -238,3 +238,32 @@ async fn client_list_and_info_show_tracking_flags() {
     );
     ours.shutdown().await;
 }
+
+#[tokio::test]
+async fn keys_of_a_slot_given_away_without_migration_are_invalidated() {
+    let ours = support::bundled::three_primaries().await;
+    let key = "lost{y}";
+    let slot = redcluster::slot::key_slot(key.as_bytes());
+    let src = support::bundled::owner_index(slot);
+    let dst = (src + 1) % 3;
+    let (src_addr, dst_addr) = (addr_of(&ours, src), addr_of(&ours, dst));
+    Client::connect(src_addr)
+        .await
+        .cmd(&["SET", key, "v"])
+        .await;
+    let mut a = tracker(src_addr).await;
+    assert_eq!(a.cmd(&["GET", key]).await, Value::bulk("v"));
+    // The destination takes the slot with a newer epoch (bumped first, so the source's own
+    // claim cannot win it back): the source learns it by gossip and drops the slot's keys,
+    // as Redis deletes the keys of a slot it lost.
+    let dst_id = support::bundled::primary_id(&ours, &dst_addr.to_string());
+    let mut d = Client::connect(dst_addr).await;
+    let s = slot.to_string();
+    d.cmd(&["CLUSTER", "BUMPEPOCH"]).await;
+    assert_eq!(
+        d.cmd(&["CLUSTER", "SETSLOT", &s, "NODE", &dst_id]).await,
+        Value::ok()
+    );
+    expect_invalidate(&mut a, &[key]).await;
+    ours.shutdown().await;
+}
