@@ -28,6 +28,7 @@ pub mod resp;
 pub mod slot;
 
 mod client;
+mod client_cache;
 mod connection;
 mod credentials;
 mod error;
@@ -48,6 +49,7 @@ pub use client::{
     AutoClaim, Client, ClientBuilder, Cmd, IntoSeeds, Nodes, PendingSummary, ReadFrom, Stats,
     StreamEntry, StreamRead, StreamReadOptions, Transaction, TxCmd,
 };
+pub use client_cache::{CacheMode, ClientCache, ClientCacheStats};
 pub use credentials::{Credentials, CredentialsFuture, CredentialsProvider};
 pub use error::{Error, ErrorKind, Result};
 pub use pipeline::Pipeline;

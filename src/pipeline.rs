@@ -91,6 +91,9 @@ impl<'a> Pipeline<'a> {
             .instrument(span.clone())
             .await;
         crate::telemetry::finish_with(op, &span, replies.iter().find_map(|r| r.as_ref().err()));
+        if let Some(cache) = self.client.router_ref().cache() {
+            crate::client_cache::read::wrote(cache, &self.commands);
+        }
         replies
     }
 }

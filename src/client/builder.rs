@@ -43,6 +43,8 @@ pub struct ClientBuilder {
     database: u32,
     /// Credentials for the Sentinels (not the data nodes).
     sentinel_credentials: Option<Auth>,
+    /// Client-side caching, when on.
+    cache: Option<crate::ClientCache>,
 }
 
 /// What the builder was told about the deployment.
@@ -78,6 +80,7 @@ impl std::fmt::Debug for ClientBuilder {
             .field("deployment", &self.deployment)
             .field("database", &self.database)
             .field("sentinel_credentials", &self.sentinel_credentials)
+            .field("cache", &self.cache)
             .finish()
     }
 }
@@ -157,6 +160,7 @@ impl ClientBuilder {
             deployment: Deployment::Detect,
             database: 0,
             sentinel_credentials: None,
+            cache: None,
         }
     }
 
@@ -299,6 +303,15 @@ impl ClientBuilder {
         self
     }
 
+    /// Keep the replies of hot reads in this process, kept right by the nodes' invalidation
+    /// messages (`CLIENT TRACKING`): a hit costs no round trip. Needs RESP3, which this turns
+    /// on. See [`ClientCache`](crate::ClientCache) for what is cached and the settings, and
+    /// [`Client::cache_stats`] for how it does.
+    pub fn client_cache(mut self, cache: crate::ClientCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
     /// Use TLS for every connection (seeds, discovered nodes, replicas, pinned sessions,
     /// subscriptions), with these settings. A `rediss://` URL turns TLS on with
     /// [`TlsConfig::new`](crate::TlsConfig::new) unless this is called. A TLS failure is an
@@ -383,8 +396,14 @@ impl ClientBuilder {
                 "client name may not contain spaces",
             ));
         }
+        let cache = self
+            .cache
+            .as_ref()
+            .map(|c| std::sync::Arc::new(crate::client_cache::Store::new(c)));
         let mut opts = ConnectOptions {
-            resp3: self.resp3,
+            // Invalidations arrive as RESP3 pushes on the connection that read the key.
+            resp3: self.resp3 || cache.is_some(),
+            tracking: cache.as_ref().map(|c| c.tracking()),
             auth: self.credentials,
             client_name: self.client_name,
             connect_timeout: self.connect_timeout,
@@ -420,6 +439,7 @@ impl ClientBuilder {
                 max_backoff: Duration::from_millis(500),
             },
             mode,
+            cache,
         };
         let router = Router::start(config, opts, self.pool_size).await?;
         Ok(Client::from_router(router))

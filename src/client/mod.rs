@@ -30,6 +30,7 @@ pub use streams::{AutoClaim, PendingSummary, StreamEntry, StreamRead, StreamRead
 pub use tls::TlsConfig;
 pub use transaction::{Transaction, TxCmd};
 
+use crate::client_cache::read::Choice;
 use crate::error::Error;
 use crate::resp::Value;
 pub use crate::router::ReadFrom;
@@ -86,6 +87,7 @@ impl Client {
         Cmd {
             client: self,
             args: Args::new(name),
+            cache: Choice::Auto,
         }
     }
 
@@ -98,9 +100,22 @@ impl Client {
         &self.router
     }
 
-    pub(crate) async fn execute(&self, args: &Args) -> Result<Value, Error> {
+    /// Run one command: through the client-side cache when there is one (`choice` from
+    /// [`Cmd::cached`]/[`Cmd::uncached`]), else straight to the router.
+    async fn execute_as(&self, args: &Args, choice: Choice) -> Result<Value, Error> {
         args.check()?;
-        self.router.execute(args).await
+        match self.router.cache() {
+            Some(cache) => {
+                crate::client_cache::read::execute(cache, &self.router, args, choice).await
+            }
+            None => self.router.execute(args).await,
+        }
+    }
+
+    /// The client-side cache's figures: hits, misses, invalidations, evictions, entries and
+    /// bytes now (all zero without [`ClientBuilder::client_cache`]).
+    pub fn cache_stats(&self) -> crate::ClientCacheStats {
+        self.router.cache().map(|c| c.stats()).unwrap_or_default()
     }
 
     /// The current topology snapshot: shards, their primaries, replicas, slot ranges and
@@ -132,6 +147,7 @@ pub enum Nodes {
 pub struct Cmd<'a> {
     client: &'a Client,
     args: Args,
+    cache: Choice,
 }
 
 impl Cmd<'_> {
@@ -162,12 +178,27 @@ impl Cmd<'_> {
         self
     }
 
+    /// Serve this read from the client-side cache too, though it is not in the default list
+    /// (see [`ClientCache`](crate::ClientCache)); it must be a read-only command on one key
+    /// whose reply depends only on the key's value, or `query` fails with
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config). Without a cache it changes nothing.
+    pub fn cached(mut self) -> Self {
+        self.cache = Choice::Cached;
+        self
+    }
+
+    /// Go to the server even when the client-side cache holds the reply (and store nothing).
+    pub fn uncached(mut self) -> Self {
+        self.cache = Choice::Uncached;
+        self
+    }
+
     /// Send the command and convert its reply.
     ///
     /// # Errors
     /// Any [`Error`]: a server error reply, cross-slot keys, a timeout, a conversion failure.
     pub async fn query<T: FromValue>(self) -> Result<T, Error> {
-        let v = self.client.execute(&self.args).await?;
+        let v = self.client.execute_as(&self.args, self.cache).await?;
         T::from_value(v).map_err(|e| self.args.name_in(e))
     }
 

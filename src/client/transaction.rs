@@ -208,6 +208,9 @@ impl Transaction {
             .instrument(span.clone())
             .await;
         crate::telemetry::finish_with(op, &span, called.as_ref().err());
+        if let Some(cache) = self.session.cache() {
+            crate::client_cache::read::wrote(cache, &block);
+        }
         let mut replies = called?;
         self.watching = false;
         let exec = replies.pop().unwrap_or(Value::Null);

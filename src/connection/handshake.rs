@@ -1,4 +1,5 @@
-//! The connection handshake: HELLO (RESP3) or AUTH (RESP2), CLIENT SETNAME, SELECT, READONLY.
+//! The connection handshake: HELLO (RESP3) or AUTH (RESP2), CLIENT SETNAME, SELECT, READONLY,
+//! CLIENT TRACKING (client-side caching).
 //!
 //! All handshake commands are queued at once, so they travel in one write and cost one round
 //! trip.
@@ -64,6 +65,12 @@ pub(super) async fn run(
     }
     if opts.readonly {
         commands.push(("READONLY", vec![b"READONLY"]));
+    }
+    if let Some(t) = &opts.tracking {
+        commands.push((
+            "CLIENT TRACKING",
+            t.command.iter().map(Vec::as_slice).collect(),
+        ));
     }
     let mut waits = Vec::with_capacity(commands.len());
     for (label, args) in &commands {

@@ -76,7 +76,62 @@ pub(crate) struct ConnectOptions {
     pub(crate) limits: Limits,
     /// Opens the stream (TCP by default).
     pub(crate) connector: Arc<dyn Connect>,
+    /// Server-assisted client-side caching: the `CLIENT TRACKING` command the handshake
+    /// sends, and who hears of invalidations and of the connection's end. Only the pool's
+    /// multiplexed connections carry it (dedicated and subscriber ones clear it).
+    pub(crate) tracking: Option<Tracking>,
 }
+
+/// What a tracking connection needs: the handshake command and the listener.
+#[derive(Clone, Debug)]
+pub(crate) struct Tracking {
+    /// `CLIENT TRACKING ON ...`, sent in the handshake.
+    pub(crate) command: Arc<[Vec<u8>]>,
+    /// Told of every invalidation push and of the connection's end.
+    pub(crate) hook: Arc<dyn TrackingHook>,
+}
+
+/// The client-side cache's view of a tracking connection. Both calls come from the
+/// connection's own tasks, in the order the server sent things: an invalidation is handed
+/// over before any reply read after it is delivered.
+pub(crate) trait TrackingHook: Send + Sync + std::fmt::Debug {
+    /// An `invalidate` push arrived on connection `conn`: these keys, or `None` for the
+    /// whole keyspace (FLUSHALL/FLUSHDB, or the server's tracking table overflowing).
+    fn invalidate(&self, conn: u64, keys: Option<&[Value]>);
+    /// Connection `conn` failed or closed: whatever was read through it may have missed
+    /// invalidations. Called once, after [`ConnTag::is_closed`] turned true.
+    fn closed(&self, conn: u64);
+}
+
+/// Which connection served a request, for the cache: its id and whether it is still open.
+#[derive(Clone)]
+pub(crate) struct ConnTag(Arc<Shared>);
+
+impl std::fmt::Debug for ConnTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ConnTag({})", self.0.id)
+    }
+}
+
+impl ConnTag {
+    /// The connection's process-unique id (the one [`TrackingHook`] calls name).
+    pub(crate) fn id(&self) -> u64 {
+        self.0.id
+    }
+
+    /// True once the connection failed or closed (the hook's `closed` follows).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.0.closed.load(Ordering::Acquire)
+    }
+
+    /// True when the connection tracks keys for a cache.
+    pub(crate) fn tracks(&self) -> bool {
+        self.0.tracking.is_some()
+    }
+}
+
+/// Ids for connections ([`ConnTag::id`]).
+static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 
 impl ConnectOptions {
     /// The user connections authenticate as (`default` for a password alone; `None` without
@@ -99,6 +154,7 @@ impl Default for ConnectOptions {
             connect_timeout: Duration::from_secs(1),
             limits: Limits::default(),
             connector: Arc::new(TcpConnect),
+            tracking: None,
         }
     }
 }
@@ -141,6 +197,10 @@ struct Shared {
     stream: WriteHalf,
     /// When the reader last got bytes, or a writer last checked the peer (see [`now_ns`]).
     last_read: AtomicU64,
+    /// Process-unique id ([`ConnTag::id`]).
+    id: u64,
+    /// The cache listening to this connection's invalidations, if it tracks keys.
+    tracking: Option<Arc<dyn TrackingHook>>,
 }
 
 /// Nanoseconds since the first call in this process: a cheap timestamp for `last_read`.
@@ -253,8 +313,11 @@ impl Shared {
                 std::mem::take(&mut st.queued),
             )
         };
-        self.closed.store(true, Ordering::Release);
+        let first = !self.closed.swap(true, Ordering::AcqRel);
         self.pending.store(0, Ordering::Relaxed);
+        if let (true, Some(hook)) = (first, &self.tracking) {
+            hook.closed(self.id);
+        }
         if let Some(sink) = self.sink.get() {
             sink(Err(err.clone()));
         }
@@ -332,7 +395,8 @@ impl Connection {
     pub(crate) async fn connect(addr: &str, opts: &ConnectOptions) -> Result<Connection, Error> {
         let fut = async {
             let stream = opts.connector.connect(addr).await?;
-            let mut conn = Connection::start(stream, addr, opts.limits.clone());
+            let hook = opts.tracking.as_ref().map(|t| t.hook.clone());
+            let mut conn = Connection::start(stream, addr, opts.limits.clone(), hook);
             let creds = handshake::run(&conn, opts).await?;
             conn.renew_at = creds
                 .and_then(|c| c.valid_until)
@@ -352,7 +416,12 @@ impl Connection {
         }
     }
 
-    fn start(stream: Stream, addr: &str, limits: Limits) -> Connection {
+    fn start(
+        stream: Stream,
+        addr: &str,
+        limits: Limits,
+        tracking: Option<Arc<dyn TrackingHook>>,
+    ) -> Connection {
         let (read_half, stream) = stream::split(stream);
         let shared = Arc::new(Shared {
             sink: std::sync::OnceLock::new(),
@@ -369,6 +438,8 @@ impl Connection {
             addr: addr.to_string(),
             stream,
             last_read: AtomicU64::new(now_ns()),
+            id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
+            tracking,
         });
         tokio::spawn(write::write_loop(shared.clone()));
         let reader = tokio::spawn(read::read_loop(shared.clone(), read_half, limits));
@@ -395,6 +466,11 @@ impl Connection {
     /// True once the credentials this connection authenticated with are due for renewal.
     pub(crate) fn auth_due(&self) -> bool {
         self.renew_at.is_some_and(|at| Instant::now() >= at)
+    }
+
+    /// This connection's identity for the client-side cache.
+    pub(crate) fn tag(&self) -> ConnTag {
+        ConnTag(self.shared.clone())
     }
 
     /// The address this connection was opened to.

@@ -55,9 +55,10 @@ pub(super) async fn read_loop(shared: Arc<Shared>, mut stream: ReadHalf, limits:
             match decode_resumable(&mut buf, &limits, &mut scan) {
                 Ok(Some(Value::Push(items))) => {
                     // Out-of-band RESP3 push (pub/sub, invalidation): never a reply.
-                    match shared.sink.get() {
-                        Some(sink) => sink(Ok(Value::Push(items))),
-                        None => {
+                    match (shared.sink.get(), &shared.tracking) {
+                        (Some(sink), _) => sink(Ok(Value::Push(items))),
+                        (None, Some(hook)) => invalidation(&shared, hook.as_ref(), &items),
+                        (None, None) => {
                             tracing::trace!(addr = %shared.addr, len = items.len(), "push frame ignored")
                         }
                     }
@@ -118,4 +119,21 @@ pub(super) async fn read_loop(shared: Arc<Shared>, mut stream: ReadHalf, limits:
     };
     tracing::warn!(addr = %shared.addr, error = %failure, "connection lost");
     shared.fail_all(failure);
+}
+
+/// Hand an `invalidate` push (`>2 invalidate [keys]`, or a null for the whole keyspace) to
+/// the cache; any other push on a non-subscriber connection is ignored.
+fn invalidation(shared: &Shared, hook: &dyn super::TrackingHook, items: &[Value]) {
+    match items {
+        [Value::BulkString(kind) | Value::SimpleString(kind), keys]
+            if kind.eq_ignore_ascii_case(b"invalidate") =>
+        {
+            match keys {
+                Value::Array(keys) | Value::Set(keys) => hook.invalidate(shared.id, Some(keys)),
+                // Null: FLUSHALL/FLUSHDB, or the server's tracking table evicting keys.
+                _ => hook.invalidate(shared.id, None),
+            }
+        }
+        _ => tracing::trace!(addr = %shared.addr, len = items.len(), "push frame ignored"),
+    }
 }

@@ -395,6 +395,8 @@ impl Pool {
         }
         let mut opts = self.opts.clone();
         opts.readonly = readonly;
+        // No cached read goes through a dedicated connection, so it tracks nothing.
+        opts.tracking = None;
         let c = Connection::connect(&entry.addr, &opts).await?;
         Ok(Exclusive {
             conn: Some(c),
@@ -411,6 +413,9 @@ impl Pool {
     pub(crate) async fn dedicated(&self, addr: &str, readonly: bool) -> Result<Connection, Error> {
         let mut opts = self.opts.clone();
         opts.readonly = readonly;
+        // A subscriber's pushes are its messages: no tracking (BCAST would mix in
+        // invalidations).
+        opts.tracking = None;
         let c = Connection::connect(addr, &opts).await?;
         // A RESP2 subscriber accepts no AUTH: only RESP3 ones are renewed in place (the
         // others get fresh credentials when they reconnect).

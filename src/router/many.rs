@@ -129,6 +129,7 @@ impl Router {
                 Trail {
                     sent: trails.iter().any(|t| t.sent),
                     last_error: trails.into_iter().find_map(|t| t.last_error),
+                    ..Trail::default()
                 },
             )),
         }

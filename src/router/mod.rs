@@ -68,6 +68,8 @@ pub(crate) struct Config {
     pub(crate) policy: Policy,
     /// Which kind of deployment to expect.
     pub(crate) mode: Mode,
+    /// The client-side cache, told when slots change owner (MOVED, refresh).
+    pub(crate) cache: Option<Arc<crate::client_cache::Store>>,
 }
 
 /// The kind of deployment the client talks to.
@@ -143,6 +145,23 @@ fn encode_asking(buf: &mut bytes::BytesMut) {
 pub(crate) struct Trail {
     pub(crate) last_error: Option<Error>,
     pub(crate) sent: bool,
+    /// The client-side cache's part of a request (see [`Track`]).
+    pub(crate) track: Track,
+}
+
+/// A cached read's conversation with the engine: whether to send `CLIENT CACHING yes` in
+/// front of it (OPTIN mode), and which tracking connection served the reply that counts
+/// (`None` when it came through an ASK redirect, or no tracking connection: then it is not
+/// stored).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Track {
+    pub(crate) optin: bool,
+    pub(crate) conn: Option<crate::connection::ConnTag>,
+}
+
+/// Queue `CLIENT CACHING yes` in front of an OPTIN cached read (its `OK` is dropped).
+fn encode_caching_yes(buf: &mut bytes::BytesMut) {
+    crate::resp::encode_command(buf, [&b"CLIENT"[..], b"CACHING", b"yes"]);
 }
 
 impl Inner {
@@ -181,6 +200,9 @@ impl Inner {
         let mut keep = t.addrs();
         keep.extend(self.config.seeds.iter().cloned());
         self.pool.retain(&keep);
+        if let Some(cache) = &self.config.cache {
+            cache.owners_changed(&old, &t);
+        }
         self.topology.store(t);
     }
 
@@ -275,14 +297,22 @@ impl Inner {
                 match self.pool.conn(&entry, readonly_conn).await {
                     Ok(conn) => {
                         entry.count_request();
-                        match conn.send(asking, |buf| {
+                        // A read through an ASK is not stored, so it needs no CACHING yes
+                        // (and only one command may go in front).
+                        let caching = trail.track.optin && !asking;
+                        match conn.send(asking || caching, |buf| {
                             if asking {
                                 encode_asking(buf);
+                            }
+                            if caching {
+                                encode_caching_yes(buf);
                             }
                             args.encode(buf)
                         }) {
                             Ok(rx) => {
                                 trail.sent = true;
+                                trail.track.conn =
+                                    (!asking).then(|| conn.tag()).filter(|t| t.tracks());
                                 reply_of(rx.await)
                             }
                             Err(e) => Err(e),
@@ -412,6 +442,11 @@ impl Router {
         self.inner.is_standalone()
     }
 
+    /// The client-side cache, when on.
+    pub(crate) fn cache(&self) -> Option<&Arc<crate::client_cache::Store>> {
+        self.inner.config.cache.as_ref()
+    }
+
     /// The request deadline (`request_timeout`).
     pub(crate) fn request_timeout(&self) -> Duration {
         self.inner.config.request_timeout
@@ -480,14 +515,28 @@ impl Router {
     /// Cross-slot before sending; server errors; [`ErrorKind::Timeout`] at the deadline
     /// (naming the last transient error seen); the decision's failures.
     pub(crate) async fn execute(&self, args: &Args) -> Result<Value, Error> {
+        self.execute_tracked(args, &mut Track::default()).await
+    }
+
+    /// [`execute`](Router::execute) for the client-side cache: `track` says whether to
+    /// send `CLIENT CACHING yes` first, and comes back naming the tracking connection that
+    /// served the reply.
+    pub(crate) async fn execute_tracked(
+        &self,
+        args: &Args,
+        track: &mut Track,
+    ) -> Result<Value, Error> {
         let (op, span) = crate::telemetry::start(args);
-        let r = self.execute_routed(args).instrument(span.clone()).await;
+        let r = self
+            .execute_routed(args, track)
+            .instrument(span.clone())
+            .await;
         crate::telemetry::finish(op, &span, &r);
         r
     }
 
     /// [`execute`](Router::execute) inside its span.
-    async fn execute_routed(&self, args: &Args) -> Result<Value, Error> {
+    async fn execute_routed(&self, args: &Args, track: &mut Track) -> Result<Value, Error> {
         let route = match self.inner.route(args) {
             Ok(r) => r,
             Err(e) if e.kind() == ErrorKind::CrossSlot => match split::plan(args) {
@@ -505,7 +554,10 @@ impl Router {
                 .instrument(span)
                 .await;
         }
-        let mut trail = Trail::default();
+        let mut trail = Trail {
+            track: std::mem::take(track),
+            ..Trail::default()
+        };
         let timeout = match route.block {
             route::Block::No => timeout,
             route::Block::For(d) => timeout.saturating_add(d),
@@ -522,6 +574,7 @@ impl Router {
         } else {
             tokio::time::timeout(timeout, run).await
         };
+        *track = std::mem::take(&mut trail.track);
         match result {
             Ok(r) => r,
             Err(_) => {

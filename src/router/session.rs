@@ -71,6 +71,10 @@ impl Inner {
         tracing::info!(slot, from, to = %addr, "MOVED");
         let addr = self.resolve(addr, from);
         self.topology.apply_moved(slot, &addr);
+        if let Some(cache) = &self.config.cache {
+            // The old owner no longer tells of changes to this slot's keys.
+            cache.drop_slot(slot);
+        }
         if let Some(r) = self.refresher() {
             r.trigger_after_moved();
         }
@@ -90,6 +94,13 @@ impl Inner {
         crate::telemetry::redirect(true, from, nth);
         tracing::info!(from, to = %addr, "ASK");
         self.resolve(addr, from)
+    }
+}
+
+impl Session {
+    /// The client-side cache, when on (a transaction's writes drop their keys from it).
+    pub(crate) fn cache(&self) -> Option<&Arc<crate::client_cache::Store>> {
+        self.inner.config.cache.as_ref()
     }
 }
 

@@ -95,6 +95,7 @@ impl Connect for Scripted {
 /// A router with no topology and no refresher, reaching nodes through `connector`.
 fn router(connector: Arc<Scripted>, retry_writes: bool) -> Router {
     let config = Config {
+        cache: None,
         seeds: Vec::new(),
         read_from: ReadFrom::Primary,
         request_timeout: Duration::from_millis(300),
