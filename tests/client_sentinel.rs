@@ -50,6 +50,7 @@ async fn sentinel_failover_under_a_write_load_moves_the_client_to_the_new_primar
         .unwrap();
     let (new, _) = set.wait_failover_from(old);
     let r = load.finish().await;
+    assert_eq!(r.unexpected, 0, "{r:?}");
     println!(
         "real Sentinel failover: kill -> +switch-master {:?}; kill -> first successful write {:?} \
          (failed writes: {:?}; {} acknowledged in all, {} lost in the async-replication window)",
@@ -173,6 +174,7 @@ async fn bundled_sentinels_fail_over_real_nodes_and_the_client_follows() {
         .expect("the bundled Sentinels switched within 60 s")
         .unwrap();
     let r = load.finish().await;
+    assert_eq!(r.unexpected, 0, "{r:?}");
     println!(
         "bundled Sentinels, real nodes: kill -> +switch-master {:?}; kill -> first successful \
          write {:?} (failed writes: {:?}; {} acknowledged, {} lost in the replication window)",

@@ -20,7 +20,7 @@ pub struct WriteLoad {
     acked: Arc<AtomicU64>,
     killed_at: Arc<Mutex<Option<Instant>>>,
     first_ok_after: Arc<Mutex<Option<Instant>>>,
-    writers: Vec<tokio::task::JoinHandle<(Vec<ErrorKind>, i64)>>,
+    writers: Vec<tokio::task::JoinHandle<(Vec<ErrorKind>, i64, i64)>>,
 }
 
 /// What a write load saw, once stopped.
@@ -30,6 +30,9 @@ pub struct LoadReport {
     pub failed: Vec<ErrorKind>,
     /// Acknowledged increments missing afterwards (lost in the replication window).
     pub lost: i64,
+    /// Increments no write explains: a counter that grew by more than its acknowledged and
+    /// maybe-applied increments (the consistency checker's "unexpected"; should be 0).
+    pub unexpected: i64,
     /// Writes acknowledged in all.
     pub acked: u64,
     /// From the kill to the first write that started after it and succeeded.
@@ -50,7 +53,8 @@ impl WriteLoad {
                 let (killed, first) = (killed_at.clone(), first_ok_after.clone());
                 tokio::spawn(async move {
                     let mut last = 0i64;
-                    let (mut failed, mut lost) = (Vec::new(), 0i64);
+                    let (mut failed, mut lost, mut unexpected, mut maybe) =
+                        (Vec::new(), 0i64, 0i64, 0i64);
                     while !stop.load(Ordering::SeqCst) {
                         let started = Instant::now();
                         match client.incr(format!("counter:{w}")).await {
@@ -59,18 +63,24 @@ impl WriteLoad {
                                     // Only a failover may lose acknowledged writes.
                                     assert!(killed.lock().unwrap().is_some(), "{w}: {last} -> {n}");
                                     lost += last - n + 1;
+                                } else if n > last + 1 + maybe {
+                                    unexpected += n - last - 1 - maybe;
                                 }
                                 last = n;
+                                maybe = 0;
                                 acked.fetch_add(1, Ordering::SeqCst);
                                 let kill = *killed.lock().unwrap();
                                 if kill.is_some_and(|k| started >= k) {
                                     first.lock().unwrap().get_or_insert_with(Instant::now);
                                 }
                             }
-                            Err(e) => failed.push(e.kind()),
+                            Err(e) => {
+                                maybe += i64::from(e.maybe_applied());
+                                failed.push(e.kind());
+                            }
                         }
                     }
-                    (failed, lost)
+                    (failed, lost, unexpected)
                 })
             })
             .collect();
@@ -101,11 +111,12 @@ impl WriteLoad {
         .await;
         progress("writes on the new primary", &self.acked, 100).await;
         self.stop.store(true, Ordering::SeqCst);
-        let (mut failed, mut lost) = (Vec::new(), 0);
+        let (mut failed, mut lost, mut unexpected) = (Vec::new(), 0, 0);
         for w in self.writers {
-            let (f, l) = w.await.unwrap();
+            let (f, l, u) = w.await.unwrap();
             failed.extend(f);
             lost += l;
+            unexpected += u;
         }
         let kill = self
             .killed_at
@@ -120,6 +131,7 @@ impl WriteLoad {
         LoadReport {
             failed,
             lost,
+            unexpected,
             acked: self.acked.load(Ordering::SeqCst),
             kill_to_first_write: first - kill,
         }
