@@ -7,12 +7,16 @@
 //! redcluster-server --tls-port 7000 --port 0 --tls-cert-file node.crt \
 //!     --tls-key-file node.key --tls-ca-cert-file ca.crt  # TLS only (feature tls)
 //! redcluster-server --tls-port 7000 --port 7100 ...      # TLS on 7000.., plaintext on 7100..
+//! redcluster-server sentinel.conf --sentinel             # one Sentinel (sentinel_mode.rs)
 //! ```
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use redcluster::server::{Role, TestCluster};
+
+#[path = "redcluster-server/sentinel_mode.rs"]
+mod sentinel_mode;
 
 const USAGE: &str = "usage: redcluster-server [CONFIG_FILE] [--primaries N] \
 [--replicas-per-primary R] [--port BASE] [--empty --nodes N] [--requirepass-file PATH] \
@@ -359,6 +363,10 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.iter().any(|a| a == "--sentinel") {
+        return sentinel_mode::main(argv);
+    }
     let mut args = match parse(std::env::args().skip(1).collect()) {
         Ok(a) => a,
         Err(e) => {
