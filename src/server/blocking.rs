@@ -91,6 +91,8 @@ pub(crate) fn serve_ready(st: &mut NodeState) {
                     continue;
                 };
                 let (args, resp3) = (w.args.clone(), w.resp3);
+                // The waiter's database (a standalone node's clients may use several).
+                st.select_db(w.db);
                 // Redis 7.0 serves a waiter only from a key of the type it pops. A stream
                 // reader decides itself: XREADGROUP ends with an error when its stream or
                 // group is gone, XREAD keeps waiting.
@@ -103,7 +105,8 @@ pub(crate) fn serve_ready(st: &mut NodeState) {
                     };
                     match type_of(&mut st.db, &key) {
                         Value::SimpleString(t) if t.as_ref() == want => {}
-                        Value::SimpleString(t) if t.as_ref() == b"none" => break,
+                        // (Others on this key may wait in another database.)
+                        Value::SimpleString(t) if t.as_ref() == b"none" => continue,
                         _ => continue,
                     }
                 }
@@ -206,6 +209,9 @@ fn invalidated(st: &NodeState, key: &Bytes, was_primary: bool) -> Option<Value> 
              replica?)",
         ));
     }
+    if st.standalone {
+        return None;
+    }
     if !cl.ok {
         return Some(Value::error("CLUSTERDOWN The cluster is down"));
     }
@@ -265,6 +271,7 @@ pub(crate) async fn wait(
     let was_primary = {
         let mut locked = Locked::new(shared);
         let st = locked.get();
+        st.select_db(conn.db);
         if let Some(reply) = serve(st, &pending.args, resp3) {
             if is_move(&pending.args) {
                 st.waiters.mark(&pending.args[2]);
@@ -277,6 +284,7 @@ pub(crate) async fn wait(
             keys: pending.keys.clone(),
             resp3,
             mail,
+            db: conn.db,
         };
         st.waiters.add(conn.id, waiter);
         st.cluster.me().is_primary()

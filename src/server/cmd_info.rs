@@ -11,10 +11,6 @@ use super::call::{Call, Outcome};
 use super::node::{now_ms, Locked, NodeShared, NodeState};
 use super::session::Conn;
 
-/// There is no replication backlog (every resync is a full one), and INFO says so.
-const NO_BACKLOG: &str = "repl_backlog_active:0\r\nrepl_backlog_size:1048576\r\n\
-                          repl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n";
-
 const DEFAULT: &[&str] = &[
     "server",
     "clients",
@@ -85,15 +81,17 @@ fn write_section(out: &mut String, section: &str, st: &NodeState, shared: &NodeS
     let uptime = shared.started.elapsed().as_secs();
     match section {
         "server" => {
-            let _ = write!(
+            let _ =
+                write!(
                 out,
                 "# Server\r\nredis_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\n\
-                 redis_build_id:0\r\nredis_mode:cluster\r\nos:{} {}\r\narch_bits:64\r\n\
+                 redis_build_id:0\r\nredis_mode:{}\r\nos:{} {}\r\narch_bits:64\r\n\
                  multiplexing_api:tokio\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\n\
                  tcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\n\
                  uptime_in_days:{}\r\nhz:10\r\nconfigured_hz:10\r\nexecutable:redcluster\r\n\
                  config_file:\r\nio_threads_active:0\r\n",
                 super::REDIS_VERSION,
+                if st.standalone { "standalone" } else { "cluster" },
                 std::env::consts::OS,
                 std::env::consts::ARCH,
                 std::process::id(),
@@ -169,7 +167,7 @@ fn write_section(out: &mut String, section: &str, st: &NodeState, shared: &NodeS
                 st.cmdstats.total_errors,
             );
         }
-        "replication" => replication(out, st),
+        "replication" => super::replication::standalone::info(out, st),
         "cpu" => out.push_str(
             "# CPU\r\nused_cpu_sys:0.000000\r\nused_cpu_user:0.000000\r\n\
              used_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\n",
@@ -181,17 +179,13 @@ fn write_section(out: &mut String, section: &str, st: &NodeState, shared: &NodeS
             out.push_str("# Commandstats\r\n");
             st.cmdstats.info_lines(out);
         }
-        "cluster" => out.push_str("# Cluster\r\ncluster_enabled:1\r\n"),
+        "cluster" => {
+            let enabled = u8::from(!st.standalone);
+            let _ = write!(out, "# Cluster\r\ncluster_enabled:{enabled}\r\n");
+        }
         "keyspace" => {
             out.push_str("# Keyspace\r\n");
-            let stats = st.db.stats();
-            if stats.keys > 0 {
-                let _ = write!(
-                    out,
-                    "db0:keys={},expires={},avg_ttl=0\r\n",
-                    stats.keys, stats.expires
-                );
-            }
+            st.keyspace_lines(out);
         }
         _ => {}
     }
@@ -202,66 +196,6 @@ fn process_rss() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096)
-}
-
-fn replication(out: &mut String, st: &NodeState) {
-    let repl = &st.repl;
-    out.push_str("# Replication\r\n");
-    match (&repl.link, st.cluster.me().is_primary()) {
-        (Some(link), false) => {
-            let _ = write!(
-                out,
-                "role:slave\r\nmaster_host:{}\r\nmaster_port:{}\r\nmaster_link_status:{}\r\n\
-                 master_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\n\
-                 slave_read_repl_offset:{off}\r\nslave_repl_offset:{off}\r\nslave_priority:100\r\n\
-                 slave_read_only:1\r\nreplica_announced:1\r\nconnected_slaves:0\r\n\
-                 master_failover_state:no-failover\r\nmaster_replid:{}\r\n\
-                 master_replid2:0000000000000000000000000000000000000000\r\n\
-                 master_repl_offset:{off}\r\nsecond_repl_offset:-1\r\n{NO_BACKLOG}",
-                link.addr.ip(),
-                link.addr.port(),
-                if link.up { "up" } else { "down" },
-                if link.up {
-                    link.last_io.elapsed().as_secs() as i64
-                } else {
-                    -1
-                },
-                u8::from(!link.up),
-                if link.replid.is_empty() {
-                    "0000000000000000000000000000000000000000"
-                } else {
-                    &link.replid
-                },
-                off = link.offset,
-            );
-        }
-        _ => {
-            let _ = write!(
-                out,
-                "role:master\r\nconnected_slaves:{}\r\n",
-                repl.replicas.len()
-            );
-            for (i, r) in repl.replicas.iter().enumerate() {
-                let _ = write!(
-                    out,
-                    "slave{i}:ip={},port={},state={},offset={},lag={}\r\n",
-                    r.ip,
-                    r.port,
-                    if r.online { "online" } else { "wait_bgsave" },
-                    r.ack_offset,
-                    r.last_ack.elapsed().as_secs()
-                );
-            }
-            let _ = write!(
-                out,
-                "master_failover_state:no-failover\r\nmaster_replid:{}\r\n\
-                 master_replid2:0000000000000000000000000000000000000000\r\n\
-                 master_repl_offset:{off}\r\nsecond_repl_offset:-1\r\n{NO_BACKLOG}",
-                repl.replid,
-                off = repl.offset,
-            );
-        }
-    }
 }
 
 /// INFO (registry entry).

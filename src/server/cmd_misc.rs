@@ -2,8 +2,8 @@
 //! node does: SLOWLOG (a real log of slow commands), LATENCY (per-command latency
 //! histograms; event monitoring is off, as with Redis' default threshold of 0), MEMORY
 //! (USAGE estimates, STATS, DOCTOR), MODULE (none loaded, loading refused as with Redis'
-//! default `enable-module-command no`), and the commands cluster mode refuses (MOVE,
-//! SWAPDB, REPLICAOF/SLAVEOF, FAILOVER) with Redis' errors.
+//! default `enable-module-command no`), and the commands cluster mode refuses
+//! (REPLICAOF/SLAVEOF, FAILOVER) with Redis' errors (MOVE and SWAPDB: `databases.rs`).
 
 use bytes::Bytes;
 
@@ -78,7 +78,7 @@ pub(crate) fn record(
     m.slowlog.truncate(max);
 }
 
-/// SLOWLOG, LATENCY, MEMORY, MODULE, MOVE, SWAPDB, REPLICAOF/SLAVEOF, FAILOVER (registry
+/// SLOWLOG, LATENCY, MEMORY, MODULE, REPLICAOF/SLAVEOF, FAILOVER (registry
 /// entry).
 pub(crate) fn misc_command(c: &mut Call<'_, '_>) -> Outcome {
     Outcome::Reply(run(c.conn, c.spec, c.args, c.locked, c.shared))
@@ -94,9 +94,6 @@ pub(crate) fn run(
 ) -> Value {
     let _ = shared;
     match spec.name {
-        "move" => Value::error("ERR MOVE is not allowed in cluster mode"),
-        "swapdb" => Value::error("ERR SWAPDB is not allowed in cluster mode"),
-        "replicaof" | "slaveof" => Value::error("ERR REPLICAOF not allowed in cluster mode."),
         "failover" => Value::error("ERR FAILOVER not allowed in cluster mode. Use CLUSTER FAILOVER command instead."),
         "module|list" => Value::Array(Vec::new()),
         "module|load" | "module|loadex" | "module|unload" => Value::error(

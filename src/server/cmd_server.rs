@@ -26,15 +26,6 @@ pub(crate) fn echo(c: &mut Call<'_, '_>) -> Outcome {
     Outcome::Reply(Value::BulkString(c.args[1].clone()))
 }
 
-/// SELECT index: only database 0 exists in cluster mode.
-pub(crate) fn select(c: &mut Call<'_, '_>) -> Outcome {
-    Outcome::Reply(match parse_i64(&c.args[1]) {
-        None => not_integer(),
-        Some(0) => Value::ok(),
-        Some(_) => Value::error("ERR SELECT is not allowed in cluster mode"),
-    })
-}
-
 /// HELLO [protover [AUTH user pass] [SETNAME name]].
 pub(crate) fn hello_command(c: &mut Call<'_, '_>) -> Outcome {
     Outcome::Reply(hello(c.conn, c.args, c.locked, c.shared))
@@ -65,20 +56,38 @@ pub(crate) fn reset(c: &mut Call<'_, '_>) -> Outcome {
     Outcome::Reply(Value::simple("RESET"))
 }
 
+/// Redis' answer to READONLY, READWRITE and ASKING with cluster mode off.
+fn cluster_disabled(c: &Call<'_, '_>) -> Option<Outcome> {
+    c.shared.config.standalone.then(|| {
+        Outcome::Reply(Value::error(
+            "ERR This instance has cluster support disabled",
+        ))
+    })
+}
+
 /// READONLY: this connection may read from a replica.
 pub(crate) fn readonly(c: &mut Call<'_, '_>) -> Outcome {
+    if let Some(refused) = cluster_disabled(c) {
+        return refused;
+    }
     c.conn.readonly = true;
     Outcome::Reply(Value::ok())
 }
 
 /// READWRITE: back to reading from primaries only.
 pub(crate) fn readwrite(c: &mut Call<'_, '_>) -> Outcome {
+    if let Some(refused) = cluster_disabled(c) {
+        return refused;
+    }
     c.conn.readonly = false;
     Outcome::Reply(Value::ok())
 }
 
 /// ASKING: the next command may touch an importing slot.
 pub(crate) fn asking(c: &mut Call<'_, '_>) -> Outcome {
+    if let Some(refused) = cluster_disabled(c) {
+        return refused;
+    }
     c.conn.asking = true;
     Outcome::Reply(Value::ok())
 }
@@ -139,7 +148,7 @@ pub(crate) fn bgrewriteaof(_c: &mut Call<'_, '_>) -> Outcome {
 
 /// ROLE.
 pub(crate) fn role_command(c: &mut Call<'_, '_>) -> Outcome {
-    Outcome::Reply(role(c.locked))
+    Outcome::Reply(super::replication::standalone::role(c.locked.get()))
 }
 
 /// `CLIENT <sub>` (UNBLOCK lives with the blocking commands).
@@ -231,7 +240,14 @@ fn hello(conn: &mut Conn, args: &[Bytes], locked: &mut Locked<'_>, shared: &Node
             Value::Integer(if proto == Protocol::Resp3 { 3 } else { 2 }),
         ),
         (Value::bulk("id"), Value::Integer(conn.id as i64)),
-        (Value::bulk("mode"), Value::bulk("cluster")),
+        (
+            Value::bulk("mode"),
+            Value::bulk(if shared.config.standalone {
+                "standalone"
+            } else {
+                "cluster"
+            }),
+        ),
         (
             Value::bulk("role"),
             Value::bulk(if primary { "master" } else { "replica" }),
@@ -377,36 +393,6 @@ fn replconf(conn: &mut Conn, args: &[Bytes]) -> Outcome {
         return Outcome::Reply(syntax_error());
     }
     Outcome::Reply(Value::ok())
-}
-
-fn role(locked: &mut Locked<'_>) -> Value {
-    let st = locked.get();
-    match &st.repl.link {
-        Some(link) if !st.cluster.me().is_primary() => Value::Array(vec![
-            Value::bulk("slave"),
-            Value::bulk(link.addr.ip().to_string()),
-            Value::Integer(i64::from(link.addr.port())),
-            Value::bulk(if link.up { "connected" } else { "connect" }),
-            Value::Integer(link.offset as i64),
-        ]),
-        _ => Value::Array(vec![
-            Value::bulk("master"),
-            Value::Integer(st.repl.offset as i64),
-            Value::Array(
-                st.repl
-                    .replicas
-                    .iter()
-                    .map(|r| {
-                        Value::Array(vec![
-                            Value::bulk(r.ip.to_string()),
-                            Value::bulk(r.port.to_string()),
-                            Value::bulk(r.ack_offset.to_string()),
-                        ])
-                    })
-                    .collect(),
-            ),
-        ]),
-    }
 }
 
 fn wait_request(args: &[Bytes], locked: &mut Locked<'_>) -> Outcome {

@@ -95,8 +95,9 @@ fn process_command(
         }
         return Outcome::Reply(e);
     }
-    // Cluster routing of commands with keys (EXEC routes what it queued itself).
-    if traits.has_keys {
+    // Cluster routing of commands with keys (EXEC routes what it queued itself); with
+    // cluster mode off every key is served here.
+    if traits.has_keys && !shared.config.standalone {
         let st = locked.get();
         // As Redis, ASKING lasts one command, or a whole transaction (until EXEC/DISCARD).
         let asking = if conn.multi.is_some() {
@@ -130,7 +131,7 @@ fn process_command(
     // A replica refuses writes that reach it (keyless ones, or READONLY slipping a write).
     if traits.write && matches!(handler, Handler::Db(_)) {
         let st = locked.get();
-        if !st.cluster.me().is_primary() {
+        if super::replication::standalone::refuses_writes(st) {
             st.cmdstats.rejected(spec.name);
             if let Some(m) = conn.multi.as_mut() {
                 m.aborted = true;
@@ -188,6 +189,11 @@ fn run(
 ) -> Outcome {
     let start = Instant::now();
     conn.last_cmd = spec.name;
+    // The connection's database in `NodeState.db` (a compare unless it selected another).
+    let st = locked.get();
+    if st.dbs.current() != conn.db {
+        st.select_db(conn.db);
+    }
     if monitor::fed_before(spec) {
         locked.get().feed_monitors(Origin::Client(conn.peer), args);
     }
@@ -244,6 +250,7 @@ fn run_db(conn: &Conn, command: DbCommand, args: &[Bytes], locked: &mut Locked<'
         resp3: conn.proto == Protocol::Resp3,
     };
     let reply = st.db.run(command, args, &ctx);
+    st.after_db_command(args, &reply);
     let props = st.db.take_propagation();
     if !props.is_empty() {
         st.repl.feed(props);

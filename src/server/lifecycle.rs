@@ -62,6 +62,8 @@ pub(crate) async fn start(
     let state = NodeState {
         acl,
         db: Db::new(),
+        dbs: Default::default(),
+        standalone: config.standalone,
         cluster,
         cmdstats: CmdStats::default(),
         repl: ReplState::new(Default::default()),
@@ -105,6 +107,8 @@ pub(crate) async fn restart(old: &NodeShared, keep_data: bool) -> std::io::Resul
     };
     let (state, primary) = {
         let mut st = old.lock();
+        // A standalone replica's primary is not in its cluster view: its link names it.
+        let linked = st.repl.link.as_ref().map(|l| (l.primary, l.addr));
         let mut cluster = std::mem::replace(&mut st.cluster, ClusterState::new(old.id, old.addr));
         let now = now_ms();
         for peer in cluster.nodes.values_mut() {
@@ -114,23 +118,28 @@ pub(crate) async fn restart(old: &NodeShared, keep_data: bool) -> std::io::Resul
             peer.fail_reports.clear();
         }
         cluster.reset_transient();
-        let primary = cluster
-            .me()
-            .replica_of
-            .and_then(|p| cluster.nodes.get(&p).map(|peer| (p, peer.addr)));
-        let mut db = if keep_data {
-            std::mem::take(&mut st.db)
+        let primary = if old.config.standalone {
+            linked
         } else {
-            Db::new()
+            cluster
+                .me()
+                .replica_of
+                .and_then(|p| cluster.nodes.get(&p).map(|peer| (p, peer.addr)))
         };
-        db.set_replica(false);
+        let (db, dbs) = if keep_data {
+            st.take_dbs()
+        } else {
+            (Db::new(), Default::default())
+        };
         let mut repl = ReplState::new(Default::default());
         repl.serve_stale_data = st.repl.serve_stale_data;
         repl.offset = st.repl.link.as_ref().map_or(st.repl.offset, |l| l.offset);
-        let state = NodeState {
+        let mut state = NodeState {
             // Users live on across a restart, as if saved to an ACL file.
             acl: std::mem::replace(&mut st.acl, super::acl::Acl::empty()),
             db,
+            dbs,
+            standalone: old.config.standalone,
             cluster,
             cmdstats: CmdStats::default(),
             repl,
@@ -142,6 +151,7 @@ pub(crate) async fn restart(old: &NodeShared, keep_data: bool) -> std::io::Resul
             // Clients reconnect and track again; the setting stays.
             tracking: super::tracking::Tracking::with_max_keys(st.tracking.max_keys),
         };
+        state.set_replica_dbs(false);
         (state, primary)
     };
     let shared = launch([Some(listener), plain], old.id, old.config.clone(), state);
@@ -181,6 +191,7 @@ fn launch(
         started: Instant::now(),
         bus_wakeup: Notify::new(),
         acks: Notify::new(),
+        repl_wakeup: Notify::new(),
         faults: Faults::default(),
         run_id: NodeId::random(),
         pubsub: Default::default(),
@@ -196,7 +207,9 @@ fn launch(
             tokio::spawn(accept_loop(l, bind, shared.clone()));
         }
     }
-    tokio::spawn(bus_task(shared.clone()));
+    if !shared.config.standalone {
+        tokio::spawn(bus_task(shared.clone()));
+    }
     tokio::spawn(cron(shared.clone()));
     shared
 }
@@ -262,8 +275,11 @@ fn admit(stream: tokio::net::TcpStream, peer: SocketAddr, shared: &Arc<NodeShare
         shared.connected_clients.fetch_sub(1, Ordering::Relaxed);
         shared.rejected_connections.fetch_add(1, Ordering::Relaxed);
         if !on_tls_port(&stream, shared) {
-            let _ =
-                stream.try_write(b"-ERR max number of clients + cluster connections reached\r\n");
+            let _ = stream.try_write(if shared.config.standalone {
+                b"-ERR max number of clients reached\r\n"
+            } else {
+                b"-ERR max number of clients + cluster connections reached\r\n"
+            });
         }
         return;
     }
@@ -341,9 +357,16 @@ fn expire_cycle(shared: &NodeShared, budget: Duration) -> bool {
         return false;
     }
     let deadline = Instant::now() + budget;
-    let more = state.db.active_expire_until(now_ms(), deadline);
-    let props = state.db.take_propagation();
-    state.repl.feed(props);
+    let current = state.dbs.current();
+    let mut more = false;
+    // Every database (a standalone node's others are parked), each taking what budget is left.
+    for i in state.db_indexes() {
+        state.select_db(i);
+        more |= state.db.active_expire_until(now_ms(), deadline);
+        let props = state.db.take_propagation();
+        state.repl.feed(props);
+    }
+    state.select_db(current);
     more
 }
 

@@ -59,6 +59,7 @@ mod cmd_monitor;
 mod cmd_multi;
 mod cmd_server;
 mod conn;
+mod databases;
 pub(crate) mod db;
 mod dispatch;
 mod fault;
@@ -79,6 +80,7 @@ mod stats;
 mod stream;
 mod test_cluster;
 mod test_cluster_faults;
+mod test_replica_set;
 #[cfg(feature = "tls")]
 mod tls;
 mod tracking;
@@ -87,6 +89,7 @@ mod waiters;
 pub use cluster::failover::FailoverMode;
 pub use sentinel::{Monitor, Sentinel, SentinelConfig, TestSentinels, TestSentinelsBuilder};
 pub use test_cluster::{NodeInfo, Role, TestCluster, TestClusterBuilder, DEFAULT_NODE_TIMEOUT};
+pub use test_replica_set::{TestReplicaSet, TestReplicaSetBuilder};
 #[cfg(feature = "tls")]
 pub use tls::{ServerTls, TlsAuthClients};
 
@@ -340,7 +343,7 @@ static COMMANDS: &[(&str, registry::Handler)] = {
         ("reset", Server(cmd_server::reset)),
         ("role", Server(cmd_server::role_command)),
         ("save", Server(cmd_server::save)),
-        ("select", Server(cmd_server::select)),
+        ("select", Server(databases::select)),
         ("shutdown", Server(cmd_fault::shutdown_command)),
         ("time", Server(cmd_server::time)),
         ("failover", Server(cmd_misc::misc_command)),
@@ -348,11 +351,17 @@ static COMMANDS: &[(&str, registry::Handler)] = {
         ("memory", Server(cmd_misc::misc_command)),
         ("monitor", Server(cmd_monitor::monitor_command)),
         ("module", Server(cmd_misc::misc_command)),
-        ("move", Server(cmd_misc::misc_command)),
-        ("replicaof", Server(cmd_misc::misc_command)),
-        ("slaveof", Server(cmd_misc::misc_command)),
+        ("move", Server(databases::move_command)),
+        (
+            "replicaof",
+            Server(replication::standalone::replicaof_command),
+        ),
+        (
+            "slaveof",
+            Server(replication::standalone::replicaof_command),
+        ),
         ("slowlog", Server(cmd_misc::misc_command)),
-        ("swapdb", Server(cmd_misc::misc_command)),
+        ("swapdb", Server(databases::swapdb_command)),
         // transactions
         ("discard", Server(cmd_multi::multi_command)),
         ("exec", Server(cmd_multi::multi_command)),

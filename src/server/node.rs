@@ -34,6 +34,8 @@ pub(crate) struct NodeConfig {
     /// node on TLS port P serves plaintext on P + this shift, the same for every node, so a
     /// redirect sent on a plaintext connection can name the target's plaintext port.
     pub(crate) plaintext_shift: Option<i32>,
+    /// Cluster mode off (`cluster-enabled no`): no slot routing, databases 0-15, REPLICAOF.
+    pub(crate) standalone: bool,
 }
 
 impl std::fmt::Debug for NodeConfig {
@@ -60,6 +62,7 @@ impl std::fmt::Debug for NodeConfig {
         d.field("tls", &self.tls);
         d.field("settings", &self.settings)
             .field("plaintext_shift", &self.plaintext_shift)
+            .field("standalone", &self.standalone)
             .finish()
     }
 }
@@ -102,8 +105,11 @@ impl NodeConfig {
 /// takes it once per batch of pipelined commands.
 #[derive(Debug)]
 pub(crate) struct NodeState {
-    /// The keyspace.
+    /// The keyspace of the database the running command uses (db 0 in cluster mode); the
+    /// others wait in `dbs` (see `NodeState::select_db`).
     pub(crate) db: Db,
+    /// Databases 1-15 of a standalone node, parked while another one is in `db`.
+    pub(crate) dbs: super::databases::Databases,
     /// This node's view of the cluster.
     pub(crate) cluster: ClusterState,
     /// Per-command counters for INFO commandstats.
@@ -124,6 +130,8 @@ pub(crate) struct NodeState {
     pub(crate) monitors: super::monitor::Monitors,
     /// Who may cache which keys (CLIENT TRACKING).
     pub(crate) tracking: super::tracking::Tracking,
+    /// Cluster mode off (`NodeConfig::standalone`): no slot routing.
+    pub(crate) standalone: bool,
 }
 
 impl NodeState {
@@ -164,6 +172,8 @@ pub(crate) struct NodeShared {
     pub(crate) bus_wakeup: Notify,
     /// Signalled whenever a replica acknowledges an offset (WAIT).
     pub(crate) acks: Notify,
+    /// Wakes the replication task when the node's primary changes (REPLICAOF).
+    pub(crate) repl_wakeup: Notify,
     /// Fault switches.
     pub(crate) faults: Faults,
     /// The INFO run_id.

@@ -67,6 +67,8 @@ pub(crate) struct Conn {
     pub(crate) caching: bool,
     /// Its mailbox is known to the node's client registry (tracking messages can reach it).
     pub(crate) mail_shared: bool,
+    /// The database SELECT chose (always 0 in cluster mode).
+    pub(crate) db: usize,
 }
 
 impl Conn {
@@ -95,6 +97,7 @@ impl Conn {
             tracking: None,
             caching: false,
             mail_shared: false,
+            db: 0,
         }
     }
 
@@ -139,13 +142,14 @@ impl Conn {
                 .unwrap_or_default()
         };
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={age} idle=0 flags={flags} db=0 {} multi={} \
+            "id={} addr={} laddr={} fd=8 name={} age={age} idle=0 flags={flags} db={} {} multi={} \
              qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 \
              oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.peer,
             self.local,
             text(&self.name),
+            self.db,
             self.pubsub.client_fields(),
             self.multi.as_ref().map_or(-1, |m| m.queued.len() as i64),
             self.last_cmd,

@@ -52,6 +52,8 @@ pub(crate) struct Waiter {
     pub(crate) resp3: bool,
     /// Where its reply goes.
     pub(crate) mail: Mailbox,
+    /// The database it waits in.
+    pub(crate) db: usize,
 }
 
 /// A node's blocked clients, kept in its state so writes and serving share one lock.

@@ -572,5 +572,10 @@ fn setslot(st: &mut NodeState, args: &[Bytes]) -> Result<Value, Value> {
 
 /// `CLUSTER <sub>` (registry entry).
 pub(crate) fn cluster_command(c: &mut Call<'_, '_>) -> Outcome {
+    if c.shared.config.standalone {
+        return Outcome::Reply(crate::resp::Value::error(
+            "ERR This instance has cluster support disabled",
+        ));
+    }
     Outcome::Reply(run(c.conn, &c.spec.name[8..], c.args, c.locked, c.shared))
 }

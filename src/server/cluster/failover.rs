@@ -255,7 +255,7 @@ pub(crate) fn promote(st: &mut NodeState, shared: &NodeShared, epoch: u64) {
     cl.update_state();
     st.db.set_replica(false);
     if let Some(link) = st.repl.link.take() {
-        st.repl.offset = st.repl.offset.max(link.offset);
+        st.repl.promoted(&link);
     }
     shared.bus_wakeup.notify_one();
 }

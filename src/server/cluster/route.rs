@@ -107,6 +107,10 @@ impl Route {
         readonly_conn: bool,
         asking: bool,
     ) -> Result<(), Value> {
+        // Cluster mode off: every key is served here.
+        if st.standalone {
+            return Ok(());
+        }
         if let Some(e) = self.error {
             return Err(e);
         }

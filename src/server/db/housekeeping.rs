@@ -1,5 +1,6 @@
-//! Whole-keyspace operations of a [`Db`]: active expiry, key counts, FLUSH, and a slot's
-//! contents (`CLUSTER COUNTKEYSINSLOT`/`GETKEYSINSLOT`, keys dropped with a lost slot).
+//! Whole-keyspace operations of a [`Db`]: active expiry, key counts, FLUSH, a slot's
+//! contents (`CLUSTER COUNTKEYSINSLOT`/`GETKEYSINSLOT`, keys dropped with a lost slot), and
+//! MOVE's hand-over of a key to another database.
 
 use bytes::Bytes;
 use indexmap::IndexMap;
@@ -113,5 +114,23 @@ impl Db {
             n += 1;
         }
         n
+    }
+
+    /// MOVE's keyspace part (`args` = `MOVE key db`): the key leaves this keyspace for
+    /// `dst` with its value and TTL, unless it is missing here or present there (as Redis'
+    /// `moveCommand`, which looks both up for writing). True when it moved; then MOVE is
+    /// queued for the replicas as sent.
+    pub(crate) fn move_key(&mut self, dst: &mut Db, args: &[Bytes], now_ms: u64) -> bool {
+        let key = &args[1];
+        if !self.exists(key, now_ms) || dst.exists(key, now_ms) {
+            return false;
+        }
+        let Some(entry) = self.remove(key) else {
+            return false;
+        };
+        let expire_at = entry.expire_at();
+        dst.insert(key, entry.data, expire_at);
+        self.prop_args(args);
+        true
     }
 }

@@ -5,6 +5,7 @@
 
 pub(crate) mod primary;
 pub(crate) mod replica;
+pub(crate) mod standalone;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +17,9 @@ use tokio::sync::mpsc;
 
 use super::cluster::state::NodeId;
 use super::limits::{log_overflow, ClientClass, ClientLimits, OutputGuard};
+
+/// `repl-backlog-size` (Redis' default, 1 MiB).
+pub(crate) const BACKLOG_SIZE: usize = 1 << 20;
 
 /// Marks a full resync payload of this format: function libraries, then the keyspace.
 const SYNC_MAGIC: &[u8; 4] = b"RCSY";
@@ -111,6 +115,12 @@ pub(crate) struct ReplicaLink {
     pub(crate) last_io: Instant,
     /// Bumped on every change of primary, so an old replica task knows to stop.
     pub(crate) generation: u64,
+    /// The database the stream's commands apply to (its last SELECT).
+    pub(crate) db: usize,
+    /// The primary's host as given to REPLICAOF (ROLE and INFO show it).
+    pub(crate) host: String,
+    /// When the link last went down (INFO master_link_down_since_seconds).
+    pub(crate) down_since: Option<Instant>,
 }
 
 /// Replication state of a node.
@@ -134,6 +144,14 @@ pub(crate) struct ReplState {
     pub(crate) limits: Arc<ClientLimits>,
     /// Full resyncs served (INFO sync_full).
     pub(crate) sync_full: u64,
+    /// The database of the commands fed next (a standalone node's selected one).
+    db: usize,
+    /// The previous replication id and the first offset it does not cover
+    /// (`master_replid2`, `second_repl_offset`), after a promotion.
+    pub(crate) history2: Option<(String, u64)>,
+    /// The database the stream last named with SELECT (`usize::MAX`: none yet, so the next
+    /// command is preceded by one, as after a new replica's snapshot in Redis).
+    stream_db: usize,
 }
 
 impl ReplState {
@@ -149,11 +167,66 @@ impl ReplState {
             serve_stale_data: true,
             limits,
             sync_full: 0,
+            db: 0,
+            stream_db: 0,
+            history2: None,
         }
+    }
+
+    /// This replica was promoted (its `link` ends): its history so far becomes the second
+    /// one, valid up to the link's offset, under a new replication id, as Redis'
+    /// `shiftReplicationId`: a replica of the same primary may continue here, a node with
+    /// writes this one never saw may not.
+    pub(crate) fn promoted(&mut self, link: &ReplicaLink) {
+        self.offset = self.offset.max(link.offset);
+        let old = if link.replid.is_empty() {
+            self.replid.to_string()
+        } else {
+            link.replid.clone()
+        };
+        self.history2 = Some((old, self.offset + 1));
+        self.replid = NodeId::random();
+        self.reselect();
+    }
+
+    /// `master_failover_state`.
+    pub(crate) fn failover_state(&self) -> &'static str {
+        "no-failover"
+    }
+
+    /// True while a coordinated FAILOVER runs.
+    pub(crate) fn failing_over(&self) -> bool {
+        false
+    }
+
+    /// The backlog for INFO: active, first byte's offset, bytes held.
+    pub(crate) fn backlog_info(&self) -> (bool, u64, u64) {
+        (false, 0, 0)
+    }
+
+    /// The commands fed from now on belong to database `db`.
+    pub(crate) fn set_db(&mut self, db: usize) {
+        self.db = db;
+    }
+
+    /// Name the database again before the next command (a new replica's snapshot was
+    /// taken: it starts applying in db 0).
+    pub(crate) fn reselect(&mut self) {
+        self.stream_db = usize::MAX;
     }
 
     /// Append commands to the stream.
     pub(crate) fn feed(&mut self, cmds: Vec<Vec<Bytes>>) {
+        if cmds.is_empty() {
+            return;
+        }
+        if self.stream_db != self.db {
+            self.stream_db = self.db;
+            let before = self.pending.len();
+            let n = self.db.to_string();
+            crate::resp::encode_command(&mut self.pending, [&b"SELECT"[..], n.as_bytes()]);
+            self.offset += (self.pending.len() - before) as u64;
+        }
         for cmd in cmds {
             let before = self.pending.len();
             crate::resp::encode_command(&mut self.pending, cmd.iter());

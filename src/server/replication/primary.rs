@@ -33,7 +33,9 @@ pub(crate) async fn serve_replica(
     let (snapshot, functions, offset, replid, mut rx) = {
         let mut st = shared.lock();
         st.repl.flush();
-        let snapshot = st.db.clone();
+        let snapshot = st.clone_dbs();
+        // The replica starts applying in db 0: the stream names the database again.
+        st.repl.reselect();
         let functions = shared.scripting.functions_payload();
         let (tx, rx) = mpsc::unbounded_channel();
         st.repl.replicas.push(ReplicaHandle {
@@ -86,7 +88,7 @@ async fn stream_to(
     stream: &mut Stream,
     rbuf: &mut BytesMut,
     link: Link<'_>,
-    (snapshot, functions): (crate::server::db::Db, bytes::Bytes),
+    (snapshot, functions): (Vec<(usize, crate::server::db::Db)>, bytes::Bytes),
     offset: u64,
     replid: &str,
     rx: &mut mpsc::UnboundedReceiver<bytes::Bytes>,
@@ -103,7 +105,8 @@ async fn stream_to(
     // Encoding may take a while for a big keyspace: off the async threads, while writes keep
     // flowing into `rx`.
     let payload = tokio::task::spawn_blocking(move || {
-        super::sync_payload(&functions, &snapshot.encode_snapshot())
+        let keyspace = crate::server::databases::encode_dbs(&snapshot);
+        super::sync_payload(&functions, &keyspace)
     })
     .await
     .map_err(std::io::Error::other)?;

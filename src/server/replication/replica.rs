@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::ReplicaLink;
 use crate::resp::{decode_command, encode_command};
 use crate::server::cluster::state::NodeId;
-use crate::server::db::{Db, ExecCtx};
+use crate::server::db::ExecCtx;
 use crate::server::node::{now_ms, NodeShared, NodeState};
 use crate::server::registry;
 use crate::server::session::server_limits;
@@ -35,7 +35,7 @@ pub(crate) fn become_replica(
     st.cluster.migrating.clear();
     st.cluster.importing.clear();
     st.cluster.update_state();
-    st.db.set_replica(true);
+    st.set_replica_dbs(true);
     st.repl.replicas.clear();
     let generation = st.repl.next_generation;
     st.repl.next_generation += 1;
@@ -48,6 +48,9 @@ pub(crate) fn become_replica(
         replid: String::new(),
         last_io: std::time::Instant::now(),
         generation,
+        db: 0,
+        host: addr.ip().to_string(),
+        down_since: None,
     });
     if let Some(node) = crate::server::cluster::directory::lookup(shared.addr) {
         tokio::spawn(run(node, generation));
@@ -87,6 +90,9 @@ pub(crate) async fn run(shared: Arc<NodeShared>, generation: u64) {
         {
             let mut st = shared.lock();
             if let Some(link) = st.repl.link.as_mut().filter(|l| l.generation == generation) {
+                if link.up {
+                    link.down_since = Some(std::time::Instant::now());
+                }
                 link.up = false;
                 link.loading = false;
             }
@@ -142,7 +148,17 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
         .as_ref()
         .filter(|l| l.generation == generation)
         .map(|l| l.primary);
-    if crate::server::cluster::directory::lookup(addr).map(|n| n.id) != primary {
+    let found = crate::server::cluster::directory::lookup(addr).map(|n| n.id);
+    if shared.config.standalone {
+        // REPLICAOF names an address: whichever node of this process serves it now.
+        let Some(id) = found else {
+            return Err(io_err("primary unreachable"));
+        };
+        let mut st = shared.lock();
+        if let Some(link) = st.repl.link.as_mut().filter(|l| l.generation == generation) {
+            link.primary = id;
+        }
+    } else if found != primary {
         return Err(io_err("primary unreachable"));
     }
     let host = addr.ip().to_string();
@@ -202,9 +218,8 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
     set_loading(shared, generation, true);
     let (functions, keyspace) = super::split_sync_payload(&payload).map_err(io_err)?;
     let functions = Bytes::copy_from_slice(functions);
-    let mut db = Db::decode_snapshot(keyspace).map_err(io_err)?;
+    let dbs = crate::server::databases::decode_dbs(keyspace).map_err(io_err)?;
     drop(payload);
-    db.set_replica(true);
     // An injected replication lag slows loading too: the LOADING window is observable.
     let lag = shared.faults.repl_delay_ms.load(Ordering::Relaxed);
     if lag > 0 {
@@ -220,7 +235,8 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
         link.offset = offset;
         link.replid = replid;
         link.last_io = std::time::Instant::now();
-        st.db = db;
+        link.db = 0;
+        st.install_dbs(dbs);
         // Every key may have changed: as Redis' flush before loading.
         st.tracking.invalidate_all(&shared.clients);
         st.sync_tracking();
@@ -269,6 +285,11 @@ async fn sync_once(shared: &NodeShared, generation: u64, addr: SocketAddr) -> st
             writer.flush().await?;
             }
             _ = sleep => {}
+            _ = shared.repl_wakeup.notified() => {
+                if current(shared, generation).is_none() {
+                    return Ok(());
+                }
+            }
         }
         // The lag may have changed while waiting.
         let delay = Duration::from_millis(shared.faults.repl_delay_ms.load(Ordering::Relaxed));
@@ -322,6 +343,7 @@ fn apply(
         now_ms: now_ms(),
         resp3: false,
     };
+    let mut stream_db = st.repl.link.as_ref().map_or(0, |l| l.db);
     loop {
         let before = data.len();
         let args = match decode_command(data, limits) {
@@ -342,8 +364,14 @@ fn apply(
                 *offset += consumed;
                 continue;
             }
+            if crate::server::databases::apply_replicated(&mut st, &args, &mut stream_db) {
+                *offset += consumed;
+                continue;
+            }
+            st.select_db(stream_db);
             let start = std::time::Instant::now();
             let reply = registry::execute_db(&mut st.db, &args, &ctx);
+            st.after_db_command(&args, &reply);
             let _ = st.db.take_propagation();
             st.invalidate_changed(&shared.clients, None);
             if let Some(name) = crate::server::registry::stat_name(&args) {
@@ -354,6 +382,7 @@ fn apply(
         *offset += consumed;
     }
     if let Some(link) = st.repl.link.as_mut() {
+        link.db = stream_db;
         link.offset = *offset;
         link.last_io = std::time::Instant::now();
     }

@@ -50,6 +50,8 @@ pub(crate) struct RunCtx {
     pub(crate) caching: bool,
     /// A read-only command ran: a tracking caller may cache the script's declared keys.
     pub(crate) read_any: bool,
+    /// The caller's database (standalone mode).
+    pub(crate) db: usize,
 }
 
 /// Serve one `redis.call` (`raise`) or `redis.pcall`: `(failed, reply)`.
@@ -128,6 +130,7 @@ fn run(ctx: &mut RunCtx, st: &mut NodeState, argv: &[Bytes]) -> Result<Value, St
             .store(true, std::sync::atomic::Ordering::Release);
     }
     check_cluster(ctx, st, spec, argv)?;
+    st.select_db(ctx.db);
     ctx.calls += 1;
     if spec.is_readonly() {
         ctx.read_any = true;
@@ -165,7 +168,7 @@ fn check_cluster(
     argv: &[Bytes],
 ) -> Result<(), String> {
     let traits = Traits::of(spec);
-    if !traits.has_keys {
+    if !traits.has_keys || st.standalone {
         return Ok(());
     }
     if let Err(e) = route::check_one(st, spec, traits, argv, ctx.readonly_conn, ctx.asking) {

@@ -391,12 +391,14 @@ impl Job {
         drop(engine);
         let mut effects = ctx.effects;
         let (caller, caching, read_any) = (ctx.client_id, ctx.caching, ctx.read_any);
+        let db = ctx.db;
         access(&mut |st: &mut NodeState| {
             if read_any {
                 // Redis: a script that read remembers its declared keys for its caller.
                 st.tracking.remember(caller, caching, &keys);
             }
             if !effects.is_empty() {
+                st.select_db(db);
                 let cmds = std::mem::take(&mut effects);
                 if cmds.len() > 1 {
                     let mut wrapped = Vec::with_capacity(cmds.len() + 2);
@@ -485,6 +487,7 @@ fn conn_facts(
         client_id: conn.id,
         caching: conn.caching,
         read_any: false,
+        db: conn.db,
     }
 }
 
@@ -537,7 +540,7 @@ fn prepare_checks(flags: ScriptFlags, ro_command: bool, st: &NodeState) -> Resul
     if flags.compat {
         return Ok(());
     }
-    if flags.no_cluster {
+    if flags.no_cluster && !st.standalone {
         return Err(Value::error(
             "ERR Can not run script on cluster, 'no-cluster' flag is set.",
         ));
