@@ -20,28 +20,7 @@ use crate::resp::Value;
 use super::args::parse_i64;
 use super::call::{Call, Outcome};
 use super::db::Db;
-use super::node::{now_ms, NodeState};
-use super::replication::standalone::refuses_writes;
-
-/// Databases of a standalone node (Redis' default `databases 16`).
-pub(crate) const DATABASES: usize = 16;
-
-/// The databases not in use by the running command.
-#[derive(Debug, Default)]
-pub(crate) struct Databases {
-    /// The index of the database in `NodeState.db`.
-    current: usize,
-    /// Index -> parked database (`None`: never used, or the one in `NodeState.db`). Empty
-    /// until a database other than 0 is first selected.
-    parked: Vec<Option<Box<Db>>>,
-}
-
-impl Databases {
-    /// The index of the database in `NodeState.db`.
-    pub(crate) fn current(&self) -> usize {
-        self.current
-    }
-}
+use super::node::{now_ms, Databases, NodeState, DATABASES};
 
 fn readonly_error() -> Value {
     Value::error("READONLY You can't write against a read only replica.")
@@ -209,7 +188,7 @@ pub(crate) fn move_command(c: &mut Call<'_, '_>) -> Outcome {
         return Outcome::Reply(Value::error("ERR MOVE is not allowed in cluster mode"));
     }
     let st = c.locked.get();
-    if refuses_writes(st) {
+    if st.refuses_writes() {
         return Outcome::Reply(readonly_error());
     }
     Outcome::Reply(move_key(st, c.args))
@@ -246,7 +225,7 @@ pub(crate) fn swapdb_command(c: &mut Call<'_, '_>) -> Outcome {
         return Outcome::Reply(Value::error("ERR SWAPDB is not allowed in cluster mode"));
     }
     let st = c.locked.get();
-    if refuses_writes(st) {
+    if st.refuses_writes() {
         return Outcome::Reply(readonly_error());
     }
     Outcome::Reply(swapdb(st, c.args))

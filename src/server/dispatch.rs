@@ -131,7 +131,7 @@ fn process_command(
     // A replica refuses writes that reach it (keyless ones, or READONLY slipping a write).
     if traits.write && matches!(handler, Handler::Db(_)) {
         let st = locked.get();
-        if super::replication::standalone::refuses_writes(st) {
+        if st.refuses_writes() {
             st.cmdstats.rejected(spec.name);
             if let Some(m) = conn.multi.as_mut() {
                 m.aborted = true;

@@ -68,6 +68,30 @@ impl std::fmt::Debug for NodeConfig {
 }
 
 impl NodeConfig {
+    /// An ACL user created at start from space-separated `ACL SETUSER` rules (builders).
+    pub(crate) fn add_user(&mut self, name: String, rules: &str) {
+        let rules = rules.split_whitespace().map(str::to_string).collect();
+        self.users.push((name, rules));
+    }
+
+    /// A redis.conf directive applied at start (builders; later ones win).
+    pub(crate) fn add_setting(&mut self, name: String, value: String) {
+        self.settings.push((name.to_ascii_lowercase(), value));
+    }
+
+    /// TLS on the node's port and its links (builders).
+    ///
+    /// # Panics
+    /// When `tls`'s PEM cannot be used (a `ServerTls` from `generate` or `from_pem` always
+    /// can).
+    #[cfg(feature = "tls")]
+    pub(crate) fn set_tls(&mut self, tls: &super::tls::ServerTls) {
+        let node_tls = tls
+            .node_tls(true)
+            .unwrap_or_else(|e| panic!("TLS settings: {e}"));
+        self.tls = Some(node_tls);
+    }
+
     /// `tcp-backlog`: the listen queue length (Redis' 511 unless set).
     pub(crate) fn tcp_backlog(&self) -> u32 {
         self.settings
@@ -109,7 +133,7 @@ pub(crate) struct NodeState {
     /// others wait in `dbs` (see `NodeState::select_db`).
     pub(crate) db: Db,
     /// Databases 1-15 of a standalone node, parked while another one is in `db`.
-    pub(crate) dbs: super::databases::Databases,
+    pub(crate) dbs: Databases,
     /// This node's view of the cluster.
     pub(crate) cluster: ClusterState,
     /// Per-command counters for INFO commandstats.
@@ -135,6 +159,23 @@ pub(crate) struct NodeState {
 }
 
 impl NodeState {
+    /// A setting's value: the first of `names` set by CONFIG SET (or at start), else
+    /// `default`.
+    pub(crate) fn setting<'a>(&'a self, names: &[&str], default: &'a str) -> &'a str {
+        names
+            .iter()
+            .find_map(|n| self.config_overrides.get(*n))
+            .map_or(default, String::as_str)
+    }
+
+    /// True when a write from a client must be refused here: a replica (in standalone
+    /// mode, unless `replica-read-only no`).
+    pub(crate) fn refuses_writes(&self) -> bool {
+        !self.cluster.me().is_primary()
+            && (!self.standalone
+                || self.setting(&["replica-read-only", "slave-read-only"], "yes") == "yes")
+    }
+
     /// MONITOR: send `args` run by `origin` to the monitors (nothing while a replica loads
     /// a full sync's snapshot, as Redis).
     pub(crate) fn feed_monitors(&mut self, origin: super::monitor::Origin, args: &[bytes::Bytes]) {
@@ -142,6 +183,26 @@ impl NodeState {
             return;
         }
         self.monitors.feed(origin, args);
+    }
+}
+
+/// Databases of a standalone node (Redis' default `databases 16`).
+pub(crate) const DATABASES: usize = 16;
+
+/// The databases not in use by the running command (see `databases.rs`).
+#[derive(Debug, Default)]
+pub(crate) struct Databases {
+    /// The index of the database in `NodeState.db`.
+    pub(crate) current: usize,
+    /// Index -> parked database (`None`: never used, or the one in `NodeState.db`). Empty
+    /// until a database other than 0 is first selected.
+    pub(crate) parked: Vec<Option<Box<Db>>>,
+}
+
+impl Databases {
+    /// The index of the database in `NodeState.db`.
+    pub(crate) fn current(&self) -> usize {
+        self.current
     }
 }
 

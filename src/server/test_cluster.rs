@@ -119,10 +119,7 @@ impl TestClusterBuilder {
     /// name add rules. [`start`](Self::start) fails with `InvalidInput` and Redis' SETUSER
     /// error on a rule it refuses.
     pub fn acl_user(mut self, name: impl Into<String>, rules: &str) -> Self {
-        self.config.users.push((
-            name.into(),
-            rules.split_whitespace().map(str::to_string).collect(),
-        ));
+        self.config.add_user(name.into(), rules);
         self
     }
 
@@ -136,10 +133,7 @@ impl TestClusterBuilder {
     /// `from_pem` always can).
     #[cfg(feature = "tls")]
     pub fn tls(mut self, tls: super::ServerTls) -> Self {
-        let node_tls = tls
-            .node_tls(true)
-            .unwrap_or_else(|e| panic!("TLS settings: {e}"));
-        self.config.tls = Some(node_tls);
+        self.config.set_tls(&tls);
         self
     }
 
@@ -164,9 +158,7 @@ impl TestClusterBuilder {
     /// example `maxclients`, `client-output-buffer-limit`, `tcp-backlog`); later calls win.
     /// [`start`](Self::start) fails with `InvalidInput` on an unknown name or invalid value.
     pub fn config(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.config
-            .settings
-            .push((name.into().to_ascii_lowercase(), value.into()));
+        self.config.add_setting(name.into(), value.into());
         self
     }
 

@@ -12,6 +12,28 @@ use super::lifecycle;
 use super::node::NodeShared;
 use super::test_cluster::TestCluster;
 
+/// Check `cond` every 20 ms until it holds; `TimedOut` ("`what` within `timeout`") after
+/// `timeout`.
+pub(super) async fn poll_until(
+    timeout: Duration,
+    what: &str,
+    mut cond: impl FnMut() -> bool,
+) -> io::Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if cond() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("{what} within {timeout:?}"),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn no_node(i: usize) -> io::Error {
     io::Error::new(
         io::ErrorKind::NotFound,
@@ -247,19 +269,7 @@ impl TestCluster {
     /// # Errors
     /// `TimedOut` when that does not happen within `timeout`.
     pub async fn wait_stable(&self, timeout: Duration) -> io::Result<()> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if self.stable() {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("cluster not stable within {timeout:?}"),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        poll_until(timeout, "cluster not stable", || self.stable()).await
     }
 
     fn stable(&self) -> bool {

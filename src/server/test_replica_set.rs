@@ -11,6 +11,7 @@ use super::lifecycle;
 use super::node::{NodeConfig, NodeShared};
 use super::replication::standalone::set_primary;
 use super::test_cluster::{NodeInfo, Role, TestCluster};
+use super::test_cluster_faults::poll_until;
 
 /// Configures a [`TestReplicaSet`]; start it with [`TestReplicaSetBuilder::start`].
 #[derive(Clone, Debug)]
@@ -59,10 +60,7 @@ impl TestReplicaSetBuilder {
     /// Create an ACL user on every node at start (space-separated `ACL SETUSER` rules, as
     /// [`TestClusterBuilder::acl_user`](super::TestClusterBuilder::acl_user)).
     pub fn acl_user(mut self, name: impl Into<String>, rules: &str) -> Self {
-        self.config.users.push((
-            name.into(),
-            rules.split_whitespace().map(str::to_string).collect(),
-        ));
+        self.config.add_user(name.into(), rules);
         self
     }
 
@@ -70,9 +68,7 @@ impl TestReplicaSetBuilder {
     /// `replica-serve-stale-data`, `maxclients`); later calls win.
     /// [`start`](Self::start) fails with `InvalidInput` on an unknown name or invalid value.
     pub fn config(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.config
-            .settings
-            .push((name.into().to_ascii_lowercase(), value.into()));
+        self.config.add_setting(name.into(), value.into());
         self
     }
 
@@ -84,10 +80,7 @@ impl TestReplicaSetBuilder {
     /// `from_pem` always can).
     #[cfg(feature = "tls")]
     pub fn tls(mut self, tls: super::ServerTls) -> Self {
-        let node_tls = tls
-            .node_tls(true)
-            .unwrap_or_else(|e| panic!("TLS settings: {e}"));
-        self.config.tls = Some(node_tls);
+        self.config.set_tls(&tls);
         self
     }
 
@@ -248,19 +241,10 @@ impl TestReplicaSet {
     /// # Errors
     /// `TimedOut` when that does not happen within `timeout`.
     pub async fn wait_synced(&self, timeout: Duration) -> io::Result<()> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if synced(&self.cluster.all()) {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("replicas not synced within {timeout:?}"),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        poll_until(timeout, "replicas not synced", || {
+            synced(&self.cluster.all())
+        })
+        .await
     }
 
     /// Stop every node and close its connections.

@@ -176,9 +176,9 @@ pub(crate) fn info(out: &mut String, st: &NodeState) {
         let _ = write!(
             out,
             "slave_priority:{}\r\nslave_read_only:{}\r\nreplica_announced:{}\r\n",
-            setting(st, &["replica-priority", "slave-priority"], "100"),
-            u8::from(setting(st, &["replica-read-only", "slave-read-only"], "yes") == "yes"),
-            u8::from(setting(st, &["replica-announced"], "yes") == "yes"),
+            st.setting(&["replica-priority", "slave-priority"], "100"),
+            u8::from(st.setting(&["replica-read-only", "slave-read-only"], "yes") == "yes"),
+            u8::from(st.setting(&["replica-announced"], "yes") == "yes"),
         );
     }
     let _ = write!(out, "connected_slaves:{}\r\n", repl.replicas.len());
@@ -216,20 +216,4 @@ pub(crate) fn info(out: &mut String, st: &NodeState) {
         u8::from(active),
         super::BACKLOG_SIZE,
     );
-}
-
-/// A setting's value: the first of `names` set by CONFIG SET (or at start), else `default`.
-pub(crate) fn setting<'a>(st: &'a NodeState, names: &[&str], default: &'a str) -> &'a str {
-    names
-        .iter()
-        .find_map(|n| st.config_overrides.get(*n))
-        .map_or(default, String::as_str)
-}
-
-/// True when a write from a client must be refused here: a replica with
-/// `replica-read-only yes` (Redis' default).
-pub(crate) fn refuses_writes(st: &NodeState) -> bool {
-    !st.cluster.me().is_primary()
-        && (!st.standalone
-            || setting(st, &["replica-read-only", "slave-read-only"], "yes") == "yes")
 }
