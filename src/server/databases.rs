@@ -57,6 +57,7 @@ impl NodeState {
             db.set_replica(replica);
             Box::new(db)
         });
+        self.db.hand_tracking_to(&mut incoming);
         std::mem::swap(&mut self.db, &mut *incoming);
         self.dbs.parked[self.dbs.current] = Some(incoming);
         self.dbs.current = n;

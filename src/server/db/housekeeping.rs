@@ -133,4 +133,12 @@ impl Db {
         self.prop_args(args);
         true
     }
+
+    /// Another database takes this one's place as the current one (standalone SELECT):
+    /// it reports key changes if this one did (tracking is per node, not per database),
+    /// and the changes this one reported and nobody took yet go with it.
+    pub(crate) fn hand_tracking_to(&mut self, next: &mut Db) {
+        next.track = self.track;
+        next.changed.append(&mut self.changed);
+    }
 }
