@@ -267,3 +267,40 @@ async fn keys_of_a_slot_given_away_without_migration_are_invalidated() {
     expect_invalidate(&mut a, &[key]).await;
     ours.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_expiry_is_nobodys_write_even_for_a_bcast_noloop_reader() {
+    let ours = TestCluster::builder().primaries(1).start().await.unwrap();
+    let addr = ours.seeds()[0];
+    let mut c = Client::connect(addr).await;
+    c.cmd(&["HELLO", "3"]).await;
+    let on = [
+        "CLIENT", "TRACKING", "on", "BCAST", "NOLOOP", "PREFIX", "bx",
+    ];
+    assert_eq!(c.cmd(&on).await, Value::ok());
+    c.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]).await;
+    // Its own write is not reported back (NOLOOP) ...
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        + 30;
+    let pxat = at.to_string();
+    assert_eq!(
+        c.cmd(&["SET", "bx1", "v", "PXAT", &pxat]).await,
+        Value::ok()
+    );
+    // ... but the key expiring under its own read is (Redis reports expiry with no client).
+    support::wait::wait_until(std::time::Duration::from_secs(5), || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            > at
+    });
+    assert_eq!(c.cmd(&["GET", "bx1"]).await, Value::Null);
+    expect_invalidate(&mut c, &["bx1"]).await;
+    assert_eq!(c.cmd(&["PING"]).await, Value::simple("PONG"));
+    c.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"]).await;
+    ours.shutdown().await;
+}

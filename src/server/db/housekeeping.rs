@@ -22,7 +22,7 @@ impl Db {
             if t > now_ms {
                 break;
             }
-            match self.remove_index(i as usize) {
+            match self.remove_expired(i as usize) {
                 Some((k, _)) => {
                     self.push_prop(vec![Bytes::from_static(b"DEL"), k.to_bytes()]);
                 }

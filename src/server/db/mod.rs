@@ -201,6 +201,8 @@ pub(crate) struct Db {
     track: bool,
     /// What changed since the node last took the list (only while `track`).
     changed: Vec<Changed>,
+    /// Set while expired keys are deleted (reported as [`Changed::Expired`]).
+    expiring: bool,
 }
 
 /// A change the keyspace reports for client-side caching (see [`Db::take_changed`]).
@@ -208,6 +210,8 @@ pub(crate) struct Db {
 pub(crate) enum Changed {
     /// This key was modified, deleted, expired or created.
     Key(Bytes),
+    /// This key expired (no client changed it: Redis' `signalModifiedKey(NULL, ..)`).
+    Expired(Bytes),
     /// Every key went (a flush, or the keyspace replaced).
     Flush,
 }
@@ -243,6 +247,7 @@ impl Db {
             expired_keys: 0,
             track: false,
             changed: Vec::new(),
+            expiring: false,
         }
     }
 
@@ -408,7 +413,8 @@ impl Db {
         match e.expire_at() {
             Some(t) if t <= now && !self.from_primary => {
                 if !self.replica {
-                    if let Some((k, _)) = self.remove_index(i) {
+                    let removed = self.remove_expired(i);
+                    if let Some((k, _)) = removed {
                         self.push_prop(vec![Bytes::from_static(b"DEL"), k.to_bytes()]);
                         self.expired_keys += 1;
                     }
@@ -524,7 +530,12 @@ impl Db {
         }
         let (k, e) = self.map.swap_remove_index(i)?;
         if self.track {
-            self.changed.push(Changed::Key(k.to_bytes()));
+            let k = k.to_bytes();
+            self.changed.push(if self.expiring {
+                Changed::Expired(k)
+            } else {
+                Changed::Key(k)
+            });
         }
         if let Some(t) = e.expire_at() {
             self.ttls.remove(&(t, i as u32));
@@ -540,6 +551,14 @@ impl Db {
             }
         }
         Some((k, e))
+    }
+
+    /// [`Db::remove_index`] of an expired key.
+    fn remove_expired(&mut self, i: usize) -> Option<(Key, Entry)> {
+        self.expiring = true;
+        let removed = self.remove_index(i);
+        self.expiring = false;
+        removed
     }
 
     /// Store the result of a *STORE command at `dst` (no TTL), or delete `dst` when the result

@@ -484,6 +484,7 @@ impl super::node::NodeState {
         for change in self.db.take_changed() {
             match change {
                 Changed::Key(k) => self.tracking.invalidate_key(&k, writer, true, clients),
+                Changed::Expired(k) => self.tracking.invalidate_key(&k, None, true, clients),
                 Changed::Flush => self.tracking.invalidate_all(clients),
             }
         }
