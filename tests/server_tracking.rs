@@ -1,5 +1,6 @@
 //! CLIENT TRACKING on the bundled server: replies and pushes compared byte for byte with a
-//! real redis-server 7.0 (scenarios in tests/data/tracking/), and each invalidation source
+//! real redis-server 7.0 (scenarios in tests/data/tracking/: a cluster node, and standalone
+//! with databases, MOVE and SWAPDB), and each invalidation source
 //! the differential scenarios cannot reach (expiry, slot migration, replication,
 //! `tracking-table-max-keys`) on the bundled cluster.
 
@@ -39,6 +40,25 @@ async fn tracking_replies_and_pushes_match_redis_server_byte_for_byte() {
     }
     assert!(compared > 300, "only {compared} comparisons");
     ours.shutdown().await;
+}
+
+#[tokio::test]
+async fn standalone_tracking_matches_redis_server_byte_for_byte() {
+    let Some(real) = support::real_standalone::RealReplicaSet::start(0) else {
+        return;
+    };
+    let ours = redcluster::server::TestReplicaSet::builder()
+        .replicas(0)
+        .start()
+        .await
+        .unwrap();
+    let name = "standalone_dbs.txt";
+    let path = format!("{}/tests/data/tracking/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("scenario");
+    let mut r = Side::new(real.nodes[0].addr().parse().unwrap());
+    let mut o = Side::new(ours.primary());
+    let compared = run(&mut r, &mut o, name, &text).await;
+    assert!(compared > 30, "only {compared} comparisons");
 }
 
 /// A RESP3 connection to `addr` tracking keys in default mode.
