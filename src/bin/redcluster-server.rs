@@ -8,6 +8,7 @@
 //!     --tls-key-file node.key --tls-ca-cert-file ca.crt  # TLS only (feature tls)
 //! redcluster-server --tls-port 7000 --port 7100 ...      # TLS on 7000.., plaintext on 7100..
 //! redcluster-server sentinel.conf --sentinel             # one Sentinel (sentinel_mode.rs)
+//! redcluster-server --standalone --replicas 2 --port 7000  # primary + replicas (standalone_mode.rs)
 //! ```
 
 use std::process::ExitCode;
@@ -17,6 +18,8 @@ use redcluster::server::{Role, TestCluster};
 
 #[path = "redcluster-server/sentinel_mode.rs"]
 mod sentinel_mode;
+#[path = "redcluster-server/standalone_mode.rs"]
+mod standalone_mode;
 
 const USAGE: &str = "usage: redcluster-server [CONFIG_FILE] [--primaries N] \
 [--replicas-per-primary R] [--port BASE] [--empty --nodes N] [--requirepass-file PATH] \
@@ -31,6 +34,10 @@ const USAGE: &str = "usage: redcluster-server [CONFIG_FILE] [--primaries N] \
   --replicas-per-primary R  replicas of each primary (default 0)
   --port BASE               first client port; nodes use consecutive ports (default 7000)
   --empty --nodes N         start N empty cluster-enabled nodes (for redis-cli --cluster create)
+  --standalone              cluster mode off (or `cluster-enabled no`): a primary on --port,
+                            --replicas R replicas on the next ports (default 0), databases
+                            0-15; --replicaof HOST PORT makes the primary a replica of HOST:PORT;
+                            --sentinels N: N bundled Sentinels watching it as mymaster
   --requirepass-file PATH   read the password every client (and replica) must AUTH with
                             from PATH (one line); or set REDCLUSTER_REQUIREPASS
   --requirepass PASS        the same, but on the command line other local users can read it
@@ -82,6 +89,8 @@ struct Args {
     settings: Vec<(String, String)>,
     /// `tls-*` directives.
     tls: TlsArgs,
+    /// Cluster mode off (`--standalone`, `cluster-enabled no`), and its options.
+    standalone: standalone_mode::StandaloneArgs,
 }
 
 /// The `tls-*` directives, as redis-server takes them.
@@ -163,8 +172,20 @@ fn directive(args: &mut Args, name: &str, values: &[String]) -> Result<(), Strin
             };
             args.tls.links.push((name.clone(), on));
         }
-        "cluster-enabled" if one()?.eq_ignore_ascii_case("yes") => {}
-        "cluster-enabled" => return Err("only cluster-enabled yes is supported".into()),
+        "cluster-enabled" => match one()?.to_ascii_lowercase().as_str() {
+            "yes" => args.standalone.on = false,
+            "no" => args.standalone.on = true,
+            _ => return Err("'cluster-enabled' takes yes or no".into()),
+        },
+        "replicas" => args.standalone.replicas = num(&name, one()?)?,
+        "sentinels" => args.standalone.sentinels = num(&name, one()?)?,
+        "sentinel-port" => args.standalone.sentinel_port = Some(num(&name, one()?)?),
+        "replicaof" | "slaveof" => match values {
+            [host, port] => {
+                args.standalone.replicaof = Some((host.clone(), num(&name, port)?));
+            }
+            _ => return Err(format!("'{name}' takes a host and a port")),
+        },
         "bind" if values.iter().all(|v| v == "127.0.0.1" || v == "localhost") => {}
         "bind" => return Err("nodes listen on 127.0.0.1 only".into()),
         n if IGNORED.contains(&n) => {}
@@ -249,6 +270,7 @@ fn parse(argv: Vec<String>) -> Result<Args, String> {
         node_timeout_ms: 15_000,
         settings: Vec::new(),
         tls: TlsArgs::default(),
+        standalone: Default::default(),
     };
     let mut it = argv.into_iter().peekable();
     if let Some(path) = it.next_if(|a| !a.starts_with('-')) {
@@ -262,6 +284,12 @@ fn parse(argv: Vec<String>) -> Result<Args, String> {
         match flag.as_str() {
             "-h" | "--help" => return Err(String::new()),
             "--empty" => args.empty = true,
+            "--standalone" => args.standalone.on = true,
+            "--replicaof" | "--slaveof" => {
+                let host = it.next().ok_or_else(|| format!("{flag} needs a host"))?;
+                let port = it.next().ok_or_else(|| format!("{flag} needs a port"))?;
+                directive(&mut args, &flag[2..], &[host, port])?;
+            }
             f if f.starts_with("--") && f.len() > 2 => {
                 let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
                 directive(&mut args, &f[2..], &[value])?;
@@ -379,7 +407,9 @@ fn main() -> ExitCode {
     };
     // One worker thread per node (at least one per CPU): a node gets the same share of a
     // busy machine as a single-threaded redis-server process would.
-    let nodes = if args.empty {
+    let nodes = if args.standalone.on {
+        1 + args.standalone.replicas
+    } else if args.empty {
         args.nodes.unwrap_or(6)
     } else {
         args.primaries * (1 + args.replicas)
@@ -487,6 +517,9 @@ async fn run(args: Args) -> ExitCode {
     let base_port = tls
         .as_ref()
         .map_or(args.port.unwrap_or(7000), |(p, _, _)| *p);
+    if args.standalone.on {
+        return standalone_mode::run(args, base_port, tls).await;
+    }
     let mut builder = TestCluster::builder()
         .base_port(base_port)
         .node_timeout(Duration::from_millis(args.node_timeout_ms));

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::lifecycle;
 use super::node::{NodeConfig, NodeShared};
-use super::replication::standalone::set_primary;
+use super::replication::standalone::{set_primary, unset_primary};
 use super::test_cluster::{NodeInfo, Role, TestCluster};
 use super::test_cluster_faults::poll_until;
 
@@ -188,6 +188,20 @@ impl TestReplicaSet {
                 }
             })
             .collect()
+    }
+
+    /// Send node `i` `REPLICAOF host port` (`Some`) or `REPLICAOF NO ONE` (`None`).
+    ///
+    /// # Panics
+    /// When `i` is out of range.
+    pub fn replicaof(&self, i: usize, primary: Option<(&str, u16)>) {
+        let node = self.cluster.all()[i].clone();
+        let mut st = node.lock();
+        match primary {
+            Some((host, port)) => set_primary(&mut st, &node, host, port),
+            None if st.repl.link.is_some() => unset_primary(&mut st, &node),
+            None => {}
+        }
     }
 
     /// The index of the node listening on `addr`.
