@@ -10,8 +10,9 @@
 //! cargo run --release --example consistency -- --real --standalone --chaos
 //! ```
 //!
-//! Deployments without a cluster (`--real`: real `redis-server` processes on free ports,
-//! from the tests' support code): `--standalone` (a primary + 2 replicas; `--chaos` kills the
+//! Deployments without a cluster, on the bundled server (`TestReplicaSet`, `TestSentinels`;
+//! `--chaos` with `--sentinel` only) or with `--real` (real `redis-server` processes on free
+//! ports, from the tests' support code): `--standalone` (a primary + 2 replicas; `--chaos` kills the
 //! primary every few seconds and fails over by hand: `REPLICAOF NO ONE` on a replica, the
 //! others re-pointed, the old primary restarted as a replica) and `--sentinel` (the same
 //! with 3 Sentinels, which promote a replica by themselves; the old primary is restarted and
@@ -39,7 +40,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redcluster::server::{FailoverMode, Role, TestCluster};
+use redcluster::server::{FailoverMode, Role, TestCluster, TestReplicaSet, TestSentinels};
 use redcluster::{Client, ErrorKind};
 
 // The tests' real redis-server support (top-level here: they name each other as `super::`).
@@ -332,7 +333,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// `--standalone` / `--sentinel` against real redis-server processes.
 async fn run_real(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
     if !o.real {
-        return Err("--standalone and --sentinel run against real redis-server: add --real".into());
+        return run_bundled(o).await;
     }
     let sentinels = if o.sentinel { 3 } else { 0 };
     let set = tokio::task::spawn_blocking(move || RealReplicaSet::with_sentinels(2, sentinels))
@@ -371,6 +372,72 @@ async fn run_real(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
         drop(t.await?);
     }
     Ok(())
+}
+
+/// `--standalone` / `--sentinel` on the bundled server: `TestReplicaSet` (primary + 2
+/// replicas), and for `--sentinel` three `TestSentinels`; `--chaos` (Sentinel only) kills the
+/// primary every few seconds and restarts it once the Sentinels promoted a replica.
+async fn run_bundled(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
+    if o.chaos && !o.sentinel {
+        return Err("--standalone --chaos fails over by hand with redis-cli: add --real".into());
+    }
+    let set = Arc::new(TestReplicaSet::builder().replicas(2).start().await?);
+    set.wait_synced(Duration::from_secs(10)).await?;
+    let mut _sentinels = None;
+    let builder = if o.sentinel {
+        let s = TestSentinels::builder()
+            .sentinels(3)
+            .quorum(2)
+            .monitor_addr(MASTER_NAME, set.primary())
+            .failover_timeout(Duration::from_secs(3))
+            .start()
+            .await?;
+        let addrs = s.addrs();
+        _sentinels = Some(s);
+        println!("started the bundled replica set and Sentinels {addrs:?}");
+        Client::sentinel(addrs, MASTER_NAME)
+    } else {
+        println!("started the bundled replica set {:?}", set.addrs());
+        Client::builder(set.addrs()).standalone()
+    };
+    let client = builder
+        .request_timeout(o.timeout)
+        .refresh_interval(Some(Duration::from_secs(1)))
+        .build()
+        .await?;
+    let start = Instant::now();
+    let deadline = start + o.duration;
+    let kills = Kills::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let chaos_task = o.chaos.then(|| {
+        let (set, kills, client) = (set.clone(), kills.clone(), client.clone());
+        tokio::spawn(async move {
+            while Instant::now() + Duration::from_secs(12) < deadline {
+                tokio::time::sleep(Duration::from_secs(4)).await;
+                let old = set.primary();
+                let Some(i) = set.index_of(old) else { continue };
+                kills.lock().unwrap().push(Instant::now());
+                println!("chaos: killing the primary (node {i}, {old})");
+                set.kill_node(i).await;
+                let killed = Instant::now();
+                // Restart it only once the Sentinels moved on (the client follows them):
+                // back earlier, it would take writes as a primary the Sentinels then demote.
+                let moved = || client.topology().shards()[0].primary.addr != old.to_string();
+                while !moved() && killed.elapsed() < Duration::from_secs(30) {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                println!(
+                    "chaos: the client moved to {} {:?} after the kill",
+                    client.topology().shards()[0].primary.addr,
+                    killed.elapsed()
+                );
+                if let Err(e) = set.restart_node(i, true).await {
+                    println!("chaos: restart failed: {e}");
+                }
+            }
+        })
+    });
+    drive(o, client, start, kills, chaos_task, stop).await
 }
 
 /// Run the workers until the deadline, printing the figures every second and at the end.

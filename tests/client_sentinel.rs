@@ -14,7 +14,7 @@ use redcluster::{Client, ReadFrom};
 use support::real_cluster::free_port;
 use support::real_standalone::{RealReplicaSet, MASTER_NAME};
 use support::wait::eventually;
-use support::write_load::{switch_watch, WriteLoad};
+use support::write_load::{sentinel_ready, switch_watch, WriteLoad};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentinel_failover_under_a_write_load_moves_the_client_to_the_new_primary() {
@@ -136,23 +136,7 @@ async fn bundled_sentinels_fail_over_real_nodes_and_the_client_follows() {
         .await
         .unwrap();
     let addrs: Vec<String> = sentinels.addrs().iter().map(|a| a.to_string()).collect();
-    eventually(
-        "the bundled Sentinels know the replicas and each other",
-        || async {
-            let fields =
-                support::raw::node_cmd(&addrs[0], &["SENTINEL", "master", MASTER_NAME]).await;
-            let p = support::raw::parts(&fields);
-            let get = |k: &str| {
-                p.iter()
-                    .position(|f| f == k)
-                    .and_then(|i| p.get(i + 1))
-                    .cloned()
-            };
-            get("num-slaves").as_deref() == Some("2")
-                && get("num-other-sentinels").as_deref() == Some("2")
-        },
-    )
-    .await;
+    sentinel_ready(&addrs[0], MASTER_NAME, 2, 2).await;
     let client = Client::sentinel(addrs.clone(), MASTER_NAME)
         .read_from(ReadFrom::ReplicaPreferred)
         .refresh_interval(Some(Duration::from_millis(500)))

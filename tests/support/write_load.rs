@@ -157,3 +157,19 @@ pub async fn switch_watch(addr: &str, name: &str) -> tokio::task::JoinHandle<Ins
         }
     })
 }
+
+/// Wait until the Sentinel at `addr` knows `replicas` replicas of `name` and `others` other
+/// Sentinels (`SENTINEL master`), so a failover can be elected.
+pub async fn sentinel_ready(addr: &str, name: &str, replicas: usize, others: usize) {
+    eventually("the Sentinels know the replicas and each other", || async {
+        let p = raw::parts(&raw::node_cmd(addr, &["SENTINEL", "master", name]).await);
+        let get = |k: &str| {
+            p.iter()
+                .position(|f| f == k)
+                .and_then(|i| p.get(i + 1))
+                .and_then(|v| v.parse::<usize>().ok())
+        };
+        get("num-slaves") == Some(replicas) && get("num-other-sentinels") == Some(others)
+    })
+    .await
+}
