@@ -9,49 +9,15 @@ mod support;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use redcluster::resp::{decode, Limits, Value};
+use redcluster::resp::Value;
 use redcluster::server::TestSentinels;
 use support::raw::{node_cmd, parts, Client};
-use support::real_standalone::{RealReplicaSet, MASTER_NAME};
+use support::real_standalone::RealReplicaSet;
+use support::sentinel::{any_event, normalise, wait_sentinel_ready, Events, MASTER_NAME};
 use support::wait::eventually_within;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 fn addr(s: &str) -> SocketAddr {
     s.parse().expect("ip:port")
-}
-
-/// Fields whose values are ages or counters that differ between any two Sentinels.
-const MOVING: &[&str] = &[
-    "last-ping-sent",
-    "last-ok-ping-reply",
-    "last-ping-reply",
-    "info-refresh",
-    "role-reported-time",
-    "last-hello-message",
-    "link-pending-commands",
-    "slave-repl-offset",
-    "runid",
-    "name",
-    "port",
-    "voted-leader",
-    "voted-leader-epoch",
-];
-
-/// A field/value reply with moving values replaced by `N`.
-fn normalise(v: &Value) -> Vec<(String, String)> {
-    let p = parts(v);
-    p.chunks(2)
-        .map(|c| {
-            let value = if MOVING.contains(&c[0].as_str()) {
-                "N".to_string()
-            } else {
-                c[1].clone()
-            };
-            (c[0].clone(), value)
-        })
-        .collect()
 }
 
 /// The same reply bytes from both Sentinels.
@@ -61,37 +27,6 @@ fn same_bytes(ours: &[u8], real: &[u8], what: &str) {
         String::from_utf8_lossy(real),
         "{what}: bundled vs real Sentinel"
     );
-}
-
-async fn wait_sentinel_ready(s: SocketAddr, replicas: usize, others: usize) {
-    eventually_within(
-        Duration::from_secs(30),
-        "the Sentinel knows replicas and peers",
-        || async move {
-            let v = node_cmd(&s.to_string(), &["SENTINEL", "master", MASTER_NAME]).await;
-            let f = normalise(&v);
-            let get = |k: &str| f.iter().find(|(a, _)| a == k).map(|(_, b)| b.clone());
-            let known = get("num-slaves").and_then(|n| n.parse::<usize>().ok()) == Some(replicas)
-                && get("num-other-sentinels").and_then(|n| n.parse::<usize>().ok()) == Some(others)
-                && get("flags").as_deref() == Some("master");
-            // ... and has live links to all of them.
-            let mut linked = true;
-            for sub in ["replicas", "sentinels"] {
-                let Value::Array(list) =
-                    node_cmd(&s.to_string(), &["SENTINEL", sub, MASTER_NAME]).await
-                else {
-                    return false;
-                };
-                linked &= list.iter().all(|i| {
-                    let f = normalise(i);
-                    f.iter()
-                        .any(|(k, v)| k == "flags" && (v == "slave" || v == "sentinel"))
-                });
-            }
-            known && linked
-        },
-    )
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -225,59 +160,6 @@ async fn replies_match_a_real_sentinel_watching_the_same_nodes() {
     assert!(o.ends_with(&real.text(&["INFO", "sentinel"]).await), "{o}");
 }
 
-/// A subscription to every event of one Sentinel, read with the caller's own limit (events
-/// can be many seconds apart).
-struct Events {
-    stream: TcpStream,
-    buf: BytesMut,
-    seen: Vec<String>,
-}
-
-impl Events {
-    async fn subscribe(s: SocketAddr) -> Events {
-        let mut stream = TcpStream::connect(s).await.unwrap();
-        stream
-            .write_all(b"*2\r\n$10\r\nPSUBSCRIBE\r\n$1\r\n*\r\n")
-            .await
-            .unwrap();
-        let mut e = Events {
-            stream,
-            buf: BytesMut::new(),
-            seen: Vec::new(),
-        };
-        let first = e.next().await;
-        assert_eq!(first[0], "psubscribe");
-        e
-    }
-
-    async fn next(&mut self) -> Vec<String> {
-        loop {
-            if let Some(v) = decode(&mut self.buf, &Limits::default()).unwrap() {
-                return parts(&v);
-            }
-            assert!(
-                self.stream.read_buf(&mut self.buf).await.unwrap() > 0,
-                "closed"
-            );
-        }
-    }
-
-    /// Read events until one on `channel` (within `limit`); returns its message.
-    async fn until(&mut self, channel: &str, limit: Duration) -> String {
-        let found = tokio::time::timeout(limit, async {
-            loop {
-                let p = self.next().await;
-                self.seen.push(format!("{} {}", p[2], p[3]));
-                if p[2] == channel {
-                    return p[3].clone();
-                }
-            }
-        })
-        .await;
-        found.unwrap_or_else(|_| panic!("no {channel} within {limit:?}; events: {:#?}", self.seen))
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_bundled_sentinels_fail_over_real_redis_nodes() {
     let Some(mut set) = RealReplicaSet::start(2) else {
@@ -295,13 +177,18 @@ async fn three_bundled_sentinels_fail_over_real_redis_nodes() {
     for i in 0..3 {
         wait_sentinel_ready(sentinels.addr(i), 2, 2).await;
     }
-    let mut ev = Events::subscribe(sentinels.addr(0)).await;
+    let mut feeds = Vec::new();
+    for i in 0..3 {
+        feeds.push(Events::subscribe(sentinels.addr(i)).await);
+    }
     let killed = Instant::now();
     set.nodes[0].kill();
-    let switch = ev.until("+switch-master", Duration::from_secs(30)).await;
+    let switch = feeds[0]
+        .until("+switch-master", Duration::from_secs(30))
+        .await;
     let took = killed.elapsed();
     println!("bundled Sentinels, real nodes: primary killed -> +switch-master in {took:?}");
-    let seen = ev.seen.clone();
+    let seen = feeds[0].seen.clone();
     println!("events: {seen:#?}");
     let words: Vec<&str> = switch.split(' ').collect();
     assert_eq!(
@@ -352,7 +239,8 @@ async fn three_bundled_sentinels_fail_over_real_redis_nodes() {
     // The old primary comes back and is converted into a replica of the new one.
     set.nodes[0].restart();
     let back = Instant::now();
-    ev.until("+convert-to-slave", Duration::from_secs(40)).await;
+    // Whichever Sentinel sees it first converts it.
+    any_event(&mut feeds, "+convert-to-slave", Duration::from_secs(40)).await;
     eventually_within(
         Duration::from_secs(20),
         "the old primary replicates the new one",

@@ -15,6 +15,8 @@
 //! - `server_bin` (feature `server`): the `redcluster-server` binary as a child process, and
 //!   running outside tools with a deadline.
 //! - `migrate` (feature `server`): the fixture of the MIGRATE and slot-migration tests.
+//! - `sentinel` (feature `server`): watching a Sentinel — normalised SENTINEL replies,
+//!   waiting until it knows its group, its event feed.
 //! - [`fake_cluster`]: scripted fake nodes that misbehave on cue.
 //! - [`pubsub`]: publish until a subscription delivers what a test waits for.
 //! - [`write_load`]: a steady INCR load through a client across a failover (kill -> first
@@ -32,6 +34,8 @@ pub mod pubsub;
 pub mod raw;
 pub mod real_cluster;
 pub mod real_standalone;
+#[cfg(feature = "server")]
+pub mod sentinel;
 #[cfg(feature = "server")]
 pub mod server_bin;
 pub mod tracking_diff;
