@@ -9,12 +9,13 @@ use super::{Monitor, Sentinel, SentinelConfig};
 /// Several Sentinels watching the same primaries (see [`TestSentinels::builder`]).
 ///
 /// ```no_run
-/// # async fn demo(primary: std::net::SocketAddr) -> std::io::Result<()> {
-/// use redcluster::server::TestSentinels;
+/// # async fn demo() -> std::io::Result<()> {
+/// use redcluster::server::{TestReplicaSet, TestSentinels};
+/// let replica_set = TestReplicaSet::builder().replicas(2).start().await?;
 /// let sentinels = TestSentinels::builder()
 ///     .sentinels(3)
 ///     .quorum(2)
-///     .monitor_addr("mymaster", primary)
+///     .monitor("mymaster", &replica_set)
 ///     .start()
 ///     .await?;
 /// println!("{:?}", sentinels.addrs());
@@ -139,6 +140,11 @@ impl TestSentinelsBuilder {
     pub fn quorum(mut self, q: u32) -> Self {
         self.quorum = q.max(1);
         self
+    }
+
+    /// Monitor `set`'s primary under `name` (quorum as [`TestSentinelsBuilder::quorum`]).
+    pub fn monitor(self, name: impl Into<String>, set: &crate::server::TestReplicaSet) -> Self {
+        self.monitor_addr(name, set.primary())
     }
 
     /// Monitor the primary at `addr` under `name` (a real `redis-server` or a bundled node).
