@@ -11,7 +11,16 @@
 //! multi-slot MGET, and pipelines split by slot by hand (its cluster pipelines must stay in one
 //! slot); fred's cluster pipeline, and MGET split by slot by hand.
 //!
-//! Run: `cargo run --release --manifest-path benches/peers/Cargo.toml -- [--rounds N] [--secs S] [--workload kv|pipeline|mget]`
+//! `--workload cache` (cache.rs): zipfian keys (100k, s = 0.99), 95% GET / 5% SET, at 16 and
+//! 256 in flight: ours with `ClientCache`, ours without, and the `redis` crate's cluster
+//! connection with its `cache-aio` cache; hit rates and the process's CPU time per operation.
+//!
+//! `--standalone` (with `--seeds HOST:PORT` of a running server, or a real one started here):
+//! the kv workload against one redis-server with cluster mode off — ours and fred as they
+//! are, the `redis` crate through its multiplexed connection, redis-benchmark without
+//! `--cluster`.
+//!
+//! Run: `cargo run --release --manifest-path benches/peers/Cargo.toml -- [--rounds N] [--secs S] [--workload kv|pipeline|mget|cache] [--standalone]`
 //!
 //! `--seeds 127.0.0.1:7000,...` drives a cluster already running instead of starting one, so
 //! two builds can be compared on the same cluster, their runs interleaved. With
@@ -23,273 +32,33 @@
 //! redcluster, 1 = redis-rs, 2 = fred) at those concurrencies, `--rounds` times, for
 //! `perf record` and friends.
 
+mod cache;
+mod cpu;
+mod peer;
 #[path = "../../../tests/support/mod.rs"]
 mod support;
 mod tls;
 
-use tls::{rustls_config, tls_ca, tls_ca_path};
+use peer::{connect, connect_standalone, Peer};
+use tls::{tls_ca, tls_ca_path};
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use fred::interfaces::{ClientLike, KeysInterface};
 use rand::{Rng, SeedableRng};
 
-const KEYS: u32 = 100_000;
-const VALUE_LEN: usize = 64;
-
-#[derive(Clone)]
-enum Peer {
-    Ours(redcluster::Client),
-    RedisRs(redis::cluster_async::ClusterConnection),
-    Fred(fred::clients::Client),
-}
-
-impl Peer {
-    fn name(&self) -> &'static str {
-        match self {
-            Peer::Ours(_) => "redcluster",
-            Peer::RedisRs(_) => "redis-rs",
-            Peer::Fred(_) => "fred",
-        }
-    }
-
-    async fn op(&mut self, key: &str, value: &Bytes, get: bool) -> Result<(), String> {
-        match self {
-            Peer::Ours(c) => {
-                if get {
-                    c.cmd("GET")
-                        .arg(key)
-                        .query::<Option<Bytes>>()
-                        .await
-                        .map(drop)
-                        .map_err(|e| e.to_string())
-                } else {
-                    c.cmd("SET")
-                        .arg(key)
-                        .arg(value.clone())
-                        .query::<()>()
-                        .await
-                        .map_err(|e| e.to_string())
-                }
-            }
-            Peer::RedisRs(c) => {
-                if get {
-                    redis::cmd("GET")
-                        .arg(key)
-                        .query_async::<Option<Vec<u8>>>(c)
-                        .await
-                        .map(drop)
-                        .map_err(|e| e.to_string())
-                } else {
-                    redis::cmd("SET")
-                        .arg(key)
-                        .arg(&value[..])
-                        .query_async::<()>(c)
-                        .await
-                        .map_err(|e| e.to_string())
-                }
-            }
-            Peer::Fred(c) => {
-                if get {
-                    c.get::<Option<Bytes>, _>(key)
-                        .await
-                        .map(drop)
-                        .map_err(|e| e.to_string())
-                } else {
-                    c.set::<(), _, _>(key, value.clone(), None, None, false)
-                        .await
-                        .map_err(|e| e.to_string())
-                }
-            }
-        }
-    }
-
-    /// One 1,000-command pipeline: GET for even positions, SET for odd ones.
-    async fn pipeline(&mut self, keys: &[String], value: &Bytes) -> Result<(), String> {
-        match self {
-            Peer::Ours(c) => {
-                let mut p = c.pipeline();
-                for (i, k) in keys.iter().enumerate() {
-                    if i % 2 == 0 {
-                        p.cmd("GET").arg(k.as_str());
-                    } else {
-                        p.cmd("SET").arg(k.as_str()).arg(value.clone());
-                    }
-                }
-                let r: Vec<redcluster::Value> = p.query().await.map_err(|e| e.to_string())?;
-                check_len(r.len(), keys.len())
-            }
-            Peer::RedisRs(c) => {
-                // Cluster pipelines must stay in one slot: one pipeline per slot, all sent
-                // concurrently, replies put back in order.
-                let groups = by_slot(keys);
-                let runs = groups.iter().map(|idx| {
-                    let mut pipe = redis::pipe();
-                    for &i in idx {
-                        if i % 2 == 0 {
-                            pipe.cmd("GET").arg(&keys[i]);
-                        } else {
-                            pipe.cmd("SET").arg(&keys[i]).arg(&value[..]);
-                        }
-                    }
-                    let mut c = c.clone();
-                    async move { pipe.query_async::<Vec<redis::Value>>(&mut c).await }
-                });
-                let mut out: Vec<Option<redis::Value>> = vec![None; keys.len()];
-                for (idx, r) in groups.iter().zip(futures::future::join_all(runs).await) {
-                    let r = r.map_err(|e| e.to_string())?;
-                    for (&i, v) in idx.iter().zip(r) {
-                        out[i] = Some(v);
-                    }
-                }
-                check_len(out.iter().flatten().count(), keys.len())
-            }
-            Peer::Fred(c) => {
-                let p = c.pipeline();
-                for (i, k) in keys.iter().enumerate() {
-                    if i % 2 == 0 {
-                        p.get::<(), _>(k.as_str())
-                            .await
-                            .map_err(|e| e.to_string())?;
-                    } else {
-                        p.set::<(), _, _>(k.as_str(), value.clone(), None, None, false)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                    }
-                }
-                let r: Vec<fred::types::Value> = p.all().await.map_err(|e| e.to_string())?;
-                check_len(r.len(), keys.len())
-            }
-        }
-    }
-
-    /// One MGET of `keys` (across slots), values in key order.
-    async fn mget(&mut self, keys: &[String]) -> Result<(), String> {
-        match self {
-            Peer::Ours(c) => {
-                let r: Vec<Option<Bytes>> = c
-                    .cmd("MGET")
-                    .args(keys)
-                    .query()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                check_len(r.len(), keys.len())
-            }
-            Peer::RedisRs(c) => {
-                // redis-rs splits multi-slot MGET itself.
-                let r: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
-                    .arg(keys)
-                    .query_async(c)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                check_len(r.len(), keys.len())
-            }
-            Peer::Fred(c) => {
-                // Keys must share a slot: split by slot by hand, concurrently, merge in order.
-                let groups = by_slot(keys);
-                let runs = groups.iter().map(|idx| {
-                    let ks: Vec<String> = idx.iter().map(|&i| keys[i].clone()).collect();
-                    let c = c.clone();
-                    async move {
-                        if ks.len() == 1 {
-                            c.get::<Option<Bytes>, _>(ks[0].as_str())
-                                .await
-                                .map(|v| vec![v])
-                        } else {
-                            c.mget::<Vec<Option<Bytes>>, _>(ks).await
-                        }
-                    }
-                });
-                let mut out: Vec<Option<Option<Bytes>>> = vec![None; keys.len()];
-                for (idx, r) in groups.iter().zip(futures::future::join_all(runs).await) {
-                    let r = r.map_err(|e| e.to_string())?;
-                    for (&i, v) in idx.iter().zip(r) {
-                        out[i] = Some(v);
-                    }
-                }
-                check_len(out.iter().flatten().count(), keys.len())
-            }
-        }
-    }
-}
-
-fn check_len(got: usize, want: usize) -> Result<(), String> {
-    if got == want {
-        Ok(())
-    } else {
-        Err(format!("{got} replies for {want} commands"))
-    }
-}
-
-/// Key positions grouped by slot, each group in key order.
-fn by_slot(keys: &[String]) -> Vec<Vec<usize>> {
-    let mut groups: std::collections::HashMap<u16, Vec<usize>> = Default::default();
-    for (i, k) in keys.iter().enumerate() {
-        groups
-            .entry(redcluster::slot::key_slot(k.as_bytes()))
-            .or_default()
-            .push(i);
-    }
-    groups.into_values().collect()
-}
-
-async fn connect(which: &str, seeds: &[String], tls: Option<&[u8]>) -> Peer {
-    match which {
-        "redcluster" => {
-            let mut builder = redcluster::Client::builder(seeds);
-            if let Some(ca) = tls {
-                builder = builder.tls(redcluster::TlsConfig::new().ca_pem(ca));
-            }
-            Peer::Ours(builder.build().await.expect("redcluster connect"))
-        }
-        "redis-rs" => {
-            let scheme = if tls.is_some() { "rediss" } else { "redis" };
-            let urls: Vec<String> = seeds.iter().map(|s| format!("{scheme}://{s}")).collect();
-            let mut builder = redis::cluster::ClusterClientBuilder::new(urls);
-            if let Some(ca) = tls {
-                builder = builder.certs(redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(ca.to_vec()),
-                });
-            }
-            let client = builder.build().expect("redis-rs client");
-            Peer::RedisRs(
-                client
-                    .get_async_connection()
-                    .await
-                    .expect("redis-rs connect"),
-            )
-        }
-        "fred" => {
-            let scheme = if tls.is_some() { "rediss" } else { "redis" };
-            let mut url = format!("{scheme}-cluster://{}", seeds[0]);
-            for (i, s) in seeds[1..].iter().enumerate() {
-                url.push(if i == 0 { '?' } else { '&' });
-                url.push_str(&format!("node={s}"));
-            }
-            let mut config = fred::types::config::Config::from_url(&url).expect("fred config");
-            if let Some(ca) = tls {
-                let connector = fred::types::config::TlsConnector::from(rustls_config(ca));
-                config.tls = Some(connector.into());
-            }
-            let client = fred::types::Builder::from_config(config)
-                .build()
-                .expect("fred client");
-            client.init().await.expect("fred connect");
-            Peer::Fred(client)
-        }
-        other => panic!("unknown client {other}"),
-    }
-}
+pub const KEYS: u32 = 100_000;
+pub const VALUE_LEN: usize = 64;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Workload {
     Kv,
     Pipeline,
     Mget,
+    /// Zipfian GET-mostly keys with client-side caching (cache.rs).
+    Cache,
 }
 
 /// Run `tasks` closed-loop workers for `secs`; returns completed ops per second.
@@ -313,7 +82,7 @@ async fn measure_workload(peer: &Peer, tasks: usize, secs: f64, w: Workload) -> 
             let mut rng = rand::rngs::SmallRng::from_entropy();
             let mut key = String::with_capacity(16);
             let batch = match w {
-                Workload::Kv => 0,
+                Workload::Kv | Workload::Cache => 0,
                 Workload::Pipeline => 1000,
                 Workload::Mget => 100,
             };
@@ -360,9 +129,14 @@ async fn measure_workload(peer: &Peer, tasks: usize, secs: f64, w: Workload) -> 
 }
 
 fn redis_benchmark(port: u16, clients: usize, requests: usize) -> f64 {
+    let cluster = if standalone() {
+        None
+    } else {
+        Some("--cluster")
+    };
     let out = std::process::Command::new("redis-benchmark")
+        .args(cluster)
         .args([
-            "--cluster",
             "-h",
             "127.0.0.1",
             "-p",
@@ -401,7 +175,7 @@ fn redis_benchmark(port: u16, clients: usize, requests: usize) -> f64 {
     rates.len() as f64 / rates.iter().map(|r| 1.0 / r).sum::<f64>()
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     if v.is_empty() {
         0.0
@@ -434,6 +208,12 @@ fn seeds_arg() -> Option<Vec<String>> {
     Some(args.get(i + 1)?.split(',').map(str::to_string).collect())
 }
 
+/// `--standalone`: the server behind `--seeds` (or one started here) is a single
+/// redis-server with cluster mode off; each client connects the way its users would.
+fn standalone() -> bool {
+    std::env::args().any(|a| a == "--standalone")
+}
+
 fn workload() -> Workload {
     let args: Vec<String> = std::env::args().collect();
     match args
@@ -445,7 +225,8 @@ fn workload() -> Workload {
         None | Some("kv") => Workload::Kv,
         Some("pipeline") => Workload::Pipeline,
         Some("mget") => Workload::Mget,
-        Some(other) => panic!("unknown workload {other} (kv|pipeline|mget)"),
+        Some("cache") => Workload::Cache,
+        Some(other) => panic!("unknown workload {other} (kv|pipeline|mget|cache)"),
     }
 }
 
@@ -503,15 +284,25 @@ async fn main() {
     let rounds = arg("--rounds", 5.0) as usize;
     let secs = arg("--secs", 2.0);
     let w = workload();
-    let (_cluster, seeds) = match seeds_arg() {
-        Some(seeds) => (None, seeds),
+    let (_cluster, _single, seeds) = match seeds_arg() {
+        Some(seeds) => (None, None, seeds),
+        None if standalone() => {
+            let n = support::real_standalone::RealReplicaSet::start(0)
+                .expect("redis-server is required");
+            let seeds = n.seeds();
+            (None, Some(n), seeds)
+        }
         None => {
             let c =
                 support::real_cluster::RealCluster::start(3, 1).expect("redis-server is required");
             let seeds = c.seeds();
-            (Some(c), seeds)
+            (Some(c), None, seeds)
         }
     };
+    if w == Workload::Cache {
+        cache::cache_main(&seeds, rounds, secs).await;
+        return;
+    }
     // redis-benchmark's node: the first seed.
     let bench_port: u16 = seeds[0]
         .rsplit_once(':')
@@ -521,7 +312,11 @@ async fn main() {
     let names = ["redcluster", "redis-rs", "fred"];
     let mut peers = Vec::new();
     for n in names {
-        peers.push(connect(n, &seeds, tls.as_deref()).await);
+        peers.push(if standalone() {
+            connect_standalone(n, &seeds[0]).await
+        } else {
+            connect(n, &seeds, tls.as_deref()).await
+        });
     }
     if let Some(tasks) = list_arg("--profile") {
         // Only our client, at the given concurrency, for a profiler to watch.
@@ -568,7 +363,12 @@ async fn main() {
         }
         eprintln!("round {}/{} done", round + 1, rounds);
     }
-    println!("\n50% GET / 50% SET, 64-byte values, {KEYS} keys, {rounds} rounds of {secs} s, median ops/s\n");
+    let deployment = if standalone() {
+        "one standalone server"
+    } else {
+        "a 3+3 cluster"
+    };
+    println!("\n{deployment}: 50% GET / 50% SET, 64-byte values, {KEYS} keys, {rounds} rounds of {secs} s, median ops/s\n");
     println!("| tasks | redcluster | redis-rs | fred | redis-benchmark (C) | vs redis-rs | vs fred | vs faster peer |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (ci, c) in concurrency.iter().enumerate() {
