@@ -33,8 +33,8 @@ pub(crate) fn process(
     let outcome = if st.db.tracks() {
         // Tracking: the table's size limit first (as Redis, before each command); the
         // invalidations of this client's own keys go after its reply.
-        st.tracking.limit(&shared.clients);
         st.tracking.begin(conn.id, true);
+        st.tracking.limit(&shared.clients);
         let outcome = process_command(conn, args, locked, shared);
         let st = locked.get();
         st.invalidate_changed(&shared.clients, Some(conn.id));

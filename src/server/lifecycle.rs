@@ -335,7 +335,11 @@ async fn cron(shared: Arc<NodeShared>) {
         };
         if slow {
             shared.migrate_links.expire();
-            Locked::new(&shared).get().repl.check_output_limits();
+            let mut locked = Locked::new(&shared);
+            let st = locked.get();
+            st.repl.check_output_limits();
+            // As Redis' serverCron: the tracking table back within its limit.
+            st.tracking.limit(&shared.clients);
         }
         let budget = if slow {
             SLOW_EXPIRE_BUDGET

@@ -158,6 +158,9 @@ pub(crate) struct Tracking {
     /// The client whose command runs now, and whether its connection loop collects the
     /// messages meant for it (`before`/`after`) rather than its mailbox.
     current: Option<(u64, bool)>,
+    /// Inside the command (Redis' `fixed_time_expire`): the running client's own
+    /// invalidations wait for its reply. Off for the evictions before it.
+    in_command: bool,
     /// Invalidations for the running client's own keys, sent after its command.
     deferred: Vec<(u64, Msg)>,
     /// For the running client's loop: messages to write before its reply ...
@@ -177,6 +180,7 @@ impl Default for Tracking {
             max_keys: DEFAULT_MAX_KEYS,
             over_rounds: 0,
             current: None,
+            in_command: false,
             deferred: Vec::new(),
             before: Vec::new(),
             after: Vec::new(),
@@ -276,6 +280,7 @@ impl Tracking {
     /// meant for it (see [`Tracking::take_inline`]).
     pub(crate) fn begin(&mut self, id: u64, inline: bool) {
         self.current = Some((id, inline));
+        self.in_command = true;
     }
 
     /// The command that [`Tracking::begin`] started ended: send its deferred messages
@@ -287,6 +292,7 @@ impl Tracking {
             }
         }
         self.current = None;
+        self.in_command = false;
     }
 
     /// What the running connection must write before and after its reply.
@@ -330,7 +336,7 @@ impl Tracking {
             if t.opts.bcast || (t.opts.noloop && current == Some(id)) {
                 continue;
             }
-            if current == Some(id) {
+            if current == Some(id) && self.in_command {
                 // After its reply, not in the middle of it.
                 self.deferred.push((id, Msg::Keys(vec![key.clone()])));
             } else {
@@ -392,11 +398,19 @@ impl Tracking {
 
     /// Keep the key table within `tracking-table-max-keys` (`trackingLimitUsedSlots`):
     /// invalidate random keys, with an effort that grows while the table stays over.
+    /// Before a command ([`Tracking::begin`] called), the running client's evicted keys go
+    /// out at once, before its reply, as Redis sends them from `processCommand`.
     pub(crate) fn limit(&mut self, clients: &Clients) {
         if self.max_keys == 0 || self.keys.len() <= self.max_keys {
             self.over_rounds = 0;
             return;
         }
+        let in_command = std::mem::replace(&mut self.in_command, false);
+        self.evict(clients);
+        self.in_command = in_command;
+    }
+
+    fn evict(&mut self, clients: &Clients) {
         let mut effort = 100 * (self.over_rounds + 1);
         while effort > 0 && !self.keys.is_empty() {
             effort -= 1;
