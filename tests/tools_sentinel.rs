@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use support::real_cluster::{cli, redis_available};
 use support::real_standalone::{RealReplicaSet, MASTER_NAME};
-use support::server_bin::{python_redis_available, run_tool, ServerProcess};
+use support::server_bin::{free_port_run, python_redis_available, run_tool, ServerProcess};
 use support::wait::wait_until;
 
 fn primary_port_by_cli(sentinel_port: u16) -> Option<u16> {
@@ -95,4 +95,55 @@ fn redis_cli_and_python_sentinel_client_against_the_binary() {
     let i = set.index_of_port(new).expect("a replica was promoted");
     assert!(set.nodes[i].cli(&["ROLE"]).starts_with("master"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn standalone_binary_with_sentinels_on_sentinel_port() {
+    if !redis_available() || !python_redis_available() {
+        return;
+    }
+    let sbase = free_port_run(3);
+    let server = ServerProcess::start(
+        3,
+        &[
+            "--standalone",
+            "--replicas",
+            "2",
+            "--sentinels",
+            "3",
+            "--sentinel-port",
+            &sbase.to_string(),
+        ],
+    );
+    let ports: Vec<u16> = (sbase..sbase + 3).collect();
+    wait_until(Duration::from_secs(30), || {
+        ports
+            .iter()
+            .all(|&p| primary_port_by_cli(p) == Some(server.base_port))
+            && ports.iter().all(|&p| {
+                cli(p, &["info", "sentinel"]).contains(&format!(
+                    "address=127.0.0.1:{},slaves=2,sentinels=3",
+                    server.base_port
+                ))
+            })
+    });
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/sentinel_smoke.py"
+    );
+    let list = ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let run = run_tool("python3", &[script, &list], Duration::from_secs(60));
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        run.status.success() && out.contains("python sentinel: ok"),
+        "{out}"
+    );
 }

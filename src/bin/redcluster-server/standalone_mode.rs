@@ -17,7 +17,7 @@ pub(crate) struct StandaloneArgs {
     pub(crate) replicaof: Option<(String, u16)>,
     /// Bundled Sentinels watching the primary as `mymaster` (quorum: a majority).
     pub(crate) sentinels: usize,
-    /// `--sentinel-port`: where the Sentinels listen (not supported yet: free ports).
+    /// `--sentinel-port`: the first Sentinel's port (the others follow); free ports without.
     pub(crate) sentinel_port: Option<u16>,
 }
 
@@ -30,13 +30,6 @@ pub(crate) async fn run(
     let opts = &args.standalone;
     if args.empty || args.replicas > 0 {
         eprintln!("redcluster-server: --standalone takes --replicas, not --empty or --replicas-per-primary");
-        return ExitCode::from(2);
-    }
-    if opts.sentinel_port.is_some() {
-        // Hook for the Sentinel side: TestSentinels binds free ports today.
-        eprintln!(
-            "redcluster-server: --sentinel-port is not supported yet (Sentinels take free ports)"
-        );
         return ExitCode::from(2);
     }
     let mut builder = TestReplicaSet::builder()
@@ -84,6 +77,9 @@ pub(crate) async fn run(
             .sentinels(opts.sentinels)
             .quorum(quorum)
             .monitor_addr("mymaster", set.primary());
+        if let Some(port) = opts.sentinel_port {
+            b = b.base_port(port);
+        }
         if let Some(pass) = &args.requirepass {
             b = b.auth_pass(pass.clone());
         }

@@ -39,6 +39,7 @@ pub struct TestSentinelsBuilder {
     failover_timeout: Duration,
     password: Option<String>,
     auth_pass: Option<String>,
+    base_port: Option<u16>,
 }
 
 impl TestSentinels {
@@ -52,6 +53,7 @@ impl TestSentinels {
             failover_timeout: Duration::from_secs(10),
             password: None,
             auth_pass: None,
+            base_port: None,
         }
     }
 
@@ -171,6 +173,12 @@ impl TestSentinelsBuilder {
         self
     }
 
+    /// Listen on `port`, `port + 1`, ... (default: free ports), as `--sentinel-port` does.
+    pub fn base_port(mut self, port: u16) -> Self {
+        self.base_port = Some(port);
+        self
+    }
+
     /// `auth-pass` the Sentinels use with the data nodes.
     pub fn auth_pass(mut self, p: impl Into<String>) -> Self {
         self.auth_pass = Some(p.into());
@@ -184,7 +192,7 @@ impl TestSentinelsBuilder {
     pub async fn start(self) -> std::io::Result<TestSentinels> {
         let mut running = Vec::new();
         let mut configs = Vec::new();
-        for _ in 0..self.count {
+        for i in 0..self.count {
             let monitors = self
                 .monitors
                 .iter()
@@ -196,8 +204,14 @@ impl TestSentinelsBuilder {
                     m
                 })
                 .collect();
+            let port = match self.base_port {
+                Some(base) => u16::try_from(usize::from(base) + i).map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "port out of range")
+                })?,
+                None => 0,
+            };
             let mut config = SentinelConfig {
-                port: 0,
+                port,
                 monitors,
                 requirepass: self.password.clone(),
                 sentinel_pass: self.password.clone(),
