@@ -310,3 +310,55 @@ async fn masterdown_when_the_link_is_down_and_stale_data_is_off() {
         .unwrap();
     assert_eq!(r.text(&["GET", "k"]).await, "(nil)");
 }
+
+#[tokio::test]
+async fn failover_hands_over_to_a_caught_up_replica() {
+    let set = TestReplicaSet::builder().replicas(2).start().await.unwrap();
+    let old = set.primary();
+    let target = set.replicas()[0];
+    let mut p = Client::connect(old).await;
+    assert_eq!(p.text(&["FAILOVER", "ABORT"]).await, "ERR No failover in progress.");
+    assert_eq!(
+        p.text(&["FAILOVER", "TO", "127.0.0.1", "1"]).await,
+        "ERR FAILOVER target HOST and PORT is not a replica."
+    );
+    assert_eq!(
+        p.text(&["FAILOVER", "FORCE"]).await,
+        "ERR FAILOVER with force option requires both a timeout and target HOST and IP."
+    );
+    assert_eq!(
+        p.text(&["FAILOVER", "TIMEOUT", "0"]).await,
+        "ERR FAILOVER timeout must be greater than 0"
+    );
+    let mut r = Client::connect(target).await;
+    assert_eq!(
+        r.text(&["FAILOVER"]).await,
+        "ERR FAILOVER is not valid when server is a replica."
+    );
+    for i in 0..200 {
+        assert_eq!(p.text(&["SET", &format!("k{i}"), "v"]).await, "OK");
+    }
+    let port = target.port().to_string();
+    assert_eq!(p.text(&["FAILOVER", "TO", "127.0.0.1", &port]).await, "OK");
+    eventually("the target was promoted and the old primary follows it", || async {
+        let mut r = Client::connect(target).await;
+        let mut p = Client::connect(old).await;
+        parts(&r.cmd(&["ROLE"]).await)[0] == "master"
+            && parts(&p.cmd(&["ROLE"]).await)[..3] == ["slave", "127.0.0.1", port.as_str()]
+    })
+    .await;
+    let info = r.text(&["INFO", "replication"]).await;
+    assert_eq!(field(&info, "master_failover_state").as_deref(), Some("no-failover"));
+    assert_eq!(r.text(&["DBSIZE"]).await, "200");
+    // Writes now go to the new primary and reach the old one.
+    assert_eq!(r.text(&["SET", "after", "1"]).await, "OK");
+    assert_eq!(
+        p.text(&["SET", "k", "v"]).await,
+        "READONLY You can't write against a read only replica."
+    );
+    eventually("the old primary has the new write", || async {
+        let mut p = Client::connect(old).await;
+        p.text(&["GET", "after"]).await == "1"
+    })
+    .await;
+}

@@ -94,7 +94,6 @@ pub(crate) fn run(
 ) -> Value {
     let _ = shared;
     match spec.name {
-        "failover" => Value::error("ERR FAILOVER not allowed in cluster mode. Use CLUSTER FAILOVER command instead."),
         "module|list" => Value::Array(Vec::new()),
         "module|load" | "module|loadex" | "module|unload" => Value::error(
             "ERR MODULE command not allowed. If the enable-module-command option is set to \

@@ -346,7 +346,7 @@ static COMMANDS: &[(&str, registry::Handler)] = {
         ("select", Server(databases::select)),
         ("shutdown", Server(cmd_fault::shutdown_command)),
         ("time", Server(cmd_server::time)),
-        ("failover", Server(cmd_misc::misc_command)),
+        ("failover", Server(replication::failover::failover_command)),
         ("latency", Server(cmd_misc::misc_command)),
         ("memory", Server(cmd_misc::misc_command)),
         ("monitor", Server(cmd_monitor::monitor_command)),

@@ -3,6 +3,7 @@
 //!
 //! The stream is RESP commands; offsets on both sides count its bytes, as in Redis.
 
+pub(crate) mod failover;
 pub(crate) mod primary;
 pub(crate) mod replica;
 pub(crate) mod standalone;
@@ -149,6 +150,8 @@ pub(crate) struct ReplState {
     /// The previous replication id and the first offset it does not cover
     /// (`master_replid2`, `second_repl_offset`), after a promotion.
     pub(crate) history2: Option<(String, u64)>,
+    /// A coordinated FAILOVER in progress (`master_failover_state`).
+    pub(crate) failover: Option<failover::Failover>,
     /// The database the stream last named with SELECT (`usize::MAX`: none yet, so the next
     /// command is preceded by one, as after a new replica's snapshot in Redis).
     stream_db: usize,
@@ -170,6 +173,7 @@ impl ReplState {
             db: 0,
             stream_db: 0,
             history2: None,
+            failover: None,
         }
     }
 
@@ -191,12 +195,16 @@ impl ReplState {
 
     /// `master_failover_state`.
     pub(crate) fn failover_state(&self) -> &'static str {
-        "no-failover"
+        match &self.failover {
+            None => "no-failover",
+            Some(f) if f.handing_over => "failover-in-progress",
+            Some(_) => "waiting-for-sync",
+        }
     }
 
     /// True while a coordinated FAILOVER runs.
     pub(crate) fn failing_over(&self) -> bool {
-        false
+        self.failover.is_some()
     }
 
     /// The backlog for INFO: active, first byte's offset, bytes held.
