@@ -226,7 +226,12 @@ async fn replicas_refuse_writes_and_role_reports_both_sides() {
     let mut want: Vec<String> = replicas.iter().map(|a| a.port().to_string()).collect();
     want.sort();
     assert_eq!(ports, want);
+    assert_eq!(
+        r.text(&["CONFIG", "SET", "replica-priority", "7"]).await,
+        "OK"
+    );
     let info = r.text(&["INFO", "replication"]).await;
+    assert_eq!(field(&info, "slave_priority").as_deref(), Some("7"));
     assert_eq!(field(&info, "role").as_deref(), Some("slave"));
     assert_eq!(field(&info, "master_link_status").as_deref(), Some("up"));
     assert_eq!(field(&info, "slave_read_only").as_deref(), Some("1"));
@@ -317,7 +322,10 @@ async fn failover_hands_over_to_a_caught_up_replica() {
     let old = set.primary();
     let target = set.replicas()[0];
     let mut p = Client::connect(old).await;
-    assert_eq!(p.text(&["FAILOVER", "ABORT"]).await, "ERR No failover in progress.");
+    assert_eq!(
+        p.text(&["FAILOVER", "ABORT"]).await,
+        "ERR No failover in progress."
+    );
     assert_eq!(
         p.text(&["FAILOVER", "TO", "127.0.0.1", "1"]).await,
         "ERR FAILOVER target HOST and PORT is not a replica."
@@ -340,15 +348,21 @@ async fn failover_hands_over_to_a_caught_up_replica() {
     }
     let port = target.port().to_string();
     assert_eq!(p.text(&["FAILOVER", "TO", "127.0.0.1", &port]).await, "OK");
-    eventually("the target was promoted and the old primary follows it", || async {
-        let mut r = Client::connect(target).await;
-        let mut p = Client::connect(old).await;
-        parts(&r.cmd(&["ROLE"]).await)[0] == "master"
-            && parts(&p.cmd(&["ROLE"]).await)[..3] == ["slave", "127.0.0.1", port.as_str()]
-    })
+    eventually(
+        "the target was promoted and the old primary follows it",
+        || async {
+            let mut r = Client::connect(target).await;
+            let mut p = Client::connect(old).await;
+            parts(&r.cmd(&["ROLE"]).await)[0] == "master"
+                && parts(&p.cmd(&["ROLE"]).await)[..3] == ["slave", "127.0.0.1", port.as_str()]
+        },
+    )
     .await;
     let info = r.text(&["INFO", "replication"]).await;
-    assert_eq!(field(&info, "master_failover_state").as_deref(), Some("no-failover"));
+    assert_eq!(
+        field(&info, "master_failover_state").as_deref(),
+        Some("no-failover")
+    );
     assert_eq!(r.text(&["DBSIZE"]).await, "200");
     // Writes now go to the new primary and reach the old one.
     assert_eq!(r.text(&["SET", "after", "1"]).await, "OK");
