@@ -7,11 +7,16 @@
 
 mod support;
 
+#[path = "../examples/cache_consistency/check.rs"]
+mod check;
+
 use std::time::Duration;
 
 use redcluster::{CacheMode, Client, ClientCache};
 use support::real_cluster::{cli, RealCluster};
+// What the consistency checker (examples/cache_consistency) reaches at the crate root.
 use support::wait::{eventually, eventually_some, eventually_within, wait_until};
+use support::{bundled, raw, real_cluster};
 
 /// `cmdstat_<cmd>` calls on the node at `port`.
 fn calls(port: u16, cmd: &str) -> u64 {
@@ -337,4 +342,48 @@ async fn failover_and_migration_drop_what_they_must() {
     })
     .await;
     assert_eq!(first.as_deref(), Some("after"));
+}
+
+/// The consistency checker, short: no value that no write produced, the cache never over
+/// `max_bytes`, through a killed primary and a reshard (bundled cluster, then real).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consistency_checker_short_runs() {
+    let opts = check::Options {
+        secs: 6,
+        ..check::Options::default()
+    };
+    let cluster = bundled::cluster().await;
+    let seeds = cluster.seeds().iter().map(|a| a.to_string()).collect();
+    let report = check::run(
+        seeds,
+        opts.clone(),
+        check::bundled_faults(&cluster, opts.secs),
+    )
+    .await;
+    println!("bundled:\n{report}");
+    assert_eq!(report.phantoms, 0, "{report}");
+    assert!(report.max_bytes_seen <= opts.max_bytes as u64, "{report}");
+    assert!(
+        report.reads > 0 && report.hits > 0 && report.writes > 0,
+        "{report}"
+    );
+    drop(cluster);
+
+    let Some(mut real) = RealCluster::start(3, 1) else {
+        return;
+    };
+    let seeds = real.seeds();
+    let report = check::run(
+        seeds,
+        opts.clone(),
+        check::real_faults(&mut real, opts.secs),
+    )
+    .await;
+    println!("real:\n{report}");
+    assert_eq!(report.phantoms, 0, "{report}");
+    assert!(report.max_bytes_seen <= opts.max_bytes as u64, "{report}");
+    assert!(
+        report.reads > 0 && report.hits > 0 && report.writes > 0,
+        "{report}"
+    );
 }
