@@ -346,11 +346,13 @@ impl Memory {
         };
         shard.tick += 1;
         rec.used = shard.tick;
+        // Weighed before it is charged: room is made first, so the charged total never goes
+        // over the budget, not even for a moment.
+        let new = weigh(t.key.len(), rec);
+        let extra = new.saturating_sub(rec.bytes);
         self.count_entries(shard, usize::from(!replaced), 0);
-        self.recharge(shard, &t.key);
-        // Too big for the shard on its own: not kept.
-        let weight = shard.map.get(&*t.key).map_or(0, |r| r.bytes);
-        if weight > self.shard_bytes {
+        if new > self.shard_bytes {
+            // Too big for the shard on its own: not kept.
             if let Some(i) = shard.map.get_index_of(&*t.key) {
                 let n = self.remove_at(shard, i);
                 self.counters
@@ -359,20 +361,21 @@ impl Memory {
             }
             return false;
         }
-        self.evict(shard, &t.key);
+        self.evict(shard, &t.key, extra);
+        self.recharge(shard, &t.key);
         true
     }
 
-    /// Evict sampled least-recently-used records until the shard is within its budgets,
-    /// sparing `keep` (the record just stored) while others are left.
-    fn evict(&self, shard: &mut Shard, keep: &[u8]) {
-        while shard.bytes > self.shard_bytes || shard.entries > self.shard_entries {
+    /// Evict sampled least-recently-used records, never `keep` (the record being stored),
+    /// until `extra` more bytes fit and the entries are within their budget.
+    fn evict(&self, shard: &mut Shard, keep: &[u8], extra: usize) {
+        while shard.bytes + extra > self.shard_bytes || shard.entries > self.shard_entries {
             let len = shard.map.len();
             let mut victim: Option<(usize, u64)> = None;
             for _ in 0..SAMPLES {
                 let i = (shard.rand() % len as u64) as usize;
                 let (k, r) = shard.map.get_index(i).expect("index below len");
-                if r.items.is_empty() || (&**k == keep && len > 1) {
+                if r.items.is_empty() || &**k == keep {
                     continue;
                 }
                 if victim.map_or(true, |(_, used)| r.used < used) {
@@ -384,10 +387,10 @@ impl Memory {
                 // Samples all missed: the first charged record from a random start.
                 None => {
                     let start = (shard.rand() % len as u64) as usize;
-                    match (0..len)
-                        .map(|o| (start + o) % len)
-                        .find(|&i| shard.map[i].bytes > 0)
-                    {
+                    match (0..len).map(|o| (start + o) % len).find(|&i| {
+                        let (k, r) = shard.map.get_index(i).expect("index below len");
+                        r.bytes > 0 && &**k != keep
+                    }) {
                         Some(i) => i,
                         None => break,
                     }
