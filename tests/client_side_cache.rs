@@ -1,8 +1,9 @@
 //! The client-side cache (`ClientBuilder::client_cache`) against a real redis-server 7
-//! cluster (3 primaries, 1 replica each): hits without a round trip (the node's
-//! commandstats do not move), and every invalidation source: another client's write, DEL,
-//! expiry, FLUSHALL (the null form), a killed connection (CLIENT KILL), this client's own
-//! write, a slot migrated away, a primary killed (failover); BCAST and OPTIN modes;
+//! cluster (3 primaries, 1 replica each) and the bundled one: hits without a round trip (the
+//! node's commandstats do not move), and the invalidation sources another client's write,
+//! DEL, expiry, FLUSHALL (the null form), a killed connection (CLIENT KILL) and this
+//! client's own write on both; a slot migrated away and a primary killed (failover) on the
+//! real cluster here, on both in the consistency checker's short runs; BCAST and OPTIN modes;
 //! `max_bytes` never exceeded; the stats.
 
 mod support;
@@ -28,13 +29,25 @@ fn calls(port: u16, cmd: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Port of the primary serving `key`.
-fn owner_port(c: &RealCluster, key: &str) -> u16 {
-    c.nodes[c.primary_index_for_slot(redcluster::slot::key_slot(key.as_bytes()))].port
+/// Port of the primary serving `key`, as `client` sees the slot map.
+fn owner_port(client: &Client, key: &str) -> u16 {
+    let slot = redcluster::slot::key_slot(key.as_bytes());
+    port_of(
+        client
+            .topology()
+            .primary_for_slot(slot)
+            .expect("slot owned"),
+    )
 }
 
-async fn caching(c: &RealCluster, name: &str, cache: ClientCache) -> Client {
-    Client::builder(c.seeds())
+fn port_of(addr: &str) -> u16 {
+    addr.rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .expect("host:port")
+}
+
+async fn caching(seeds: &[String], name: &str, cache: ClientCache) -> Client {
+    Client::builder(seeds)
         .client_name(name)
         .client_cache(cache)
         .build()
@@ -42,8 +55,8 @@ async fn caching(c: &RealCluster, name: &str, cache: ClientCache) -> Client {
         .unwrap()
 }
 
-async fn plain(c: &RealCluster) -> Client {
-    Client::builder(c.seeds()).build().await.unwrap()
+async fn plain(seeds: &[String]) -> Client {
+    Client::builder(seeds).build().await.unwrap()
 }
 
 async fn get(client: &Client, key: &str) -> Option<String> {
@@ -60,17 +73,32 @@ async fn reads(client: &Client, key: &str, want: Option<&str>) {
 }
 
 #[tokio::test]
-async fn hits_and_invalidations_in_every_mode() {
+async fn hits_and_invalidations_in_every_mode_on_a_real_cluster() {
     let Some(c) = RealCluster::start(3, 1) else {
         return;
     };
-    let writer = plain(&c).await;
-    let cached = caching(&c, "cached", ClientCache::new()).await;
+    hits_and_invalidations(&c.seeds()).await;
+}
+
+// Multi-threaded: the checks' redis-cli calls block a runtime thread, and the bundled nodes
+// answer them from this same runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hits_and_invalidations_in_every_mode_on_the_bundled_cluster() {
+    let cluster = bundled::cluster().await;
+    let seeds: Vec<String> = cluster.seeds().iter().map(|a| a.to_string()).collect();
+    hits_and_invalidations(&seeds).await;
+}
+
+/// Every invalidation source but failover and migration (below), on the cluster behind
+/// `seeds` (redis-cli reaches real and bundled nodes alike).
+async fn hits_and_invalidations(seeds: &[String]) {
+    let writer = plain(seeds).await;
+    let cached = caching(seeds, "cached", ClientCache::new()).await;
 
     // A hit costs no round trip: the owner's GET count does not move.
     writer.set("k", "v1").await.unwrap();
     assert_eq!(get(&cached, "k").await.as_deref(), Some("v1"));
-    let port = owner_port(&c, "k");
+    let port = owner_port(&writer, "k");
     let before = calls(port, "get");
     for _ in 0..10 {
         assert_eq!(get(&cached, "k").await.as_deref(), Some("v1"));
@@ -172,10 +200,8 @@ async fn hits_and_invalidations_in_every_mode() {
 
     // FLUSHALL on every primary: the null invalidation drops everything read there.
     assert!(cached.cache_stats().entries > 0);
-    for n in &c.nodes {
-        if n.cli(&["ROLE"]).starts_with("master") {
-            n.cli(&["FLUSHALL"]);
-        }
+    for shard in writer.topology().shards() {
+        cli(port_of(&shard.primary.addr), &["FLUSHALL"]);
     }
     eventually("FLUSHALL empties the cache", || async {
         cached.cache_stats().entries == 0
@@ -186,7 +212,7 @@ async fn hits_and_invalidations_in_every_mode() {
     // A connection killed by the server: what was read through it goes.
     writer.set("kk", "1").await.unwrap();
     assert_eq!(get(&cached, "kk").await.as_deref(), Some("1"));
-    let port = owner_port(&c, "kk");
+    let port = owner_port(&writer, "kk");
     let list = cli(port, &["CLIENT", "LIST"]);
     let ids: Vec<&str> = list
         .lines()
@@ -206,7 +232,7 @@ async fn hits_and_invalidations_in_every_mode() {
 
     // BCAST: only keys under the prefixes are cached; changes are broadcast.
     let bcast = caching(
-        &c,
+        seeds,
         "bcast",
         ClientCache::new().mode(CacheMode::Broadcast {
             prefixes: vec!["b:".into()],
@@ -226,7 +252,7 @@ async fn hits_and_invalidations_in_every_mode() {
 
     // OPTIN: each cached read carries CLIENT CACHING yes, or the node would not track it and
     // the change below would never reach the cache.
-    let optin = caching(&c, "optin", ClientCache::new().mode(CacheMode::OptIn)).await;
+    let optin = caching(seeds, "optin", ClientCache::new().mode(CacheMode::OptIn)).await;
     writer.set("o:1", "x").await.unwrap();
     assert_eq!(get(&optin, "o:1").await.as_deref(), Some("x"));
     assert_eq!(get(&optin, "o:1").await.as_deref(), Some("x"));
@@ -240,9 +266,9 @@ async fn max_bytes_is_never_exceeded() {
     let Some(c) = RealCluster::start(3, 0) else {
         return;
     };
-    let writer = plain(&c).await;
+    let writer = plain(&c.seeds()).await;
     let max = 64 * 1024;
-    let cached = caching(&c, "small", ClientCache::new().max_bytes(max)).await;
+    let cached = caching(&c.seeds(), "small", ClientCache::new().max_bytes(max)).await;
     let value = "v".repeat(100);
     let keys: Vec<String> = (0..2000).map(|i| format!("fill:{i}")).collect();
     let mut p = writer.pipeline();
