@@ -27,12 +27,13 @@
 //! type family (`strings`, `bits`, `bitfield`, `lcs`, `keys`, `sort`, `hash`, `list`, `set`,
 //! `zset`, `zrange`, `zstore`, `geo`, `hll`), streams (`stream` the type and its node model,
 //! `stream_codec` its encoding, `xcmd`, `xread`, `xgroup`, `xclaim` the commands),
-//! `glob` (KEYS/MATCH patterns), `housekeeping` (active expiry, counts, flush, slot contents), `snapshot` (full-resync and DUMP encodings), `blocking` (the
+//! `glob` (KEYS/MATCH patterns), `changes` (key changes reported for CLIENT TRACKING), `housekeeping` (active expiry, counts, flush, slot contents), `snapshot` (full-resync and DUMP encodings), `blocking` (the
 //! data side of BLPOP & co: [`Db::block_spec`], [`Db::try_serve_blocking`]).
 
 pub(crate) mod bitfield;
 pub(crate) mod bits;
 mod blocking;
+mod changes;
 pub(crate) mod geo;
 mod geohash;
 pub(crate) mod glob;
@@ -72,6 +73,7 @@ use crate::resp::Value;
 use crate::slot::{key_slot, SLOT_COUNT};
 
 pub(crate) use blocking::{BlockSpec, Pops};
+pub(crate) use changes::Changed;
 pub(crate) use glob::matches as glob_match;
 pub(crate) use key::Key;
 pub(crate) use zset::ZSet;
@@ -205,17 +207,6 @@ pub(crate) struct Db {
     expiring: bool,
 }
 
-/// A change the keyspace reports for client-side caching (see [`Db::take_changed`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Changed {
-    /// This key was modified, deleted, expired or created.
-    Key(Bytes),
-    /// This key expired (no client changed it: Redis' `signalModifiedKey(NULL, ..)`).
-    Expired(Bytes),
-    /// Every key went (a flush, or the keyspace replaced).
-    Flush,
-}
-
 /// `b` in an allocation of its own when it is small (see [`Db::run`]).
 fn own_copy(b: &Bytes) -> Bytes {
     if b.len() < 32 * 1024 {
@@ -346,53 +337,6 @@ impl Db {
             self.note_changed(args);
         }
         self.propagate.push(args.to_vec());
-    }
-
-    /// Report the keys a propagated (so real) change wrote: those of its key specs that
-    /// are not read-only (`COPY`'s source, `SINTERSTORE`'s inputs did not change). Deletions
-    /// are reported where they happen ([`Db::remove_index`]): a `DEL` propagates its absent
-    /// keys too.
-    fn note_changed(&mut self, cmd: &[Bytes]) {
-        let Some(spec) = crate::command::lookup_args(cmd) else {
-            return;
-        };
-        if matches!(spec.name, "del" | "unlink") {
-            return;
-        }
-        for (i, ks) in crate::command::key_refs(spec, cmd) {
-            if ks.flags.iter().any(|f| matches!(*f, "RW" | "OW" | "RM")) {
-                if let Some(k) = cmd.get(i) {
-                    self.changed.push(Changed::Key(k.clone()));
-                }
-            }
-        }
-    }
-
-    /// Report key changes (or not): see [`Db::take_changed`].
-    pub(crate) fn set_track(&mut self, on: bool) {
-        self.track = on;
-        if !on {
-            self.changed = Vec::new();
-        }
-    }
-
-    /// Whether key changes are being reported.
-    #[inline]
-    pub(crate) fn tracks(&self) -> bool {
-        self.track
-    }
-
-    /// The changes since the last call, in order (reported while [`Db::set_track`] is on):
-    /// every key a propagated write changed, keys dropped with a slot, flushes.
-    pub(crate) fn take_changed(&mut self) -> Vec<Changed> {
-        std::mem::take(&mut self.changed)
-    }
-
-    /// Report a change made outside propagation.
-    pub(super) fn note(&mut self, change: Changed) {
-        if self.track {
-            self.changed.push(change);
-        }
     }
 
     /// Whether `key` exists but is past its expiry at `now` (a replica keeps such keys hidden
