@@ -172,14 +172,6 @@ pub(crate) fn keys(args: &Args) -> impl Iterator<Item = &[u8]> {
 mod tests {
     use super::*;
 
-    fn args(parts: &[&str]) -> Args {
-        let mut a = Args::new(parts[0]);
-        for p in &parts[1..] {
-            a.push(*p);
-        }
-        a
-    }
-
     #[test]
     fn the_list_is_sorted_and_upper_case() {
         assert!(DEFAULT.windows(2).all(|w| w[0] < w[1]));
@@ -190,7 +182,7 @@ mod tests {
 
     #[test]
     fn listed_reads_are_cached_by_key_and_signature() {
-        let a = args(&["get", "k"]);
+        let a = Args::of(&["get", "k"]);
         assert_eq!(
             plan(&a, Choice::Auto).unwrap(),
             Plan::Read {
@@ -198,14 +190,14 @@ mod tests {
                 sig: b"GET".to_vec()
             }
         );
-        let a = args(&["HGET", "h", "f"]);
+        let a = Args::of(&["HGET", "h", "f"]);
         let Plan::Read { key, sig } = plan(&a, Choice::Auto).unwrap() else {
             panic!("HGET is cached")
         };
         assert_eq!(key, b"h");
         assert_eq!(sig, b"HGET\x01\0\0\0f".to_vec());
         assert_eq!(
-            plan(&args(&["MGET", "a", "b"]), Choice::Auto).unwrap(),
+            plan(&Args::of(&["MGET", "a", "b"]), Choice::Auto).unwrap(),
             Plan::PerKey
         );
     }
@@ -213,36 +205,36 @@ mod tests {
     #[test]
     fn other_commands_pass_and_writes_say_so() {
         assert_eq!(
-            plan(&args(&["EXISTS", "a", "b"]), Choice::Auto).unwrap(),
+            plan(&Args::of(&["EXISTS", "a", "b"]), Choice::Auto).unwrap(),
             Plan::Pass { write: false }
         );
         assert_eq!(
-            plan(&args(&["TTL", "a"]), Choice::Auto).unwrap(),
+            plan(&Args::of(&["TTL", "a"]), Choice::Auto).unwrap(),
             Plan::Pass { write: false }
         );
         assert_eq!(
-            plan(&args(&["SET", "a", "1"]), Choice::Auto).unwrap(),
+            plan(&Args::of(&["SET", "a", "1"]), Choice::Auto).unwrap(),
             Plan::Pass { write: true }
         );
         assert_eq!(
-            plan(&args(&["GET", "a"]), Choice::Uncached).unwrap(),
+            plan(&Args::of(&["GET", "a"]), Choice::Uncached).unwrap(),
             Plan::Pass { write: false }
         );
-        let mset = args(&["MSET", "a", "1", "b", "2"]);
+        let mset = Args::of(&["MSET", "a", "1", "b", "2"]);
         let k: Vec<&[u8]> = keys(&mset).collect();
         assert_eq!(k, vec![&b"a"[..], b"b"]);
     }
 
     #[test]
     fn opting_in_takes_read_only_single_key_commands_only() {
-        let object = args(&["OBJECT", "ENCODING", "k"]);
+        let object = Args::of(&["OBJECT", "ENCODING", "k"]);
         let Plan::Read { key, sig } = plan(&object, Choice::Cached).unwrap() else {
             panic!("OBJECT ENCODING is read-only on one key")
         };
         assert_eq!(key, b"k");
         assert!(sig.starts_with(b"OBJECT"));
-        let e = plan(&args(&["SET", "a", "1"]), Choice::Cached).unwrap_err();
+        let e = plan(&Args::of(&["SET", "a", "1"]), Choice::Cached).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
-        assert!(plan(&args(&["SINTER", "a", "b"]), Choice::Cached).is_err());
+        assert!(plan(&Args::of(&["SINTER", "a", "b"]), Choice::Cached).is_err());
     }
 }

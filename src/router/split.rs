@@ -157,17 +157,9 @@ pub(crate) fn merge(plan: &Plan, replies: Vec<Result<Value, Error>>) -> Result<V
 mod tests {
     use super::*;
 
-    fn args(parts: &[&str]) -> Args {
-        let mut a = Args::new(parts[0]);
-        for p in &parts[1..] {
-            a.push(*p);
-        }
-        a
-    }
-
     #[test]
     fn splits_by_slot_and_keeps_positions() {
-        let p = plan(&args(&["MGET", "{a}1", "{b}1", "{a}2", "{c}1"])).unwrap();
+        let p = plan(&Args::of(&["MGET", "{a}1", "{b}1", "{a}2", "{c}1"])).unwrap();
         assert_eq!(p.parts.len(), 3);
         assert_eq!(p.parts[0].positions, vec![0, 2]);
         assert_eq!(p.parts[0].args.get(2), Some(&b"{a}2"[..]));
@@ -191,13 +183,16 @@ mod tests {
 
     #[test]
     fn mset_keeps_pairs_and_sums_count() {
-        let p = plan(&args(&["mset", "{a}1", "x", "{b}1", "y", "{a}2", "z"])).unwrap();
+        let p = plan(&Args::of(&["mset", "{a}1", "x", "{b}1", "y", "{a}2", "z"])).unwrap();
         assert_eq!(p.parts.len(), 2);
         assert_eq!(p.parts[0].args.len(), 5);
         assert_eq!(p.parts[0].args.get(4), Some(&b"z"[..]));
         assert!(!p.readonly);
-        assert!(plan(&args(&["MSET", "a", "1", "b"])).is_none(), "bad arity");
-        let d = plan(&args(&["DEL", "{a}1", "{b}1", "{a}2"])).unwrap();
+        assert!(
+            plan(&Args::of(&["MSET", "a", "1", "b"])).is_none(),
+            "bad arity"
+        );
+        let d = plan(&Args::of(&["DEL", "{a}1", "{b}1", "{a}2"])).unwrap();
         let r = merge(&d, vec![Ok(Value::Integer(2)), Ok(Value::Integer(1))]).unwrap();
         assert_eq!(r, Value::Integer(3));
         assert!(merge(&d, vec![Ok(Value::Integer(2)), Ok(Value::ok())]).is_err());
@@ -207,6 +202,6 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("may have been applied"), "{e}");
-        assert!(plan(&args(&["MSETNX", "a", "1", "b", "2"])).is_none());
+        assert!(plan(&Args::of(&["MSETNX", "a", "1", "b", "2"])).is_none());
     }
 }

@@ -45,6 +45,16 @@ impl Args {
         a
     }
 
+    /// A whole command from its words (unit tests).
+    #[cfg(test)]
+    pub(crate) fn of(parts: &[&str]) -> Args {
+        let mut a = Args::new(parts[0]);
+        for p in &parts[1..] {
+            a.push(*p);
+        }
+        a
+    }
+
     /// Append one argument.
     pub(crate) fn push<T: ToArg + ?Sized>(&mut self, arg: &T) {
         let start = self.data.len() as u32;
